@@ -1,0 +1,1 @@
+"""Local real infrastructure (Kafka, PostgreSQL) without containers."""

@@ -1,0 +1,1 @@
+"""Vocation matching service."""

@@ -1,0 +1,1 @@
+"""Vocation notifications service."""

@@ -1,0 +1,1 @@
+"""Vocation shared library: contracts and plumbing common to every service."""

@@ -1,0 +1,1 @@
+"""Contracts: CloudEvents envelope, one pydantic model per event type, and the topic registry."""
