@@ -1,0 +1,87 @@
+"""Validated field types of the contracts: SIRET, INSEE and ROME codes, phone numbers, ids."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+_PHONE_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_LA_POSTE_SIREN = "356000000"
+
+
+def siret_checksum_ok(siret: str) -> bool:
+    """Whether a 14-digit SIRET passes the Luhn check (La Poste's establishments use a digit sum)."""
+    if len(siret) != 14 or not siret.isdigit():
+        return False
+    if siret.startswith(_LA_POSTE_SIREN):
+        return sum(int(d) for d in siret) % 5 == 0
+    total = 0
+    for index, char in enumerate(reversed(siret)):
+        digit = int(char)
+        if index % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def _check_siret(value: str) -> str:
+    compact = value.replace(" ", "")
+    if len(compact) != 14 or not compact.isdigit():
+        raise ValueError("a SIRET is 14 digits")
+    if not siret_checksum_ok(compact):
+        raise ValueError(f"SIRET {compact} fails its checksum (Luhn): check for a typo")
+    return compact
+
+
+def _check_rome(value: str) -> str:
+    from vocation_shared.reference import rome_v4
+
+    code = value.upper()
+    if code not in rome_v4():
+        raise ValueError(f"unknown ROME 4 code {value!r}")
+    return code
+
+
+def _check_insee(value: str) -> str:
+    from vocation_shared.reference import communes
+
+    code = value.upper()
+    if code not in communes():
+        raise ValueError(f"unknown INSEE commune code {value!r}")
+    return code
+
+
+def _check_phone(value: str) -> str:
+    compact = value.replace(" ", "").replace(".", "").replace("-", "")
+    if not _PHONE_E164.match(compact):
+        raise ValueError("phone number must be in E.164 format, e.g. +33612345678")
+    return compact
+
+
+Siret = Annotated[str, AfterValidator(_check_siret), Field(examples=["73282932000074"])]
+RomeCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Na-n][0-9]{4}$"),
+    AfterValidator(_check_rome),
+    Field(description="ROME 4 code of a métier", examples=["J1501"]),
+]
+InseeCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^([0-9]{2}|2[AaBb])[0-9]{3}$|^97[0-9]{3}$"),
+    AfterValidator(_check_insee),
+    Field(description="INSEE code of a commune", examples=["01053"]),
+]
+PhoneE164 = Annotated[str, AfterValidator(_check_phone), Field(examples=["+33612345678"])]
+EntityId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"),
+    Field(description="An entity id chosen by the publishing system (a UUID is a good choice)."),
+]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+FrenchText = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300)]

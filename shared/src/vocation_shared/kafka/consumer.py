@@ -1,0 +1,212 @@
+"""Consuming events at least once: parse, dead-letter the bad, retry the transient, commit after."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotEnoughReplicasError
+from faststream import Context
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from vocation_shared.contracts.codec import InvalidEvent, parse_event
+from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.kafka.dead_letters import DeadLetterPublisher, DeadLetterReason
+from vocation_shared.logs import bound_contextvars, get_logger
+
+EventHandler = Callable[[AnyEvent], Awaitable[None]]
+TombstoneHandler = Callable[[str], Awaitable[None]]
+
+log = get_logger(__name__)
+
+
+class TransientError(Exception):
+    """A failure that goes away by itself (a dependency down): retry with backoff, never dead-letter."""
+
+
+class PermanentError(Exception):
+    """A well-formed event the domain can never apply: dead-letter it at once with this reason."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.InterfaceError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotEnoughReplicasError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter.
+
+    Transient errors are retried for at most `transient_budget_s`; then the batch is handed
+    back to Kafka (seek to its first record) so the consumer keeps polling and stays in its
+    group, and it is processed again: nothing is skipped. Unexpected errors get
+    `max_attempts` tries, then go to the dead-letter topic.
+    """
+
+    initial_s: float = 0.2
+    max_s: float = 30.0
+    max_attempts: int = 3
+    transient_budget_s: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt number `attempt + 1`."""
+        base = min(self.max_s, self.initial_s * (2 ** (attempt - 1)))
+        return base * (0.5 + random.random() / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What one consumer group does with one topic."""
+
+    topic: str
+    group_id: str
+    handle: EventHandler
+    accepts: frozenset[str] | None
+    on_tombstone: TombstoneHandler | None
+
+
+class EventConsumer:
+    """Registers subscribers on a FastStream broker that handle CloudEvents safely.
+
+    For each record, in order: a tombstone goes to `on_tombstone`; bytes that are not a
+    valid event of a known type go to the dead-letter topic; types the subscriber does
+    not accept are skipped; the rest go to the handler, with retries. Offsets are
+    committed only after every record of a fetched batch is done (AckPolicy.NACK_ON_ERROR:
+    an escaping error rewinds to the batch's first record instead).
+    """
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        dead_letters: DeadLetterPublisher,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self._broker = broker
+        self._dead_letters = dead_letters
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        group_id: str,
+        handle: EventHandler,
+        accepts: Iterable[str] | None = None,
+        on_tombstone: TombstoneHandler | None = None,
+        max_records: int = 200,
+        from_beginning: bool = True,
+    ) -> None:
+        """Consume `topic` in group `group_id`, calling `handle` for each accepted event."""
+        subscription = Subscription(
+            topic, group_id, handle, frozenset(accepts) if accepts is not None else None, on_tombstone
+        )
+
+        async def on_batch(message: KafkaMessage = Context("message")) -> None:  # noqa: B008
+            raw = message.raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
+            await self.process_batch(records, subscription)
+
+        self._broker.subscriber(
+            topic,
+            group_id=group_id,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=50,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_body,
+            title=f"{group_id}:{topic}",
+        )(on_batch)
+
+    async def process_batch(
+        self, records: Iterable[ConsumerRecord[bytes, bytes]], subscription: Subscription
+    ) -> None:
+        """Process records in order; returns when each is applied, skipped or dead-lettered."""
+        for record in records:
+            await self.process_record(record, subscription)
+
+    async def process_record(self, record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> None:
+        """Process one record (see the class docstring)."""
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        if record.value is None:
+            if subscription.on_tombstone is not None and record.key is not None:
+                key = record.key.decode("utf-8", errors="replace")
+                await self._with_retries(lambda: subscription.on_tombstone(key), record, where)  # type: ignore[misc]
+            return
+        try:
+            event = parse_event(record.value)
+        except InvalidEvent as exc:
+            log.warning("event.dead_lettered", reason=exc.kind, error=str(exc), **where)
+            await self._dead_letters.send(record, DeadLetterReason(exc.kind), str(exc))
+            return
+        if event.TOPIC != record.topic:
+            message = f"event type {event.type} belongs on topic {event.TOPIC}, not {record.topic}"
+            log.warning("event.dead_lettered", reason="wrong-topic", event_id=event.id, **where)
+            await self._dead_letters.send(record, DeadLetterReason.WRONG_TOPIC, message)
+            return
+        if subscription.accepts is not None and event.type not in subscription.accepts:
+            return
+        with bound_contextvars(event_id=event.id, event_type=event.type):
+            await self._with_retries(lambda: subscription.handle(event), record, where)
+
+    async def _with_retries(
+        self,
+        attempt_once: Callable[[], Awaitable[None]],
+        record: ConsumerRecord[bytes, bytes],
+        where: dict[str, Any],
+    ) -> None:
+        attempt = 0
+        failures = 0
+        started = time.monotonic()
+        while True:
+            attempt += 1
+            try:
+                await attempt_once()
+                return
+            except PermanentError as exc:
+                log.warning("event.rejected", error=str(exc), **where)
+                await self._dead_letters.send(record, DeadLetterReason.REJECTED, str(exc), attempt)
+                return
+            except TRANSIENT_ERRORS as exc:
+                if time.monotonic() - started > self._retry.transient_budget_s:
+                    log.error("event.transient_budget_spent", error=repr(exc), attempts=attempt, **where)
+                    raise
+                delay = self._retry.delay(attempt)
+                log.warning("event.retrying", error=repr(exc), attempt=attempt, delay_s=round(delay, 3), **where)
+                await self._sleep(delay)
+            except Exception as exc:
+                failures += 1
+                if failures >= self._retry.max_attempts:
+                    log.exception("event.processing_failed", attempts=attempt, **where)
+                    await self._dead_letters.send(
+                        record, DeadLetterReason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}", attempt
+                    )
+                    return
+                delay = self._retry.delay(attempt)
+                log.warning("event.retrying", error=repr(exc), attempt=attempt, delay_s=round(delay, 3), **where)
+                await self._sleep(delay)
+
+
+def _raw_body(message: Any) -> Any:
+    """Keep bodies as bytes: parsing is ours, so a malformed body reaches us instead of failing earlier."""
+    return message.body

@@ -1,0 +1,50 @@
+"""Publishing events: key = subject, topic = the event type's topic, acknowledged by all replicas."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from faststream.kafka import KafkaBroker
+
+from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
+from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.kafka import headers as h
+
+
+def event_headers(event: AnyEvent) -> dict[str, str]:
+    """Headers written with an event: its content type and, for routing without parsing, type and id."""
+    return {
+        h.CONTENT_TYPE: CLOUDEVENTS_CONTENT_TYPE,
+        h.CE_TYPE: event.type,
+        h.CE_ID: event.id,
+        h.CE_SOURCE: event.source,
+    }
+
+
+class EventPublisher:
+    """Writes events to their topic; `publish` returns once the broker acknowledged (acks=all)."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self._broker = broker
+
+    async def publish(self, event: AnyEvent) -> None:
+        """Write one event and wait for the acknowledgement."""
+        await self._broker.publish(
+            event.to_json_bytes(),
+            topic=str(event.TOPIC),
+            key=event.subject.encode(),
+            headers=event_headers(event),
+        )
+
+    async def publish_many(self, events: Iterable[AnyEvent]) -> None:
+        """Write several events concurrently; returns when all are acknowledged, raises if any failed.
+
+        Events with the same key keep their order: the idempotent producer keeps the order of sends
+        within a partition.
+        """
+        await asyncio.gather(*(self.publish(e) for e in events))
+
+    async def tombstone(self, topic: str, key: str) -> None:
+        """Write a tombstone (null value) so that compaction erases every record of `key`."""
+        await self._broker.publish(None, topic=topic, key=key.encode())

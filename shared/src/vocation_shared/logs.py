@@ -1,0 +1,83 @@
+"""structlog JSON logging with the CloudEvent id as correlation id, and no email or phone in any line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
+
+__all__ = ["bind_contextvars", "bound_contextvars", "clear_contextvars", "configure_logging", "get_logger", "redact"]
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![\w])(?:\+|00)[1-9](?:[\s.\-]?\d){7,14}(?![\w])|(?<!\d)0[1-9](?:[\s.\-]?\d{2}){4}(?!\d)")
+_SENSITIVE_KEYS = frozenset({"email", "phone", "to", "recipient_address", "password", "api_key", "authorization"})
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """`text` with email addresses and phone numbers replaced."""
+    return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if str(k).lower() in _SENSITIVE_KEYS else _redact_value(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key.lower() in _SENSITIVE_KEYS:
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact_value(event_dict[key])
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
+    """Route structlog and the standard library's logging to one stream of redacted lines."""
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _redact_processor,
+            lambda _, __, ed: {"service": service, **ed},
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiokafka", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger; bind `event_id` (the CloudEvent id) to correlate lines."""
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

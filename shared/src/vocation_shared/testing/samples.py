@@ -1,0 +1,85 @@
+"""Realistic sample payloads for tests: real communes of the Ain and the Landes, valid SIRETs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+# Luhn-valid SIRETs (fictional establishments).
+SIRET_EHPAD_BOURG = "73282932000074"
+SIRET_SAAD_MONT_DE_MARSAN = "35600000000048"  # La Poste's rule: digit sum is a multiple of 5
+
+BOURG_EN_BRESSE = "01053"
+AMBERIEU_EN_BUGEY = "01004"
+MONT_DE_MARSAN = "40192"
+
+
+def vacancy(**overrides: Any) -> dict[str, Any]:
+    """A vacancy for an aide-soignant at an EHPAD of Bourg-en-Bresse."""
+    data: dict[str, Any] = {
+        "id": "vac-0001",
+        "establishment": {
+            "id": "etab-ehpad-bourg",
+            "siret": SIRET_EHPAD_BOURG,
+            "name": "EHPAD Les Tilleuls",
+            "kind": "ehpad",
+        },
+        "rome_code": "J1501",
+        "title": "Aide-soignant(e) de nuit",
+        "description": "Accompagnement des résidents la nuit, équipe de 4.",
+        "contract_type": "cdi",
+        "working_time": "full_time",
+        "schedule": {"night": True, "weekend": True, "hours_per_week": 35},
+        "start_date": "2026-12-01",
+        "required_diploma": "DEAS",
+        "driving_licence_required": False,
+        "housing_offered": True,
+        "posts": 2,
+        "commune_insee": BOURG_EN_BRESSE,
+        "status": "open",
+        "version": 1,
+    }
+    data.update(overrides)
+    return data
+
+
+def candidate(**overrides: Any) -> dict[str, Any]:
+    """A job seeker of Ambérieu-en-Bugey who holds the DEAS."""
+    data: dict[str, Any] = {
+        "id": "cand-0001",
+        "kind": "job_seeker",
+        "wanted_rome_codes": ["J1501"],
+        "accepts_close_metiers": True,
+        "diplomas": ["DEAS"],
+        "experience": [{"rome_code": "J1501", "months": 30}],
+        "life_experience": ["caring_for_relative"],
+        "home_commune_insee": AMBERIEU_EN_BUGEY,
+        "mobility_radius_km": 40,
+        "driving_licence": True,
+        "has_vehicle": True,
+        "available_from": date(2026, 11, 30).isoformat(),
+        "contract_types": ["cdi", "cdd"],
+        "working_times": ["full_time"],
+        "accepts_night": True,
+        "accepts_weekend": True,
+        "birth_year": 1990,
+        "version": 1,
+    }
+    data.update(overrides)
+    return data
+
+
+def cloud_event(event_type: str, subject: str, data: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A structured-mode CloudEvent as a partner would send it."""
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": "evt-" + subject,
+        "source": "urn:partner:test",
+        "type": event_type,
+        "subject": subject,
+        "time": "2026-11-22T08:00:00+01:00",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    event.update(overrides)
+    return event

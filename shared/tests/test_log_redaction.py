@@ -1,0 +1,31 @@
+"""No email address or phone number ever reaches a log line."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from vocation_shared.logs import configure_logging, get_logger, redact
+
+pytestmark = pytest.mark.unit
+
+
+def test_redact_removes_emails_and_phones() -> None:
+    text = "send to lea.martin@example.org or +33612345678 or 06 12 34 56 78, offer vac-0001 at 01053"
+    cleaned = redact(text)
+    assert "example.org" not in cleaned
+    assert "+33612345678" not in cleaned
+    assert "06 12 34 56 78" not in cleaned
+    assert "vac-0001" in cleaned and "01053" in cleaned
+
+
+def test_log_lines_never_contain_contact_data(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test", json=True)
+    log = get_logger("test")
+    log.info("contact.registered", email="lea.martin@example.org", detail="phone +33612345678", event_id="e-1")
+    logging.getLogger("plain").warning("failed for lea.martin@example.org")
+    err = capsys.readouterr().err
+    assert "lea.martin" not in err
+    assert "+33612345678" not in err
+    assert '"event_id": "e-1"' in err
