@@ -46,7 +46,7 @@ def test_every_event_type_is_on_its_topic_and_named_in_the_past_tense() -> None:
     assert len(types) == len(set(types))
     for model in EVENT_MODELS:
         fact = model.TYPE.split(".")[-2]
-        assert fact.endswith("ed"), model.TYPE
+        assert fact.endswith("ed") or fact in {"withdrawn", "sent", "found"}, model.TYPE
 
 
 def test_unknown_rome_code_is_rejected_with_its_pointer() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 # Luhn-valid SIRETs (fictional establishments).
 SIRET_EHPAD_BOURG = "73282932000074"
-SIRET_SAAD_MONT_DE_MARSAN = "35600000000048"  # La Poste's rule: digit sum is a multiple of 5
+SIRET_SAAD_MONT_DE_MARSAN = "35600000000051"  # La Poste's rule: digit sum is a multiple of 5
 
 BOURG_EN_BRESSE = "01053"
 AMBERIEU_EN_BUGEY = "01004"
