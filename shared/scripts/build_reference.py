@@ -38,6 +38,7 @@ V4_FILES = {
 V3_FILES = {
     "code_rome": f"{V3}/3-referentiel_code_rome_v344_utf8.csv",
     "cr_gd_dp": f"{V3}/20-cr_gd_dp_v344_utf8.csv",
+    "appellation": f"{V3}/9-referentiel_appellation_v344_utf8.csv",
 }
 COMMUNES_FILE = "communes.csv"
 
@@ -234,10 +235,21 @@ def build_rome_v3(source: Path) -> dict[str, Any]:
     orphans = sorted(code for code in fiches if code not in successors)
     if orphans:
         raise SourceError(f"v3 fiches without a v4 successor: {orphans}")
+    # Appellation codes (OGR) are stable across versions: where did each v3 fiche's go?
+    v4_of_appellation = {
+        row["code_ogr"]: row["code_rome"] for row in _read(source, V4_FILES["appellation"])
+    }
+    appellations: dict[str, list[str]] = defaultdict(list)
+    for row in _read(source, V3_FILES["appellation"]):
+        if row["code_rome"] not in fiches:
+            raise SourceError(f"v3 appellation {row['code_ogr']} has unknown fiche")
+        appellations[row["code_rome"]].append(row["code_ogr"])
     return {
         "format": FORMAT,
         "version": "v344",
-        "sources": _sha256(source, [*V3_FILES.values(), V4_FILES["code_rome"]]),
+        "sources": _sha256(
+            source, [*V3_FILES.values(), V4_FILES["code_rome"], V4_FILES["appellation"]]
+        ),
         "grands_domaines": {
             row["code_grand_domaine"]: row["libelle_grand_domaine"]
             for row in sorted(domains.values(), key=lambda row: row["code_grand_domaine"])
@@ -246,13 +258,28 @@ def build_rome_v3(source: Path) -> dict[str, Any]:
             row["code_domaine_professionel"]: row["libelle_domaine_professionel"]
             for row in sorted(domains.values(), key=lambda row: row["code_domaine_professionel"])
         },
-        "metier_columns": ["code", "label", "domaine", "rome_v4"],
+        "metier_columns": [
+            "code",
+            "label",
+            "domaine",
+            "rome_v4",
+            "rome_v4_of_appellations",
+            "appellations",
+        ],
         "metiers": [
             [
                 code,
                 fiches[code]["libelle_rome"],
                 domains[code]["code_domaine_professionel"],
                 sorted(successors[code]),
+                sorted(
+                    {
+                        v4_of_appellation[ogr]
+                        for ogr in appellations[code]
+                        if ogr in v4_of_appellation
+                    }
+                ),
+                sorted(appellations[code], key=int),
             ]
             for code in sorted(fiches)
         ],

@@ -71,7 +71,7 @@ RomeCode = Annotated[
 ]
 InseeCode = Annotated[
     str,
-    StringConstraints(pattern=r"^([0-9]{2}|2[AaBb])[0-9]{3}$|^97[0-9]{3}$"),
+    StringConstraints(pattern=r"^([0-9]{2}|2[AaBb])[0-9]{3}$|^9[78][0-9]{3}$"),
     AfterValidator(_check_insee),
     Field(description="INSEE code of a commune", examples=["01053"]),
 ]

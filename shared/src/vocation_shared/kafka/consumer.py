@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotEnoughReplicasError
-from faststream import Context
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
@@ -121,7 +120,7 @@ class EventConsumer:
             topic, group_id, handle, frozenset(accepts) if accepts is not None else None, on_tombstone
         )
 
-        async def on_batch(message: KafkaMessage = Context("message")) -> None:  # noqa: B008
+        async def on_batch(message: KafkaMessage) -> None:
             raw = message.raw_message
             records = raw if isinstance(raw, tuple) else (raw,)
             await self.process_batch(records, subscription)

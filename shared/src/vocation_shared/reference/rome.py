@@ -238,6 +238,11 @@ class MetierV3:
     domaine: Domain
     rome_v4: tuple[str, ...]
     """ROME 4 métiers that derive from this fiche (v4 ``code_rome_parent``), sorted."""
+    rome_v4_of_appellations: tuple[str, ...] = field(repr=False)
+    """ROME 4 métiers that this fiche's appellations belong to now, sorted. May reach beyond
+    ``rome_v4``: v3 K1301's "Aide médico-psychologique" is in v4 K1306, not in K1301."""
+    appellations: frozenset[str] = field(repr=False)
+    """OGR codes of the fiche's v3 appellations (the codes are stable across versions)."""
 
 
 class RomeV3:
@@ -249,8 +254,16 @@ class RomeV3:
         grands = {code: Domain(code, label) for code, label in payload["grands_domaines"].items()}
         domaines = {code: Domain(code, label) for code, label in payload["domaines"].items()}
         self._metiers = {
-            code: MetierV3(code, label, grands[domaine[0]], domaines[domaine], tuple(successors))
-            for code, label, domaine, successors in payload["metiers"]
+            row[0]: MetierV3(
+                code=row[0],
+                label=row[1],
+                grand_domaine=grands[row[2][0]],
+                domaine=domaines[row[2]],
+                rome_v4=tuple(row[3]),
+                rome_v4_of_appellations=tuple(row[4]),
+                appellations=frozenset(row[5]),
+            )
+            for row in payload["metiers"]
         }
 
     def __contains__(self, code: object) -> bool:
@@ -301,10 +314,12 @@ def to_rome_v4(code: str, version: int, appellation: str | None = None) -> tuple
     """The ROME 4 codes a code of the given ROME version stands for.
 
     Version 4 codes map to themselves. A v3 code maps to every v4 métier derived from it
-    (e.g. v3 K1302 → K1302, K1306, K1311, K1312), sorted; when the partner also sent an
-    appellation (OGR code) that belongs to one of them, only that métier is returned.
-    Raises UnknownCodeError for a code unknown in that version, ValueError for a version
-    other than 3 or 4.
+    (``code_rome_parent``; e.g. v3 K1302 → K1302, K1306, K1311, K1312), sorted. When the
+    partner also sent an appellation (OGR code) that belongs to one of those métiers, or
+    that was an appellation of the v3 fiche, only the appellation's v4 métier is returned
+    (v3 K1301 + "Aide médico-psychologique" → K1306). An appellation that fits neither is
+    ignored. Raises UnknownCodeError for a code unknown in that version, ValueError for a
+    version other than 3 or 4.
     """
     if version == 4:
         return (rome_v4().require(code).code,)
@@ -315,7 +330,9 @@ def to_rome_v4(code: str, version: int, appellation: str | None = None) -> tuple
         raise UnknownCodeError("ROME v3", code)
     if appellation is not None:
         found = rome_v4().appellation(appellation)
-        if found is not None and found.rome in fiche.rome_v4:
+        if found is not None and (
+            found.rome in fiche.rome_v4 or found.code_ogr in fiche.appellations
+        ):
             return (found.rome,)
     return fiche.rome_v4
 
