@@ -164,3 +164,10 @@ def test_consented_channel_needs_an_address() -> None:
     contact = {"candidate_id": "cand-0001", "channels": ["email"]}
     error = _rejection(samples.cloud_event("fr.vocation.contact.registered.v1", "cand-0001", contact))
     assert "no email address" in str(error)
+
+
+def test_unknown_diploma_is_rejected() -> None:
+    error = _rejection(
+        samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(required_diploma="BAC_PRO_XYZ"))
+    )
+    assert "/data/required_diploma" in _pointers(error)

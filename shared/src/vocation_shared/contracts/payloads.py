@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Self
 from pydantic import AwareDatetime, EmailStr, Field, StringConstraints, model_validator
 
 from vocation_shared.contracts.envelope import EventData
+from vocation_shared.reference import Diploma
 from vocation_shared.contracts.fields import (
     EntityId,
     FrenchText,
@@ -37,9 +38,8 @@ from vocation_shared.contracts.vocabulary import (
 )
 
 DiplomaCode = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,19}$"),
-    Field(description="Code of a diploma, e.g. DEAS (Diplôme d'État d'aide-soignant)", examples=["DEAS"]),
+    Diploma,
+    Field(description="A diploma of the sector, e.g. DEAS (Diplôme d'État d'aide-soignant)", examples=["DEAS"]),
 ]
 Version = Annotated[int, Field(ge=1, description="Increases by one at every change of the entity.")]
 
