@@ -61,9 +61,7 @@ def _read(source: Path, relative: str) -> list[dict[str, str]]:
 
 
 def _sha256(source: Path, relatives: Iterable[str]) -> dict[str, str]:
-    return {
-        rel: hashlib.sha256((source / rel).read_bytes()).hexdigest() for rel in sorted(relatives)
-    }
+    return {rel: hashlib.sha256((source / rel).read_bytes()).hexdigest() for rel in sorted(relatives)}
 
 
 def _text(value: str) -> str:
@@ -89,9 +87,7 @@ def build_rome_v4(source: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for row in _read(source, V4_FILES["texte"]):
         target = {"definition": definition, "acces_metier": access}.get(row["libelle_type_texte"])
         if target is not None:
-            target[row["code_rome"]].append(
-                (int(row["position_phrase"]), _text(row["libelle_texte"]))
-            )
+            target[row["code_rome"]].append((int(row["position_phrase"]), _text(row["libelle_texte"])))
 
     close: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for row in _read(source, V4_FILES["mobilite"]):
@@ -112,9 +108,7 @@ def build_rome_v4(source: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         elif row["code_compo_bloc"] == "5":
             kind = SKILL_KINDS[row["code_rubrique"]]
             label = (
-                savoirs[ogr]["libelle_savoir"]
-                if kind == "savoir"
-                else competences[ogr]["libelle_competence"]
+                savoirs[ogr]["libelle_savoir"] if kind == "savoir" else competences[ogr]["libelle_competence"]
             )
             skills[ogr] = (kind, label)
             metier_skills[code][kind].append(ogr)
@@ -126,14 +120,10 @@ def build_rome_v4(source: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         elif row["coeur_metier"] == "Émergente":
             emerging[row["code_rome"]].append(row["code_ogr"])
 
-    appellations = sorted(
-        _read(source, V4_FILES["appellation"]), key=lambda row: int(row["code_ogr"])
-    )
+    appellations = sorted(_read(source, V4_FILES["appellation"]), key=lambda row: int(row["code_ogr"]))
     for row in appellations:
         if row["code_rome"] not in known:
-            raise SourceError(
-                f"appellation {row['code_ogr']} has unknown métier {row['code_rome']}"
-            )
+            raise SourceError(f"appellation {row['code_ogr']} has unknown métier {row['code_rome']}")
 
     context_labels = {ogr: row["libelle_cont_travail"] for ogr, row in contexts.items()}
     metiers = []
@@ -202,8 +192,7 @@ def build_rome_v4(source: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         ),
         "skill_columns": ["code_ogr", "kind", "label"],
         "skills": [
-            [ogr, kind, label]
-            for ogr, (kind, label) in sorted(skills.items(), key=lambda item: int(item[0]))
+            [ogr, kind, label] for ogr, (kind, label) in sorted(skills.items(), key=lambda item: int(item[0]))
         ],
         "metier_columns": ["savoir_faire", "savoir_etre", "savoirs", "core", "emerging"],
         "metiers": {
@@ -236,9 +225,7 @@ def build_rome_v3(source: Path) -> dict[str, Any]:
     if orphans:
         raise SourceError(f"v3 fiches without a v4 successor: {orphans}")
     # Appellation codes (OGR) are stable across versions: where did each v3 fiche's go?
-    v4_of_appellation = {
-        row["code_ogr"]: row["code_rome"] for row in _read(source, V4_FILES["appellation"])
-    }
+    v4_of_appellation = {row["code_ogr"]: row["code_rome"] for row in _read(source, V4_FILES["appellation"])}
     appellations: dict[str, list[str]] = defaultdict(list)
     for row in _read(source, V3_FILES["appellation"]):
         if row["code_rome"] not in fiches:
@@ -247,9 +234,7 @@ def build_rome_v3(source: Path) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": "v344",
-        "sources": _sha256(
-            source, [*V3_FILES.values(), V4_FILES["code_rome"], V4_FILES["appellation"]]
-        ),
+        "sources": _sha256(source, [*V3_FILES.values(), V4_FILES["code_rome"], V4_FILES["appellation"]]),
         "grands_domaines": {
             row["code_grand_domaine"]: row["libelle_grand_domaine"]
             for row in sorted(domains.values(), key=lambda row: row["code_grand_domaine"])
@@ -272,13 +257,7 @@ def build_rome_v3(source: Path) -> dict[str, Any]:
                 fiches[code]["libelle_rome"],
                 domains[code]["code_domaine_professionel"],
                 sorted(successors[code]),
-                sorted(
-                    {
-                        v4_of_appellation[ogr]
-                        for ogr in appellations[code]
-                        if ogr in v4_of_appellation
-                    }
-                ),
+                sorted({v4_of_appellation[ogr] for ogr in appellations[code] if ogr in v4_of_appellation}),
                 sorted(appellations[code], key=int),
             ]
             for code in sorted(fiches)

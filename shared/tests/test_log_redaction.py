@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from vocation_shared.logs import configure_logging, get_logger, redact
 
 pytestmark = pytest.mark.unit
@@ -23,7 +22,12 @@ def test_redact_removes_emails_and_phones() -> None:
 def test_log_lines_never_contain_contact_data(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("test", json=True)
     log = get_logger("test")
-    log.info("contact.registered", email="lea.martin@example.org", detail="phone +33612345678", event_id="e-1")
+    log.info(
+        "contact.registered",
+        email="lea.martin@example.org",
+        detail="phone +33612345678",
+        event_id="e-1",
+    )
     logging.getLogger("plain").warning("failed for lea.martin@example.org")
     err = capsys.readouterr().err
     assert "lea.martin" not in err

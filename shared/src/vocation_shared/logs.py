@@ -11,11 +11,22 @@ from typing import Any
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
 
-__all__ = ["bind_contextvars", "bound_contextvars", "clear_contextvars", "configure_logging", "get_logger", "redact"]
+__all__ = [
+    "bind_contextvars",
+    "bound_contextvars",
+    "clear_contextvars",
+    "configure_logging",
+    "get_logger",
+    "redact",
+]
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w])(?:\+|00)[1-9](?:[\s.\-]?\d){7,14}(?![\w])|(?<!\d)0[1-9](?:[\s.\-]?\d{2}){4}(?!\d)")
-_SENSITIVE_KEYS = frozenset({"email", "phone", "to", "recipient_address", "password", "api_key", "authorization"})
+_PHONE = re.compile(
+    r"(?<![\w])(?:\+|00)[1-9](?:[\s.\-]?\d){7,14}(?![\w])|(?<!\d)0[1-9](?:[\s.\-]?\d{2}){4}(?!\d)"
+)
+_SENSITIVE_KEYS = frozenset(
+    {"email", "phone", "to", "recipient_address", "password", "api_key", "authorization"}
+)
 REDACTED = "[redacted]"
 
 
@@ -28,7 +39,9 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {k: (REDACTED if str(k).lower() in _SENSITIVE_KEYS else _redact_value(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if str(k).lower() in _SENSITIVE_KEYS else _redact_value(v)) for k, v in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [_redact_value(v) for v in value]
     return value
@@ -45,7 +58,9 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route structlog and the standard library's logging to one stream of redacted lines."""
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

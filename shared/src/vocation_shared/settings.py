@@ -14,8 +14,12 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VOCATION_", extra="ignore", env_file=None)
 
-    service_name: str = Field(default="vocation", description="Name used in logs, client ids and consumer groups.")
-    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    service_name: str = Field(
+        default="vocation", description="Name used in logs, client ids and consumer groups."
+    )
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         description="PostgreSQL DSN of this service's database.",
@@ -30,5 +34,7 @@ class CommonSettings(BaseSettings):
     consumer_retry_initial_s: float = Field(default=0.2, gt=0)
     consumer_retry_max_s: float = Field(default=30.0, gt=0)
     consumer_max_attempts: int = Field(
-        default=3, ge=1, description="Attempts for an unexpected error before the message goes to the DLQ."
+        default=3,
+        ge=1,
+        description="Attempts for an unexpected error before the message goes to the DLQ.",
     )

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from vocation_shared.testing import samples
 from vocation_shared.contracts import EVENT_MODELS, InvalidEvent, parse_event
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
+from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.unit
 
@@ -50,13 +49,17 @@ def test_every_event_type_is_on_its_topic_and_named_in_the_past_tense() -> None:
 
 
 def test_unknown_rome_code_is_rejected_with_its_pointer() -> None:
-    error = _rejection(samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(rome_code="Z9999")))
+    error = _rejection(
+        samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(rome_code="Z9999"))
+    )
     assert "/data/rome_code" in _pointers(error)
 
 
 def test_unknown_insee_code_is_rejected() -> None:
     error = _rejection(
-        samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(commune_insee="01999"))
+        samples.cloud_event(
+            "fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(commune_insee="01999")
+        )
     )
     assert "/data/commune_insee" in _pointers(error)
     assert "unknown INSEE" in str(error)
@@ -92,7 +95,9 @@ def test_dates_out_of_order_are_rejected() -> None:
 def test_negative_radius_is_rejected() -> None:
     error = _rejection(
         samples.cloud_event(
-            "fr.vocation.candidate.registered.v1", "cand-0001", samples.candidate(mobility_radius_km=-5)
+            "fr.vocation.candidate.registered.v1",
+            "cand-0001",
+            samples.candidate(mobility_radius_km=-5),
         )
     )
     assert "/data/mobility_radius_km" in _pointers(error)
@@ -118,9 +123,13 @@ def test_subject_must_be_the_entity_id() -> None:
 
 
 def test_unknown_type_and_unknown_field_are_told_apart() -> None:
-    unknown = _rejection(samples.cloud_event("fr.vocation.vacancy.exploded.v1", "vac-0001", samples.vacancy()))
+    unknown = _rejection(
+        samples.cloud_event("fr.vocation.vacancy.exploded.v1", "vac-0001", samples.vacancy())
+    )
     assert unknown.kind == "unknown-type"
-    extra = _rejection(samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(salary="lots")))
+    extra = _rejection(
+        samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(salary="lots"))
+    )
     assert extra.kind == "invalid"
     assert "/data/salary" in _pointers(extra)
 
@@ -136,7 +145,12 @@ def test_unparsable_bytes_are_told_apart_from_schema_errors() -> None:
 
 def test_naive_time_is_rejected() -> None:
     error = _rejection(
-        samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(), time="2026-11-22T08:00:00")
+        samples.cloud_event(
+            "fr.vocation.vacancy.posted.v1",
+            "vac-0001",
+            samples.vacancy(),
+            time="2026-11-22T08:00:00",
+        )
     )
     assert "/time" in _pointers(error)
 
@@ -144,7 +158,9 @@ def test_naive_time_is_rejected() -> None:
 def test_apprentice_needs_school_and_birth_year() -> None:
     error = _rejection(
         samples.cloud_event(
-            "fr.vocation.apprentice.registered.v1", "cand-0001", samples.candidate(kind="apprentice", birth_year=None)
+            "fr.vocation.apprentice.registered.v1",
+            "cand-0001",
+            samples.candidate(kind="apprentice", birth_year=None),
         )
     )
     assert "apprenticeship plan" in str(error)
@@ -168,6 +184,10 @@ def test_consented_channel_needs_an_address() -> None:
 
 def test_unknown_diploma_is_rejected() -> None:
     error = _rejection(
-        samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(required_diploma="BAC_PRO_XYZ"))
+        samples.cloud_event(
+            "fr.vocation.vacancy.posted.v1",
+            "vac-0001",
+            samples.vacancy(required_diploma="BAC_PRO_XYZ"),
+        )
     )
     assert "/data/required_diploma" in _pointers(error)

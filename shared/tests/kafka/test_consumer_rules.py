@@ -7,9 +7,14 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import ConsumerRecord
-
 from vocation_shared.contracts import AnyEvent
-from vocation_shared.kafka.consumer import EventConsumer, PermanentError, RetryPolicy, Subscription, TransientError
+from vocation_shared.kafka.consumer import (
+    EventConsumer,
+    PermanentError,
+    RetryPolicy,
+    Subscription,
+    TransientError,
+)
 from vocation_shared.kafka.dead_letters import DeadLetterReason
 from vocation_shared.testing import samples
 
@@ -22,7 +27,13 @@ class FakeDeadLetters:
     def __init__(self) -> None:
         self.sent: list[tuple[ConsumerRecord[bytes, bytes], DeadLetterReason, str]] = []
 
-    async def send(self, record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason, error: str, attempts: int = 1) -> None:
+    async def send(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        reason: DeadLetterReason,
+        error: str,
+        attempts: int = 1,
+    ) -> None:
         self.sent.append((record, reason, error))
 
 
@@ -41,15 +52,28 @@ class Recorder:
         self.applied.append(event)
 
 
-def record(value: bytes | None, topic: str = "vacancies", key: bytes = b"vac-0001", offset: int = 0) -> ConsumerRecord[bytes, bytes]:
+def record(
+    value: bytes | None, topic: str = "vacancies", key: bytes = b"vac-0001", offset: int = 0
+) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
-        topic=topic, partition=0, offset=offset, timestamp=0, timestamp_type=0, key=key, value=value,
-        checksum=None, serialized_key_size=len(key), serialized_value_size=len(value or b""), headers=(),
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value or b""),
+        headers=(),
     )
 
 
 def vacancy_bytes(**overrides: Any) -> bytes:
-    return orjson.dumps(samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(**overrides)))
+    return orjson.dumps(
+        samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-0001", samples.vacancy(**overrides))
+    )
 
 
 async def _no_sleep(_: float) -> None:
@@ -57,11 +81,20 @@ async def _no_sleep(_: float) -> None:
 
 
 def consumer(dead: FakeDeadLetters, max_attempts: int = 3) -> EventConsumer:
-    return EventConsumer(broker=None, dead_letters=dead, retry=RetryPolicy(max_attempts=max_attempts), sleep=_no_sleep)  # type: ignore[arg-type]
+    return EventConsumer(
+        broker=None,
+        dead_letters=dead,
+        retry=RetryPolicy(max_attempts=max_attempts),
+        sleep=_no_sleep,
+    )  # type: ignore[arg-type]
 
 
-def subscription(handler: Recorder, accepts: set[str] | None = None, on_tombstone: Any = None) -> Subscription:
-    return Subscription("vacancies", "test-group", handler, frozenset(accepts) if accepts else None, on_tombstone)
+def subscription(
+    handler: Recorder, accepts: set[str] | None = None, on_tombstone: Any = None
+) -> Subscription:
+    return Subscription(
+        "vacancies", "test-group", handler, frozenset(accepts) if accepts else None, on_tombstone
+    )
 
 
 async def test_valid_event_reaches_the_handler_once() -> None:
@@ -92,7 +125,10 @@ async def test_event_on_the_wrong_topic_is_dead_lettered() -> None:
 
 
 async def test_transient_failures_are_retried_until_success() -> None:
-    dead, handler = FakeDeadLetters(), Recorder([ConnectionRefusedError(), TransientError("db down")] * 3)
+    dead, handler = (
+        FakeDeadLetters(),
+        Recorder([ConnectionRefusedError(), TransientError("db down")] * 3),
+    )
     await consumer(dead, max_attempts=2).process_record(record(vacancy_bytes()), subscription(handler))
     assert handler.calls == 7
     assert len(handler.applied) == 1
@@ -130,6 +166,8 @@ async def test_tombstone_goes_to_the_tombstone_handler() -> None:
     async def on_tombstone(key: str) -> None:
         erased.append(key)
 
-    await consumer(dead).process_record(record(None, key=b"cand-0001"), subscription(handler, on_tombstone=on_tombstone))
+    await consumer(dead).process_record(
+        record(None, key=b"cand-0001"), subscription(handler, on_tombstone=on_tombstone)
+    )
     assert erased == ["cand-0001"]
     assert handler.calls == 0

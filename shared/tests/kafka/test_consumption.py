@@ -13,13 +13,11 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.kafka import headers as h
 from vocation_shared.testing import samples
-
 from vocation_shared.testing.ledger import running_ledger
 
 pytestmark = pytest.mark.integration
@@ -77,15 +75,15 @@ async def test_same_event_delivered_twice_has_one_effect(kafka_bootstrap: str, f
     async with running_ledger(kafka_bootstrap, fresh_database, f"ledger-{run}"):
         await _publish(kafka_bootstrap, [event])
         await _publish(kafka_bootstrap, [event, _vacancy_event(run, 2)])
-        await _eventually(
-            lambda: _delivered(fresh_database, [event.id, event.id, f"evt-{run}-2"])
-        )
+        await _eventually(lambda: _delivered(fresh_database, [event.id, event.id, f"evt-{run}-2"]))
     assert await _effects_of(fresh_database, run) == 2
     assert await _count(fresh_database, "SELECT count(*) FROM deliveries WHERE event_id = $1", event.id) == 2
 
 
 async def _delivered(dsn: str, ids: list[str]) -> bool:
-    total = await _count(dsn, "SELECT count(*) FROM deliveries WHERE event_id = ANY($1::text[])", list(set(ids)))
+    total = await _count(
+        dsn, "SELECT count(*) FROM deliveries WHERE event_id = ANY($1::text[])", list(set(ids))
+    )
     return total >= len(ids)
 
 
@@ -99,7 +97,11 @@ async def test_malformed_message_goes_to_the_dlq_and_the_next_is_processed(
     try:
         async with running_ledger(kafka_bootstrap, fresh_database, f"ledger-{run}"):
             await producer.send_and_wait("vacancies", b'{"specversion": "1.0", "oops"', key=bad_key)
-            invalid = samples.cloud_event("fr.vocation.vacancy.posted.v1", f"vac-{run}-x", samples.vacancy(id=f"vac-{run}-x", rome_code="Q0000"))
+            invalid = samples.cloud_event(
+                "fr.vocation.vacancy.posted.v1",
+                f"vac-{run}-x",
+                samples.vacancy(id=f"vac-{run}-x", rome_code="Q0000"),
+            )
             await producer.send_and_wait("vacancies", orjson.dumps(invalid), key=bad_key)
             await _publish(kafka_bootstrap, [_vacancy_event(run, 1)])
             await _eventually(lambda: _count_is(fresh_database, run, 1))
@@ -116,7 +118,9 @@ async def test_malformed_message_goes_to_the_dlq_and_the_next_is_processed(
 
 
 async def _read_dlq(bootstrap: str, topic: str, key: bytes, expected: int) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or {0}
@@ -143,7 +147,15 @@ async def test_consumer_killed_after_effect_before_commit_gets_it_again_and_appl
     async with running_ledger(kafka_bootstrap, fresh_database, f"warmup-{run}"):
         pass
     child = subprocess.Popen(
-        [sys.executable, "-m", "vocation_shared.testing.ledger_process", kafka_bootstrap, fresh_database, group, victim.id],
+        [
+            sys.executable,
+            "-m",
+            "vocation_shared.testing.ledger_process",
+            kafka_bootstrap,
+            fresh_database,
+            group,
+            victim.id,
+        ],
     )
     try:
         await _publish(kafka_bootstrap, [victim])

@@ -99,9 +99,7 @@ def test_search_ranks_exact_name_then_population() -> None:
     assert paris[0].insee == "75056"
     populations = [c.population or 0 for c in paris[1:]]
     assert populations == sorted(populations, reverse=True)
-    assert all(
-        c.type == "commune" for c in communes().search("paris", include_arrondissements=False)
-    )
+    assert all(c.type == "commune" for c in communes().search("paris", include_arrondissements=False))
 
 
 def test_search_by_postal_code() -> None:

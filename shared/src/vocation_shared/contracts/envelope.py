@@ -62,6 +62,14 @@ class CloudEvent(BaseModel, Generic[DataT]):
     dataschema: str | None = None
     data: DataT
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Take `TYPE` from the `type` field's literal default of a concrete event class."""
+        super().__pydantic_init_subclass__(**kwargs)
+        default = cls.model_fields["type"].default
+        if isinstance(default, str) and default.startswith(TYPE_PREFIX):
+            cls.TYPE = default
+
     @model_validator(mode="after")
     def _subject_is_the_entity(self) -> Self:
         expected = self.data.subject()
@@ -77,7 +85,7 @@ class CloudEvent(BaseModel, Generic[DataT]):
         data: DataT,
         *,
         source: str,
-        id: EventId | None = None,  # noqa: A002 - the CloudEvents attribute name
+        id: EventId | None = None,
         time: datetime | None = None,
     ) -> Self:
         """A new event of this type about `data`, with a fresh id and the current time."""

@@ -8,7 +8,6 @@ from typing import Annotated, ClassVar, Self
 from pydantic import AwareDatetime, EmailStr, Field, StringConstraints, model_validator
 
 from vocation_shared.contracts.envelope import EventData
-from vocation_shared.reference import Diploma
 from vocation_shared.contracts.fields import (
     EntityId,
     FrenchText,
@@ -36,10 +35,14 @@ from vocation_shared.contracts.vocabulary import (
     SuppressionReason,
     WorkingTime,
 )
+from vocation_shared.reference import Diploma
 
 DiplomaCode = Annotated[
     Diploma,
-    Field(description="A diploma of the sector, e.g. DEAS (Diplôme d'État d'aide-soignant)", examples=["DEAS"]),
+    Field(
+        description="A diploma of the sector, e.g. DEAS (Diplôme d'État d'aide-soignant)",
+        examples=["DEAS"],
+    ),
 ]
 Version = Annotated[int, Field(ge=1, description="Increases by one at every change of the entity.")]
 
@@ -69,7 +72,9 @@ class Establishment(EventData):
     commune_insee: InseeCode
     address: ShortText | None = None
     position: Position | None = None
-    employer_name: ShortText | None = Field(default=None, description="The association or group running the site.")
+    employer_name: ShortText | None = Field(
+        default=None, description="The association or group running the site."
+    )
     immersion_contact_email: EmailStr | None = Field(
         default=None, description="Professional address of the tutor told about immersion bookings."
     )
@@ -248,7 +253,9 @@ class CandidateProfile(EventData):
     accepts_weekend: bool = False
     needs_housing: bool = False
     birth_year: int | None = Field(default=None, ge=1930, le=2020)
-    recognised_disability: bool = Field(default=False, description="RQTH: lifts the apprenticeship age limit.")
+    recognised_disability: bool = Field(
+        default=False, description="RQTH: lifts the apprenticeship age limit."
+    )
     apprenticeship: ApprenticeshipPlan | None = None
     version: Version = 1
 
@@ -271,7 +278,9 @@ class ContactDetails(EventData):
     phone: PhoneE164 | None = None
     channels: list[Channel] = Field(default_factory=list, description="Channels the candidate consented to.")
     digest: DigestMode = DigestMode.INSTANT
-    urgent_shift_sms: bool = Field(default=False, description="Consent to urgent shift SMS outside the usual window.")
+    urgent_shift_sms: bool = Field(
+        default=False, description="Consent to urgent shift SMS outside the usual window."
+    )
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] = "fr"
 
     @model_validator(mode="after")

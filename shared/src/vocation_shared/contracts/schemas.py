@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.events import EVENT_MODELS
-from vocation_shared.contracts.topics import ENTITY_TOPICS, DLQ_SUFFIX
+from vocation_shared.contracts.topics import DLQ_SUFFIX, ENTITY_TOPICS
 
 ASYNCAPI_VERSION = "3.0.0"
 CONTRACTS_VERSION = "1.0.0"
@@ -39,7 +39,7 @@ def asyncapi_document() -> dict[str, Any]:
     for topic in ENTITY_TOPICS:
         topic_messages = {}
         for model in EVENT_MODELS:
-            if model.TOPIC != topic.name:
+            if topic.name != model.TOPIC:
                 continue
             name = model.__name__
             messages[name] = {
@@ -89,9 +89,7 @@ def asyncapi_document() -> dict[str, Any]:
 
 def rendered_files() -> dict[str, str]:
     """Every generated file, by path relative to the contracts folder, with its exact text."""
-    files = {
-        f"schemas/{model.TYPE}.json": _dump(event_schema(model)) for model in EVENT_MODELS
-    }
+    files = {f"schemas/{model.TYPE}.json": _dump(event_schema(model)) for model in EVENT_MODELS}
     files["asyncapi.json"] = _dump(asyncapi_document())
     return files
 

@@ -64,24 +64,46 @@ class Topic(StrEnum):
 
 ENTITY_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(Topic.VACANCIES, Cleanup.COMPACT, description="Vacancies' full state, keyed by vacancy id."),
-    TopicSpec(Topic.CANDIDATES, Cleanup.COMPACT, description="Candidate profiles without contact data, keyed by candidate id; tombstone on erasure."),
+    TopicSpec(
+        Topic.CANDIDATES,
+        Cleanup.COMPACT,
+        description="Candidate profiles without contact data, keyed by candidate id; tombstone on erasure.",
+    ),
     TopicSpec(
         Topic.CANDIDATE_CONTACTS,
         Cleanup.COMPACT,
         holds_personal_contact_data=True,
         description="Email, phone and consent, keyed by candidate id; read by notifications only; tombstone on erasure.",
     ),
-    TopicSpec(Topic.ESTABLISHMENTS, Cleanup.COMPACT, description="Employer sites, keyed by establishment id."),
+    TopicSpec(
+        Topic.ESTABLISHMENTS,
+        Cleanup.COMPACT,
+        description="Employer sites, keyed by establishment id.",
+    ),
     TopicSpec(Topic.TRAININGS, Cleanup.COMPACT, description="Training sessions, keyed by session id."),
-    TopicSpec(Topic.IMMERSION_SLOTS, Cleanup.COMPACT, description="Immersion slots and places left, keyed by slot id."),
+    TopicSpec(
+        Topic.IMMERSION_SLOTS,
+        Cleanup.COMPACT,
+        description="Immersion slots and places left, keyed by slot id.",
+    ),
     TopicSpec(
         Topic.IMMERSION_BOOKINGS,
         Cleanup.DELETE,
         retention_ms=YEAR_MS,
         description="Immersion requests and their outcome, keyed by slot id so a slot's requests stay in order.",
     ),
-    TopicSpec(Topic.MATCHES, Cleanup.DELETE, retention_ms=4 * WEEK_MS, description="Matches found and withdrawn, keyed by offer id."),
-    TopicSpec(Topic.NOTIFICATIONS, Cleanup.DELETE, retention_ms=4 * WEEK_MS, description="Delivery outcomes, keyed by candidate id."),
+    TopicSpec(
+        Topic.MATCHES,
+        Cleanup.DELETE,
+        retention_ms=4 * WEEK_MS,
+        description="Matches found and withdrawn, keyed by offer id.",
+    ),
+    TopicSpec(
+        Topic.NOTIFICATIONS,
+        Cleanup.DELETE,
+        retention_ms=4 * WEEK_MS,
+        description="Delivery outcomes, keyed by candidate id.",
+    ),
 )
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import asyncpg
 from fastapi import APIRouter, Response
-from faststream.kafka import KafkaBroker
 from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 
@@ -35,7 +35,10 @@ def operations_router(checks: list[ReadinessCheck], registry: CollectorRegistry 
         results = await asyncio.gather(*(_run(c) for c in checks))
         detail = {c.name: ("ok" if ok else "failing") for c, ok in zip(checks, results, strict=True)}
         ok = all(results)
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": detail}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": detail},
+            status_code=200 if ok else 503,
+        )
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

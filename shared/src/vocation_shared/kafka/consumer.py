@@ -68,7 +68,7 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait before attempt number `attempt + 1`."""
         base = min(self.max_s, self.initial_s * (2 ** (attempt - 1)))
-        return base * (0.5 + random.random() / 2)
+        return float(base * (0.5 + random.random() / 2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,11 @@ class EventConsumer:
     ) -> None:
         """Consume `topic` in group `group_id`, calling `handle` for each accepted event."""
         subscription = Subscription(
-            topic, group_id, handle, frozenset(accepts) if accepts is not None else None, on_tombstone
+            topic,
+            group_id,
+            handle,
+            frozenset(accepts) if accepts is not None else None,
+            on_tombstone,
         )
 
         async def on_batch(message: KafkaMessage) -> None:
@@ -158,7 +162,7 @@ class EventConsumer:
             log.warning("event.dead_lettered", reason=exc.kind, error=str(exc), **where)
             await self._dead_letters.send(record, DeadLetterReason(exc.kind), str(exc))
             return
-        if event.TOPIC != record.topic:
+        if record.topic != event.TOPIC:
             message = f"event type {event.type} belongs on topic {event.TOPIC}, not {record.topic}"
             log.warning("event.dead_lettered", reason="wrong-topic", event_id=event.id, **where)
             await self._dead_letters.send(record, DeadLetterReason.WRONG_TOPIC, message)
@@ -191,18 +195,33 @@ class EventConsumer:
                     log.error("event.transient_budget_spent", error=repr(exc), attempts=attempt, **where)
                     raise
                 delay = self._retry.delay(attempt)
-                log.warning("event.retrying", error=repr(exc), attempt=attempt, delay_s=round(delay, 3), **where)
+                log.warning(
+                    "event.retrying",
+                    error=repr(exc),
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    **where,
+                )
                 await self._sleep(delay)
             except Exception as exc:
                 failures += 1
                 if failures >= self._retry.max_attempts:
                     log.exception("event.processing_failed", attempts=attempt, **where)
                     await self._dead_letters.send(
-                        record, DeadLetterReason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}", attempt
+                        record,
+                        DeadLetterReason.PROCESSING_FAILED,
+                        f"{type(exc).__name__}: {exc}",
+                        attempt,
                     )
                     return
                 delay = self._retry.delay(attempt)
-                log.warning("event.retrying", error=repr(exc), attempt=attempt, delay_s=round(delay, 3), **where)
+                log.warning(
+                    "event.retrying",
+                    error=repr(exc),
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    **where,
+                )
                 await self._sleep(delay)
 
 

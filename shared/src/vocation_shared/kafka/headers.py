@@ -17,6 +17,8 @@ DLQ_FAILED_AT = "dlq.failed_at"
 DLQ_ATTEMPTS = "dlq.attempts"
 
 
-def decode_headers(raw: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] | None) -> dict[str, str]:
+def decode_headers(
+    raw: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] | None,
+) -> dict[str, str]:
     """Kafka record headers as a dict of text (undecodable bytes are replaced, never fatal)."""
     return {name: (value or b"").decode("utf-8", errors="replace") for name, value in (raw or ())}

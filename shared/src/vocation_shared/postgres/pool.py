@@ -33,7 +33,9 @@ async def create_pool(
     **kwargs: Any,
 ) -> AsyncIterator[asyncpg.Pool]:
     """Open a pool on `dsn`, apply the shared and given `(component, folder)` migrations, close on exit."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+    )
     try:
         async with pool.acquire() as conn:
             plan = load_migrations("shared", SHARED_MIGRATIONS)

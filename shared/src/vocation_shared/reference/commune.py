@@ -125,9 +125,7 @@ class Communes:
         found = set(rows[start : bisect_right(keys, code, lo=start)])
         return list(self._communes(sorted(found, key=self._rank_key)))
 
-    def search(
-        self, query: str, limit: int = 10, *, include_arrondissements: bool = True
-    ) -> list[Commune]:
+    def search(self, query: str, limit: int = 10, *, include_arrondissements: bool = True) -> list[Commune]:
         """Autocomplete: communes whose name starts with ``query``, or whose postal code does.
 
         Names are compared accent-, case- and punctuation-insensitively ("bourg en b" finds
@@ -166,9 +164,7 @@ class Communes:
     @cached_property
     def _postal_index(self) -> tuple[list[str], list[int]]:
         """Sorted postal codes, and the row of each (built on first use)."""
-        pairs = sorted(
-            (code, row) for row, codes in enumerate(self._postal_codes) for code in codes.split()
-        )
+        pairs = sorted((code, row) for row, codes in enumerate(self._postal_codes) for code in codes.split())
         return [code for code, _ in pairs], [row for _, row in pairs]
 
     @staticmethod

@@ -86,9 +86,7 @@ def _entry(
 DIPLOMAS: dict[Diploma, DiplomaInfo] = {
     info.code: info
     for info in (
-        _entry(
-            Diploma.DEAS, "Diplôme d'État d'aide-soignant", 4, ("J1501",), required_to_practise=True
-        ),
+        _entry(Diploma.DEAS, "Diplôme d'État d'aide-soignant", 4, ("J1501",), required_to_practise=True),
         _entry(Diploma.DEI, "Diplôme d'État d'infirmier", 6, ("J1506",), required_to_practise=True),
         _entry(
             Diploma.DEAP,

@@ -330,9 +330,7 @@ def to_rome_v4(code: str, version: int, appellation: str | None = None) -> tuple
         raise UnknownCodeError("ROME v3", code)
     if appellation is not None:
         found = rome_v4().appellation(appellation)
-        if found is not None and (
-            found.rome in fiche.rome_v4 or found.code_ogr in fiche.appellations
-        ):
+        if found is not None and (found.rome in fiche.rome_v4 or found.code_ogr in fiche.appellations):
             return (found.rome,)
     return fiche.rome_v4
 

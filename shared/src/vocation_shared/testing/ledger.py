@@ -32,7 +32,9 @@ class Ledger:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await mark_processed(conn, self.consumer_name, event.source, event.id):
                 return
-            await conn.execute("INSERT INTO effects (event_id, subject) VALUES ($1, $2)", event.id, event.subject)
+            await conn.execute(
+                "INSERT INTO effects (event_id, subject) VALUES ($1, $2)", event.id, event.subject
+            )
         if event.id == self.kill_after_effect_of:
             # The effect is committed, the Kafka offset is not: die the hard way.
             os.kill(os.getpid(), signal.SIGKILL)
