@@ -1,0 +1,50 @@
+"""Where vocation_local keeps its downloads and run folders, and free local ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+LOCALHOST = "127.0.0.1"
+
+
+def cache_dir() -> Path:
+    """The cache folder: `$VOCATION_CACHE_DIR`, else `~/.cache/vocation` (outside the repo)."""
+    configured = os.environ.get("VOCATION_CACHE_DIR")
+    base = Path(configured) if configured else Path.home() / ".cache" / "vocation"
+    return base.expanduser().resolve()
+
+
+def default_run_dir() -> Path:
+    """Where `vocation-infra up` keeps data and pid files: `$VOCATION_RUN_DIR` or `<cache>/run`."""
+    configured = os.environ.get("VOCATION_RUN_DIR")
+    return Path(configured).expanduser().resolve() if configured else cache_dir() / "run"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_accepts(port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def port_free(port: int) -> bool:
+    """Whether 127.0.0.1:`port` can be bound (no server is listening on it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOCALHOST, port))
+        except OSError:
+            return False
+        return True
