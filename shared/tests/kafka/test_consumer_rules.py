@@ -171,3 +171,40 @@ async def test_tombstone_goes_to_the_tombstone_handler() -> None:
     )
     assert erased == ["cand-0001"]
     assert handler.calls == 0
+
+
+class BatchRecorder:
+    """A batch handler that fails whenever a given event id is in the batch."""
+
+    def __init__(self, poison: str | None = None) -> None:
+        self.poison = poison
+        self.batches: list[list[str]] = []
+
+    async def __call__(self, events: list[AnyEvent]) -> None:
+        ids = [e.id for e in events]
+        if self.poison in ids:
+            raise ValueError("cannot apply")
+        self.batches.append(ids)
+
+
+def numbered(n: int) -> ConsumerRecord[bytes, bytes]:
+    event = samples.cloud_event(
+        "fr.vocation.vacancy.posted.v1", f"vac-{n}", samples.vacancy(id=f"vac-{n}"), id=f"evt-{n}"
+    )
+    return record(orjson.dumps(event), key=f"vac-{n}".encode(), offset=n)
+
+
+async def test_bulk_applies_valid_events_as_one_batch_and_dead_letters_the_invalid() -> None:
+    dead, handler = FakeDeadLetters(), BatchRecorder()
+    records = [numbered(1), record(b"garbage", offset=2), numbered(3)]
+    await consumer(dead).process_records_in_bulk(records, "vacancies", "g", handler, None)
+    assert handler.batches == [["evt-1", "evt-3"]]
+    assert [reason for _, reason, _ in dead.sent] == [DeadLetterReason.UNPARSABLE]
+
+
+async def test_a_poison_event_in_a_batch_is_isolated_and_the_others_are_applied() -> None:
+    dead, handler = FakeDeadLetters(), BatchRecorder(poison="evt-2")
+    records = [numbered(1), numbered(2), numbered(3)]
+    await consumer(dead, max_attempts=2).process_records_in_bulk(records, "vacancies", "g", handler, None)
+    assert handler.batches == [["evt-1"], ["evt-3"]]
+    assert [(r.offset, reason) for r, reason, _ in dead.sent] == [(2, DeadLetterReason.PROCESSING_FAILED)]

@@ -7,8 +7,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from vocation_shared.reference import communes, rome_v4
+
 _PHONE_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _LA_POSTE_SIREN = "356000000"
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2·d with its digits summed
 
 
 def siret_checksum_ok(siret: str) -> bool:
@@ -17,14 +20,8 @@ def siret_checksum_ok(siret: str) -> bool:
         return False
     if siret.startswith(_LA_POSTE_SIREN):
         return sum(int(d) for d in siret) % 5 == 0
-    total = 0
-    for index, char in enumerate(reversed(siret)):
-        digit = int(char)
-        if index % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
+    digits = [ord(c) - 48 for c in siret]
+    total = sum(digits[1::2]) + sum(_LUHN_DOUBLED[d] for d in digits[0::2])
     return total % 10 == 0
 
 
@@ -38,8 +35,6 @@ def _check_siret(value: str) -> str:
 
 
 def _check_rome(value: str) -> str:
-    from vocation_shared.reference import rome_v4
-
     code = value.upper()
     if code not in rome_v4():
         raise ValueError(f"unknown ROME 4 code {value!r}")
@@ -47,8 +42,6 @@ def _check_rome(value: str) -> str:
 
 
 def _check_insee(value: str) -> str:
-    from vocation_shared.reference import communes
-
     code = value.upper()
     if code not in communes():
         raise ValueError(f"unknown INSEE commune code {value!r}")

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -18,9 +19,11 @@ from faststream.middlewares import AckPolicy
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.kafka.dead_letters import DeadLetterPublisher, DeadLetterReason
+from vocation_shared.kafka.headers import CE_TYPE
 from vocation_shared.logs import bound_contextvars, get_logger
 
 EventHandler = Callable[[AnyEvent], Awaitable[None]]
+BatchHandler = Callable[[list[AnyEvent]], Awaitable[None]]
 TombstoneHandler = Callable[[str], Awaitable[None]]
 
 log = get_logger(__name__)
@@ -141,6 +144,111 @@ class EventConsumer:
             title=f"{group_id}:{topic}",
         )(on_batch)
 
+    def subscribe_batch(
+        self,
+        topic: str,
+        *,
+        group_id: str,
+        handle_batch: BatchHandler,
+        accepts: Iterable[str] | None = None,
+        max_records: int = 500,
+        from_beginning: bool = True,
+    ) -> None:
+        """Consume `topic` handing every fetched batch of valid events to `handle_batch` at once.
+
+        For throughput: the handler applies the whole batch in one transaction. If the batch
+        keeps failing with an unexpected error, its events are retried one by one so that only
+        the faulty one is dead-lettered.
+        """
+        accepted = frozenset(accepts) if accepts is not None else None
+
+        async def on_batch(message: KafkaMessage) -> None:
+            raw = message.raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
+            await self.process_records_in_bulk(records, topic, group_id, handle_batch, accepted)
+
+        self._broker.subscriber(
+            topic,
+            group_id=group_id,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=50,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_body,
+            title=f"{group_id}:{topic}",
+        )(on_batch)
+
+    async def process_records_in_bulk(
+        self,
+        records: Iterable[ConsumerRecord[bytes, bytes]],
+        topic: str,
+        group_id: str,
+        handle_batch: BatchHandler,
+        accepts: frozenset[str] | None,
+        chunk_size: int = 250,
+    ) -> None:
+        """Dead-letter the invalid records and apply the valid ones in chunks, in order.
+
+        Validating chunk k+1 overlaps with the database applying chunk k: the store of a
+        chunk is started, then the next chunk is parsed while the database works, then
+        the store is awaited before the next one starts, so the order is kept.
+        """
+        in_flight: asyncio.Task[None] | None = None
+        chunk: list[tuple[ConsumerRecord[bytes, bytes], AnyEvent]] = []
+        for record in records:
+            if record.value is None:
+                continue
+            event = await self._parse_or_dead_letter(record)
+            if event is not None and (accepts is None or event.type in accepts):
+                chunk.append((record, event))
+            if len(chunk) >= chunk_size:
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.create_task(self._apply_chunk(chunk, topic, handle_batch))
+                await asyncio.sleep(0)  # let the store send its first query before parsing on
+                chunk = []
+        if in_flight is not None:
+            await in_flight
+        if chunk:
+            await self._apply_chunk(chunk, topic, handle_batch)
+
+    async def _apply_chunk(
+        self,
+        valid: list[tuple[ConsumerRecord[bytes, bytes], AnyEvent]],
+        topic: str,
+        handle_batch: BatchHandler,
+    ) -> None:
+        events = [event for _, event in valid]
+        try:
+            await self._with_retries(
+                partial(handle_batch, events),
+                valid[0][0],
+                {"topic": topic, "batch": len(events)},
+                escalate=True,
+            )
+            return
+        except _BatchFailed:
+            log.warning("batch.failed_falling_back_to_single_events", topic=topic, size=len(events))
+        for record, event in valid:
+            with bound_contextvars(event_id=event.id, event_type=event.type):
+                await self._with_retries(partial(handle_batch, [event]), record, _where(record))
+
+    async def _parse_or_dead_letter(self, record: ConsumerRecord[bytes, bytes]) -> AnyEvent | None:
+        assert record.value is not None
+        try:
+            event = parse_event(record.value, _type_header(record))
+        except InvalidEvent as exc:
+            log.warning("event.dead_lettered", reason=exc.kind, error=str(exc), **_where(record))
+            await self._dead_letters.send(record, DeadLetterReason(exc.kind), str(exc))
+            return None
+        if record.topic != event.TOPIC:
+            message = f"event type {event.type} belongs on topic {event.TOPIC}, not {record.topic}"
+            log.warning("event.dead_lettered", reason="wrong-topic", event_id=event.id, **_where(record))
+            await self._dead_letters.send(record, DeadLetterReason.WRONG_TOPIC, message)
+            return None
+        return event
+
     async def process_batch(
         self, records: Iterable[ConsumerRecord[bytes, bytes]], subscription: Subscription
     ) -> None:
@@ -150,22 +258,14 @@ class EventConsumer:
 
     async def process_record(self, record: ConsumerRecord[bytes, bytes], subscription: Subscription) -> None:
         """Process one record (see the class docstring)."""
-        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        where = _where(record)
         if record.value is None:
             if subscription.on_tombstone is not None and record.key is not None:
                 key = record.key.decode("utf-8", errors="replace")
                 await self._with_retries(lambda: subscription.on_tombstone(key), record, where)  # type: ignore[misc]
             return
-        try:
-            event = parse_event(record.value)
-        except InvalidEvent as exc:
-            log.warning("event.dead_lettered", reason=exc.kind, error=str(exc), **where)
-            await self._dead_letters.send(record, DeadLetterReason(exc.kind), str(exc))
-            return
-        if record.topic != event.TOPIC:
-            message = f"event type {event.type} belongs on topic {event.TOPIC}, not {record.topic}"
-            log.warning("event.dead_lettered", reason="wrong-topic", event_id=event.id, **where)
-            await self._dead_letters.send(record, DeadLetterReason.WRONG_TOPIC, message)
+        event = await self._parse_or_dead_letter(record)
+        if event is None:
             return
         if subscription.accepts is not None and event.type not in subscription.accepts:
             return
@@ -177,6 +277,7 @@ class EventConsumer:
         attempt_once: Callable[[], Awaitable[None]],
         record: ConsumerRecord[bytes, bytes],
         where: dict[str, Any],
+        escalate: bool = False,
     ) -> None:
         attempt = 0
         failures = 0
@@ -187,6 +288,8 @@ class EventConsumer:
                 await attempt_once()
                 return
             except PermanentError as exc:
+                if escalate:
+                    raise _BatchFailed from exc
                 log.warning("event.rejected", error=str(exc), **where)
                 await self._dead_letters.send(record, DeadLetterReason.REJECTED, str(exc), attempt)
                 return
@@ -205,6 +308,8 @@ class EventConsumer:
                 await self._sleep(delay)
             except Exception as exc:
                 failures += 1
+                if failures >= self._retry.max_attempts and escalate:
+                    raise _BatchFailed from exc
                 if failures >= self._retry.max_attempts:
                     log.exception("event.processing_failed", attempts=attempt, **where)
                     await self._dead_letters.send(
@@ -223,6 +328,21 @@ class EventConsumer:
                     **where,
                 )
                 await self._sleep(delay)
+
+
+class _BatchFailed(Exception):
+    """A batch failed for a reason that is not transient: retry its events one by one."""
+
+
+def _type_header(record: ConsumerRecord[bytes, bytes]) -> str | None:
+    for name, value in record.headers or ():
+        if name == CE_TYPE:
+            return bytes(value).decode("utf-8", errors="replace")
+    return None
+
+
+def _where(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset}
 
 
 def _raw_body(message: Any) -> Any:
