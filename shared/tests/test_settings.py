@@ -1,0 +1,32 @@
+"""Settings come from VOCATION_* environment variables, with local defaults."""
+
+from __future__ import annotations
+
+import pytest
+from vocation_shared.settings import CommonSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_point_at_the_local_infrastructure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOCATION_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("VOCATION_DATABASE_URL", raising=False)
+    settings = CommonSettings()
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.database_url.startswith("postgresql://postgres@127.0.0.1:5432/")
+
+
+def test_environment_overrides_the_infrastructure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCATION_KAFKA_BOOTSTRAP", "kafka-1:9092,kafka-2:9092")
+    monkeypatch.setenv("VOCATION_DATABASE_URL", "postgresql://vocation@db:5432/events")
+    monkeypatch.setenv("VOCATION_CONSUMER_MAX_ATTEMPTS", "5")
+    settings = CommonSettings()
+    assert settings.kafka_bootstrap == "kafka-1:9092,kafka-2:9092"
+    assert settings.database_url.endswith("/events")
+    assert settings.consumer_max_attempts == 5
+
+
+def test_a_bad_value_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCATION_CONSUMER_MAX_ATTEMPTS", "zero")
+    with pytest.raises(ValueError, match="consumer_max_attempts"):
+        CommonSettings()
