@@ -91,17 +91,17 @@ def run(kafka_port: int = 9092, postgres_port: int = 5432, run_dir: Path | None 
     broker, server, already = _start_infrastructure(run_dir, kafka_port, postgres_port)
     log_dir = run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"  Kafka       {broker.bootstrap}   (log {broker.log_file})")
-    print(f"  PostgreSQL  {server.url}   (log {server.log_file})")
+    print(f"  Kafka         {broker.bootstrap}   (log {broker.log_file})")
+    print(f"  PostgreSQL    {server.url}   (log {server.log_file})")
     processes: dict[str, subprocess.Popen[bytes]] = {}
     for spec in SERVICES:
         if spec.installed():
             processes[spec.name] = _start_service(spec, broker, server, log_dir)
             print(
-                f"  {spec.name:<12}http://127.0.0.1:{spec.port}  {spec.what}   (log {log_dir / spec.name}.log)"
+                f"  {spec.name:<14}http://127.0.0.1:{spec.port}  {spec.what}   (log {log_dir / spec.name}.log)"
             )
         else:
-            print(f"  {spec.name:<12}not built yet: only the infrastructure runs for it")
+            print(f"  {spec.name:<14}not built yet: only the infrastructure runs for it")
     print("Ctrl-C stops everything.")
     stop = False
 
