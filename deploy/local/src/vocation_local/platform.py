@@ -93,7 +93,10 @@ def run(kafka_port: int = 9092, postgres_port: int = 5432, run_dir: Path | None 
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"  Kafka         {broker.bootstrap}   (log {broker.log_file})")
     print(f"  PostgreSQL    {server.url}   (log {server.log_file})")
-    processes: dict[str, subprocess.Popen[bytes]] = {}
+    processes: dict[str, subprocess.Popen[bytes]] = {"mailbox": _start_mailbox(run_dir, log_dir)}
+    print(
+        f"  {'mailbox':<14}http://127.0.0.1:{MAILBOX_HTTP_PORT}  emails sent by the platform (SMTP 127.0.0.1:{MAILBOX_SMTP_PORT})"
+    )
     for spec in SERVICES:
         if spec.installed():
             processes[spec.name] = _start_service(spec, broker, server, log_dir)
