@@ -11,7 +11,6 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
-
 from vocation_local.paths import free_port, port_accepts
 
 pytestmark = pytest.mark.integration

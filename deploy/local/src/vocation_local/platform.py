@@ -69,11 +69,24 @@ async def _provision(broker: KafkaBroker, server: PostgresServer) -> None:
     await ensure_service_databases(server.url)
 
 
+MAILBOX_SMTP_PORT = 1025
+MAILBOX_HTTP_PORT = 8025
+
+
+def _start_mailbox(run_dir: Path, log_dir: Path) -> subprocess.Popen[bytes]:
+    log_file = (log_dir / "mailbox.log").open("ab")
+    command = [sys.executable, "-m", "vocation_local.mailbox", "--smtp-port", str(MAILBOX_SMTP_PORT)]
+    command += ["--http-port", str(MAILBOX_HTTP_PORT), "--dir", str(run_dir / "mailbox")]
+    return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+
+
 def _start_service(
     spec: ServiceSpec, broker: KafkaBroker, server: PostgresServer, log_dir: Path
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "VOCATION_SMTP_HOST": "127.0.0.1",
+        "VOCATION_SMTP_PORT": str(MAILBOX_SMTP_PORT),
         "VOCATION_KAFKA_BOOTSTRAP": broker.bootstrap,
         "VOCATION_DATABASE_URL": database_dsn(server.url, spec.name),
         "VOCATION_HTTP_HOST": "127.0.0.1",
