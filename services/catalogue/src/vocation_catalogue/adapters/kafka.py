@@ -1,0 +1,101 @@
+"""Kafka handlers: project entity events into the read models, decide immersion requests, publish."""
+
+from __future__ import annotations
+
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.topics import Topic
+from vocation_shared.kafka import EventConsumer
+from vocation_shared.kafka.consumer import TombstoneHandler
+from vocation_shared.logs import get_logger
+
+from vocation_catalogue.adapters import metrics
+from vocation_catalogue.core.projection import establishment_row, training_row, vacancy_row
+from vocation_catalogue.ports import BookingStore, EventSink, ReadModelStore
+
+log = get_logger(__name__)
+
+ENTITY_TYPES: dict[Topic, frozenset[str]] = {
+    Topic.ESTABLISHMENTS: frozenset({ev.EstablishmentRegistered.TYPE, ev.EstablishmentUpdated.TYPE}),
+    Topic.VACANCIES: frozenset({ev.VacancyPosted.TYPE, ev.VacancyUpdated.TYPE, ev.VacancyClosed.TYPE}),
+    Topic.TRAININGS: frozenset({ev.TrainingSessionPublished.TYPE, ev.TrainingSessionUpdated.TYPE}),
+    Topic.IMMERSION_SLOTS: frozenset(
+        {ev.ImmersionSlotOffered.TYPE, ev.ImmersionSlotUpdated.TYPE, ev.ImmersionSlotClosed.TYPE}
+    ),
+}
+TOMBSTONE_TABLES: dict[Topic, str] = {
+    Topic.ESTABLISHMENTS: "establishments",
+    Topic.VACANCIES: "vacancies",
+    Topic.TRAININGS: "trainings",
+    Topic.IMMERSION_SLOTS: "immersion_slots",
+}
+BOOKING_TYPES = frozenset({ev.ImmersionRequested.TYPE, ev.ImmersionCancelled.TYPE})
+
+
+class CatalogueHandlers:
+    """The catalogue's event handlers: thin, each one transaction then the publishes it implies."""
+
+    def __init__(self, read_models: ReadModelStore, bookings: BookingStore, sink: EventSink) -> None:
+        self._read_models = read_models
+        self._bookings = bookings
+        self._sink = sink
+
+    async def on_entity(self, event: AnyEvent) -> None:
+        """Apply an establishment, vacancy, training or slot event to its read model."""
+        applied: bool | None
+        if isinstance(event, ev.EstablishmentRegistered | ev.EstablishmentUpdated):
+            applied = await self._read_models.apply(establishment_row(event.data, event.time), event)
+        elif isinstance(event, ev.VacancyPosted | ev.VacancyUpdated | ev.VacancyClosed):
+            applied = await self._read_models.apply(vacancy_row(event.data, event.time), event)
+        elif isinstance(event, ev.TrainingSessionPublished | ev.TrainingSessionUpdated):
+            applied = await self._read_models.apply(training_row(event.data, event.time), event)
+        elif isinstance(event, ev.ImmersionSlotOffered | ev.ImmersionSlotUpdated | ev.ImmersionSlotClosed):
+            republished = await self._read_models.apply_slot(event)
+            for fact in republished:
+                await self._sink.publish(fact)
+            applied = None
+        else:
+            return
+        outcome = {True: "applied", False: "skipped", None: "handled"}[applied]
+        metrics.EVENTS_APPLIED.labels(type=event.type, outcome=outcome).inc()
+
+    async def on_booking(self, event: AnyEvent) -> None:
+        """Decide a request or apply a cancellation, then publish what it gives (again on redelivery)."""
+        if isinstance(event, ev.ImmersionRequested):
+            published = await self._bookings.request(event)
+            for outcome in published[:1]:
+                metrics.BOOKINGS.labels(outcome=outcome.type.split(".")[3]).inc()
+        elif isinstance(event, ev.ImmersionCancelled):
+            published = await self._bookings.cancel(event)
+        else:
+            return
+        for fact in published:
+            await self._sink.publish(fact)
+        log.info("immersion.handled", subject=event.subject, published=[f.type for f in published])
+
+    def on_tombstone(self, topic: Topic) -> TombstoneHandler:
+        """A handler that erases the entity of a tombstoned key of `topic`."""
+        table = TOMBSTONE_TABLES[topic]
+
+        async def erase(key: str) -> None:
+            await self._read_models.erase(table, key)
+
+        return erase
+
+
+def register(consumer: EventConsumer, handlers: CatalogueHandlers, group_id: str) -> None:
+    """Subscribe the catalogue's consumer group to its five topics."""
+    for topic, types in ENTITY_TYPES.items():
+        consumer.subscribe(
+            str(topic),
+            group_id=f"{group_id}.{topic}",
+            handle=handlers.on_entity,
+            accepts=types,
+            on_tombstone=handlers.on_tombstone(topic),
+        )
+    consumer.subscribe(
+        str(Topic.IMMERSION_BOOKINGS),
+        group_id=f"{group_id}.{Topic.IMMERSION_BOOKINGS}",
+        handle=handlers.on_booking,
+        accepts=BOOKING_TYPES,
+    )

@@ -1,0 +1,78 @@
+"""The composition root: pool, broker, publisher, consumers and HTTP app, opened and closed together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from vocation_shared.http import kafka_reachable, postgres_reachable
+from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
+from vocation_shared.postgres import create_pool
+from vocation_shared.reference import preload
+
+from vocation_catalogue.adapters.http import create_http_app
+from vocation_catalogue.adapters.kafka import CatalogueHandlers, register
+from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, PostgresSearch
+from vocation_catalogue.settings import CatalogueSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The running catalogue: its HTTP app and what it is built on."""
+
+    settings: CatalogueSettings
+    pool: asyncpg.Pool
+    broker: KafkaBroker
+    handlers: CatalogueHandlers
+    http: FastAPI
+
+
+@asynccontextmanager
+async def open_pool(settings: CatalogueSettings) -> AsyncIterator[asyncpg.Pool]:
+    """The catalogue's database pool, migrations applied."""
+    async with create_pool(
+        settings.database_url,
+        migrations=[("catalogue", MIGRATIONS)],
+        max_size=settings.database_pool_size,
+    ) as pool:
+        yield pool
+
+
+@asynccontextmanager
+async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True) -> AsyncIterator[Catalogue]:
+    """Open everything, start consuming (unless `consume` is False), close everything on exit."""
+    preload(skills=True, search=True)
+    async with open_pool(settings) as pool:
+        broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
+        consumer = EventConsumer(
+            broker,
+            DeadLetterPublisher(broker, settings.consumer_group),
+            RetryPolicy(
+                initial_s=settings.consumer_retry_initial_s,
+                max_s=settings.consumer_retry_max_s,
+                max_attempts=settings.consumer_max_attempts,
+            ),
+        )
+        read_models = PostgresReadModels(pool, settings.consumer_group, settings.event_source)
+        bookings = PostgresBookings(
+            pool, settings.consumer_group, settings.event_source, timezone=settings.timezone
+        )
+        handlers = CatalogueHandlers(read_models, bookings, EventPublisher(broker))
+        if consume:
+            register(consumer, handlers, settings.consumer_group)
+        http = create_http_app(
+            PostgresSearch(pool, timezone=settings.timezone),
+            [kafka_reachable(broker), postgres_reachable(pool)],
+        )
+        await broker.start()
+        try:
+            yield Catalogue(settings, pool, broker, handlers, http)
+        finally:
+            await broker.stop()

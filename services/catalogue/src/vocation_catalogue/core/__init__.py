@@ -1,0 +1,1 @@
+"""The catalogue's pure domain: projections, search queries and cursors, immersion booking decisions."""

@@ -1,0 +1,68 @@
+"""Interfaces the catalogue's handlers and HTTP API depend on; adapters implement them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts.events import AnyEvent
+
+from vocation_catalogue.core.projection import Row
+from vocation_catalogue.core.search import SearchQuery
+
+
+class EventSink(Protocol):
+    """Where the catalogue's own events go (Kafka in production)."""
+
+    async def publish(self, event: AnyEvent) -> None:
+        """Publish one event; returns once the broker acknowledged it."""
+        ...
+
+
+class ReadModelStore(Protocol):
+    """The read models: rows applied once per event, never older over newer."""
+
+    async def apply(self, row: Row, event: AnyEvent) -> bool:
+        """Apply `row` as the effect of `event`; False when the event was already applied or stale."""
+        ...
+
+    async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
+        """Apply an owner's immersion-slot event, reconciling it with the bookings; what to publish."""
+        ...
+
+    async def erase(self, table: str, id: str) -> None:
+        """Remove an entity whose key was tombstoned on its compacted topic."""
+        ...
+
+
+class BookingStore(Protocol):
+    """Immersion bookings, decided under a lock on the slot, with their outcome kept for replays."""
+
+    async def request(self, event: ev.ImmersionRequested) -> list[AnyEvent]:
+        """Decide a request (or find its earlier outcome); the events to publish, in order."""
+        ...
+
+    async def cancel(self, event: ev.ImmersionCancelled) -> list[AnyEvent]:
+        """Give the place of a booking back (or find the earlier effect); the events to publish."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of results: each item with its distance, and the cursor of the next page."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class OfferSearch(Protocol):
+    """Queries on the read models."""
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        """The page of results of a validated query."""
+        ...
+
+    async def get(self, catalogue: str, id: str) -> dict[str, Any] | None:
+        """One vacancy, immersion slot or training session by id (whatever its status), or None."""
+        ...

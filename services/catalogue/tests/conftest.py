@@ -1,0 +1,18 @@
+"""Fixtures of the catalogue's tests: a database with the catalogue's migrations applied."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from vocation_catalogue.app import open_pool
+from vocation_catalogue.settings import CatalogueSettings
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh database with the catalogue's migrations applied."""
+    settings = CatalogueSettings(database_url=fresh_database, database_pool_size=20)
+    async with open_pool(settings) as opened:
+        yield opened

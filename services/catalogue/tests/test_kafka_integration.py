@@ -1,0 +1,152 @@
+"""Against the real broker and database: the running catalogue consumes its topics and books over Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from vocation_catalogue.app import running_catalogue
+from vocation_catalogue.settings import CatalogueSettings
+from vocation_catalogue.testing import request_event, run_id, slot_event, vacancy_event
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts.codec import parse_event
+from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.kafka import EventPublisher, make_broker
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)
+
+
+async def _publish(bootstrap: str, events: list[AnyEvent]) -> None:
+    broker = make_broker(bootstrap, client_id="catalogue-test-publisher")
+    await broker.connect()
+    try:
+        publisher = EventPublisher(broker)
+        for event in events:
+            await publisher.publish(event)
+    finally:
+        await broker.stop()
+
+
+async def _read_records(bootstrap: str, topic: str, key: str) -> list[bytes]:
+    """The values of every record with `key` on `topic`, from the beginning to the current end."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        found: list[bytes] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found += [r.value for r in records if r.key == key.encode() and r.value is not None]
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def _read(bootstrap: str, topic: str, key: str) -> list[AnyEvent]:
+    """Every event with `key` on `topic`."""
+    return [parse_event(value) for value in await _read_records(bootstrap, topic, key)]
+
+
+async def test_running_catalogue_projects_topics_and_books_over_kafka_once_per_request(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = run_id()
+    slot_id = f"slot-{run}"
+    settings = CatalogueSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=fresh_database,
+        consumer_group=f"catalogue-{run}",
+        consumer_retry_initial_s=0.05,
+    )
+    requests = [request_event(slot_id, f"req-{run}-{n}", f"cand-{run}-{n}") for n in range(12)]
+    async with running_catalogue(settings) as catalogue:
+        pool: asyncpg.Pool = catalogue.pool
+        await _publish(
+            kafka_bootstrap,
+            [
+                vacancy_event(f"vac-{run}", version=2, kind=ev.VacancyUpdated, title="Version deux"),
+                vacancy_event(f"vac-{run}", version=1),
+                slot_event(slot_id, capacity=3, places_left=3),
+            ],
+        )
+
+        async def slot_known() -> bool:
+            return bool(await pool.fetchval("SELECT count(*) FROM immersion_slots WHERE id = $1", slot_id))
+
+        await _eventually(slot_known)
+        await _publish(kafka_bootstrap, [*requests, *requests])
+
+        async def all_outcomes_published_twice() -> bool:
+            outcomes = [
+                e
+                for e in await _read(kafka_bootstrap, "immersion-bookings", slot_id)
+                if isinstance(e, ev.ImmersionBooked | ev.ImmersionRefused)
+            ]
+            return len(outcomes) >= 24
+
+        await _eventually(all_outcomes_published_twice)
+        stored = await pool.fetchrow("SELECT version, data FROM vacancies WHERE id = $1", f"vac-{run}")
+
+    assert (stored["version"], stored["data"]["title"]) == (2, "Version deux")
+    outcomes = [
+        e
+        for e in await _read(kafka_bootstrap, "immersion-bookings", slot_id)
+        if isinstance(e, ev.ImmersionBooked | ev.ImmersionRefused)
+    ]
+    by_id: dict[str, set[bytes]] = {}
+    for outcome in outcomes:
+        by_id.setdefault(outcome.id, set()).add(orjson.dumps(outcome.to_json_dict()))
+    assert len(by_id) == 12
+    assert all(len(versions) == 1 for versions in by_id.values()), "a republished outcome differs"
+    booked = {e.id for e in outcomes if isinstance(e, ev.ImmersionBooked)}
+    assert len(booked) == 3
+    slot_states = [
+        e for e in await _read(kafka_bootstrap, "immersion-slots", slot_id) if e.source.endswith("catalogue")
+    ]
+    assert max(e.data.version for e in slot_states) == 4
+    assert min(e.data.places_left for e in slot_states) == 0
+
+
+async def test_malformed_booking_message_goes_to_the_dead_letters_and_booking_goes_on(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = run_id()
+    slot_id = f"slot-{run}"
+    settings = CatalogueSettings(
+        kafka_bootstrap=kafka_bootstrap, database_url=fresh_database, consumer_group=f"catalogue-{run}"
+    )
+    async with running_catalogue(settings) as catalogue:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+        await producer.start()
+        try:
+            await producer.send_and_wait("immersion-bookings", b"{not json", key=slot_id.encode())
+        finally:
+            await producer.stop()
+        await _publish(kafka_bootstrap, [request_event(slot_id, f"req-{run}", f"cand-{run}")])
+
+        async def decided() -> bool:
+            return bool(
+                await catalogue.pool.fetchval(
+                    "SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"request:req-{run}"
+                )
+            )
+
+        await _eventually(decided)
+    dead = await _read_records(kafka_bootstrap, "immersion-bookings.dlq", slot_id)
+    assert dead == [b"{not json"]

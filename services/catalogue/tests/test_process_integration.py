@@ -1,0 +1,58 @@
+"""The catalogue as a process: `python -m vocation_catalogue` serves, is ready, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from vocation_local.paths import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_service_process_answers_when_ready_and_stops_cleanly_on_sigterm(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "VOCATION_DATABASE_URL": fresh_database,
+        "VOCATION_HTTP_PORT": str(port),
+        "VOCATION_CONSUMER_GROUP": f"catalogue-process-{port}",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "vocation_catalogue"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert child.poll() is None, "the service died at start"
+            assert time.monotonic() < deadline, "the service was not ready in time"
+            time.sleep(0.2)
+        metiers = httpx.get(f"{base}/v1/metiers", params={"priority": "true"}, timeout=5).json()
+        assert len(metiers["items"]) == 12
+        offers = httpx.get(f"{base}/v1/offers", params={"commune": "01053"}, timeout=5)
+        assert offers.status_code == 200  # the topics are shared by the session: other tests' offers appear
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+        output = child.communicate()[0].decode(errors="replace")
+    assert "catalogue.started" in output
+    assert "catalogue.stopped" in output, "the consumers and the pool were not closed"
