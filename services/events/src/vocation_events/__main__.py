@@ -1,0 +1,96 @@
+"""`python -m vocation_events`: the partner gateway and the event archive, until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import socket
+import sys
+
+import uvicorn
+from vocation_shared.logs import configure_logging
+from vocation_shared.reference import preload
+
+from vocation_events.app import running_service
+from vocation_events.settings import EventsSettings
+
+
+async def _serve(settings: EventsSettings, sock: socket.socket | None) -> None:
+    async with running_service(settings) as service:
+        config = uvicorn.Config(
+            service.api,
+            host=settings.http_host,
+            port=settings.http_port,
+            access_log=False,
+            log_config=None,
+            lifespan="on",
+        )
+        await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _prefork(settings: EventsSettings) -> int:
+    """`http_workers` processes accept on one socket; only the first runs the archive consumer."""
+    sock = _listen(settings.http_host, settings.http_port)
+    children: list[int] = []
+    for index in range(settings.http_workers):
+        pid = os.fork()
+        if pid == 0:
+            worker = settings if index == 0 else settings.model_copy(update={"archive_enabled": False})
+            asyncio.run(_serve(worker, sock))
+            os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, _: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for child in children:
+        _, code = os.waitpid(child, 0)
+        status = status or os.waitstatus_to_exitcode(code)
+    return status
+
+
+def _tune_runtime(settings: EventsSettings) -> None:
+    """Load the reference data now, then keep the garbage collector off the hot path.
+
+    Validating a batch allocates many short-lived objects; with the default thresholds the
+    collector runs every 700 allocations and walks the reference data each full pass (about
+    40 % of the gateway's CPU in the benchmark). The loaded data is frozen out of collection
+    (also shared copy-on-write by pre-forked workers) and young collections are spaced out.
+    """
+    preload()
+    gc.collect()
+    gc.freeze()
+    if settings.gc_gen0_threshold:
+        _, gen1, gen2 = gc.get_threshold()
+        gc.set_threshold(settings.gc_gen0_threshold, max(gen1, 50), max(gen2, 100))
+
+
+def main() -> None:
+    """Read the settings, configure logging, serve (in `http_workers` processes)."""
+    settings = EventsSettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    _tune_runtime(settings)
+    if settings.http_workers > 1:
+        sys.exit(_prefork(settings))
+    asyncio.run(_serve(settings, None))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""The HTTP API of the gateway: `POST /v1/events` and `POST /v1/events/batch`, problem+json errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from vocation_shared.contracts.codec import FieldError
+from vocation_shared.logs import get_logger
+
+from vocation_events.auth import Authenticator
+from vocation_events.core.partners import Partner
+from vocation_events.core.problems import PROBLEM_CONTENT_TYPE, Problem
+from vocation_events.core.ratelimit import RateLimiter, retry_after_seconds
+from vocation_events.gateway import ACCEPTED, DUPLICATE, REJECTED, Gateway
+from vocation_events.metrics import GatewayMetrics
+from vocation_events.ports import Unavailable
+from vocation_events.settings import EventsSettings
+
+log = get_logger(__name__)
+
+SINGLE_TYPES = frozenset({"application/cloudevents+json", "application/json"})
+BATCH_TYPES = frozenset({"application/cloudevents-batch+json", "application/json"})
+RETRY_AFTER_UNAVAILABLE_S = 5
+
+_bearer = HTTPBearer(auto_error=False, description="The partner's API key: `Authorization: Bearer <key>`.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The partner's API key.")
+_BEARER = Security(_bearer)
+_API_KEY = Security(_api_key)
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A CloudEvents 1.0 event in structured JSON mode; `data` follows the schema of its `type`.",
+    "required": ["specversion", "id", "source", "type", "subject", "time", "data"],
+    "properties": {
+        "specversion": {"type": "string", "enum": ["1.0"]},
+        "id": {"type": "string", "maxLength": 200},
+        "source": {"type": "string", "maxLength": 500},
+        "type": {"type": "string", "examples": ["fr.vocation.vacancy.posted.v1"]},
+        "subject": {"type": "string", "maxLength": 200},
+        "time": {"type": "string", "format": "date-time"},
+        "datacontenttype": {"type": "string", "enum": ["application/json"]},
+        "dataschema": {"type": "string"},
+        "data": {"type": "object"},
+    },
+}
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "message"],
+                "properties": {"pointer": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "status"],
+    "properties": {
+        "index": {"type": "integer"},
+        "id": {"type": ["string", "null"]},
+        "status": {"type": "string", "enum": [ACCEPTED, DUPLICATE, REJECTED]},
+        "problem": _PROBLEM_SCHEMA,
+    },
+}
+
+
+def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(problem.as_dict()),
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_SCHEMA}}}
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("The body is not JSON."),
+    401: _problem_doc("Missing, unknown or revoked API key."),
+    403: _problem_doc("This partner may not publish this event type, or with this `source`."),
+    413: _problem_doc("The body is too large, or the batch holds too many events."),
+    415: _problem_doc("Wrong content type."),
+    422: _problem_doc("The event breaks its contract; `errors` locates each problem by JSON pointer."),
+    429: _problem_doc("Rate limit of this partner reached; see `Retry-After`."),
+    503: _problem_doc("Kafka or PostgreSQL unreachable: the event was NOT accepted; retry later."),
+}
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_api(
+    *,
+    gateway: Gateway,
+    authenticator: Authenticator,
+    limiter: RateLimiter,
+    metrics: GatewayMetrics,
+    settings: EventsSettings,
+    routers: list[Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The gateway's FastAPI app (the operations router is passed in by the composition root)."""
+    app = FastAPI(
+        title="Vocation events gateway",
+        version="1.0.0",
+        description=(
+            "Partners publish CloudEvents 1.0 (structured JSON mode) here. An event is `accepted` only "
+            "once Kafka acknowledged it (acks=all); (`source`, `id`) is unique: a re-sent event is a "
+            "`duplicate` and is published once. Errors are problem+json (RFC 9457)."
+        ),
+    )
+
+    async def _authorise(
+        request: Request,
+        endpoint: str,
+        bearer: HTTPAuthorizationCredentials | None,
+        api_key: str | None,
+        allowed_types: frozenset[str],
+        limit: int,
+    ) -> tuple[Partner, Any] | Response:
+        key = bearer.credentials if bearer is not None else api_key
+        try:
+            partner = await authenticator.partner(key)
+        except Unavailable as exc:
+            return _unavailable(endpoint, str(exc))
+        except Exception as exc:  # the partner store is down: not the caller's fault
+            return _unavailable(endpoint, f"PostgreSQL unavailable: {type(exc).__name__}")
+        if partner is None:
+            metrics.requests.labels(endpoint, "401").inc()
+            return _problem_response(
+                Problem(
+                    401,
+                    "unauthorized",
+                    "Missing, unknown or revoked API key",
+                    "Send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+                ),
+                {"WWW-Authenticate": 'Bearer realm="vocation"'},
+            )
+        if _media_type(request) not in allowed_types:
+            metrics.requests.labels(endpoint, "415").inc()
+            return _problem_response(
+                Problem(
+                    415,
+                    "unsupported-media-type",
+                    "Unsupported content type",
+                    f"send one of: {', '.join(sorted(allowed_types))}",
+                )
+            )
+        try:
+            body = await _read_body(request, limit)
+        except _TooLarge:
+            metrics.requests.labels(endpoint, "413").inc()
+            return _problem_response(
+                Problem(413, "too-large", "The body is too large", f"the limit is {limit} bytes")
+            )
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            metrics.requests.labels(endpoint, "400").inc()
+            return _problem_response(
+                Problem(
+                    400,
+                    "unparsable",
+                    "The body is not valid JSON",
+                    str(exc),
+                    (FieldError("", f"not valid JSON: {exc}"),),
+                )
+            )
+        return partner, document
+
+    def _rate_limited(endpoint: str, partner: Partner, cost: int) -> Response | None:
+        wait = limiter.take(partner.name, partner.rate_per_s, partner.burst, cost, clock())
+        if wait <= 0:
+            return None
+        metrics.requests.labels(endpoint, "429").inc()
+        seconds = retry_after_seconds(wait)
+        return _problem_response(
+            Problem(
+                429,
+                "rate-limited",
+                "Too many events for this partner",
+                f"retry in {seconds} s; nothing in this request was accepted",
+            ),
+            {"Retry-After": str(seconds)},
+        )
+
+    def _unavailable(endpoint: str, why: str) -> Response:
+        metrics.requests.labels(endpoint, "503").inc()
+        log.warning("gateway.unavailable", endpoint=endpoint, error=why)
+        return _problem_response(
+            Problem(
+                503,
+                "unavailable",
+                "The event was not accepted: the platform cannot store it now",
+                f"{why}; nothing in this request was accepted, send it again later",
+            ),
+            {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+        )
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        summary="Publish one event",
+        responses={
+            200: {"description": "Already accepted before: a duplicate, published once."},
+            202: {"description": "Accepted: Kafka acknowledged it."},
+            **_ERROR_RESPONSES,
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {t: {"schema": _EVENT_SCHEMA} for t in sorted(SINGLE_TYPES)},
+            }
+        },
+    )
+    async def publish_one(
+        request: Request,
+        bearer: HTTPAuthorizationCredentials | None = _BEARER,
+        api_key: str | None = _API_KEY,
+    ) -> Response:
+        endpoint = "single"
+        checked = await _authorise(request, endpoint, bearer, api_key, SINGLE_TYPES, settings.max_event_bytes)
+        if isinstance(checked, Response):
+            return checked
+        partner, document = checked
+        limited = _rate_limited(endpoint, partner, 1)
+        if limited is not None:
+            return limited
+        try:
+            (outcome,) = await gateway.ingest(partner, [document])
+        except Unavailable as exc:
+            return _unavailable(endpoint, str(exc))
+        if outcome.problem is not None:
+            metrics.requests.labels(endpoint, str(outcome.problem.status)).inc()
+            return _problem_response(outcome.problem)
+        status = 202 if outcome.status == ACCEPTED else 200
+        metrics.requests.labels(endpoint, str(status)).inc()
+        return Response(orjson.dumps(outcome.as_dict()), status_code=status, media_type="application/json")
+
+    @app.post(
+        "/v1/events/batch",
+        status_code=202,
+        summary="Publish up to 1,000 events; each gets its own outcome",
+        responses={
+            202: {
+                "description": "Processed: every `accepted` event was acknowledged by Kafka.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "accepted": {"type": "integer"},
+                                "duplicates": {"type": "integer"},
+                                "rejected": {"type": "integer"},
+                                "results": {"type": "array", "items": _RESULT_SCHEMA},
+                            },
+                        }
+                    }
+                },
+            },
+            **_ERROR_RESPONSES,
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    t: {
+                        "schema": {
+                            "type": "array",
+                            "items": _EVENT_SCHEMA,
+                            "maxItems": settings.max_batch_events,
+                        }
+                    }
+                    for t in sorted(BATCH_TYPES)
+                },
+            }
+        },
+    )
+    async def publish_batch(
+        request: Request,
+        bearer: HTTPAuthorizationCredentials | None = _BEARER,
+        api_key: str | None = _API_KEY,
+    ) -> Response:
+        endpoint = "batch"
+        checked = await _authorise(request, endpoint, bearer, api_key, BATCH_TYPES, settings.max_batch_bytes)
+        if isinstance(checked, Response):
+            return checked
+        partner, documents = checked
+        if not isinstance(documents, list):
+            metrics.requests.labels(endpoint, "422").inc()
+            return _problem_response(
+                Problem(
+                    422,
+                    "not-a-batch",
+                    "A batch is a JSON array of CloudEvents",
+                    errors=(FieldError("", "expected a JSON array"),),
+                )
+            )
+        if len(documents) > settings.max_batch_events:
+            metrics.requests.labels(endpoint, "413").inc()
+            return _problem_response(
+                Problem(
+                    413,
+                    "too-many-events",
+                    "The batch holds too many events",
+                    f"at most {settings.max_batch_events} events per batch",
+                )
+            )
+        limited = _rate_limited(endpoint, partner, max(1, len(documents)))
+        if limited is not None:
+            return limited
+        try:
+            outcomes = await gateway.ingest(partner, documents)
+        except Unavailable as exc:
+            return _unavailable(endpoint, str(exc))
+        counts = {ACCEPTED: 0, DUPLICATE: 0, REJECTED: 0}
+        for outcome in outcomes:
+            counts[outcome.status] += 1
+        metrics.requests.labels(endpoint, "202").inc()
+        body = {
+            "accepted": counts[ACCEPTED],
+            "duplicates": counts[DUPLICATE],
+            "rejected": counts[REJECTED],
+            "results": [o.as_dict(i) for i, o in enumerate(outcomes)],
+        }
+        return Response(orjson.dumps(body), status_code=202, media_type="application/json")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        errors = tuple(
+            FieldError("/" + "/".join(str(p) for p in e.get("loc", ())), str(e.get("msg", "invalid")))
+            for e in exc.errors()
+        )
+        return _problem_response(Problem(422, "invalid-request", "The request is invalid", errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return _problem_response(
+            Problem(exc.status_code, "http-error", str(exc.detail)), dict(exc.headers or {})
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("gateway.unexpected_error", path=request.url.path)
+        return _problem_response(Problem(500, "internal-error", "Unexpected error; it was logged"))
+
+    for router in routers or []:
+        app.include_router(router)
+    return app

@@ -1,0 +1,118 @@
+"""The composition root: pool, Kafka producer and consumer, gateway, archive and HTTP app, wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from vocation_shared.http import ReadinessCheck, operations_router, postgres_reachable
+from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, RetryPolicy, make_broker
+from vocation_shared.logs import get_logger
+from vocation_shared.postgres import create_pool
+
+from vocation_events.adapters.archive import Archiver
+from vocation_events.adapters.http import create_api
+from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
+from vocation_events.adapters.postgres import PgArchive, PgClaims, PgPartners
+from vocation_events.auth import Authenticator
+from vocation_events.core.ratelimit import RateLimiter
+from vocation_events.gateway import Gateway
+from vocation_events.metrics import GatewayMetrics
+from vocation_events.settings import EventsSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BROKER_RETRY_S = 2.0
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Service:
+    """The running service: its HTTP app and the parts tests and the CLI reach into."""
+
+    api: FastAPI
+    pool: asyncpg.Pool
+    sink: KafkaSink
+    broker: KafkaBroker | None
+    metrics: GatewayMetrics
+    partners: PgPartners
+    archive: PgArchive
+
+
+async def _start_broker(broker: KafkaBroker) -> None:
+    """Start the archive consumer, retrying while Kafka is unreachable (the HTTP side runs meanwhile)."""
+    while True:
+        try:
+            await broker.start()
+            log.info("archive.started")
+            return
+        except Exception as exc:
+            log.warning("archive.kafka_unreachable", error=repr(exc))
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await asyncio.sleep(BROKER_RETRY_S)
+
+
+@contextlib.asynccontextmanager
+async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
+    """Everything started (the archive consumer in the background); stopped on exit."""
+    async with create_pool(
+        settings.database_url,
+        migrations=[("events", MIGRATIONS)],
+        max_size=settings.database_pool_size,
+    ) as pool:
+        metrics = GatewayMetrics()
+        sink = KafkaSink(
+            ProducerFactory(
+                settings.kafka_bootstrap,
+                f"{settings.service_name}-gateway",
+                settings.producer_max_batch_bytes,
+                settings.producer_linger_ms,
+            ),
+            settings.publish_timeout_s,
+        )
+        partners = PgPartners(pool)
+        archive = PgArchive(pool)
+        gateway = Gateway(PgClaims(pool), sink, metrics)
+        broker: KafkaBroker | None = None
+        if settings.archive_enabled:
+            broker = make_broker(
+                settings.kafka_bootstrap,
+                client_id=f"{settings.service_name}-archive",
+                log_level=logging.DEBUG,  # one "Received/Processed" line per batch is noise at INFO
+            )
+            retry = RetryPolicy(
+                initial_s=settings.consumer_retry_initial_s,
+                max_s=settings.consumer_retry_max_s,
+                max_attempts=settings.consumer_max_attempts,
+            )
+            consumer = EventConsumer(broker, DeadLetterPublisher(broker, settings.archive_group), retry)
+            Archiver(archive, consumer, metrics, settings.archive_group, retry).subscribe(broker)
+        checks = [ReadinessCheck("kafka", sink.ping), postgres_reachable(pool)]
+        api = create_api(
+            gateway=gateway,
+            authenticator=Authenticator(partners, settings.partner_cache_ttl_s),
+            limiter=RateLimiter(settings.rate_per_s, settings.rate_burst, settings.max_batch_events),
+            metrics=metrics,
+            settings=settings,
+            routers=[operations_router(checks, registry=metrics.registry)],
+        )
+        await sink.start()
+        starting = asyncio.create_task(_start_broker(broker)) if broker is not None else None
+        try:
+            yield Service(api, pool, sink, broker, metrics, partners, archive)
+        finally:
+            if starting is not None:
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+            if broker is not None:
+                await broker.stop()
+            await sink.stop()

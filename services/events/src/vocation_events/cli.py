@@ -1,0 +1,284 @@
+"""Operator commands: `vocation partners|events|replay|dlq …` (registered as `vocation.cli` plugins)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import asyncpg
+import orjson
+import typer
+from vocation_shared.contracts.events import EVENT_TYPES
+from vocation_shared.contracts.topics import Topic
+from vocation_shared.postgres import create_pool
+
+from vocation_events.adapters import dead_letters
+from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
+from vocation_events.adapters.postgres import PgArchive, PgPartners
+from vocation_events.app import MIGRATIONS
+from vocation_events.core.ingestion import Record
+from vocation_events.core.partners import (
+    Partner,
+    UnknownEventType,
+    check_allowed_types,
+    hash_api_key,
+    key_hint,
+    new_api_key,
+)
+from vocation_events.settings import EventsSettings
+
+partners_app = typer.Typer(help="Partners allowed to publish through the gateway.", no_args_is_help=True)
+events_app = typer.Typer(help="The event archive.", no_args_is_help=True)
+replay_app = typer.Typer(help="Republish archived events of a topic, unchanged (same ids).")
+dlq_app = typer.Typer(help="Dead letters: inspect and re-drive.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+def _run(coro: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        return await coro
+
+    return asyncio.run(wrapper())
+
+
+@asynccontextmanager
+async def _pool(settings: EventsSettings) -> AsyncIterator[asyncpg.Pool]:
+    async with create_pool(settings.database_url, migrations=[("events", MIGRATIONS)], max_size=2) as pool:
+        yield pool
+
+
+@asynccontextmanager
+async def _sink(settings: EventsSettings) -> AsyncIterator[KafkaSink]:
+    sink = KafkaSink(
+        ProducerFactory(settings.kafka_bootstrap, "events-cli", settings.producer_max_batch_bytes, 5),
+        settings.publish_timeout_s,
+    )
+    try:
+        yield sink
+    finally:
+        await sink.stop()
+
+
+# --- partners ---------------------------------------------------------------------------------
+
+
+@partners_app.command("create")
+def create_partner(
+    name: str,
+    source: Annotated[str, typer.Option("--source", help="The CloudEvents `source` the partner must use.")],
+    allow: Annotated[
+        list[str], typer.Option("--allow", help="An event type it may publish (repeat; '*' for all).")
+    ],
+    rate: Annotated[float | None, typer.Option(help="Events per second (default: the service's).")] = None,
+    burst: Annotated[float | None, typer.Option(help="Bucket size (default: the service's).")] = None,
+    rome_v3: Annotated[bool, typer.Option("--rome-v3", help="It sends ROME v3 codes: convert them.")] = False,
+) -> None:
+    """Add a partner and print its API key (shown once; only its hash is stored)."""
+    types = [t for item in allow for t in item.replace(",", " ").split()]
+    try:
+        allowed = check_allowed_types(types)
+    except UnknownEventType as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    key = new_api_key()
+    partner = Partner(name, source, allowed, rate, burst, rome_v3, key_hint=key_hint(key))
+
+    async def create() -> bool:
+        async with _pool(EventsSettings()) as pool:
+            return await PgPartners(pool).create(partner, hash_api_key(key))
+
+    if not _run(create()):
+        typer.echo(f"error: a partner named {name!r} exists already", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"partner {name} created; its API key (shown once):")
+    typer.echo(key)
+
+
+@partners_app.command("list")
+def list_partners() -> None:
+    """Print every partner with its source, allowed types and state."""
+
+    async def fetch() -> list[Partner]:
+        async with _pool(EventsSettings()) as pool:
+            return await PgPartners(pool).all()
+
+    for p in _run(fetch()):
+        state = f"revoked {p.revoked_at:%Y-%m-%d %H:%M}" if p.revoked_at else "active"
+        rate = f" rate={p.rate_per_s:g}/s" if p.rate_per_s else ""
+        v3 = " rome-v3" if p.rome_v3 else ""
+        typer.echo(
+            f"{p.name}\t{state}\tkey={p.key_hint}\tsource={p.source}{rate}{v3}\t"
+            f"allow={','.join(sorted(p.allowed_types))}"
+        )
+
+
+@partners_app.command("revoke")
+def revoke_partner(name: str) -> None:
+    """Revoke a partner's key (within the gateway's cache delay, a few seconds)."""
+
+    async def revoke() -> bool:
+        async with _pool(EventsSettings()) as pool:
+            return await PgPartners(pool).revoke(name)
+
+    if not _run(revoke()):
+        typer.echo(f"error: no active partner named {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"partner {name} revoked")
+
+
+@partners_app.command("rotate-key")
+def rotate_key(name: str) -> None:
+    """Give a partner a new API key (printed once); the old one stops working."""
+    key = new_api_key()
+
+    async def rotate() -> bool:
+        async with _pool(EventsSettings()) as pool:
+            return await PgPartners(pool).rotate(name, hash_api_key(key), key_hint(key))
+
+    if not _run(rotate()):
+        typer.echo(f"error: no partner named {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"partner {name}: new API key (shown once):")
+    typer.echo(key)
+
+
+# --- archive ----------------------------------------------------------------------------------
+
+
+@events_app.command("show")
+def show(
+    subject: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each event in full, one per line.")] = False,
+    limit: int = 1000,
+) -> None:
+    """Print the archived history of an entity (its id is the events' subject), oldest first."""
+
+    async def fetch() -> list[dict[str, object]]:
+        async with _pool(EventsSettings()) as pool:
+            return [a.event for a in await PgArchive(pool).history(subject, limit)]
+
+    found = _run(fetch())
+    if not found:
+        typer.echo(f"no archived event about {subject!r}", err=True)
+        raise typer.Exit(1)
+    for event in found:
+        if as_json:
+            typer.echo(orjson.dumps(event).decode())
+        else:
+            typer.echo(f"{event.get('time')}\t{event.get('type')}\t{event.get('id')}\t{event.get('source')}")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@replay_app.callback(invoke_without_command=True)
+def replay(
+    topic: Annotated[str, typer.Option("--topic", help="The entity topic to replay.")],
+    since: Annotated[str, typer.Option("--since", help="Event time (ISO 8601; UTC if no offset).")],
+    until: Annotated[str | None, typer.Option("--until", help="Up to this event time, excluded.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, do not publish.")] = False,
+) -> None:
+    """Republish archived events of a topic, unchanged (same ids: idempotent consumers skip what they have)."""
+    if topic not in {str(t) for t in Topic}:
+        typer.echo(f"error: unknown topic {topic!r}", err=True)
+        raise typer.Exit(2)
+    if event_type is not None and event_type not in EVENT_TYPES:
+        typer.echo(f"error: unknown event type {event_type!r}", err=True)
+        raise typer.Exit(2)
+    count = _run(
+        replay_slice(
+            EventsSettings(),
+            topic,
+            _parse_time(since),
+            _parse_time(until) if until else None,
+            event_type,
+            dry_run,
+        )
+    )
+    typer.echo(f"{'would replay' if dry_run else 'replayed'} {count} events of {topic}")
+
+
+async def replay_slice(
+    settings: EventsSettings,
+    topic: str,
+    since: datetime,
+    until: datetime | None,
+    event_type: str | None,
+    dry_run: bool = False,
+    chunk: int = 500,
+) -> int:
+    """Republish the archived events of `topic` from `since`; returns how many."""
+    count = 0
+    async with _pool(settings) as pool, _sink(settings) as sink:
+        pending: list[Record] = []
+        async for archived in PgArchive(pool).slice(topic, since, until, event_type):
+            event = archived.event
+            pending.append(
+                Record(
+                    topic,
+                    str(event["subject"]).encode(),
+                    orjson.dumps(event),
+                    (
+                        ("content-type", b"application/cloudevents+json; charset=UTF-8"),
+                        ("ce_type", str(event["type"]).encode()),
+                        ("ce_id", str(event["id"]).encode()),
+                        ("ce_source", str(event["source"]).encode()),
+                        ("vocation.replayed", b"true"),
+                    ),
+                )
+            )
+            if len(pending) >= chunk:
+                if not dry_run:
+                    await sink.write(pending)
+                count += len(pending)
+                pending = []
+        if pending and not dry_run:
+            await sink.write(pending)
+        count += len(pending)
+    return count
+
+
+# --- dead letters -----------------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dlq_list(topic: str) -> None:
+    """Print the dead letters of a topic: where, when, why (values are not printed: personal data)."""
+    letters = _run(dead_letters.list_dead_letters(EventsSettings().kafka_bootstrap, topic))
+    for d in letters:
+        state = "redriven" if d.redriven else "pending"
+        key = (d.key or b"").decode("utf-8", errors="replace")
+        typer.echo(
+            f"{d.partition}:{d.offset}\t{d.timestamp:%Y-%m-%dT%H:%M:%SZ}\t{state}\t{d.reason}\t"
+            f"key={key}\tconsumer={d.headers.get('dlq.consumer', '?')}\t"
+            f"from={d.headers.get('dlq.original.topic', '?')}/{d.headers.get('dlq.original.partition', '?')}"
+            f"@{d.headers.get('dlq.original.offset', '?')}\t{d.headers.get('dlq.error', '')[:300]}"
+        )
+    typer.echo(f"{len(letters)} dead letters, {sum(not d.redriven for d in letters)} not re-driven")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: str,
+    reason: Annotated[str | None, typer.Option(help="Only the letters of this reason.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+) -> None:
+    """Write the dead letters not yet re-driven back to their original topic, once."""
+    settings = EventsSettings()
+
+    async def go() -> int:
+        async with _sink(settings) as sink:
+            return len(await dead_letters.redrive(settings.kafka_bootstrap, topic, sink, reason, dry_run))
+
+    count = _run(go())
+    typer.echo(f"{'would re-drive' if dry_run else 're-drove'} {count} dead letters of {topic}")

@@ -1,0 +1,144 @@
+"""What the gateway does with one partner event: check rights, validate, and plan the records to write.
+
+Pure functions: no I/O. The records planned for an event are written to Kafka together, under
+one idempotency claim of the partner's (`source`, `id`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.codec import FieldError, errors_of
+from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
+from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
+from vocation_shared.contracts.topics import Topic
+from vocation_shared.kafka import headers as h
+
+from vocation_events.core.partners import Partner
+from vocation_events.core.problems import Problem, forbidden, invalid
+from vocation_events.core.rome import convert_rome_v3
+
+CONTACT_ID_SUFFIX = ".contact"
+MAX_EVENT_ID_LENGTH = 200
+_CONTENT_TYPE = CLOUDEVENTS_CONTENT_TYPE.encode()
+REGISTRATIONS = (ev.CandidateRegistered, ev.ApprenticeRegistered)
+
+
+class Record(NamedTuple):
+    """One Kafka record to write: `value` None is a tombstone."""
+
+    topic: str
+    key: bytes
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Plan(NamedTuple):
+    """What accepting a valid event means: the records to write and the candidate to erase, if any."""
+
+    event: AnyEvent
+    records: tuple[Record, ...]
+    erase_candidate: str | None = None
+
+
+def check_event(document: Any, partner: Partner) -> AnyEvent | Problem:
+    """The event model of a partner's JSON document, or why it cannot be accepted (403 or 422)."""
+    if not isinstance(document, dict):
+        return invalid("not-an-event", [FieldError("", "a CloudEvent is a JSON object")])
+    event_type = document.get("type")
+    if not isinstance(event_type, str):
+        return invalid("invalid", [FieldError("/type", "the event type is required, as a string")])
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        return invalid("unknown-type", [FieldError("/type", f"unknown event type {event_type[:200]!r}")])
+    if not partner.may_send(event_type):
+        return forbidden(f"partner {partner.name!r} may not publish {event_type}", "/type")
+    source = document.get("source")
+    if isinstance(source, str) and source != partner.source:
+        return forbidden(f"partner {partner.name!r} publishes with source {partner.source!r}", "/source")
+    if partner.rome_v3 and "data" in document:
+        data, errors = convert_rome_v3(document["data"])
+        if errors:
+            return invalid("invalid", errors)
+        document = {**document, "data": data}
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        return invalid("invalid", errors_of(exc))
+    except (ValueError, TypeError, RecursionError) as exc:  # a validator choking on odd input
+        return invalid("invalid", [FieldError("", f"invalid event: {type(exc).__name__}")])
+
+
+_TOPIC_OF: dict[str, str] = {name: str(model.TOPIC) for name, model in EVENT_TYPES.items()}
+
+
+def record_of(event: AnyEvent) -> Record:
+    """The Kafka record of an event: on its type's topic, keyed by its subject, with routing headers.
+
+    The value is the validated model's JSON (`CloudEvent.to_json_bytes`, without its method call).
+    """
+    return Record(
+        _TOPIC_OF[event.type],
+        event.subject.encode(),
+        event.__pydantic_serializer__.to_json(event, exclude_none=True),
+        (
+            (h.CONTENT_TYPE, _CONTENT_TYPE),
+            (h.CE_TYPE, event.type.encode()),
+            (h.CE_ID, event.id.encode()),
+            (h.CE_SOURCE, event.source.encode()),
+        ),
+    )
+
+
+def contact_event_id(event_id: str) -> str:
+    """The id of the contact event split off a registration: deterministic, so retries stay idempotent."""
+    derived = event_id + CONTACT_ID_SUFFIX
+    if len(derived) <= MAX_EVENT_ID_LENGTH:
+        return derived
+    digest = hashlib.sha256(event_id.encode()).hexdigest()[:32]
+    return event_id[: MAX_EVENT_ID_LENGTH - len(CONTACT_ID_SUFFIX) - 33] + "-" + digest + CONTACT_ID_SUFFIX
+
+
+def split_registration(event: AnyEvent) -> tuple[AnyEvent, AnyEvent | None]:
+    """A registration as its profile event (same id, no contact) and its contact event, if any."""
+    registration: p.CandidateRegistration = event.data
+    if registration.contact is None:
+        return event, None
+    profile = event.model_copy(update={"data": registration.model_copy(update={"contact": None})})
+    contact = p.CandidateContact(
+        candidate_id=registration.id,
+        **registration.contact.model_dump(),
+    )
+    contact_event = ev.ContactRegistered.build(
+        contact, source=event.source, id=contact_event_id(event.id), time=event.time
+    )
+    return profile, contact_event
+
+
+def plan(event: AnyEvent) -> Plan:
+    """The records that accepting `event` writes.
+
+    A registration carrying a contact is split: the profile goes to `candidates`, the contact to
+    `candidate-contacts`. A withdrawal with erasure asked is followed by tombstones of the
+    candidate on both compacted topics, and the archive forgets the candidate.
+    """
+    if isinstance(event, REGISTRATIONS):
+        profile, contact = split_registration(event)
+        records = (record_of(profile),) if contact is None else (record_of(profile), record_of(contact))
+        return Plan(event, records)
+    if isinstance(event, ev.CandidateWithdrawn) and event.data.erasure_requested:
+        key = event.subject.encode()
+        return Plan(
+            event,
+            (
+                record_of(event),
+                Record(str(Topic.CANDIDATES), key, None),
+                Record(str(Topic.CANDIDATE_CONTACTS), key, None),
+            ),
+            erase_candidate=event.data.candidate_id,
+        )
+    return Plan(event, (record_of(event),))

@@ -1,0 +1,42 @@
+"""Settings of the events service, read from `VOCATION_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from vocation_shared.settings import CommonSettings
+
+
+class EventsSettings(CommonSettings):
+    """The gateway's HTTP endpoint, its limits, and the archive consumer."""
+
+    service_name: str = "events"
+    event_source: str = "urn:vocation:events"
+    http_host: str = Field(default="127.0.0.1", description="Address the gateway listens on.")
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    http_workers: int = Field(
+        default=1, ge=1, le=64, description="Gateway processes sharing the port (the first one archives)."
+    )
+    max_event_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest single event body.")
+    max_batch_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest batch body.")
+    max_batch_events: int = Field(default=1000, ge=1, le=10_000)
+    rate_per_s: float = Field(
+        default=20_000, gt=0, description="Default events per second a partner may send (per instance)."
+    )
+    rate_burst: float = Field(
+        default=40_000, gt=0, description="Default bucket size; never below the largest batch."
+    )
+    publish_timeout_s: float = Field(
+        default=15.0, gt=0, description="How long a publish may wait for Kafka before the answer is 503."
+    )
+    partner_cache_ttl_s: float = Field(
+        default=5.0, ge=0, description="How long a looked-up API key is trusted (revocation delay)."
+    )
+    archive_enabled: bool = Field(default=True, description="Run the archive consumer in this process.")
+    archive_group: str = Field(default="events-archive", description="Consumer group of the archive.")
+    gc_gen0_threshold: int = Field(
+        default=100_000,
+        ge=0,
+        description="Allocations between young-generation garbage collections (0: Python's default).",
+    )
+    producer_max_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=1024 * 1024)
+    producer_linger_ms: int = Field(default=2, ge=0, le=1000)

@@ -1,0 +1,1 @@
+"""Test helpers of the events service: in-memory fakes of its ports."""

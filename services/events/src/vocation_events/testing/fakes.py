@@ -1,0 +1,105 @@
+"""In-memory stand-ins for the gateway's ports, for unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vocation_events.adapters.http import create_api
+from vocation_events.auth import Authenticator
+from vocation_events.core.ingestion import Record
+from vocation_events.core.partners import Partner, hash_api_key
+from vocation_events.core.ratelimit import RateLimiter
+from vocation_events.gateway import Gateway
+from vocation_events.metrics import GatewayMetrics
+from vocation_events.ports import Claim, Unavailable
+from vocation_events.settings import EventsSettings
+
+SOURCE = "urn:partner:test"
+
+
+class FakeClaimTx:
+    def __init__(self, won: set[tuple[str, str]]) -> None:
+        self._won = won
+        self.erased: list[str] = []
+
+    @property
+    def won(self) -> set[tuple[str, str]]:
+        return self._won
+
+    async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
+        self.erased.append(candidate_id)
+
+
+class FakeClaims:
+    """Claims kept in a set; committed only when the block ends without error."""
+
+    def __init__(self) -> None:
+        self.accepted: set[tuple[str, str]] = set()
+        self.erased: list[str] = []
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def claim(self, claims: Sequence[Claim]) -> AsyncIterator[FakeClaimTx]:
+        async with self._lock:
+            won = {(c.source, c.event_id) for c in claims} - self.accepted
+            tx = FakeClaimTx(won)
+            yield tx
+            self.accepted |= won
+            self.erased += tx.erased
+
+
+class FakeSink:
+    """Keeps what was written; `down` makes every write fail as if Kafka were unreachable."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.down = False
+
+    async def write(self, records: Sequence[Record]) -> None:
+        if self.down:
+            raise Unavailable("Kafka unreachable: KafkaConnectionError")
+        self.records.extend(records)
+
+    async def ping(self) -> bool:
+        return not self.down
+
+
+class FakePartners:
+    def __init__(self) -> None:
+        self.by_hash: dict[bytes, Partner] = {}
+
+    def add(self, key: str, partner: Partner) -> None:
+        self.by_hash[hash_api_key(key)] = partner
+
+    async def by_key_hash(self, key_hash: bytes) -> Partner | None:
+        return self.by_hash.get(key_hash)
+
+
+def partner(name: str = "acme", types: frozenset[str] = frozenset({"*"}), **kwargs: object) -> Partner:
+    return Partner(name, SOURCE, types, **kwargs)  # type: ignore[arg-type]
+
+
+class FakeWorld:
+    """A gateway app wired to fakes, with two partners: `key-all` (every type) and `key-vac`."""
+
+    def __init__(self, settings: EventsSettings | None = None) -> None:
+        self.settings = settings or EventsSettings()
+        self.claims = FakeClaims()
+        self.sink = FakeSink()
+        self.partners = FakePartners()
+        self.partners.add("key-all", partner())
+        self.partners.add("key-vac", partner("vacancies-only", frozenset({"fr.vocation.vacancy.posted.v1"})))
+        self.partners.add("key-slow", partner("slow", rate_per_s=1.0, burst=1.0))
+        self.metrics = GatewayMetrics()
+        self.gateway = Gateway(self.claims, self.sink, self.metrics)
+        self.app: FastAPI = create_api(
+            gateway=self.gateway,
+            authenticator=Authenticator(self.partners, ttl_s=0),
+            limiter=RateLimiter(1000, 2000, 1),
+            metrics=self.metrics,
+            settings=self.settings,
+        )

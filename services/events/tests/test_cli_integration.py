@@ -1,0 +1,90 @@
+"""The operator commands `vocation partners|events|replay|dlq`, against the real database and broker."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+import typer
+from typer.testing import CliRunner
+from vocation_events.cli import dlq_app, events_app, partners_app, replay_app
+from vocation_shared.cli import PLUGIN_GROUP
+
+pytestmark = pytest.mark.integration
+
+COMMANDS = {"partners": partners_app, "events": events_app, "replay": replay_app, "dlq": dlq_app}
+vocation = typer.Typer()
+for name, sub in COMMANDS.items():
+    vocation.add_typer(sub, name=name)
+
+
+def test_the_commands_are_plugged_into_the_vocation_cli() -> None:
+    plugged = {e.name: e.value for e in entry_points(group=PLUGIN_GROUP)}
+    assert {name: plugged.get(name) for name in COMMANDS} == {
+        name: f"vocation_events.cli:{name}_app" for name in COMMANDS
+    }
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, kafka_bootstrap: str, fresh_database: str) -> CliRunner:
+    monkeypatch.setenv("VOCATION_DATABASE_URL", fresh_database)
+    monkeypatch.setenv("VOCATION_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str) -> tuple[int, str]:
+    result = cli.invoke(vocation, list(args))
+    return result.exit_code, result.output
+
+
+def test_an_operator_creates_lists_and_revokes_a_partner(cli: CliRunner) -> None:
+    code, out = run(
+        cli,
+        "partners",
+        "create",
+        "ehpad-tilleuls",
+        "--source",
+        "urn:partner:ehpad-tilleuls",
+        "--allow",
+        "fr.vocation.vacancy.posted.v1",
+        "--allow",
+        "fr.vocation.vacancy.closed.v1",
+    )
+    assert code == 0, out
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("vk_") and len(key) > 40
+    code, out = run(cli, "partners", "list")
+    assert code == 0
+    assert "ehpad-tilleuls\tactive" in out
+    assert key not in out
+    assert "fr.vocation.vacancy.closed.v1,fr.vocation.vacancy.posted.v1" in out
+    assert run(cli, "partners", "create", "ehpad-tilleuls", "--source", "urn:x:y", "--allow", "*")[0] == 1
+    assert run(cli, "partners", "revoke", "ehpad-tilleuls")[0] == 0
+    assert "ehpad-tilleuls\trevoked" in run(cli, "partners", "list")[1]
+    code, out = run(cli, "partners", "rotate-key", "ehpad-tilleuls")
+    assert code == 0 and out.strip().splitlines()[-1] != key
+
+
+def test_an_unknown_event_type_is_refused_when_creating_a_partner(cli: CliRunner) -> None:
+    code, out = run(cli, "partners", "create", "x", "--source", "urn:x:y", "--allow", "fr.vocation.nope.v1")
+    assert code == 2
+    assert "unknown event types" in out
+
+
+def test_showing_an_unknown_entity_says_so(cli: CliRunner) -> None:
+    code, out = run(cli, "events", "show", "nobody")
+    assert code == 1
+    assert "no archived event" in out
+
+
+def test_a_dry_run_replay_counts_what_it_would_republish(cli: CliRunner) -> None:
+    code, out = run(cli, "replay", "--topic", "vacancies", "--since", "2020-01-01", "--dry-run")
+    assert code == 0, out
+    assert "would replay 0 events of vacancies" in out
+    assert run(cli, "replay", "--topic", "nope", "--since", "2020-01-01")[0] == 2
+
+
+def test_dead_letters_of_a_topic_are_listed(cli: CliRunner) -> None:
+    code, out = run(cli, "dlq", "list", "establishments")
+    assert code == 0, out
+    assert "dead letters" in out

@@ -1,0 +1,130 @@
+"""The gateway killed (SIGKILL) in the middle of batches loses no event it accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from vocation_events.core.partners import hash_api_key
+from vocation_events.testing.helpers import read_topic
+from vocation_local.paths import free_port
+from vocation_shared.testing import samples
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+KEY = "vk_restart-test-key"
+HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/cloudevents-batch+json"}
+
+
+def start_gateway(kafka_bootstrap: str, dsn: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "VOCATION_DATABASE_URL": dsn,
+        "VOCATION_HTTP_PORT": str(port),
+        "VOCATION_ARCHIVE_ENABLED": "false",
+        "VOCATION_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "vocation_events"], env=env)
+
+
+async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=base, timeout=2) as http:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the gateway exited"
+            try:
+                if (await http.get("/health/ready")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("gateway not ready")
+
+
+def batch(run: str, first: int, size: int) -> list[dict[str, Any]]:
+    return [
+        samples.cloud_event(
+            "fr.vocation.vacancy.posted.v1",
+            f"vac-{run}-{n}",
+            samples.vacancy(id=f"vac-{run}-{n}"),
+            id=f"evt-{run}-{n}",
+        )
+        for n in range(first, first + size)
+    ]
+
+
+async def send_all(base: str, batches: list[list[dict[str, Any]]], answered: dict[str, str]) -> None:
+    """Post every batch (two at a time), recording each event's answer; stops at the first failure."""
+    queue = list(batches)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+
+        async def worker() -> None:
+            while queue:
+                body = queue.pop(0)
+                response = await http.post("/v1/events/batch", content=orjson.dumps(body), headers=HEADERS)
+                assert response.status_code == 202, response.text
+                for result in response.json()["results"]:
+                    answered[result["id"]] = result["status"]
+
+        await asyncio.gather(worker(), worker())
+
+
+async def test_a_gateway_killed_mid_batch_loses_no_accepted_event(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    batches = [batch(run, n * 200, 200) for n in range(15)]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    gateway = start_gateway(kafka_bootstrap, fresh_database, port)
+    try:
+        await wait_ready(base, gateway)
+        conn = await asyncpg.connect(fresh_database)
+        await conn.execute(
+            "INSERT INTO partners (name, source, allowed_types, key_hash, key_hint) VALUES ('p', $1, ARRAY['*'], $2, 'k')",
+            "urn:partner:test",
+            hash_api_key(KEY),
+        )
+        await conn.close()
+        first_run: dict[str, str] = {}
+        sending = asyncio.create_task(send_all(base, batches, first_run))
+        while len(first_run) < 400:  # some batches are answered, others are in flight
+            await asyncio.sleep(0.005)
+        os.kill(gateway.pid, signal.SIGKILL)
+        with pytest.raises((httpx.HTTPError, AssertionError)):
+            await sending
+        gateway.wait()
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
+    accepted_before = {i for i, s in first_run.items() if s == "accepted"}
+    assert 400 <= len(accepted_before) < 3000
+
+    # The partner sends everything again to a restarted gateway.
+    gateway = start_gateway(kafka_bootstrap, fresh_database, port)
+    try:
+        await wait_ready(base, gateway)
+        second_run: dict[str, str] = {}
+        await send_all(base, batches, second_run)
+    finally:
+        gateway.terminate()
+        gateway.wait(20)
+    assert set(second_run.values()) <= {"accepted", "duplicate"}
+    assert all(second_run[i] == "duplicate" for i in accepted_before)
+
+    records = await read_topic(kafka_bootstrap, "vacancies", {f"vac-{run}-{n}".encode() for n in range(3000)})
+    on_kafka = {orjson.loads(r.value or b"")["id"] for r in records}
+    assert accepted_before <= on_kafka
+    assert on_kafka == {f"evt-{run}-{n}" for n in range(3000)}
