@@ -1,12 +1,46 @@
-"""Serve an ASGI app with uvicorn inside the caller's event loop, until cancelled or signalled."""
+"""Serve an ASGI app with uvicorn inside the caller's event loop, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
-async def serve(app: ASGIApp, host: str, port: int, *, access_log: bool = False) -> None:
-    """Run `app` on host:port; returns when uvicorn stops (SIGINT/SIGTERM or `should_exit`)."""
+class _Server(uvicorn.Server):
+    """uvicorn, minus its habit of raising the signal again once stopped.
+
+    uvicorn re-raises SIGINT/SIGTERM after its shutdown, which would kill the process
+    before the caller's context managers stop the consumers and close the pool. Here a
+    signal only asks the server to exit; the caller then closes everything in order.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+
+async def serve(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    access_log: bool = False,
+    sockets: list[socket.socket] | None = None,
+) -> None:
+    """Run `app` on host:port (or on pre-bound `sockets`); returns once a signal asked it to stop."""
     config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_config=None, lifespan="on")
-    await uvicorn.Server(config).serve()
+    await _Server(config).serve(sockets=sockets)
