@@ -1,0 +1,1 @@
+"""Adapters: PostgreSQL store, Kafka handlers, SMTP and SMS providers, templates, HTTP API."""

@@ -1,0 +1,601 @@
+"""PostgreSQL: contacts, read models, the outbox and its state changes, and the events to publish."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
+from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
+
+from vocation_notifications.core.consent import should_apply
+from vocation_notifications.core.digest import Digest, HeldRow
+from vocation_notifications.core.model import Contact, OutboxState, PlannedNotification, RecipientKind
+
+OPEN_STATES = ("pending", "held")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An outbox row as the worker sees it, with the recipient's contact or host address."""
+
+    id: str
+    recipient_id: str
+    recipient_kind: RecipientKind
+    channel: Channel
+    purpose: NotificationPurpose
+    about_id: str
+    payload: dict[str, Any]
+    critical: bool
+    attempts: int
+    created_at: datetime
+    contact: Contact | None
+    host_address: str | None
+    attempt_id: str | None = None
+
+
+def _contact_of(record: asyncpg.Record) -> Contact | None:
+    if record["c_version"] is None:
+        return None
+    return Contact(
+        candidate_id=record["recipient_id"],
+        email=record["c_email"],
+        phone=record["c_phone"],
+        channels=frozenset(Channel(c) for c in record["c_channels"]),
+        digest=DigestMode(record["c_digest"]),
+        urgent_shift_sms=record["c_urgent"],
+        language=record["c_language"],
+        version=record["c_version"],
+    )
+
+
+def _row_of(record: asyncpg.Record) -> OutboxRow:
+    return OutboxRow(
+        id=str(record["id"]),
+        recipient_id=record["recipient_id"],
+        recipient_kind=RecipientKind(record["recipient_kind"]),
+        channel=Channel(record["channel"]),
+        purpose=NotificationPurpose(record["purpose"]),
+        about_id=record["about_id"],
+        payload=record["payload"],
+        critical=record["critical"],
+        attempts=record["attempts"],
+        created_at=record["created_at"],
+        contact=_contact_of(record),
+        host_address=record["tutor_email"],
+        attempt_id=str(record["attempt_id"]) if record["attempt_id"] is not None else None,
+    )
+
+
+class OutcomeEvents:
+    """Builds the `notifications` facts (never an email or phone in them)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _common(self, row: OutboxRow | dict[str, Any]) -> dict[str, Any]:
+        get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+        return {
+            "notification_id": str(get("id")),
+            "recipient_id": get("recipient_id"),
+            "channel": get("channel"),
+            "purpose": get("purpose"),
+            "about_id": get("about_id"),
+        }
+
+    def sent(self, row: OutboxRow, at: datetime, provider_id: str | None, attempts: int) -> AnyEvent:
+        """The provider accepted the message."""
+        data = p.NotificationSent(
+            **self._common(row),
+            sent_at=at,
+            provider_message_id=(provider_id or None) and provider_id[:300],
+            attempts=max(1, attempts),
+        )
+        return ev.NotificationSent.build(data, source=self.source, id=f"{row.id}.sent", time=at)
+
+    def failed(
+        self,
+        row: OutboxRow,
+        at: datetime,
+        error: str,
+        *,
+        permanent: bool,
+        attempts: int,
+        next_at: datetime | None,
+    ) -> AnyEvent:
+        """An attempt failed; `permanent` tells whether it is the end."""
+        data = p.NotificationFailed(
+            **self._common(row),
+            error=error[:300] or "error",
+            permanent=permanent,
+            attempts=max(1, attempts),
+            next_attempt_at=next_at,
+        )
+        return ev.NotificationFailed.build(
+            data, source=self.source, id=f"{row.id}.failed.{attempts}", time=at
+        )
+
+    def suppressed(self, row: OutboxRow | dict[str, Any], at: datetime, why: SuppressionReason) -> AnyEvent:
+        """Deliberately not sent."""
+        data = p.NotificationSuppressed(**self._common(row), why=why)
+        ident = row["id"] if isinstance(row, dict) else row.id
+        return ev.NotificationSuppressed.build(data, source=self.source, id=f"{ident}.suppressed", time=at)
+
+
+class Store:
+    """Every SQL statement of the service. Methods take a connection: the caller owns the transaction."""
+
+    def __init__(self, events: OutcomeEvents) -> None:
+        self.events = events
+
+    # --- events to publish -------------------------------------------------------------------
+
+    async def queue_events(self, conn: asyncpg.Connection, events: Iterable[AnyEvent]) -> None:
+        """Record facts to publish, in this transaction."""
+        rows = [(e.id, e.to_json_dict()) for e in events]
+        if rows:
+            await conn.executemany(
+                "INSERT INTO outcome_events (event_id, event) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING",
+                rows,
+            )
+
+    async def pending_events(self, conn: asyncpg.Connection, limit: int) -> list[tuple[int, AnyEvent]]:
+        """The oldest facts not published yet, locked for this transaction."""
+        records = await conn.fetch(
+            "SELECT seq, event FROM outcome_events ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", limit
+        )
+        return [(r["seq"], EVENT_TYPES[r["event"]["type"]].model_validate(r["event"])) for r in records]
+
+    async def delete_events(self, conn: asyncpg.Connection, seqs: Sequence[int]) -> None:
+        """Forget published facts."""
+        await conn.execute("DELETE FROM outcome_events WHERE seq = ANY($1::bigint[])", list(seqs))
+
+    # --- contacts ----------------------------------------------------------------------------
+
+    async def get_contact(self, conn: asyncpg.Connection, candidate_id: str) -> Contact | None:
+        """The stored contact, if any."""
+        record = await conn.fetchrow("SELECT * FROM contacts WHERE candidate_id = $1", candidate_id)
+        if record is None:
+            return None
+        return Contact(
+            candidate_id=record["candidate_id"],
+            email=record["email"],
+            phone=record["phone"],
+            channels=frozenset(Channel(c) for c in record["channels"]),
+            digest=DigestMode(record["digest"]),
+            urgent_shift_sms=record["urgent_shift_sms"],
+            language=record["language"],
+            version=record["version"],
+        )
+
+    async def save_contact(self, conn: asyncpg.Connection, contact: Contact) -> bool:
+        """Store a full contact state unless a newer version is stored; True when applied."""
+        stored = await conn.fetchval(
+            "SELECT version FROM contacts WHERE candidate_id = $1 FOR UPDATE", contact.candidate_id
+        )
+        if not should_apply(stored, contact.version):
+            return False
+        await conn.execute(
+            """
+            INSERT INTO contacts (candidate_id, email, phone, channels, digest, urgent_shift_sms, language, version, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+            ON CONFLICT (candidate_id) DO UPDATE SET email = $2, phone = $3, channels = $4, digest = $5,
+                urgent_shift_sms = $6, language = $7, version = $8, updated_at = now()
+            """,
+            contact.candidate_id,
+            contact.email,
+            contact.phone,
+            sorted(str(c) for c in contact.channels),
+            str(contact.digest),
+            contact.urgent_shift_sms,
+            contact.language,
+            contact.version,
+        )
+        return True
+
+    async def candidates_with_phone(self, conn: asyncpg.Connection, phone: str) -> list[str]:
+        """Candidates reachable at this phone number (a family may share one)."""
+        rows = await conn.fetch("SELECT candidate_id FROM contacts WHERE phone = $1", phone)
+        return [r["candidate_id"] for r in rows]
+
+    async def erase(self, conn: asyncpg.Connection, candidate_id: str, now: datetime) -> int:
+        """Erasure: delete the contact, suppress (`erased`) what was still to send, wipe payloads.
+
+        Rows stay with ids only (no personal data): they keep the at-most-once guarantee.
+        Returns how many unsent notifications were suppressed.
+        """
+        await conn.execute("DELETE FROM contacts WHERE candidate_id = $1", candidate_id)
+        records = await conn.fetch(
+            """
+            UPDATE outbox SET state = 'suppressed', why = 'erased', lease_until = NULL
+            WHERE recipient_id = $1 AND recipient_kind = 'candidate' AND state IN ('pending', 'held', 'sending')
+            RETURNING id, recipient_id, channel, purpose, about_id
+            """,
+            candidate_id,
+        )
+        await conn.execute(
+            "UPDATE outbox SET payload = '{}'::jsonb WHERE recipient_id = $1 AND recipient_kind = 'candidate'",
+            candidate_id,
+        )
+        await self.queue_events(
+            conn, [self.events.suppressed(dict(r), now, SuppressionReason.ERASED) for r in records]
+        )
+        return len(records)
+
+    # --- read models -------------------------------------------------------------------------
+
+    async def save_establishment(self, conn: asyncpg.Connection, data: p.Establishment) -> None:
+        """Keep an establishment's name and tutor address (newest version wins)."""
+        await conn.execute(
+            """
+            INSERT INTO establishments (id, name, commune_insee, address, tutor_email, version)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (id) DO UPDATE SET name = $2, commune_insee = $3, address = $4, tutor_email = $5, version = $6
+            WHERE establishments.version <= $6
+            """,
+            data.id,
+            data.name,
+            data.commune_insee,
+            data.address,
+            str(data.immersion_contact_email) if data.immersion_contact_email else None,
+            data.version,
+        )
+
+    async def save_slot(self, conn: asyncpg.Connection, data: p.ImmersionSlot) -> None:
+        """Keep an immersion slot's essentials (newest version wins)."""
+        await conn.execute(
+            """
+            INSERT INTO immersion_slots (id, establishment_id, establishment_name, title, rome_code, commune_insee, tutor_name, version)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (id) DO UPDATE SET establishment_id = $2, establishment_name = $3, title = $4,
+                rome_code = $5, commune_insee = $6, tutor_name = $7, version = $8
+            WHERE immersion_slots.version <= $8
+            """,
+            data.id,
+            data.establishment.id,
+            data.establishment.name,
+            data.title,
+            data.rome_code,
+            data.commune_insee,
+            data.tutor_name,
+            data.version,
+        )
+
+    async def slot_snapshot(
+        self, conn: asyncpg.Connection, slot_id: str, places_left: int | None
+    ) -> dict[str, Any] | None:
+        """What booking notifications show of a slot (and of its establishment's address)."""
+        record = await conn.fetchrow(
+            """
+            SELECT s.title, s.establishment_name, s.commune_insee, s.tutor_name, s.rome_code, e.address
+            FROM immersion_slots s LEFT JOIN establishments e ON e.id = s.establishment_id
+            WHERE s.id = $1
+            """,
+            slot_id,
+        )
+        if record is None:
+            return None
+        snapshot = {
+            k: record[k]
+            for k in ("title", "establishment_name", "commune_insee", "tutor_name", "rome_code", "address")
+        }
+        snapshot["places_left"] = places_left
+        return snapshot
+
+    # --- outbox: planning --------------------------------------------------------------------
+
+    async def plan(self, conn: asyncpg.Connection, rows: Sequence[PlannedNotification], now: datetime) -> int:
+        """Insert planned rows; existing keys are kept (at most once), except a match withdrawn
+        before it was sent, which a new match-found revives. Returns how many rows were added.
+        """
+        added = 0
+        suppressed: list[AnyEvent] = []
+        for row in rows:
+            state = (
+                OutboxState.SUPPRESSED
+                if row.suppressed_why
+                else (OutboxState.HELD if row.held else OutboxState.PENDING)
+            )
+            record = await conn.fetchrow(
+                """
+                INSERT INTO outbox (id, recipient_id, recipient_kind, channel, purpose, about_id, about_version,
+                                    related_id, payload, critical, state, not_before, why, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)
+                ON CONFLICT (recipient_id, channel, purpose, about_id, about_version) DO UPDATE
+                    SET state = EXCLUDED.state, not_before = EXCLUDED.not_before, payload = EXCLUDED.payload,
+                        related_id = EXCLUDED.related_id, why = EXCLUDED.why, created_at = EXCLUDED.created_at
+                    WHERE outbox.state = 'suppressed' AND outbox.why = 'withdrawn' AND EXCLUDED.state <> 'suppressed'
+                RETURNING id, recipient_id, channel, purpose, about_id
+                """,
+                uuid.uuid4(),
+                row.recipient_id,
+                str(row.recipient_kind),
+                str(row.channel),
+                str(row.purpose),
+                row.about_id,
+                row.about_version,
+                row.related_id,
+                row.payload,
+                row.critical,
+                str(state),
+                row.not_before,
+                row.suppressed_why,
+                now,
+            )
+            if record is None:
+                continue
+            added += 1
+            if row.suppressed_why:
+                suppressed.append(
+                    self.events.suppressed(dict(record), now, SuppressionReason(row.suppressed_why))
+                )
+        await self.queue_events(conn, suppressed)
+        return added
+
+    async def withdraw(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        recipient_id: str,
+        purposes: Sequence[NotificationPurpose],
+        about_id: str,
+        now: datetime,
+    ) -> int:
+        """Suppress (`withdrawn`) what is not sent yet about `about_id` for this recipient."""
+        records = await conn.fetch(
+            """
+            UPDATE outbox SET state = 'suppressed', why = 'withdrawn'
+            WHERE recipient_id = $1 AND purpose = ANY($2::text[]) AND about_id = $3 AND state IN ('pending', 'held')
+            RETURNING id, recipient_id, channel, purpose, about_id
+            """,
+            recipient_id,
+            [str(x) for x in purposes],
+            about_id,
+        )
+        await self.queue_events(
+            conn, [self.events.suppressed(dict(r), now, SuppressionReason.WITHDRAWN) for r in records]
+        )
+        return len(records)
+
+    async def withdraw_related(
+        self,
+        conn: asyncpg.Connection,
+        related_id: str,
+        purposes: Sequence[NotificationPurpose],
+        now: datetime,
+    ) -> int:
+        """Suppress (`withdrawn`) unsent rows of every recipient about a request (e.g. a cancelled booking)."""
+        records = await conn.fetch(
+            """
+            UPDATE outbox SET state = 'suppressed', why = 'withdrawn'
+            WHERE related_id = $1 AND purpose = ANY($2::text[]) AND state IN ('pending', 'held')
+            RETURNING id, recipient_id, channel, purpose, about_id
+            """,
+            related_id,
+            [str(x) for x in purposes],
+        )
+        await self.queue_events(
+            conn, [self.events.suppressed(dict(r), now, SuppressionReason.WITHDRAWN) for r in records]
+        )
+        return len(records)
+
+    # --- outbox: digests ---------------------------------------------------------------------
+
+    async def due_held(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[HeldRow]:
+        """Held match rows whose digest time has come, locked for this transaction."""
+        records = await conn.fetch(
+            """
+            SELECT id, recipient_id, channel, payload FROM outbox
+            WHERE state = 'held' AND not_before <= $1
+            ORDER BY recipient_id, channel LIMIT $2 FOR UPDATE SKIP LOCKED
+            """,
+            now,
+            limit,
+        )
+        return [
+            HeldRow(str(r["id"]), r["recipient_id"], Channel(r["channel"]), r["payload"]) for r in records
+        ]
+
+    async def save_digest(self, conn: asyncpg.Connection, digest: Digest, now: datetime) -> None:
+        """Insert the digest row (a later one the same day gets the next version) and mark its rows."""
+        version = await conn.fetchval(
+            """
+            SELECT coalesce(max(about_version), 0) + 1 FROM outbox
+            WHERE recipient_id = $1 AND channel = $2 AND purpose = 'digest' AND about_id = $3
+            """,
+            digest.recipient_id,
+            str(digest.channel),
+            digest.about_id,
+        )
+        digest_id = uuid.uuid4()
+        await conn.execute(
+            """
+            INSERT INTO outbox (id, recipient_id, recipient_kind, channel, purpose, about_id, about_version,
+                                payload, state, not_before, created_at)
+            VALUES ($1, $2, 'candidate', $3, 'digest', $4, $5, $6::jsonb, 'pending', $7, $7)
+            """,
+            digest_id,
+            digest.recipient_id,
+            str(digest.channel),
+            digest.about_id,
+            version,
+            digest.payload,
+            now,
+        )
+        await conn.execute(
+            "UPDATE outbox SET state = 'digested', digest_id = $1 WHERE id = ANY($2::uuid[])",
+            digest_id,
+            [uuid.UUID(i) for i in digest.row_ids],
+        )
+
+    # --- outbox: sending ---------------------------------------------------------------------
+
+    async def due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[OutboxRow]:
+        """Due pending rows with their recipient's contact or host address, locked (SKIP LOCKED)."""
+        records = await conn.fetch(
+            """
+            SELECT o.id, o.recipient_id, o.recipient_kind, o.channel, o.purpose, o.about_id, o.payload,
+                   o.critical, o.attempts, o.created_at, o.attempt_id,
+                   c.email AS c_email, c.phone AS c_phone, c.channels AS c_channels, c.digest AS c_digest,
+                   c.urgent_shift_sms AS c_urgent, c.language AS c_language, c.version AS c_version,
+                   e.tutor_email
+            FROM outbox o
+            LEFT JOIN contacts c ON o.recipient_kind = 'candidate' AND c.candidate_id = o.recipient_id
+            LEFT JOIN establishments e ON o.recipient_kind = 'establishment' AND e.id = o.recipient_id
+            WHERE o.state = 'pending' AND o.not_before <= $1
+            ORDER BY o.not_before
+            LIMIT $2
+            FOR UPDATE OF o SKIP LOCKED
+            """,
+            now,
+            limit,
+        )
+        return [_row_of(r) for r in records]
+
+    async def lock_recipients(self, conn: asyncpg.Connection, recipient_ids: Iterable[str]) -> None:
+        """Serialise cap decisions per recipient across workers (transaction-scoped advisory locks)."""
+        for recipient_id in sorted(set(recipient_ids)):
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('notifications-cap:' || $1))", recipient_id
+            )
+
+    async def capped_counts(
+        self,
+        conn: asyncpg.Connection,
+        recipient_ids: Sequence[str],
+        purposes: Iterable[NotificationPurpose],
+        day: tuple[datetime, datetime],
+    ) -> dict[tuple[str, Channel], int]:
+        """Capped messages sent (or being sent) today, per recipient and channel."""
+        records = await conn.fetch(
+            """
+            SELECT recipient_id, channel, count(*) AS n FROM outbox
+            WHERE recipient_id = ANY($1::text[]) AND purpose = ANY($2::text[]) AND state IN ('sent', 'sending')
+              AND claimed_at >= $3 AND claimed_at < $4
+            GROUP BY recipient_id, channel
+            """,
+            list(recipient_ids),
+            [str(x) for x in purposes],
+            day[0],
+            day[1],
+        )
+        return {(r["recipient_id"], Channel(r["channel"])): r["n"] for r in records}
+
+    async def mark_sending(
+        self, conn: asyncpg.Connection, rows: Sequence[OutboxRow], now: datetime, lease_until: datetime
+    ) -> list[tuple[str, int]]:
+        """Claim rows (locked by `due`) for one attempt each; returns (attempt id, attempt number) per row."""
+        claims = [(uuid.uuid4(), row.attempts + 1) for row in rows]
+        await conn.executemany(
+            """
+            UPDATE outbox SET state = 'sending', attempt_id = $2, attempts = $3, claimed_at = $4, lease_until = $5
+            WHERE id = $1
+            """,
+            [
+                (uuid.UUID(row.id), attempt_id, attempts, now, lease_until)
+                for row, (attempt_id, attempts) in zip(rows, claims, strict=True)
+            ],
+        )
+        return [(str(attempt_id), attempts) for attempt_id, attempts in claims]
+
+    async def defer(
+        self, conn: asyncpg.Connection, row_id: str, until: datetime, *, hold: bool = False
+    ) -> None:
+        """Leave a row for later (outside the window, contact not known yet, or held for the digest)."""
+        await conn.execute(
+            "UPDATE outbox SET not_before = $2, state = $3 WHERE id = $1",
+            uuid.UUID(row_id),
+            until,
+            "held" if hold else "pending",
+        )
+
+    async def suppress(
+        self, conn: asyncpg.Connection, row: OutboxRow, why: SuppressionReason, now: datetime
+    ) -> None:
+        """Do not send this row, and say why."""
+        await conn.execute(
+            "UPDATE outbox SET state = 'suppressed', why = $2, lease_until = NULL WHERE id = $1",
+            uuid.UUID(row.id),
+            str(why),
+        )
+        await self.queue_events(conn, [self.events.suppressed(row, now, why)])
+
+    async def mark_sent(
+        self,
+        conn: asyncpg.Connection,
+        row: OutboxRow,
+        attempt_id: str,
+        attempts: int,
+        provider_id: str | None,
+        now: datetime,
+    ) -> bool:
+        """Record the provider's acceptance, if this attempt still owns the row; queue the fact."""
+        updated = await conn.fetchval(
+            """
+            UPDATE outbox SET state = 'sent', sent_at = $3, provider_message_id = $4, lease_until = NULL, last_error = NULL
+            WHERE id = $1 AND attempt_id = $2 AND state = 'sending' RETURNING true
+            """,
+            uuid.UUID(row.id),
+            uuid.UUID(attempt_id),
+            now,
+            provider_id,
+        )
+        if updated:
+            await self.queue_events(conn, [self.events.sent(row, now, provider_id, attempts)])
+        return bool(updated)
+
+    async def mark_failed(
+        self,
+        conn: asyncpg.Connection,
+        row: OutboxRow,
+        attempt_id: str,
+        attempts: int,
+        error: str,
+        now: datetime,
+        retry_at: datetime | None,
+    ) -> bool:
+        """A failed attempt: back to pending at `retry_at`, or failed for good when it is None."""
+        updated = await conn.fetchval(
+            """
+            UPDATE outbox SET state = $3, not_before = coalesce($4, not_before), last_error = $5, lease_until = NULL
+            WHERE id = $1 AND attempt_id = $2 AND state = 'sending' RETURNING true
+            """,
+            uuid.UUID(row.id),
+            uuid.UUID(attempt_id),
+            "pending" if retry_at is not None else "failed",
+            retry_at,
+            error[:1000],
+        )
+        if updated:
+            event = self.events.failed(
+                row, now, error, permanent=retry_at is None, attempts=attempts, next_at=retry_at
+            )
+            await self.queue_events(conn, [event])
+        return bool(updated)
+
+    async def release_expired(self, conn: asyncpg.Connection, now: datetime, limit: int = 500) -> int:
+        """Rows whose sender died mid-attempt go back to pending; the next attempt checks the provider first."""
+        result = await conn.fetch(
+            """
+            UPDATE outbox SET state = 'pending', not_before = $1, lease_until = NULL, last_error = 'attempt interrupted'
+            WHERE id IN (SELECT id FROM outbox WHERE state = 'sending' AND lease_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING id
+            """,
+            now,
+            limit,
+        )
+        return len(result)
+
+    async def depth(self, conn: asyncpg.Connection) -> dict[str, int]:
+        """Rows per unfinished state (queue depth)."""
+        records = await conn.fetch(
+            "SELECT state, count(*) AS n FROM outbox WHERE state IN ('pending', 'held', 'sending') GROUP BY state"
+        )
+        found = {r["state"]: int(r["n"]) for r in records}
+        return {state: found.get(state, 0) for state in ("pending", "held", "sending")}

@@ -1,0 +1,79 @@
+"""Withdrawing consent from a STOP reply or an unsubscribe link: publish the new state, then stop sending."""
+
+from __future__ import annotations
+
+import asyncpg
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
+from vocation_shared.kafka import EventPublisher
+from vocation_shared.logs import get_logger
+
+from vocation_notifications.adapters.metrics import Metrics
+from vocation_notifications.adapters.store import Store
+from vocation_notifications.core.consent import without_channel
+from vocation_notifications.ports import Clock
+
+log = get_logger(__name__)
+
+
+class ConsentService:
+    """Turns an opt-out into a `consent-updated` event (full contact state + the change).
+
+    The event is published first (acks=all: the topic is the source of truth, a replay must not
+    bring the consent back), then the local contact is updated at once so that sending stops
+    even before our own event comes back through the consumer (same version: idempotent).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: Store,
+        publisher: EventPublisher,
+        clock: Clock,
+        source: str,
+        metrics: Metrics,
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._publisher = publisher
+        self._clock = clock
+        self._source = source
+        self._metrics = metrics
+
+    async def withdraw(self, candidate_id: str, channel: Channel, origin: ConsentOrigin) -> bool:
+        """Withdraw consent to `channel`; False when there was nothing to withdraw (already done)."""
+        async with self._pool.acquire() as conn:
+            contact = await self._store.get_contact(conn, candidate_id)
+        if contact is None:
+            return False
+        updated = without_channel(contact, channel)
+        if updated is None:
+            return False
+        now = self._clock.now()
+        data = p.ConsentUpdated(
+            candidate_id=updated.candidate_id,
+            email=updated.email,
+            phone=updated.phone,
+            channels=sorted(updated.channels),
+            digest=updated.digest,
+            urgent_shift_sms=updated.urgent_shift_sms,
+            language=updated.language,
+            version=updated.version,
+            change=p.ConsentChange(channel=channel, consented=False, origin=origin, at=now),
+        )
+        await self._publisher.publish(ev.ConsentUpdated.build(data, source=self._source, time=now))
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._store.save_contact(conn, updated)
+        self._metrics.consent_changes.labels(origin=str(origin)).inc()
+        log.info("consent.withdrawn", recipient_id=candidate_id, channel=str(channel), origin=str(origin))
+        return True
+
+    async def stop_reply(self, phone: str) -> int:
+        """A STOP reply from `phone`: withdraw SMS consent of every candidate at that number."""
+        async with self._pool.acquire() as conn:
+            candidates = await self._store.candidates_with_phone(conn, phone)
+        done = 0
+        for candidate_id in candidates:
+            done += await self.withdraw(candidate_id, Channel.SMS, ConsentOrigin.SMS_STOP)
+        return done

@@ -1,0 +1,46 @@
+"""Signed unsubscribe tokens (HMAC-SHA256): who unsubscribes from which channel, unforgeable."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from vocation_shared.contracts.vocabulary import Channel
+
+
+class BadToken(ValueError):
+    """A token that was not signed by us, or is malformed."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_unsubscribe(secret: str, candidate_id: str, channel: Channel) -> str:
+    """A URL-safe token naming the candidate and the channel, with its HMAC."""
+    body = f"{candidate_id}|{channel}".encode()
+    mac = hmac.new(secret.encode(), b"unsubscribe|" + body, hashlib.sha256).digest()[:20]
+    return f"{_b64(body)}.{_b64(mac)}"
+
+
+def verify_unsubscribe(secret: str, token: str) -> tuple[str, Channel]:
+    """The (candidate id, channel) a token names; raises `BadToken` if it is forged or malformed."""
+    try:
+        body_part, mac_part = token.split(".", 1)
+        body = _unb64(body_part)
+        mac = _unb64(mac_part)
+    except (ValueError, TypeError) as exc:
+        raise BadToken("malformed token") from exc
+    expected = hmac.new(secret.encode(), b"unsubscribe|" + body, hashlib.sha256).digest()[:20]
+    if not hmac.compare_digest(mac, expected):
+        raise BadToken("bad signature")
+    try:
+        candidate_id, channel = body.decode().rsplit("|", 1)
+        return candidate_id, Channel(channel)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadToken("malformed token") from exc

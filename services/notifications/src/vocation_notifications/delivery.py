@@ -1,0 +1,363 @@
+"""The delivery worker: builds digests, claims due outbox rows, sends them, records and publishes outcomes.
+
+Crash protocol (see README): a row is claimed (pending → sending, new attempt id, lease) and
+committed before the provider is called; the provider's acceptance is then recorded (sending →
+sent) in one transaction with the `notification-sent` fact. A row whose lease expired goes back
+to pending; before any attempt after the first, the SMS provider is asked whether it already has
+the message (tag = notification id), so an SMS it confirmed is never sent twice. SMTP cannot be
+asked: an email is re-sent with the same Message-ID, so the only duplicate possible is one
+whose acceptance the crash prevented us from recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from vocation_shared.contracts.vocabulary import Channel
+from vocation_shared.kafka import EventPublisher
+from vocation_shared.logs import get_logger
+
+from vocation_notifications.adapters.metrics import Metrics
+from vocation_notifications.adapters.store import OutboxRow, Store
+from vocation_notifications.adapters.templates import Renderer
+from vocation_notifications.core.backoff import Backoff
+from vocation_notifications.core.decisions import Action, decide
+from vocation_notifications.core.digest import build_digests
+from vocation_notifications.core.model import DueItem, RecipientKind
+from vocation_notifications.core.policy import CAPPED_PURPOSES, Policy
+from vocation_notifications.core.schedule import local_day_bounds
+from vocation_notifications.ports import (
+    Clock,
+    DeliveryError,
+    EmailMessage,
+    EmailSender,
+    Receipt,
+    SmsMessage,
+    SmsSender,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the provider said about one attempt: a receipt or an error."""
+
+    claimed: Claimed
+    receipt: Receipt | None
+    error: DeliveryError | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this worker owns for one attempt."""
+
+    row: OutboxRow
+    attempt_id: str
+    attempts: int
+
+
+class DeliveryWorker:
+    """Sends what is due, one batch at a time; `run` loops until stopped."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        store: Store,
+        renderer: Renderer,
+        email: EmailSender,
+        sms: SmsSender,
+        publisher: EventPublisher,
+        clock: Clock,
+        policy: Policy,
+        backoff: Backoff,
+        metrics: Metrics,
+        batch: int = 100,
+        lease_s: float = 120.0,
+        email_concurrency: int = 4,
+        sms_concurrency: int = 8,
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._renderer = renderer
+        self._email = email
+        self._sms = sms
+        self._publisher = publisher
+        self._clock = clock
+        self._policy = policy
+        self._backoff = backoff
+        self._metrics = metrics
+        self._batch = batch
+        self._lease = timedelta(seconds=lease_s)
+        self._email_slots = asyncio.Semaphore(email_concurrency)
+        self._sms_slots = asyncio.Semaphore(sms_concurrency)
+        self.wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event, poll_s: float = 0.2, lanes: int = 1) -> None:
+        """Run `lanes` loops at once, so that one claims and records while another sends.
+
+        Lanes claim disjoint rows (SKIP LOCKED), share the provider connections, and caps stay
+        exact (per-recipient advisory locks).
+        """
+        await asyncio.gather(*(self._lane(stop, poll_s, first=n == 0) for n in range(max(1, lanes))))
+
+    async def _lane(self, stop: asyncio.Event, poll_s: float, *, first: bool) -> None:
+        """Loop: a batch, then wait for work (or `poll_s`); errors are logged and the loop goes on."""
+        last_depth = 0.0
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+                if first and time.monotonic() - last_depth > 5:
+                    await self.update_depth()
+                    last_depth = time.monotonic()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+                log.warning("delivery.dependency_unavailable", error=repr(exc))
+                done = 0
+                await asyncio.sleep(1)
+            except Exception:
+                log.exception("delivery.loop_bug")
+                done = 0
+                await asyncio.sleep(1)
+            if done == 0:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), poll_s)
+
+    async def run_once(self) -> int:
+        """One pass: digests, expired leases, one batch sent, facts published. Returns rows handled."""
+        await self.build_digests()
+        await self.release_expired()
+        claimed = await self.claim()
+        if claimed:
+            done: asyncio.Queue[Outcome | None] = asyncio.Queue()
+            recorder = asyncio.create_task(self._recorder(done))
+            try:
+                await asyncio.gather(*(self._deliver(c, done) for c in claimed))
+            finally:
+                done.put_nowait(None)
+                await recorder
+        await self.publish_outcomes()
+        return len(claimed)
+
+    async def build_digests(self) -> int:
+        """Gather held matches whose digest time came into one digest row per person and channel."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            held = await self._store.due_held(conn, now, 5000)
+            digests = build_digests(held, now, self._policy.tz)
+            for digest in digests:
+                await self._store.save_digest(conn, digest, now)
+        return len(digests)
+
+    async def release_expired(self) -> int:
+        """Give back rows whose attempt outlived its lease (the worker died mid-send)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            released = await self._store.release_expired(conn, self._clock.now())
+        if released:
+            log.warning("delivery.leases_expired", rows=released)
+        return released
+
+    async def claim(self) -> list[Claimed]:
+        """Decide for each due row (send, defer, hold, suppress); claim those to send."""
+        now = self._clock.now()
+        to_send: list[OutboxRow] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await self._store.due(conn, now, self._batch)
+            if not rows:
+                return []
+            capped = [r.recipient_id for r in rows if r.purpose in CAPPED_PURPOSES]
+            counts: dict[tuple[str, Channel], int] = {}
+            if capped:
+                await self._store.lock_recipients(conn, capped)
+                counts = await self._store.capped_counts(
+                    conn, capped, CAPPED_PURPOSES, local_day_bounds(now, self._policy.tz)
+                )
+            for row in rows:
+                key = (row.recipient_id, row.channel)
+                decision = decide(
+                    DueItem(row.recipient_kind, row.channel, row.purpose, row.created_at, row.critical),
+                    contact=row.contact,
+                    host_address=row.host_address,
+                    now=now,
+                    policy=self._policy,
+                    capped_sent_today=counts.get(key, 0),
+                )
+                if decision.action is Action.SEND:
+                    to_send.append(row)
+                    if row.purpose in CAPPED_PURPOSES:
+                        counts[key] = counts.get(key, 0) + 1
+                elif decision.action in (Action.DEFER, Action.HOLD):
+                    assert decision.until is not None
+                    await self._store.defer(conn, row.id, decision.until, hold=decision.action is Action.HOLD)
+                    outcome = "held" if decision.action is Action.HOLD else "deferred"
+                    self._metrics.outcome(row.channel, row.purpose, outcome)
+                else:
+                    assert decision.why is not None
+                    await self._store.suppress(conn, row, decision.why, now)
+                    self._metrics.outcome(row.channel, row.purpose, "suppressed")
+                    log.info(
+                        "notification.suppressed",
+                        notification_id=row.id,
+                        recipient_id=row.recipient_id,
+                        why=str(decision.why),
+                    )
+            attempts = await self._store.mark_sending(conn, to_send, now, now + self._lease)
+        return [Claimed(row, a_id, n) for row, (a_id, n) in zip(to_send, attempts, strict=True)]
+
+    async def _deliver(self, claimed: Claimed, done: asyncio.Queue[Outcome | None]) -> None:
+        row = claimed.row
+        slots = self._email_slots if row.channel is Channel.EMAIL else self._sms_slots
+        async with slots:
+            started = time.perf_counter()
+            try:
+                receipt = await self._attempt(claimed)
+            except DeliveryError as exc:
+                done.put_nowait(Outcome(claimed, None, exc))
+                return
+            except Exception as exc:  # a bug in rendering: fail this row for good, visibly
+                log.exception("notification.bug", notification_id=row.id, recipient_id=row.recipient_id)
+                error = DeliveryError(f"internal error: {type(exc).__name__}", permanent=True)
+                done.put_nowait(Outcome(claimed, None, error))
+                return
+            elapsed = time.perf_counter() - started
+            self._metrics.send_seconds.labels(channel=row.channel).observe(elapsed)
+            self._metrics.send_latency.labels(channel=row.channel).set(elapsed)
+        done.put_nowait(Outcome(claimed, receipt, None))
+
+    async def _recorder(self, done: asyncio.Queue[Outcome | None]) -> None:
+        """Group commit: record every outcome available in one transaction, while sends go on.
+
+        The window between a provider's acceptance and its record stays a few milliseconds.
+        """
+        finished = False
+        while not finished:
+            first = await done.get()
+            if first is None:
+                return
+            outcomes = [first]
+            while not done.empty():
+                item = done.get_nowait()
+                if item is None:
+                    finished = True
+                    break
+                outcomes.append(item)
+            await self._record(outcomes)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        now = self._clock.now()
+        logged: list[tuple[Outcome, bool, datetime | None]] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            for outcome in outcomes:
+                claimed = outcome.claimed
+                if outcome.receipt is not None:
+                    recorded = await self._store.mark_sent(
+                        conn,
+                        claimed.row,
+                        claimed.attempt_id,
+                        claimed.attempts,
+                        outcome.receipt.provider_message_id,
+                        now,
+                    )
+                    logged.append((outcome, recorded, None))
+                    continue
+                assert outcome.error is not None
+                retry_at = self._retry_at(claimed, outcome.error, now)
+                message = str(outcome.error)
+                if retry_at is None and not outcome.error.permanent:
+                    message += f" (gave up after {claimed.attempts} attempts)"
+                await self._store.mark_failed(
+                    conn, claimed.row, claimed.attempt_id, claimed.attempts, message, now, retry_at
+                )
+                logged.append((outcome, True, retry_at))
+        for outcome, recorded, retry_at in logged:
+            row = outcome.claimed.row
+            if outcome.receipt is not None:
+                if recorded:
+                    self._metrics.outcome(row.channel, row.purpose, "sent")
+                    log.debug(
+                        "notification.sent",
+                        notification_id=row.id,
+                        recipient_id=row.recipient_id,
+                        channel=str(row.channel),
+                        purpose=str(row.purpose),
+                        attempts=outcome.claimed.attempts,
+                    )
+                continue
+            self._metrics.outcome(row.channel, row.purpose, "retried" if retry_at else "failed")
+            log.warning(
+                "notification.failed",
+                notification_id=row.id,
+                recipient_id=row.recipient_id,
+                error=str(outcome.error),
+                permanent=retry_at is None,
+                attempts=outcome.claimed.attempts,
+            )
+
+    def _retry_at(self, claimed: Claimed, error: DeliveryError, now: datetime) -> datetime | None:
+        if error.permanent or self._backoff.exhausted(claimed.attempts):
+            return None
+        return now + timedelta(seconds=self._backoff.delay(claimed.attempts, error.retry_after_s))
+
+    async def _attempt(self, claimed: Claimed) -> Receipt:
+        row = claimed.row
+        if row.channel is Channel.SMS:
+            if claimed.attempts > 1:
+                # An earlier attempt may have reached the provider (crash, timeout): ask first.
+                known = await self._sms.lookup(row.id)
+                if known is not None:
+                    log.info(
+                        "notification.already_at_provider",
+                        notification_id=row.id,
+                        recipient_id=row.recipient_id,
+                    )
+                    return known
+            phone = row.contact.phone if row.contact is not None else None
+            if phone is None:
+                raise DeliveryError("no phone number", permanent=True)
+            text, unicode = self._renderer.sms(row.purpose, row.payload)
+            return await self._sms.send(SmsMessage(row.id, phone, text, unicode))
+        address = (
+            row.host_address
+            if row.recipient_kind is RecipientKind.ESTABLISHMENT
+            else (row.contact.email if row.contact is not None else None)
+        )
+        if address is None:
+            raise DeliveryError("no email address", permanent=True)
+        rendered = self._renderer.email(
+            row.purpose, row.payload, recipient_id=row.recipient_id, recipient_kind=row.recipient_kind
+        )
+        headers: dict[str, str] = {}
+        if rendered.unsubscribe_url is not None:
+            headers["List-Unsubscribe"] = f"<{rendered.unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return await self._email.send(
+            EmailMessage(row.id, address, rendered.subject, rendered.text, rendered.html, headers)
+        )
+
+    async def publish_outcomes(self, limit: int = 500) -> int:
+        """Publish the queued facts on `notifications`, then forget them (at least once, ids deterministic)."""
+        total = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                pending = await self._store.pending_events(conn, limit)
+                if not pending:
+                    return total
+                await self._publisher.publish_many(event for _, event in pending)
+                await self._store.delete_events(conn, [seq for seq, _ in pending])
+            total += len(pending)
+            if len(pending) < limit:
+                return total
+
+    async def update_depth(self) -> None:
+        """Refresh the queue depth gauge."""
+        async with self._pool.acquire() as conn:
+            depth = await self._store.depth(conn)
+        for state, count in depth.items():
+            self._metrics.queue_depth.labels(state=state).set(count)

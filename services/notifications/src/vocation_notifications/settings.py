@@ -1,0 +1,93 @@
+"""Settings of the notifications service, from `VOCATION_*` environment variables."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from vocation_shared.contracts.vocabulary import Channel
+from vocation_shared.settings import CommonSettings
+
+from vocation_notifications.core.policy import Policy
+from vocation_notifications.core.windows import DailyWindow, parse_hhmm
+
+DEFAULT_SECRET = "change-me-in-production"  # noqa: S105 - a placeholder the service warns about
+
+
+class NotificationsSettings(CommonSettings):
+    """What the notifications service needs: SMTP, SMS provider, rules, links."""
+
+    service_name: str = "notifications"
+    event_source: str = "urn:vocation:notifications"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8083
+
+    consumer_group_prefix: str = Field(default="notifications", description="Prefix of the consumer groups.")
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_connections: int = Field(
+        default=4, ge=1, le=64, description="SMTP connections kept open and reused."
+    )
+    smtp_timeout_s: float = 30.0
+    email_from: str = "Vocation <notifications@vocation.example.fr>"
+    message_id_domain: str = "notifications.vocation.example.fr"
+
+    sms_provider: Literal["brevo", "sink"] = "sink"
+    sms_url: str = "https://api.brevo.com"
+    sms_key: SecretStr | None = None
+    sms_sink_file: Path | None = Field(
+        default=None, description="With the `sink` provider, also append each SMS to this JSON-lines file."
+    )
+    sms_sender: str = Field(default="Vocation", max_length=11)
+    sms_stop_number: str = Field(default="38100", description="Short number the STOP replies go to.")
+    sms_inbound_token: SecretStr | None = Field(
+        default=None, description="When set, inbound SMS webhooks must carry it in X-Vocation-Token."
+    )
+    sms_concurrency: int = Field(default=8, ge=1, le=256)
+
+    sms_window_start: str = "08:00"
+    sms_window_end: str = "21:30"
+    urgent_sms_window_start: str = "06:00"
+    urgent_sms_window_end: str = "23:00"
+    daily_cap_email: int = Field(default=10, ge=0)
+    daily_cap_sms: int = Field(default=3, ge=0)
+    digest_hour: str = "18:00"
+    reminder_hour: str = "10:00"
+    contact_grace_s: float = Field(default=300.0, ge=0)
+
+    signing_secret: SecretStr = SecretStr(DEFAULT_SECRET)
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8083", description="Public URL of this service (unsubscribe links)."
+    )
+    site_base_url: str = Field(
+        default="https://vocation.example.fr", description="Public URL of the platform (offer links)."
+    )
+
+    worker_enabled: bool = True
+    worker_batch: int = Field(default=100, ge=1, le=5000)
+    worker_lanes: int = Field(default=1, ge=1, le=16, description="Batches in flight at once.")
+    worker_poll_s: float = Field(default=0.2, gt=0)
+    lease_s: float = Field(default=120.0, gt=0, description="How long a claimed row is ours before recovery.")
+    retry_initial_s: float = Field(default=5.0, gt=0)
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    retry_max_attempts: int = Field(default=8, ge=1)
+
+    def policy(self) -> Policy:
+        """The sending rules these settings describe."""
+        return Policy(
+            sms_window=DailyWindow(parse_hhmm(self.sms_window_start), parse_hhmm(self.sms_window_end)),
+            urgent_sms_window=DailyWindow(
+                parse_hhmm(self.urgent_sms_window_start), parse_hhmm(self.urgent_sms_window_end)
+            ),
+            daily_caps={Channel.EMAIL: self.daily_cap_email, Channel.SMS: self.daily_cap_sms},
+            digest_at=parse_hhmm(self.digest_hour),
+            reminder_at=parse_hhmm(self.reminder_hour),
+            contact_grace=timedelta(seconds=self.contact_grace_s),
+        )

@@ -1,0 +1,421 @@
+"""Test doubles on loopback: a real SMTP server (aiosmtpd), a Brevo-shaped SMS provider stub, a settable clock.
+
+Used by the tests and the benchmark; aiosmtpd is a development dependency, imported on use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import hashlib
+import itertools
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage as MimeMessage
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.codec import parse_event
+from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.kafka import EventPublisher
+from vocation_shared.testing import samples
+
+from vocation_notifications.app import NotificationsService
+from vocation_notifications.settings import NotificationsSettings
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class FakeClock:
+    """A clock that stays where it is told."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        """The time it was set to."""
+        return self._now
+
+    def set(self, now: datetime) -> None:
+        """Jump to `now`."""
+        self._now = now
+
+    def advance(self, **delta: float) -> None:
+        """Move forward, e.g. `advance(minutes=5)`."""
+        self._now += timedelta(**delta)
+
+
+@dataclass
+class ReceivedMail:
+    """One message the SMTP server accepted."""
+
+    recipients: list[str]
+    message: MimeMessage
+
+    @property
+    def message_id(self) -> str:
+        """Its Message-ID header."""
+        return str(self.message["Message-ID"])
+
+    def part(self, subtype: str) -> str:
+        """The text of its text/<subtype> part."""
+        for part in self.message.walk():
+            if part.get_content_type() == f"text/{subtype}":
+                return str(part.get_content())
+        raise KeyError(subtype)
+
+
+@dataclass
+class SmtpSink:
+    """An in-process SMTP server's handler: keeps what it accepts, can refuse or slow down on demand."""
+
+    received: list[ReceivedMail] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    """Replies to give instead of accepting, first first (e.g. "451 4.3.0 Réessayez")."""
+    refusals_for: dict[str, list[str]] = field(default_factory=dict)
+    """Replies to give instead of accepting, for messages to one address."""
+    delay_s: float = 0.0
+    keep_messages: bool = True
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        """Accept (or refuse) one message."""
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        with self._lock:
+            targeted = next(
+                (self.refusals_for[r] for r in envelope.rcpt_tos if self.refusals_for.get(r)), None
+            )
+            if targeted:
+                return targeted.pop(0)
+            if self.refusals:
+                return self.refusals.pop(0)
+            self.count += 1
+            if self.keep_messages:
+                parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                assert isinstance(parsed, MimeMessage)
+                self.received.append(ReceivedMail(list(envelope.rcpt_tos), parsed))
+        return "250 2.0.0 OK: queued"
+
+    def to(self, address: str) -> list[ReceivedMail]:
+        """Messages accepted for `address`."""
+        return [m for m in self.received if address in m.recipients]
+
+
+@contextlib.contextmanager
+def smtp_server(sink: SmtpSink | None = None) -> Iterator[tuple[SmtpSink, int]]:
+    """A real SMTP server on 127.0.0.1 (its own thread), with `sink` as its handler, and its port."""
+    from aiosmtpd.controller import Controller
+
+    sink = sink or SmtpSink()
+    for attempt in itertools.count(1):
+        port = free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        try:
+            controller.start()
+            break
+        except (OSError, RuntimeError):
+            if attempt >= 5:
+                raise
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@dataclass
+class StubSms:
+    """One SMS the stub provider accepted."""
+
+    message_id: int
+    recipient: str
+    content: str
+    tag: str
+    unicode: bool
+
+
+@dataclass
+class SmsProviderStub:
+    """Brevo's transactional SMS API shape: send, and events filtered by tag; can answer errors first."""
+
+    api_key: str = "test-key"
+    sent: list[StubSms] = field(default_factory=list)
+    failures: list[tuple[int, str | None]] = field(default_factory=list)
+    """(status, Retry-After) answers to give before accepting, first first."""
+    failures_for: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
+    """The same, for SMS to one number (E.164 with '+')."""
+    requests: int = 0
+    keep_messages: bool = True
+    """False keeps only tags (for the lookup) and the count: for benchmarks."""
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+
+    def app(self) -> Starlette:
+        """The ASGI app."""
+        return Starlette(
+            routes=[
+                Route("/v3/transactionalSMS/send", self._send, methods=["POST"]),
+                Route("/v3/transactionalSMS/statistics/events", self._events, methods=["GET"]),
+            ]
+        )
+
+    async def _send(self, request: Request) -> Response:
+        self.requests += 1
+        if request.headers.get("api-key") != self.api_key:
+            return JSONResponse({"code": "unauthorized"}, status_code=401)
+        body = await request.json()
+        targeted = self.failures_for.get("+" + str(body.get("recipient", "")).lstrip("+"))
+        if targeted or self.failures:
+            status, retry_after = targeted.pop(0) if targeted else self.failures.pop(0)
+            headers = {"Retry-After": retry_after} if retry_after is not None else {}
+            return JSONResponse({"code": "error"}, status_code=status, headers=headers)
+        sms = StubSms(
+            next(self._ids),
+            body["recipient"],
+            body["content"],
+            str(body.get("tag", "")),
+            bool(body.get("unicodeEnabled")),
+        )
+        self.sent.append(sms if self.keep_messages else StubSms(sms.message_id, "", "", sms.tag, False))
+        return JSONResponse(
+            {"reference": f"ref-{sms.message_id}", "messageId": sms.message_id, "smsCount": 1},
+            status_code=201,
+        )
+
+    async def _events(self, request: Request) -> Response:
+        tag = request.query_params.get("tags", "")
+        events = [
+            {"messageId": s.message_id, "event": "sent", "tag": s.tag, "phoneNumber": s.recipient}
+            for s in self.sent
+            if s.tag == tag
+        ]
+        return JSONResponse({"events": events})
+
+    def to(self, phone: str) -> list[StubSms]:
+        """SMS accepted for `phone` (E.164 with or without '+')."""
+        return [s for s in self.sent if s.recipient == phone.lstrip("+")]
+
+
+@contextlib.asynccontextmanager
+async def sms_provider(stub: SmsProviderStub | None = None) -> AsyncIterator[tuple[SmsProviderStub, str]]:
+    """The stub served by uvicorn on 127.0.0.1 in this event loop, and its base URL."""
+    stub = stub or SmsProviderStub()
+    port = free_port()
+    config = uvicorn.Config(
+        stub.app(), host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield stub, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+# Sunday 22 November 2026, 10:00 in Paris (UTC+1).
+MORNING = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within_s: float = 30.0, what: str = "condition"
+) -> None:
+    """Wait until `check()` is true."""
+    deadline = time.monotonic() + within_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in {within_s} s")
+        await asyncio.sleep(0.05)
+
+
+def settings_for_tests(
+    *, database_url: str, kafka_bootstrap: str, smtp_port: int, sms_url: str, run: str, **overrides: Any
+) -> NotificationsSettings:
+    """Settings for a service under test: loopback providers, unique consumer groups, fast retries."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap": kafka_bootstrap,
+        "smtp_port": smtp_port,
+        "sms_provider": "brevo",
+        "sms_url": sms_url,
+        "sms_key": "test-key",
+        "consumer_group_prefix": f"notif-{run}",
+        "worker_enabled": False,
+        "retry_initial_s": 1.0,
+        "retry_max_s": 60.0,
+        "retry_max_attempts": 4,
+        "contact_grace_s": 60.0,
+        "consumer_retry_initial_s": 0.05,
+        "consumer_retry_max_s": 0.5,
+        "signing_secret": "secret-for-tests",
+        "public_base_url": "https://notifications.vocation.test",
+        "site_base_url": "https://vocation.test",
+    }
+    values.update(overrides)
+    return NotificationsSettings(**values)
+
+
+@dataclass
+class Harness:
+    """A running service (worker driven by the test), its providers, clock and publisher."""
+
+    service: NotificationsService
+    sink: SmtpSink
+    stub: SmsProviderStub
+    clock: FakeClock
+    publisher: EventPublisher
+    run: str
+    bootstrap: str
+    dsn: str
+
+    def id(self, name: str) -> str:
+        """An id unique to this test."""
+        return f"{name}-{self.run}"
+
+    async def publish(self, *events: AnyEvent) -> None:
+        """Publish and wait for the acknowledgements."""
+        await self.publisher.publish_many(events)
+
+    async def fetchval(self, sql: str, *args: object) -> Any:
+        """One value from the service's database."""
+        return await self.service.pool.fetchval(sql, *args)
+
+    async def rows(self, recipient_id: str) -> list[asyncpg.Record]:
+        """The outbox rows of a recipient."""
+        return list(
+            await self.service.pool.fetch(
+                "SELECT * FROM outbox WHERE recipient_id = $1 ORDER BY purpose, channel", recipient_id
+            )
+        )
+
+    async def wait_rows(self, recipient_id: str, count: int, **where: str) -> list[asyncpg.Record]:
+        """Wait until the recipient has at least `count` outbox rows (matching `where`)."""
+
+        async def enough() -> bool:
+            found = [r for r in await self.rows(recipient_id) if all(r[k] == v for k, v in where.items())]
+            return len(found) >= count
+
+        await eventually(enough, what=f"{count} outbox rows for {recipient_id}")
+        return await self.rows(recipient_id)
+
+    async def contact_version(self, candidate_id: str) -> int | None:
+        """The stored contact's version, or None."""
+        value = await self.fetchval("SELECT version FROM contacts WHERE candidate_id = $1", candidate_id)
+        return int(value) if value is not None else None
+
+    async def register_contact(self, candidate_id: str, **fields: Any) -> p.CandidateContact:
+        """Publish a contact and wait until the service stored it."""
+        data = contact(candidate_id, **fields)
+        await self.publish(ev.ContactRegistered.build(data, source="urn:test:partner"))
+        await eventually(
+            lambda: _has_version(self, candidate_id, data.version), what=f"contact {candidate_id} stored"
+        )
+        return data
+
+    async def drain(self) -> None:
+        """Run the worker until nothing is due at the current (fake) time."""
+        for _ in range(50):
+            if await self.service.worker.run_once() == 0:
+                return
+        raise AssertionError("the worker never ran out of work")
+
+
+async def _has_version(h: Harness, candidate_id: str, version: int) -> bool:
+    return await h.contact_version(candidate_id) == version
+
+
+def phone_of(candidate_id: str) -> str:
+    """A French mobile number of its own for each test candidate (tests share the topics)."""
+    digits = int(hashlib.sha256(candidate_id.encode()).hexdigest(), 16) % 10**8
+    return f"+336{digits:08d}"
+
+
+def contact(candidate_id: str, **fields: Any) -> p.CandidateContact:
+    """A contact reachable by email and SMS, consenting to both, instant mode."""
+    values: dict[str, Any] = {
+        "candidate_id": candidate_id,
+        "email": f"{candidate_id}@exemple.fr",
+        "phone": phone_of(candidate_id),
+        "channels": ["email", "sms"],
+        "digest": "instant",
+        "version": 1,
+    }
+    values.update(fields)
+    return p.CandidateContact.model_validate(values)
+
+
+def match(candidate_id: str, offer_id: str, **fields: Any) -> ev.MatchFound:
+    """A match of an aide-soignant vacancy at an EHPAD of Bourg-en-Bresse."""
+    values: dict[str, Any] = {
+        "match_id": f"m-{candidate_id}-{offer_id}",
+        "candidate_id": candidate_id,
+        "offer_id": offer_id,
+        "offer_kind": "vacancy",
+        "offer_version": 1,
+        "offer_title": "Aide-soignant(e) de nuit",
+        "rome_code": "J1501",
+        "commune_insee": samples.BOURG_EN_BRESSE,
+        "establishment_name": "EHPAD Les Tilleuls",
+        "distance_km": 12.4,
+        "score": 87,
+        "reasons": ["à 12 km de chez vous", "logement proposé", "diplôme DEAS requis : vous l'avez"],
+    }
+    values.update(fields)
+    return ev.MatchFound.build(p.MatchFound.model_validate(values), source="urn:test:matching")
+
+
+async def _partitions_of(bootstrap: str, topic: str) -> set[int]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return set(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
+
+
+async def read_events(
+    bootstrap: str, topic: str, key: str, expected: int, within_s: float = 20.0
+) -> list[AnyEvent]:
+    """Events of `topic` with Kafka key `key`, read from the beginning until `expected` are found."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = await _partitions_of(bootstrap, topic)
+        consumer.assign([TopicPartition(topic, n) for n in partitions])
+        found: list[AnyEvent] = []
+        deadline = time.monotonic() + within_s
+        while len(found) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=300)
+            for records in batches.values():
+                found += [
+                    parse_event(r.value) for r in records if r.key == key.encode() and r.value is not None
+                ]
+        return found
+    finally:
+        await consumer.stop()

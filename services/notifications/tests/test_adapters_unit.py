@@ -1,0 +1,71 @@
+"""The wire form of emails and the provider's Retry-After, without a network."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from vocation_notifications.adapters.sms import LocalSmsSink, parse_retry_after
+from vocation_notifications.adapters.smtp import message_id, render_mime
+from vocation_notifications.ports import EmailMessage, SmsMessage
+
+pytestmark = pytest.mark.unit
+
+
+def _parse(raw: bytes) -> email.message.EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    return parsed
+
+
+def test_email_wire_form_is_multipart_text_then_html_with_french_subject_and_one_click_headers() -> None:
+    subject = "Nouvelle offre pour vous : Aide-soignant(e) de nuit à Bourg-en-Bresse, logement proposé et très bien situé"
+    message = EmailMessage(
+        "n-1",
+        "camille@exemple.fr",
+        subject,
+        "Bonjour,\nUne offre à 12 km.\n",
+        "<p>Bonjour, une offre à 12 km.</p>",
+        {
+            "List-Unsubscribe": "<https://x.fr/desinscription?token=a.b>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    raw = render_mime(message, sender="Vocation <notifications@vocation.fr>", domain="vocation.fr")
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n")) and raw.isascii()
+    parsed = _parse(raw)
+    assert parsed["Subject"] == subject
+    assert parsed["Message-ID"] == message_id("n-1", "vocation.fr") == "<n-1@vocation.fr>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed.get_content_type() == "multipart/alternative"
+    parts = [p for p in parsed.walk() if not p.is_multipart()]
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert parts[0].get_content() == "Bonjour,\nUne offre à 12 km.\n"
+
+
+def test_line_breaks_in_a_header_value_cannot_inject_headers() -> None:
+    message = EmailMessage("n-2", "a@exemple.fr", "Offre\r\nBcc: victime@exemple.fr", "t", "<p>h</p>")
+    parsed = _parse(render_mime(message, sender="V <v@v.fr>", domain="v.fr"))
+    assert parsed["Bcc"] is None and parsed["Subject"] == "Offre Bcc: victime@exemple.fr"
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    assert parse_retry_after("30") == 30
+    assert parse_retry_after("Sun, 22 Nov 2026 09:01:00 GMT", now) == 60
+    assert parse_retry_after("Sun, 22 Nov 2026 08:00:00 GMT", now) == 0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+
+
+async def test_local_sms_sink_keeps_messages_and_finds_them_again(tmp_path: Path) -> None:
+    sink = LocalSmsSink(tmp_path / "sms.jsonl")
+    receipt = await sink.send(SmsMessage("n-3", "+33612345678", "Vocation : test STOP au 38100"))
+    assert await sink.lookup("n-3") == receipt and await sink.lookup("other") is None
+    assert (
+        json.loads((tmp_path / "sms.jsonl").read_text(encoding="utf-8"))["text"]
+        == "Vocation : test STOP au 38100"
+    )

@@ -1,0 +1,142 @@
+"""Immersion bookings: the candidate and the host tutor are told, the candidate is reminded the day before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from vocation_notifications.testing import Harness, eventually, phone_of
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.testing import samples
+
+pytestmark = pytest.mark.integration
+
+START = "2026-11-25"  # a Wednesday, three days after the harness's morning
+
+
+async def _host_and_slot(h: Harness) -> tuple[str, str]:
+    etab, slot = h.id("etab"), h.id("slot")
+    ref = {"id": etab, "siret": samples.SIRET_EHPAD_BOURG, "name": "EHPAD Les Tilleuls", "kind": "ehpad"}
+    establishment = p.Establishment.model_validate(
+        {
+            **ref,
+            "commune_insee": samples.BOURG_EN_BRESSE,
+            "address": "12 rue des Tilleuls",
+            "immersion_contact_email": f"tuteur-{h.run}@ehpad-tilleuls.fr",
+        }
+    )
+    offered = p.ImmersionSlot.model_validate(
+        {
+            "id": slot,
+            "establishment": ref,
+            "rome_code": "J1501",
+            "title": "Découvrir le métier d'aide-soignant",
+            "commune_insee": samples.BOURG_EN_BRESSE,
+            "start_date": START,
+            "end_date": "2026-11-27",
+            "capacity": 2,
+            "places_left": 2,
+            "tutor_name": "Mme Martin",
+        }
+    )
+    await h.publish(
+        ev.EstablishmentRegistered.build(establishment, source="urn:test:catalogue"),
+        ev.ImmersionSlotOffered.build(offered, source="urn:test:catalogue"),
+    )
+
+    async def stored() -> bool:
+        a = await h.fetchval("SELECT count(*) FROM establishments WHERE id = $1", etab)
+        b = await h.fetchval("SELECT count(*) FROM immersion_slots WHERE id = $1", slot)
+        return bool(a and b)
+
+    await eventually(stored, what="establishment and slot stored")
+    return etab, slot
+
+
+def _request(h: Harness, slot: str, cand: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "request_id": h.id("req"),
+        "slot_id": slot,
+        "candidate_id": cand,
+        "start_date": START,
+        "end_date": "2026-11-27",
+        **extra,
+    }
+
+
+async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day_before(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    etab, slot = await _host_and_slot(h)
+    await h.register_contact(cand)
+    booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
+    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+    await h.wait_rows(cand, 4)
+    await h.wait_rows(etab, 1)
+    await h.drain()
+
+    [mail] = h.sink.to(f"{cand}@exemple.fr")
+    assert mail.message["Subject"] == "Votre immersion est confirmée : Découvrir le métier d'aide-soignant"
+    text = mail.part("plain")
+    assert "Du mercredi 25 novembre 2026 au vendredi 27 novembre 2026" in text
+    assert "Mme Martin" in text and "EHPAD Les Tilleuls" in text and "Bourg-en-Bresse" in text
+    assert f"https://vocation.test/immersions/{slot}" in text
+    [sms] = h.stub.to(phone_of(cand))
+    assert "immersion confirmée" in sms.content and "25/11" in sms.content and "STOP au" in sms.content
+
+    [host] = h.sink.to(f"tuteur-{h.run}@ehpad-tilleuls.fr")
+    assert host.message["Subject"].startswith("Immersion réservée du mercredi 25 novembre 2026")
+    assert "Places restantes : 1" in host.part("plain") and h.id("req") in host.part("plain")
+    assert host.message["List-Unsubscribe"] is None  # a professional address, told about its own bookings
+
+    reminders = [r for r in await h.rows(cand) if r["purpose"] == "immersion_reminder"]
+    assert {r["state"] for r in reminders} == {"pending"}
+    assert {r["not_before"] for r in reminders} == {datetime(2026, 11, 24, 9, 0, tzinfo=UTC)}  # 10:00 Paris
+
+    h.clock.set(datetime(2026, 11, 24, 9, 0, 30, tzinfo=UTC))
+    await h.drain()
+    mails = h.sink.to(f"{cand}@exemple.fr")
+    assert [m.message["Subject"] for m in mails][1] == "Rappel : votre immersion commence demain"
+    assert "Vous serez accueilli(e) par Mme Martin." in mails[1].part("plain")
+    assert "12 rue des Tilleuls" in mails[1].part("plain")
+    assert "commence demain 25/11" in h.stub.to(phone_of(cand))[1].content
+
+
+async def test_refusal_tells_the_candidate_why_in_plain_french(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    _, slot = await _host_and_slot(h)
+    await h.register_contact(cand, channels=["email"])
+    refused = p.ImmersionRefused.model_validate(
+        _request(h, slot, cand, reason="slot_full", message="Toutes les places sont prises cette semaine.")
+    )
+    await h.publish(ev.ImmersionRefused.build(refused, source="urn:test:catalogue"))
+    await h.wait_rows(cand, 1)
+    await h.drain()
+    [mail] = h.sink.to(f"{cand}@exemple.fr")
+    assert mail.message["Subject"] == "Votre demande d'immersion n'a pas pu être acceptée"
+    assert "n'a pas pu être acceptée : toutes les places sont déjà prises." in mail.part("plain")
+    assert "Toutes les places sont prises cette semaine." in mail.part("html")
+
+
+async def test_cancelled_booking_withdraws_the_reminder(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    etab, slot = await _host_and_slot(h)
+    await h.register_contact(cand, channels=["email"])
+    booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
+    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+    await h.wait_rows(cand, 2)
+    await h.drain()
+    cancelled = p.ImmersionCancelled(
+        request_id=h.id("req"), slot_id=slot, candidate_id=cand, cancelled_by="candidate"
+    )
+    await h.publish(ev.ImmersionCancelled.build(cancelled, source="urn:test:catalogue"))
+    await h.wait_rows(cand, 1, purpose="immersion_reminder", state="suppressed")
+    h.clock.set(datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+    await h.drain()
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1  # the confirmation only

@@ -1,0 +1,101 @@
+"""STOP replies and the unsubscribe link publish consent-updated, and nothing more is sent on that channel."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from vocation_notifications.core.tokens import sign_unsubscribe
+from vocation_notifications.testing import Harness, eventually, match, phone_of, read_events
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.topics import Topic
+
+pytestmark = pytest.mark.integration
+
+
+def _client(h: Harness) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=h.service.app), base_url="http://notifications"
+    )
+
+
+async def _version_is(h: Harness, cand: str, version: int) -> bool:
+    return await h.contact_version(cand) == version
+
+
+async def test_unsubscribe_link_shows_a_page_then_one_click_post_withdraws_email_consent(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand)
+    await h.publish(match(cand, h.id("vac1")))
+    await h.wait_rows(cand, 2)
+    await h.drain()
+    [mail] = h.sink.to(f"{cand}@exemple.fr")
+    url = mail.message["List-Unsubscribe"].strip("<>")
+    path = url.removeprefix("https://notifications.vocation.test")
+
+    async with _client(h) as client:
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert "Confirmer ma désinscription" in page.text and 'lang="fr"' in page.text
+        assert await h.contact_version(cand) == 1  # a GET (link scanner) changes nothing
+        done = await client.post(
+            path,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert done.status_code == 200 and "Vous ne recevrez plus d'e-mails de Vocation." in done.text
+        again = await client.post(path, content=b"List-Unsubscribe=One-Click")
+        assert again.status_code == 200
+        forged = await client.post(
+            "/desinscription?token=" + sign_unsubscribe("not-our-secret", cand, "email")
+        )
+        assert forged.status_code == 400 and "Lien invalide" in forged.text
+
+    [updated] = [
+        e
+        for e in await read_events(h.bootstrap, Topic.CANDIDATE_CONTACTS, cand, expected=2)
+        if e.type.endswith("consent.updated.v1")
+    ]
+    assert isinstance(updated.data, p.ConsentUpdated)
+    assert updated.data.channels == ["sms"] and updated.data.version == 2
+    assert (updated.data.change.channel, updated.data.change.consented, updated.data.change.origin) == (
+        "email",
+        False,
+        "email_unsubscribe",
+    )
+    assert str(updated.data.email) == f"{cand}@exemple.fr"  # full state: compaction keeps the contact
+
+    await h.publish(match(cand, h.id("vac2")))
+    await h.wait_rows(cand, 3)
+    await h.drain()
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1
+    assert len(h.stub.to(phone_of(cand))) == 2
+
+
+async def test_stop_reply_withdraws_sms_consent_and_no_sms_follows(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand)
+    await h.publish(match(cand, h.id("vac1")))
+    await h.wait_rows(cand, 2)
+    async with _client(h) as client:
+        ignored = await client.post("/sms/inbound", json={"from": phone_of(cand), "text": "Merci !"})
+        assert ignored.json() == {"status": "ignored"}
+        stopped = await client.post(
+            "/sms/inbound", json={"from": phone_of(cand).lstrip("+"), "text": " Stop "}
+        )
+        assert stopped.json() == {"status": "stopped"}
+        unknown = await client.post("/sms/inbound", json={"from": "+33700000000", "text": "STOP"})
+        assert unknown.json() == {"status": "stopped"}  # nothing to learn about who is known
+        bad = await client.post("/sms/inbound", json={"text": "STOP"})
+        assert bad.status_code == 422
+    await eventually(lambda: _version_is(h, cand, 2))
+    await h.drain()
+    assert h.stub.to(phone_of(cand)) == []  # the pending SMS was not sent either
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1
+    events = await read_events(h.bootstrap, Topic.CANDIDATE_CONTACTS, cand, expected=2)
+    [updated] = [e for e in events if isinstance(e.data, p.ConsentUpdated)]
+    assert updated.data.channels == ["email"] and updated.data.change.origin == "sms_stop"
+    assert updated.data.phone == phone_of(cand)

@@ -1,0 +1,255 @@
+"""Consent, erasure, SMS window, daily digest, caps, retries and permanent failures, with the real infrastructure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from vocation_notifications.core.backoff import Backoff
+from vocation_notifications.delivery import DeliveryWorker
+from vocation_notifications.testing import Harness, contact, eventually, match, phone_of, read_events
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.topics import Topic
+from vocation_shared.kafka import EventPublisher
+
+pytestmark = pytest.mark.integration
+
+
+async def test_only_consented_channels_are_planned(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["email"])
+    await h.publish(match(cand, h.id("vac")))
+    [row] = await h.wait_rows(cand, 1)
+    assert row["channel"] == "email"
+    await h.drain()
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1 and h.stub.to(phone_of(cand)) == []
+
+
+async def test_consent_withdrawn_after_planning_wins_at_send_time(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    registered = await h.register_contact(cand)
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 2)
+    change = p.ConsentChange(channel="sms", consented=False, origin="partner", at=h.clock.now())
+    updated = p.ConsentUpdated.model_validate(
+        {**registered.model_dump(), "channels": ["email"], "version": 2, "change": change}
+    )
+    await h.publish(ev.ConsentUpdated.build(updated, source="urn:test:partner"))
+    await eventually(lambda: _version_is(h, cand, 2))
+    await h.drain()
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1 and h.stub.to(phone_of(cand)) == []
+    [sms_row] = [r for r in await h.rows(cand) if r["channel"] == "sms"]
+    assert (sms_row["state"], sms_row["why"]) == ("suppressed", "no_consent")
+
+
+async def _version_is(h: Harness, cand: str, version: int) -> bool:
+    return await h.contact_version(cand) == version
+
+
+async def test_erasure_deletes_the_contact_and_everything_pending(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, digest="daily")
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 2, state="held")
+    await h.publisher.tombstone(Topic.CANDIDATE_CONTACTS, cand)
+    await eventually(lambda: _version_is(h, cand, None), what="contact erased")  # type: ignore[arg-type]
+    rows = await h.rows(cand)
+    assert {(r["state"], r["why"]) for r in rows} == {("suppressed", "erased")}
+    assert all(r["payload"] == {} for r in rows)
+    await h.drain()
+    outcomes = await read_events(h.bootstrap, Topic.NOTIFICATIONS, cand, expected=2)
+    assert [e.data.why for e in outcomes] == ["erased", "erased"]
+    h.clock.set(datetime(2026, 11, 22, 17, 5, tzinfo=UTC))
+    await h.drain()
+    assert h.sink.to(f"{cand}@exemple.fr") == [] and h.stub.to(phone_of(cand)) == []
+
+
+async def test_sms_outside_the_window_is_deferred_to_the_next_opening_not_dropped(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    h.clock.set(datetime(2026, 11, 22, 21, 45, tzinfo=UTC))  # 22:45 in Paris
+    await h.register_contact(cand)
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 2)
+    await h.drain()
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1  # email has no window
+    assert h.stub.to(phone_of(cand)) == []
+    [sms_row] = [r for r in await h.rows(cand) if r["channel"] == "sms"]
+    assert (sms_row["state"], sms_row["not_before"]) == ("pending", datetime(2026, 11, 23, 7, 0, tzinfo=UTC))
+    h.clock.set(datetime(2026, 11, 23, 6, 59, tzinfo=UTC))
+    await h.drain()
+    assert h.stub.to(phone_of(cand)) == []
+    h.clock.set(datetime(2026, 11, 23, 7, 0, tzinfo=UTC))  # 08:00 in Paris
+    await h.drain()
+    assert len(h.stub.to(phone_of(cand))) == 1
+
+
+async def test_daily_digest_gathers_the_day_s_matches_at_the_digest_hour(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, digest="daily", channels=["email"])
+    offers = [h.id(f"vac{n}") for n in range(3)]
+    await h.publish(*(match(cand, o, score=70 + n, offer_title=f"Poste {n}") for n, o in enumerate(offers)))
+    await h.wait_rows(cand, 3, state="held")
+    await h.drain()
+    assert h.sink.to(f"{cand}@exemple.fr") == []
+    h.clock.set(datetime(2026, 11, 22, 17, 0, tzinfo=UTC))  # 18:00 in Paris
+    await h.drain()
+    [digest] = h.sink.to(f"{cand}@exemple.fr")
+    assert digest.message["Subject"] == "3 nouvelles offres pour vous aujourd'hui"
+    text = digest.part("plain")
+    assert "du dimanche 22 novembre 2026" in text
+    assert text.index("Poste 2") < text.index("Poste 1") < text.index("Poste 0")  # best first
+    assert all(f"https://vocation.test/offres/{o}" in text for o in offers)
+    states = sorted(r["state"] for r in await h.rows(cand))
+    assert states == ["digested", "digested", "digested", "sent"]
+
+
+async def test_daily_cap_suppresses_matches_beyond_it_but_not_confirmations(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["sms"])  # cap: 3 SMS a day
+    await h.publish(*(match(cand, h.id(f"vac{n}")) for n in range(4)))
+    await h.wait_rows(cand, 4)
+    await h.drain()
+    assert len(h.stub.to(phone_of(cand))) == 3
+    assert sorted((r["state"], r["why"]) for r in await h.rows(cand)) == [
+        ("sent", None),
+        ("sent", None),
+        ("sent", None),
+        ("suppressed", "capped"),
+    ]
+    h.clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # a new day: the cap starts again
+    await h.publish(match(cand, h.id("vac-next-day")))
+    await h.wait_rows(cand, 5)
+    await h.drain()
+    assert len(h.stub.to(phone_of(cand))) == 4
+
+
+async def test_smtp_4xx_is_retried_with_backoff_then_succeeds(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["email"])
+    h.sink.refusals_for[f"{cand}@exemple.fr"] = ["451 4.3.0 Réessayez plus tard"]
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 1)
+    await h.drain()
+    [row] = await h.rows(cand)
+    assert (row["state"], row["attempts"]) == ("pending", 1)
+    assert row["not_before"] > h.clock.now()
+    h.clock.advance(minutes=1)
+    await h.drain()
+    [row] = await h.rows(cand)
+    assert (row["state"], row["attempts"]) == ("sent", 2)
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1
+    outcomes = await read_events(h.bootstrap, Topic.NOTIFICATIONS, cand, expected=2)
+    failed, sent = outcomes
+    assert isinstance(failed.data, p.NotificationFailed) and not failed.data.permanent
+    assert failed.data.next_attempt_at is not None
+    assert isinstance(sent.data, p.NotificationSent) and sent.data.attempts == 2
+
+
+async def test_sms_429_honours_retry_after_then_500_backs_off_then_succeeds(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["sms"])
+    h.stub.failures_for[phone_of(cand)] = [(429, "30"), (500, None)]
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 1)
+    await h.drain()
+    [row] = await h.rows(cand)
+    assert row["state"] == "pending" and (row["not_before"] - h.clock.now()).total_seconds() >= 30
+    h.clock.advance(seconds=31)
+    await h.drain()
+    [row] = await h.rows(cand)
+    assert (row["state"], row["attempts"]) == ("pending", 2)
+    h.clock.advance(minutes=1)
+    await h.drain()
+    [row] = await h.rows(cand)
+    assert (row["state"], row["attempts"]) == ("sent", 3)
+    assert len(h.stub.to(phone_of(cand))) == 1
+
+
+async def test_permanent_failures_are_marked_failed_and_published(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand)
+    h.sink.refusals_for[f"{cand}@exemple.fr"] = ["550 5.1.1 Adresse inconnue"]
+    h.stub.failures_for[phone_of(cand)] = [(400, None)]
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 2)
+    await h.drain()
+    assert {(r["channel"], r["state"]) for r in await h.rows(cand)} == {
+        ("email", "failed"),
+        ("sms", "failed"),
+    }
+    h.clock.advance(hours=2)
+    await h.drain()
+    assert h.sink.to(f"{cand}@exemple.fr") == [] and h.stub.to(phone_of(cand)) == []
+    outcomes = await read_events(h.bootstrap, Topic.NOTIFICATIONS, cand, expected=2)
+    assert all(isinstance(e.data, p.NotificationFailed) and e.data.permanent for e in outcomes)
+    assert len(outcomes) == 2
+
+
+async def test_unknown_contact_is_waited_for_then_suppressed(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    late = h.id("late")
+    await h.publish(match(cand, h.id("vac")), match(late, h.id("vac")))
+    await h.wait_rows(cand, 2)
+    await h.wait_rows(late, 2)
+    await h.drain()
+    await h.publish(ev.ContactRegistered.build(contact(late, channels=["email"]), source="urn:test:partner"))
+    await eventually(lambda: _version_is(h, late, 1))
+    h.clock.advance(seconds=61)
+    await h.drain()
+    assert {(r["state"], r["why"]) for r in await h.rows(cand)} == {("suppressed", "no_contact")}
+    assert {(r["channel"], r["state"], r["why"]) for r in await h.rows(late)} == {
+        ("email", "sent", None),
+        ("sms", "suppressed", "no_consent"),
+    }
+
+
+async def test_two_workers_on_one_outbox_send_each_message_once_and_keep_the_caps(harness: Harness) -> None:
+    h = harness
+    service = h.service
+    other = DeliveryWorker(
+        pool=service.pool,
+        store=service.store,
+        renderer=service.renderer,
+        email=service.email,
+        sms=service.sms,
+        publisher=EventPublisher(service.broker),
+        clock=h.clock,
+        policy=service.settings.policy(),
+        backoff=Backoff(),
+        metrics=service.metrics,
+        batch=7,
+    )
+    candidates = [h.id(f"cand{n}") for n in range(3)]
+    for cand in candidates:
+        await h.register_contact(cand)
+    await h.publish(*(match(c, h.id(f"vac{n}")) for c in candidates for n in range(12)))
+    for cand in candidates:
+        await h.wait_rows(cand, 24)
+    for _ in range(30):
+        done = await asyncio.gather(service.worker.run_once(), other.run_once())
+        if sum(done) == 0:
+            break
+    for cand in candidates:
+        mails = h.sink.to(f"{cand}@exemple.fr")
+        assert len(mails) == 10 and len({m.message_id for m in mails}) == 10  # email cap: 10 a day
+        assert len(h.stub.to(phone_of(cand))) == 3  # SMS cap: 3 a day
+        states = Counter((r["channel"], r["state"]) for r in await h.rows(cand))
+        assert states == {
+            ("email", "sent"): 10,
+            ("email", "suppressed"): 2,
+            ("sms", "sent"): 3,
+            ("sms", "suppressed"): 9,
+        }
