@@ -43,3 +43,7 @@ def main() -> None:
     """Run the CLI with every installed service's subcommands."""
     _load_plugins()
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -87,6 +87,9 @@ def _start_service(
         **os.environ,
         "VOCATION_SMTP_HOST": "127.0.0.1",
         "VOCATION_SMTP_PORT": str(MAILBOX_SMTP_PORT),
+        "VOCATION_SMS_PROVIDER": "sink",
+        "VOCATION_SMS_SINK_FILE": str(log_dir.parent / "sms.jsonl"),
+        "VOCATION_PUBLIC_BASE_URL": "http://127.0.0.1:8083",
         "VOCATION_KAFKA_BOOTSTRAP": broker.bootstrap,
         "VOCATION_DATABASE_URL": database_dsn(server.url, spec.name),
         "VOCATION_HTTP_HOST": "127.0.0.1",
@@ -110,6 +113,7 @@ def run(kafka_port: int = 9092, postgres_port: int = 5432, run_dir: Path | None 
     print(
         f"  {'mailbox':<14}http://127.0.0.1:{MAILBOX_HTTP_PORT}  emails sent by the platform (SMTP 127.0.0.1:{MAILBOX_SMTP_PORT})"
     )
+    print(f"  {'SMS sink':<14}{run_dir / 'sms.jsonl'}  (one JSON line per SMS)")
     for spec in SERVICES:
         if spec.installed():
             processes[spec.name] = _start_service(spec, broker, server, log_dir)

@@ -1,0 +1,153 @@
+"""The whole platform as separate processes on free ports, for end-to-end tests (a pytest fixture)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vocation_local.paths import free_port, port_accepts
+
+SERVICE_MODULES = {
+    "events": "vocation_events",
+    "catalogue": "vocation_catalogue",
+    "matching": "vocation_matching",
+    "notifications": "vocation_notifications",
+}
+
+
+@dataclass
+class Platform:
+    """Where each process of a running platform listens, and how to reach its logs."""
+
+    kafka_bootstrap: str
+    databases: dict[str, str]
+    urls: dict[str, str]
+    mailbox_url: str
+    smtp_port: int
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def sms_file(self) -> Path:
+        """Where the SMS sink appends every SMS (JSON lines)."""
+        return self.log_dir / "sms.jsonl"
+
+    def log(self, name: str) -> str:
+        """The log of one process, for assertion messages."""
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self, name: str, kill: bool = False) -> None:
+        """Stop one process (SIGKILL with `kill`)."""
+        process = self.processes[name]
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        process.wait(timeout=30)
+
+    def start(self, name: str) -> None:
+        """(Re)start one service with the environment it had."""
+        log_file = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", SERVICE_MODULES[name]],
+            env=self.environments[name],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, name: str, timeout: float = 90.0) -> None:
+        """Wait until the service answers ready, failing with its log if it died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log(name)}")
+            try:
+                if httpx.get(f"{self.urls[name]}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{name} not ready after {timeout} s:\n{self.log(name)}")
+
+
+@pytest.fixture(scope="session")
+def platform(
+    kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """Mailbox and the four services as their own processes, against the session's Kafka and PostgreSQL."""
+    from vocation_local.aio import run_sync
+    from vocation_local.pg_admin import create_database
+
+    log_dir = tmp_path_factory.mktemp("platform-logs")
+    smtp_port, mailbox_port = free_port(), free_port()
+    platform = Platform(
+        kafka_bootstrap=kafka_bootstrap,
+        databases={name: run_sync(create_database(postgres_url, f"e2e_{name}")) for name in SERVICE_MODULES},
+        urls={name: f"http://127.0.0.1:{free_port()}" for name in SERVICE_MODULES},
+        mailbox_url=f"http://127.0.0.1:{mailbox_port}",
+        smtp_port=smtp_port,
+        log_dir=log_dir,
+    )
+    mailbox_log = (log_dir / "mailbox.log").open("ab")
+    platform.processes["mailbox"] = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vocation_local.mailbox",
+            "--smtp-port",
+            str(smtp_port),
+            "--http-port",
+            str(mailbox_port),
+        ],
+        stdout=mailbox_log,
+        stderr=subprocess.STDOUT,
+    )
+    for name in SERVICE_MODULES:
+        platform.environments[name] = {
+            **os.environ,
+            "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "VOCATION_DATABASE_URL": platform.databases[name],
+            "VOCATION_HTTP_HOST": "127.0.0.1",
+            "VOCATION_HTTP_PORT": platform.urls[name].rsplit(":", 1)[1],
+            "VOCATION_SMTP_HOST": "127.0.0.1",
+            "VOCATION_SMTP_PORT": str(smtp_port),
+            "VOCATION_SMS_PROVIDER": "sink",
+            "VOCATION_SMS_SINK_FILE": str(log_dir / "sms.jsonl"),
+            "VOCATION_PUBLIC_BASE_URL": platform.urls["notifications"],
+            # End-to-end runs may happen at night: the SMS window is tested by the service's own tests.
+            "VOCATION_SMS_WINDOW_START": "00:00",
+            "VOCATION_SMS_WINDOW_END": "23:59",
+            "VOCATION_LOG_JSON": "true",
+        }
+        platform.start(name)
+    try:
+        deadline = time.monotonic() + 20
+        while not port_accepts(smtp_port):
+            assert time.monotonic() < deadline, "the mailbox did not start"
+            time.sleep(0.1)
+        for name in SERVICE_MODULES:
+            platform.wait_ready(name)
+        yield platform
+    finally:
+        for process in platform.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in platform.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+__all__ = ["Platform", "platform"]
