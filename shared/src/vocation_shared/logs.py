@@ -56,6 +56,25 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is now, not the one at configuration time.
+
+    Test runners swap and close `sys.stderr`; a handler holding the old stream would fail, and
+    logging's error report prints the record's raw arguments (an address, say) unredacted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route structlog and the standard library's logging to one stream of redacted lines."""
     renderer: Any = (
@@ -83,12 +102,13 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "asyncio"):
+    logging.raiseExceptions = False  # a failing handler must not print unredacted records
+    for noisy in ("aiokafka", "asyncio", "mail.log"):  # aiosmtpd's mail.log names every recipient
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -8,6 +8,7 @@ import email
 import email.policy
 import html
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ def _entry(mailbox: Mailbox, request: Request) -> dict[str, Any] | None:
 async def serve(smtp_port: int, http_port: int, folder: Path | None) -> None:
     """Run the SMTP server (in its thread) and the web page until cancelled."""
     mailbox = Mailbox(folder)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every recipient's address
     controller = Controller(_Handler(mailbox), hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:

@@ -11,6 +11,7 @@ import email
 import email.policy
 import hashlib
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -128,6 +129,7 @@ def smtp_server(sink: SmtpSink | None = None) -> Iterator[tuple[SmtpSink, int]]:
     """A real SMTP server on 127.0.0.1 (its own thread), with `sink` as its handler, and its port."""
     from aiosmtpd.controller import Controller
 
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # it logs every recipient's address
     sink = sink or SmtpSink()
     for attempt in itertools.count(1):
         port = free_port()

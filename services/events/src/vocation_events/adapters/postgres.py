@@ -222,11 +222,11 @@ class PgArchive:
         return int(status.split()[-1])
 
     async def history(self, subject: str, limit: int = 1000) -> list[ArchivedEvent]:
-        """An entity's events, oldest first."""
+        """An entity's events, oldest first: by event time, then in Kafka order (ties are common)."""
         rows = await self._pool.fetch(
             """
             SELECT topic, partition, "offset", event, archived_at FROM archived_events
-            WHERE subject = $1 ORDER BY time, seq LIMIT $2
+            WHERE subject = $1 ORDER BY time, topic, partition, "offset" LIMIT $2
             """,
             subject,
             limit,

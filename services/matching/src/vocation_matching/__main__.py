@@ -1,0 +1,23 @@
+"""`python -m vocation_matching`: logging, then the service and its HTTP endpoints until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from vocation_shared.http import serve
+from vocation_shared.logs import configure_logging
+
+from vocation_matching.app import running_service
+from vocation_matching.settings import MatchingSettings
+
+
+async def main() -> None:
+    """Run the matching service until SIGINT/SIGTERM."""
+    settings = MatchingSettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    async with running_service(settings) as service:
+        await serve(service.app, settings.http_host, settings.http_port)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

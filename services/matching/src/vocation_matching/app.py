@@ -1,0 +1,135 @@
+"""The composition root: state reader, reactions, ledger, HTTP operations endpoints, wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from vocation_shared.http import ReadinessCheck, kafka_reachable, operations_router, postgres_reachable
+from vocation_shared.kafka import DeadLetterPublisher, EventPublisher, RetryPolicy, make_broker
+from vocation_shared.logs import get_logger
+from vocation_shared.postgres import create_pool
+from vocation_shared.reference import preload
+
+from vocation_matching.adapters.ledger import PostgresMatchLedger
+from vocation_matching.adapters.reactions import BarrierConsumer, Reactions, subscribe_reactions
+from vocation_matching.adapters.state_reader import StateReader
+from vocation_matching.core.state import MatchingState
+from vocation_matching.metrics import Metrics
+from vocation_matching.ports import Clock
+from vocation_matching.settings import MatchingSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalClock:
+    """Today in the platform's time zone."""
+
+    timezone: str = "Europe/Paris"
+
+    def today(self) -> date:
+        """The current date in the time zone."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+
+@dataclass
+class MatchingService:
+    """A running matching service: what tests and `__main__` need to reach."""
+
+    settings: MatchingSettings
+    state: MatchingState
+    reader: StateReader
+    broker: KafkaBroker
+    pool: asyncpg.Pool
+    metrics: Metrics
+    app: FastAPI
+    reacting: asyncio.Event
+
+    async def wait_ready(self) -> None:
+        """Wait until the state is rebuilt and the reactions started."""
+        await self.reacting.wait()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("matching.start_failed", error=repr(task.exception()))
+
+
+@asynccontextmanager
+async def running_service(
+    settings: MatchingSettings, clock: Clock | None = None
+) -> AsyncIterator[MatchingService]:
+    """Start the service: rebuild the state in the background, then join the group; stop on exit."""
+    preload()
+    state = MatchingState.empty(settings.grid_cell_scale)
+    metrics = Metrics(state)
+    instance = uuid.uuid4().hex[:8]
+    async with create_pool(
+        settings.database_url, migrations=[("matching", MIGRATIONS)], max_size=settings.database_pool_size
+    ) as pool:
+        broker = make_broker(settings.kafka_bootstrap, client_id=f"{settings.service_name}-{instance}")
+        ledger = PostgresMatchLedger(
+            pool,
+            EventPublisher(broker),
+            settings.event_source,
+            daily_cap_per_offer=settings.daily_cap_per_offer,
+            daily_cap_per_candidate=settings.daily_cap_per_candidate,
+        )
+        reader = StateReader(
+            settings.kafka_bootstrap, state, metrics, client_id=f"{settings.service_name}-state-{instance}"
+        )
+        reactions = Reactions(state, ledger, settings, clock or LocalClock(settings.timezone), metrics)
+        consumer = BarrierConsumer(
+            broker,
+            DeadLetterPublisher(broker, settings.consumer_group),
+            RetryPolicy(
+                initial_s=settings.consumer_retry_initial_s,
+                max_s=settings.consumer_retry_max_s,
+                max_attempts=settings.consumer_max_attempts,
+            ),
+            barrier=reader.caught_up,
+        )
+        subscribe_reactions(consumer, reactions, settings.consumer_group)
+        reacting = asyncio.Event()
+
+        async def indexes_ready() -> bool:
+            return reacting.is_set()
+
+        app = FastAPI(title="Vocation matching", version="0.1.0")
+        app.include_router(
+            operations_router(
+                [kafka_reachable(broker), postgres_reachable(pool), ReadinessCheck("indexes", indexes_ready)],
+                metrics.registry,
+            )
+        )
+
+        async def start() -> None:
+            await reader.start()
+            await reader.ready.wait()
+            # Join the group only once the state is whole: reactions need every candidate and offer.
+            await broker.start()
+            reacting.set()
+            log.info("matching.reacting", group=settings.consumer_group)
+
+        starting = asyncio.create_task(start(), name="matching-start")
+        starting.add_done_callback(_log_failure)
+        service = MatchingService(settings, state, reader, broker, pool, metrics, app, reacting)
+        try:
+            yield service
+        finally:
+            starting.cancel()
+            with suppress(asyncio.CancelledError):
+                await starting
+            await broker.stop()
+            await reader.stop()

@@ -1,0 +1,40 @@
+"""Settings of the matching service, from `VOCATION_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from vocation_shared.settings import CommonSettings
+
+
+class MatchingSettings(CommonSettings):
+    """What the matching service can be told: where to listen, how many matches, which caps."""
+
+    service_name: str = "matching"
+    event_source: str = "urn:vocation:matching"
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/matching",
+        description="PostgreSQL DSN of the matching database (the emitted matches).",
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8082, ge=1, le=65535)
+    consumer_group: str = Field(
+        default="matching", description="Consumer group sharing the reactions between instances."
+    )
+    top_per_offer: int = Field(
+        default=50, ge=1, le=10_000, description="Matches emitted for one offer event."
+    )
+    top_per_candidate: int = Field(
+        default=10, ge=1, le=1000, description="Matches emitted for one candidate event."
+    )
+    min_score: int = Field(default=40, ge=0, le=100, description="Matches below this score are not emitted.")
+    daily_cap_per_offer: int = Field(default=200, ge=0, description="Matches emitted per offer per day.")
+    daily_cap_per_candidate: int = Field(
+        default=20, ge=0, description="Matches emitted per candidate per day."
+    )
+    grid_cell_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Grid cell of a radius class, as a fraction of its largest radius.",
+    )
+    timezone: str = Field(default="Europe/Paris", description="Where 'today' is (dates, daily caps).")

@@ -1,0 +1,411 @@
+"""Against the real broker and database: offers and candidates in, match events out, once each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from vocation_matching.adapters.state_reader import partitions_of
+from vocation_matching.app import MatchingService, running_service
+from vocation_matching.settings import MatchingSettings
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.kafka import EventPublisher, make_broker
+from vocation_shared.testing import samples
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "urn:test:matching"
+MONT_DE_MARSAN = "40192"
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    day: date = date(2026, 11, 22)
+
+    def today(self) -> date:
+        return self.day
+
+
+def _settings(bootstrap: str, dsn: str, group: str, **overrides: Any) -> MatchingSettings:
+    return MatchingSettings(
+        kafka_bootstrap=bootstrap,
+        database_url=dsn,
+        consumer_group=group,
+        min_score=0,
+        consumer_retry_initial_s=0.05,
+        consumer_retry_max_s=0.5,
+        database_pool_size=4,
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def _service(settings: MatchingSettings) -> AsyncIterator[MatchingService]:
+    async with running_service(settings, FixedClock()) as service:
+        await asyncio.wait_for(service.wait_ready(), 60)
+        yield service
+
+
+async def _publish(bootstrap: str, events: list[AnyEvent]) -> None:
+    broker = make_broker(bootstrap, client_id="matching-test-publisher")
+    await broker.connect()
+    try:
+        for event in events:
+            await EventPublisher(broker).publish(event)
+    finally:
+        await broker.stop()
+
+
+def _candidate(run: str, n: int, **overrides: Any) -> ev.CandidateRegistered:
+    profile = p.CandidateRegistration.model_validate(samples.candidate(id=f"cand-{run}-{n}", **overrides))
+    return ev.CandidateRegistered.build(profile, source=SOURCE, id=f"evt-cand-{run}-{n}")
+
+
+def _vacancy(run: str, n: int = 1, event: type[Any] = ev.VacancyPosted, **overrides: Any) -> AnyEvent:
+    vacancy = p.Vacancy.model_validate(samples.vacancy(id=f"vac-{run}-{n}", **overrides))
+    suffix = f"{event.TYPE.split('.')[-2]}-v{vacancy.version}"
+    built: AnyEvent = event.build(vacancy, source=SOURCE, id=f"evt-vac-{run}-{n}-{suffix}")
+    return built
+
+
+class MatchesTopic:
+    """Reads the `matches` topic from the beginning, keeping the events about one test run."""
+
+    def __init__(self, bootstrap: str, run: str) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._run = run
+        self._bootstrap = bootstrap
+        self.events: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> MatchesTopic:
+        partitions = await partitions_of(self._bootstrap, ("matches",))
+        await self._consumer.start()
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def poll(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            for record in records:
+                event = orjson.loads(record.value)
+                # Offers of earlier tests (same places, same métier) are open too: keep this run's pairs.
+                if self._run in event["data"]["candidate_id"] and self._run in event["data"]["offer_id"]:
+                    assert record.key == event["data"]["candidate_id"].encode()
+                    self.events.append(event)
+
+    async def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check(self.events):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not reached in time; events: {[e['type'] for e in self.events]}")
+            await self.poll()
+
+    async def settle(self, seconds: float = 1.5) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await self.poll()
+
+    def of_type(self, fact: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == f"fr.vocation.match.{fact}.v1"]
+
+
+def _found(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "fr.vocation.match.found.v1"]
+
+
+def _assigned(service: MatchingService, topic: str) -> int:
+    total = 0
+    for subscriber in service.broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is not None:
+            total += sum(1 for tp in consumer.assignment() if tp.topic == topic)
+    return total
+
+
+async def _wait_for_shared_assignment(one: MatchingService, two: MatchingService, topic: str) -> None:
+    deadline = time.monotonic() + 30
+    while not (
+        _assigned(one, topic) > 0
+        and _assigned(two, topic) > 0
+        and _assigned(one, topic) + _assigned(two, topic) == 3
+    ):
+        assert time.monotonic() < deadline, "the group did not share the partitions in time"
+        await asyncio.sleep(0.1)
+
+
+def _run() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+async def test_offer_posted_emits_matches_to_candidates_in_reach(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    near = _candidate(run, 1)
+    far = _candidate(run, 2, home_commune_insee=MONT_DE_MARSAN)
+    await _publish(kafka_bootstrap, [near, far])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await _publish(kafka_bootstrap, [_vacancy(run)])
+        await matches.wait_for(lambda events: len(_found(events)) >= 1)
+        await matches.settle()
+    (found,) = matches.of_type("found")
+    data = found["data"]
+    assert data["candidate_id"] == near.data.id
+    assert data["offer_id"] == f"vac-{run}-1"
+    assert data["match_id"] == f"vac.vac-{run}-1.v1.{near.data.id}"
+    assert data["reasons"][0] == "À 29 km de chez vous"
+    assert "Diplôme d'État d'aide-soignant requis : vous l'avez" in data["reasons"]
+    assert 0 < data["score"] <= 100
+
+
+async def test_candidate_registered_is_matched_with_open_offers(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    await _publish(kafka_bootstrap, [_vacancy(run, 1), _vacancy(run, 2, status="closed")])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await matches.settle(1.0)
+        await _publish(kafka_bootstrap, [_candidate(run, 1)])
+        await matches.wait_for(lambda events: len(_found(events)) >= 1)
+        await matches.settle()
+    assert [e["data"]["offer_id"] for e in matches.of_type("found")] == [f"vac-{run}-1"]
+
+
+async def test_offer_closed_withdraws_its_matches(kafka_bootstrap: str, fresh_database: str) -> None:
+    run = _run()
+    await _publish(kafka_bootstrap, [_candidate(run, 1), _candidate(run, 2)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await _publish(kafka_bootstrap, [_vacancy(run)])
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+        await _publish(
+            kafka_bootstrap,
+            [_vacancy(run, event=ev.VacancyClosed, status="filled", posts_filled=2, version=2)],
+        )
+        await matches.wait_for(lambda events: len(matches.of_type("withdrawn")) == 2)
+        await matches.settle()
+    withdrawn = matches.of_type("withdrawn")
+    assert {e["data"]["match_id"] for e in withdrawn} == {
+        e["data"]["match_id"] for e in matches.of_type("found")
+    }
+    assert {e["data"]["reason"] for e in withdrawn} == {"offer_filled"}
+
+
+async def test_candidate_withdrawn_withdraws_their_matches(kafka_bootstrap: str, fresh_database: str) -> None:
+    run = _run()
+    candidate = _candidate(run, 1)
+    await _publish(kafka_bootstrap, [candidate, _vacancy(run, 1), _vacancy(run, 2)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+        gone = p.CandidateWithdrawn(candidate_id=candidate.data.id, erasure_requested=False)
+        await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(gone, source=SOURCE)])
+        await matches.wait_for(lambda events: len(matches.of_type("withdrawn")) == 2)
+    assert {e["data"]["reason"] for e in matches.of_type("withdrawn")} == {"candidate_withdrawn"}
+
+
+async def test_duplicate_and_replayed_events_emit_no_duplicate_match(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    vacancy = _vacancy(run)
+    await _publish(kafka_bootstrap, [_candidate(run, 1), _candidate(run, 2)])
+    settings = _settings(kafka_bootstrap, fresh_database, f"matching-{run}")
+    async with MatchesTopic(kafka_bootstrap, run) as matches:
+        async with _service(settings):
+            await _publish(kafka_bootstrap, [vacancy, vacancy])
+            await matches.wait_for(lambda events: len(_found(events)) >= 2)
+            await matches.settle()
+        # A new group replays every event from the beginning, against the same ledger.
+        replay = _settings(kafka_bootstrap, fresh_database, f"matching-{run}-replay")
+        async with _service(replay):
+            await _publish(kafka_bootstrap, [vacancy])
+            await matches.settle(3.0)
+    found = matches.of_type("found")
+    assert len(found) == 2
+    assert len({e["data"]["match_id"] for e in found}) == 2
+
+
+async def test_immaterial_offer_update_emits_nothing_new_but_a_material_one_does(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    await _publish(kafka_bootstrap, [_candidate(run, 1)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await _publish(kafka_bootstrap, [_vacancy(run)])
+        await matches.wait_for(lambda events: len(_found(events)) == 1)
+        await _publish(
+            kafka_bootstrap, [_vacancy(run, event=ev.VacancyUpdated, version=2, title="Aide-soignant H/F")]
+        )
+        await matches.settle(2.0)
+        assert len(matches.of_type("found")) == 1
+        await _publish(
+            kafka_bootstrap, [_vacancy(run, event=ev.VacancyUpdated, version=3, housing_offered=False)]
+        )
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+    assert [e["data"]["offer_version"] for e in matches.of_type("found")] == [1, 3]
+
+
+async def test_offer_changed_so_a_candidate_no_longer_fits_withdraws_that_match(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    await _publish(kafka_bootstrap, [_candidate(run, 1), _candidate(run, 2, driving_licence=False)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await _publish(kafka_bootstrap, [_vacancy(run)])
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+        changed = _vacancy(run, event=ev.VacancyUpdated, version=2, driving_licence_required=True)
+        await _publish(kafka_bootstrap, [changed])
+        await matches.wait_for(lambda events: len(matches.of_type("withdrawn")) == 1)
+    (withdrawn,) = matches.of_type("withdrawn")
+    assert withdrawn["data"]["candidate_id"] == f"cand-{run}-2"
+    assert withdrawn["data"]["reason"] == "offer_changed"
+
+
+async def test_candidate_changed_so_an_offer_no_longer_fits_withdraws_that_match(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    await _publish(kafka_bootstrap, [_candidate(run, 1)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await _publish(kafka_bootstrap, [_vacancy(run, 1), _vacancy(run, 2, schedule={"night": False})])
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+        profile = p.CandidateProfile.model_validate(
+            samples.candidate(id=f"cand-{run}-1", accepts_night=False, version=2)
+        )
+        await _publish(kafka_bootstrap, [ev.CandidateUpdated.build(profile, source=SOURCE)])
+        await matches.wait_for(lambda events: len(matches.of_type("withdrawn")) == 1)
+        await matches.settle(1.0)
+    (withdrawn,) = matches.of_type("withdrawn")
+    assert withdrawn["data"]["offer_id"] == f"vac-{run}-1"
+    assert withdrawn["data"]["reason"] == "candidate_changed"
+
+
+async def test_daily_cap_per_candidate_limits_the_matches_emitted(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    # Far from the other tests' offers (Bourg-en-Bresse), which would count towards the cap.
+    await _publish(kafka_bootstrap, [_candidate(run, 1, home_commune_insee=MONT_DE_MARSAN)])
+    settings = _settings(kafka_bootstrap, fresh_database, f"matching-{run}", daily_cap_per_candidate=2)
+    async with _service(settings), MatchesTopic(kafka_bootstrap, run) as matches:
+        await _publish(kafka_bootstrap, [_vacancy(run, n, commune_insee=MONT_DE_MARSAN) for n in range(4)])
+        await matches.wait_for(lambda events: len(_found(events)) >= 2)
+        await matches.settle(2.0)
+    assert len(matches.of_type("found")) == 2
+
+
+async def test_health_endpoints_report_ready_and_metrics(kafka_bootstrap: str, fresh_database: str) -> None:
+    run = _run()
+    async with _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")) as service:
+        transport = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://matching") as client:
+            assert (await client.get("/health/live")).status_code == 200
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 200, ready.text
+            metrics = (await client.get("/metrics")).text
+    assert "matching_candidates_indexed" in metrics
+    assert "matching_match_seconds" in metrics
+
+
+@pytest.mark.slow
+async def test_two_instances_in_one_group_share_the_work_and_emit_each_match_once(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    candidates = [_candidate(run, n) for n in range(6)]
+    await _publish(kafka_bootstrap, candidates)
+    group = f"matching-{run}"
+    async with (
+        MatchesTopic(kafka_bootstrap, run) as matches,
+        _service(_settings(kafka_bootstrap, fresh_database, group)) as one,
+        _service(_settings(kafka_bootstrap, fresh_database, group)) as two,
+    ):
+        await _wait_for_shared_assignment(one, two, "vacancies")
+        vacancies = [_vacancy(run, n) for n in range(12)]
+        await _publish(kafka_bootstrap, vacancies)
+        await matches.wait_for(lambda events: len(_found(events)) >= 6 * 12, timeout=60)
+        await matches.settle(2.0)
+        emitted = [
+            sum(sample.value for sample in metric.samples if sample.name.endswith("_total"))
+            for service in (one, two)
+            for metric in service.metrics.emitted.collect()
+        ]
+    found = matches.of_type("found")
+    assert len(found) == 6 * 12
+    assert len({e["data"]["match_id"] for e in found}) == 6 * 12
+    assert sum(emitted) >= 6 * 12
+    assert all(n > 0 for n in emitted), f"one instance did nothing: {emitted}"
+
+
+@pytest.mark.slow
+async def test_python_dash_m_serves_health_and_becomes_ready(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "VOCATION_DATABASE_URL": fresh_database,
+        "VOCATION_HTTP_PORT": str(port),
+        "VOCATION_CONSUMER_GROUP": f"matching-main-{_run()}",
+    }
+    child = subprocess.Popen([sys.executable, "-m", "vocation_matching"], env=env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if (await client.get("/health/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "not ready in time"
+                await asyncio.sleep(0.2)
+            assert (await client.get("/health/live")).json() == {"status": "alive"}
+            assert "matching_ready 1.0" in (await client.get("/metrics")).text
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
