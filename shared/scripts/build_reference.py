@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -277,11 +278,13 @@ def build_communes(source: Path) -> dict[str, Any]:
     for row in rows:
         if row["type"] not in ("commune", "arrondissement"):
             raise SourceError(f"commune {row['insee']}: unexpected type {row['type']!r}")
-        if bool(row["latitude"]) != bool(row["longitude"]):
+        if (row["latitude"] in ("", "nan")) != (row["longitude"] in ("", "nan")):
             raise SourceError(f"commune {row['insee']} has half a position")
 
     def number(value: str) -> float | None:
-        return float(value) if value else None
+        # The source writes "nan" for a few unknown positions (Lanester, 56098): unknown, like empty.
+        parsed = float(value) if value else None
+        return None if parsed is None or not math.isfinite(parsed) else parsed
 
     return {
         "format": FORMAT,

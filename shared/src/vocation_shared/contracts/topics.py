@@ -96,7 +96,7 @@ ENTITY_TOPICS: tuple[TopicSpec, ...] = (
         Topic.MATCHES,
         Cleanup.DELETE,
         retention_ms=4 * WEEK_MS,
-        description="Matches found and withdrawn, keyed by offer id.",
+        description="Matches found and withdrawn, keyed by candidate id.",
     ),
     TopicSpec(
         Topic.NOTIFICATIONS,
