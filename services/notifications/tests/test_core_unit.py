@@ -320,6 +320,17 @@ def test_daily_digest_readers_matches_are_held_until_the_digest_hour() -> None:
     assert row.held and row.not_before == datetime(2026, 11, 22, 17, 0, tzinfo=UTC)
 
 
+def test_an_urgent_shift_is_told_at_once_even_to_digest_readers() -> None:
+    [row] = plan_match(
+        _match(urgent=True),
+        _contact(channels=frozenset({Channel.SMS}), digest=DigestMode.DAILY),
+        NOON,
+        POLICY,
+    )
+    assert row.purpose is NotificationPurpose.URGENT_SHIFT
+    assert not row.held and row.not_before == NOON
+
+
 def test_a_booking_plans_the_reminder_only_when_booked_before_the_reminder_time() -> None:
     booked = p.ImmersionBooked.model_validate(
         {

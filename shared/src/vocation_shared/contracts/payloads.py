@@ -407,6 +407,10 @@ class MatchFound(EventData):
     score: int = Field(ge=0, le=100)
     reasons: list[ShortText] = Field(min_length=1, max_length=5, description="Short French sentences.")
     close_metier: bool = False
+    urgent: bool = Field(
+        default=False,
+        description="The offer is an urgent replacement shift: told at once, never held for a digest.",
+    )
 
 
 class MatchWithdrawn(EventData):

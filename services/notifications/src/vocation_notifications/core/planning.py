@@ -97,15 +97,17 @@ def plan_match(
 ) -> list[PlannedNotification]:
     """One row per consented channel; held for the digest when the candidate chose a daily digest.
 
+    An urgent replacement shift is never held for the digest (it would be too late) and goes out
+    as an `urgent_shift`: its SMS may use the urgent window, for those who consented to it.
     The key's subject is the offer and its version 1: a candidate hears about an offer at most
     once, even when the offer is edited and matched again.
     """
-    daily = contact is not None and contact.digest is DigestMode.DAILY
+    daily = contact is not None and contact.digest is DigestMode.DAILY and not match.urgent
     not_before = next_digest_at(now, policy.digest_at, policy.tz) if daily else now
     return _for_candidate(
         contact,
         match.candidate_id,
-        NotificationPurpose.MATCH,
+        NotificationPurpose.URGENT_SHIFT if match.urgent else NotificationPurpose.MATCH,
         match.offer_id,
         not_before,
         match_payload(match),
