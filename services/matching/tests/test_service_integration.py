@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -351,10 +352,15 @@ async def test_two_instances_in_one_group_share_the_work_and_emit_each_match_onc
     candidates = [_candidate(run, n) for n in range(6)]
     await _publish(kafka_bootstrap, candidates)
     group = f"matching-{run}"
+    # The candidates group starts from offset 0: each of these candidates is also matched with the
+    # open offers of the earlier tests of the session (same places, same métier), which count
+    # towards the daily cap per candidate (20 by default). 6 × 12 matches are expected here only
+    # if that cap cannot bite, so it is raised; the cap has its own test above.
+    settings = _settings(kafka_bootstrap, fresh_database, group, daily_cap_per_candidate=1000)
     async with (
         MatchesTopic(kafka_bootstrap, run) as matches,
-        _service(_settings(kafka_bootstrap, fresh_database, group)) as one,
-        _service(_settings(kafka_bootstrap, fresh_database, group)) as two,
+        _service(settings) as one,
+        _service(settings) as two,
     ):
         await _wait_for_shared_assignment(one, two, "vacancies")
         vacancies = [_vacancy(run, n) for n in range(12)]
@@ -369,6 +375,16 @@ async def test_two_instances_in_one_group_share_the_work_and_emit_each_match_onc
     found = matches.of_type("found")
     assert len(found) == 6 * 12
     assert len({e["data"]["match_id"] for e in found}) == 6 * 12
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        recorded = await conn.fetchval(
+            "SELECT count(*) FROM emitted_matches WHERE offer_id LIKE $1 AND candidate_id LIKE $2",
+            f"vac-{run}-%",
+            f"cand-{run}-%",
+        )
+    finally:
+        await conn.close()
+    assert recorded == 6 * 12
     assert sum(emitted) >= 6 * 12
     assert all(n > 0 for n in emitted), f"one instance did nothing: {emitted}"
 
