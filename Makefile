@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 PYPROJECTS := pyproject.toml uv.lock $(wildcard shared/pyproject.toml deploy/local/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install run test test-unit test-integration lint format infra-up infra-down infra-status contracts bench clean
+.PHONY: help install run demo test test-unit test-integration lint format infra-up infra-down infra-status contracts bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -35,6 +35,9 @@ install: $(STAMP) ## Install every package of the workspace into .venv (pinned b
 
 run: install ## Run the platform: Kafka, PostgreSQL and every service; Ctrl-C stops everything
 	$(PY) -m vocation_local run
+
+demo: install ## Feed a narrated scenario to the platform of `make run` (FAST=1: no pauses); mails on :8025
+	$(PY) -m vocation_local demo $(if $(FAST),--fast) $(DEMO_ARGS)
 
 test: install ## Unit and integration tests against a real Kafka broker and a real PostgreSQL
 	$(PY) -m pytest -m "not faults"

@@ -1,4 +1,4 @@
-"""`vocation-infra up|down|status|fetch|run`: real Kafka and PostgreSQL on 127.0.0.1 for development."""
+"""`vocation-infra up|down|status|fetch|run|demo`: real Kafka and PostgreSQL on 127.0.0.1 for development."""
 
 from __future__ import annotations
 
@@ -30,7 +30,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="vocation-infra",
         description="Run a real Kafka broker and PostgreSQL on 127.0.0.1, without containers.",
     )
-    parser.add_argument("command", choices=("up", "down", "status", "fetch", "run"))
+    parser.add_argument(
+        "command",
+        choices=("up", "down", "status", "fetch", "run", "demo"),
+        help="demo: feed a narrated scenario to a running platform (`demo --help` for its options)",
+    )
     kafka_port = _env_int("VOCATION_KAFKA_PORT", 9092)
     parser.add_argument("--kafka-port", type=int, default=kafka_port, help="default 9092")
     parser.add_argument(
@@ -91,7 +95,12 @@ async def _provision(broker: KafkaBroker, server: PostgresServer, partitions: in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `vocation-infra` and `python -m vocation_local`."""
-    args = parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["demo"]:
+        from vocation_local.demo import main as demo
+
+        return demo(arguments[1:])
+    args = parse_args(arguments)
     try:
         if args.command == "fetch":
             print(fetch_kafka())

@@ -1,0 +1,89 @@
+"""`make demo` against the whole platform: the scenario runs through the gateway and people are told."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from vocation_local.demo import build_scenario, expectations
+from vocation_local.e2e import Platform
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCENARIO = build_scenario("any", date(2026, 12, 1))
+
+
+def _demo(platform: Platform, state_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "vocation_local", "demo", "--fast", "--check", "--wait", "45"]
+    command += ["--events-url", platform.urls["events"], "--catalogue-url", platform.urls["catalogue"]]
+    command += ["--mailbox-url", platform.mailbox_url, "--sms-file", str(platform.sms_file)]
+    command += ["--events-database-url", platform.databases["events"], "--state-dir", str(state_dir)]
+    return subprocess.run([*command, *extra], capture_output=True, text=True, timeout=240, check=False)
+
+
+def _mails_to(platform: Platform, address: str) -> list[dict[str, Any]]:
+    messages = httpx.get(f"{platform.mailbox_url}/api/messages", timeout=10).json()
+    return [m for m in messages if address in m["to"]]
+
+
+def test_every_payload_of_the_scenario_meets_its_contract() -> None:
+    from vocation_shared.contracts import payloads as p
+
+    for person in SCENARIO.people.values():
+        p.CandidateRegistration.model_validate(person.registration("any"))
+        assert person.email.endswith(".example"), "fictional people use a reserved domain"
+        assert person.phone is None or person.phone.startswith("+3363998"), "ARCEP's fiction range"
+    for establishment in SCENARIO.establishments:
+        p.Establishment.model_validate(establishment)
+    for vacancy in SCENARIO.vacancies.values():
+        p.Vacancy.model_validate(vacancy)
+    p.ImmersionSlot.model_validate(SCENARIO.slot)
+    p.TrainingSession.model_validate(SCENARIO.training)
+    communes = {e["commune_insee"] for e in SCENARIO.establishments}
+    assert {c[:2] for c in communes} == {"01", "40"}, "the Ain and the Landes"
+
+
+def test_the_demo_plays_its_scenario_and_people_are_told(platform: Platform, tmp_path: Path) -> None:
+    done = _demo(platform, tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    shown = done.stdout
+    assert "Not arrived" not in shown
+    assert platform.mailbox_url in shown
+    assert str(platform.sms_file) in shown
+    # The narration names people; it never prints their addresses or phone numbers.
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", shown), "an e-mail address in the narration"
+    assert not re.search(r"\+33\d{9}", shown), "a phone number in the narration"
+
+    lea = SCENARIO.people["martin"]
+    (offer,) = [m for m in _mails_to(platform, lea.email) if "EHPAD Les Glycines" in m["text"]]
+    assert offer["subject"].startswith("Nouvelle offre pour vous")
+    assert "Pourquoi nous vous la proposons" in offer["text"]
+    assert "À 29 km de chez vous" in offer["text"]
+    assert "Diplôme d'État d'aide-soignant" in offer["text"] or "DEAS" in offer["text"]
+
+    sophie = SCENARIO.people["durand"]
+    subjects = [m["subject"] for m in _mails_to(platform, sophie.email)]
+    assert any(s.startswith("Votre immersion est confirmée") for s in subjects), subjects
+    home_care = next(m for m in _mails_to(platform, sophie.email) if "Assistant(e) de vie" in m["subject"])
+    assert "Votre expérience d'aidant auprès d'un proche compte pour ce métier" in home_care["text"]
+    assert any(
+        m["subject"].startswith("Immersion réservée") for m in _mails_to(platform, SCENARIO.tutor_email)
+    )
+    julien = SCENARIO.people["morel"]
+    assert any("n'a pas pu être acceptée" in m["subject"] for m in _mails_to(platform, julien.email))
+
+    # Thomas chose a daily digest: nothing for him now.
+    assert _mails_to(platform, SCENARIO.people["lesca"].email) == []
+    assert len(expectations(SCENARIO)) >= 10
+
+    # A second run tidies the first one up and plays again with the same partner (its key was kept).
+    again = _demo(platform, tmp_path, "--wait", "30")
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    assert "from an earlier run" in again.stdout
+    assert "Tidied up the previous demo run" in again.stdout
