@@ -48,6 +48,9 @@ test-unit: install ## Only the tests that need no infrastructure
 test-integration: install ## Only the tests that talk to Kafka and PostgreSQL
 	$(PY) -m pytest -m integration
 
+test-faults: install ## Kill -9 each service and restart the broker during a 10,000-event run; compare
+	$(PY) -m pytest -m faults tests/faults
+
 lint: install ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
