@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 PYPROJECTS := pyproject.toml uv.lock $(wildcard shared/pyproject.toml deploy/local/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install run demo test test-unit test-integration lint format infra-up infra-down infra-status contracts bench clean
+.PHONY: help install run demo test test-unit test-integration test-faults lint format infra-up infra-down infra-status contracts bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
