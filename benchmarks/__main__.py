@@ -16,6 +16,7 @@ BENCHMARKS = (
     "catalogue_search",
     "matching",
     "notifications_delivery",
+    "end_to_end",
 )
 RESULTS = Path(__file__).resolve().parent.parent / ".run" / "bench-results.json"
 
