@@ -106,8 +106,18 @@ def web_app(mailbox: Mailbox) -> Starlette:
             return HTMLResponse("message inconnu", status_code=404)
         return HTMLResponse(entry["html"])
 
-    async def api(_: Request) -> JSONResponse:
-        return JSONResponse(mailbox.messages)
+    async def api(request: Request) -> JSONResponse:
+        # `?after=N&limit=M`: the messages numbered after N, at most M (for readers of long runs).
+        try:
+            after = max(int(request.query_params.get("after", "0")), 0)
+            limit = int(request.query_params["limit"]) if "limit" in request.query_params else None
+        except ValueError:
+            return JSONResponse({"error": "after and limit must be integers"}, status_code=400)
+        with mailbox.lock:
+            page = (
+                mailbox.messages[after:] if limit is None else mailbox.messages[after : after + max(limit, 0)]
+            )
+        return JSONResponse(page)
 
     async def clear(_: Request) -> JSONResponse:
         with mailbox.lock:
