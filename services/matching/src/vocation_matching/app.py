@@ -15,12 +15,13 @@ import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from vocation_shared.http import ReadinessCheck, kafka_reachable, operations_router, postgres_reachable
-from vocation_shared.kafka import DeadLetterPublisher, EventPublisher, RetryPolicy, make_broker
+from vocation_shared.kafka import DeadLetterPublisher, RetryPolicy, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.reference import preload
 
 from vocation_matching.adapters.ledger import PostgresMatchLedger
+from vocation_matching.adapters.publishing import BatchPublisher
 from vocation_matching.adapters.reactions import BarrierConsumer, Reactions, subscribe_reactions
 from vocation_matching.adapters.state_reader import StateReader
 from vocation_matching.core.state import MatchingState
@@ -78,10 +79,17 @@ async def running_service(
     async with create_pool(
         settings.database_url, migrations=[("matching", MIGRATIONS)], max_size=settings.database_pool_size
     ) as pool:
-        broker = make_broker(settings.kafka_bootstrap, client_id=f"{settings.service_name}-{instance}")
+        # A batch of events yields thousands of match events sent at once: aiokafka keeps one open
+        # batch per partition and waits for it to leave when it is full, so 16 KB batches (the
+        # default, ~20 match events) would cost a round trip every 20 events.
+        broker = make_broker(
+            settings.kafka_bootstrap,
+            client_id=f"{settings.service_name}-{instance}",
+            max_batch_size=settings.producer_batch_bytes,
+        )
         ledger = PostgresMatchLedger(
             pool,
-            EventPublisher(broker),
+            BatchPublisher(broker),
             settings.event_source,
             daily_cap_per_offer=settings.daily_cap_per_offer,
             daily_cap_per_candidate=settings.daily_cap_per_candidate,

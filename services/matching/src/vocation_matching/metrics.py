@@ -35,6 +35,12 @@ class Metrics:
         self.withdrawn = Counter(
             "matching_matches_withdrawn", "match-withdrawn events published.", ["reason"], registry=r
         )
+        self.reacted = Counter(
+            "matching_events_reacted",
+            "Events of the group's topics handled (their matches recorded and acknowledged).",
+            ["direction"],
+            registry=r,
+        )
         self.state_events = Counter(
             "matching_state_events", "Records applied to the in-memory state.", ["topic"], registry=r
         )

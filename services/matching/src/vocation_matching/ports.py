@@ -8,14 +8,18 @@ from typing import Protocol
 
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason
 
-from vocation_matching.core.model import Match, OfferSource
+from vocation_matching.core.model import Match, OfferKey, OfferSource
 
 
 class MatchLedger(Protocol):
     """Remembers every match emitted, so that none is emitted twice, and publishes them."""
 
     async def emit(self, matches: Sequence[Match], today: date) -> list[Match]:
-        """Record the matches not emitted before (within the daily caps), publish them; return those."""
+        """Record the matches not emitted before (within the daily caps) and publish them, all in one
+        transaction whose events are acknowledged before it commits; return those emitted.
+
+        `matches` may span many offers and candidates (every match of a batch of events), in order.
+        """
         ...
 
     async def withdraw_offer(self, source: OfferSource, offer_id: str, reason: MatchWithdrawalReason) -> int:
@@ -38,8 +42,8 @@ class MatchLedger(Protocol):
         """Withdraw the standing matches of an offer for some candidates; return how many."""
         ...
 
-    async def standing_offers(self, candidate_id: str) -> list[tuple[OfferSource, str]]:
-        """The offers a candidate has a standing match with."""
+    async def standing_offers_of(self, candidate_ids: Sequence[str]) -> dict[str, list[OfferKey]]:
+        """The offers each of these candidates has a standing match with."""
         ...
 
     async def withdraw_candidate_pairs(

@@ -31,6 +31,12 @@ class MatchingSettings(CommonSettings):
     daily_cap_per_candidate: int = Field(
         default=20, ge=0, description="Matches emitted per candidate per day."
     )
+    producer_batch_bytes: int = Field(
+        default=512 * 1024,
+        ge=16 * 1024,
+        le=1024 * 1024,
+        description="Largest batch of records per partition the producer builds (below the broker's 1 MB).",
+    )
     grid_cell_scale: float = Field(
         default=1.0,
         gt=0,

@@ -1,19 +1,23 @@
 """The ledger of emitted matches in PostgreSQL: each match is recorded and published once.
 
-Emitting is *insert, publish, commit* in one transaction:
+Emitting the matches of a whole batch of events is *insert, publish, commit* in one transaction:
 
-1. insert the new (candidate, offer source, offer id, offer version) rows, skipping those
-   already there (``ON CONFLICT DO NOTHING``), those whose previous version of the offer had
-   the same material content (fingerprint), and those beyond the daily caps;
-2. publish a ``match-found`` event for each inserted row and wait for the acknowledgement;
-3. commit.
+1. find, in one query each, the proposed rows already emitted (same candidate, offer source,
+   offer id and version) or whose standing match with an older version of the offer had the
+   same material content (fingerprint), and today's counts for the daily caps; choose the rows
+   within the caps;
+2. insert them (``ON CONFLICT DO NOTHING``: a row a concurrent instance just inserted is
+   skipped), in primary-key order;
+3. send a ``match-found`` event for each inserted row, all at once, and wait for every
+   acknowledgement;
+4. commit.
 
 A row is therefore committed only once its event is acknowledged by Kafka. Another instance
 inserting the same key waits on the uncommitted row and then skips it, so two instances never
 both publish a match. If the process dies after the publish and before the commit, the rows
-are rolled back and the triggering event, whose offset was not committed either, is processed
-again: the match is published again with the *same* CloudEvent id (derived from the
-deterministic match id), which the consumers downstream deduplicate.
+are rolled back and the triggering events, whose offsets were not committed either, are
+processed again: the matches are published again with the *same* CloudEvent ids (derived from
+the deterministic match ids), which the consumers downstream deduplicate.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ import asyncpg
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
-from vocation_shared.kafka import EventPublisher
 
-from vocation_matching.core.model import Match, OfferSource
+from vocation_matching.adapters.publishing import PublishesMany
+from vocation_matching.core.model import Match, OfferKey, OfferSource
 
 
 def match_found_event(match: Match, source: str) -> ev.MatchFound:
@@ -66,20 +70,51 @@ def match_withdrawn_event(
     return ev.MatchWithdrawn.build(payload, source=source, id=f"withdrawn.{match_id}")
 
 
+_BLOCKED = """
+SELECT p.n
+FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[])
+    WITH ORDINALITY AS p(candidate_id, offer_source, offer_id, offer_version, fingerprint, n)
+WHERE EXISTS (
+    SELECT 1 FROM emitted_matches e
+    WHERE e.candidate_id = p.candidate_id AND e.offer_source = p.offer_source AND e.offer_id = p.offer_id
+      AND (e.offer_version = p.offer_version OR (e.fingerprint = p.fingerprint AND e.withdrawn_at IS NULL))
+)
+"""
+"""The proposed rows (by 1-based position) already emitted, or whose offer's standing match with the
+candidate has the same material content (fingerprint)."""
+
+_CANDIDATES_TODAY = """
+SELECT candidate_id, count(*) AS n FROM emitted_matches
+WHERE candidate_id = ANY($1::text[]) AND emitted_on = $2 GROUP BY candidate_id
+"""
+
+_OFFERS_TODAY = """
+SELECT e.offer_source, e.offer_id, count(*) AS n
+FROM emitted_matches e JOIN unnest($1::text[], $2::text[]) AS o(offer_source, offer_id)
+    ON e.offer_source = o.offer_source AND e.offer_id = o.offer_id
+WHERE e.emitted_on = $3
+GROUP BY e.offer_source, e.offer_id
+"""
+
 _INSERT = """
 INSERT INTO emitted_matches
     (candidate_id, offer_source, offer_id, offer_version, match_id, offer_kind, fingerprint, score, emitted_on)
-SELECT m.candidate_id, $1, $2, $3, m.match_id, $4, $5, m.score, $6
-FROM unnest($7::text[], $8::text[], $9::smallint[]) WITH ORDINALITY AS m(candidate_id, match_id, score, n)
+SELECT m.candidate_id, m.offer_source, m.offer_id, m.offer_version, m.match_id, m.offer_kind, m.fingerprint,
+       m.score, $9
+FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[],
+            $8::smallint[])
+    AS m(candidate_id, offer_source, offer_id, offer_version, match_id, offer_kind, fingerprint, score)
 WHERE NOT EXISTS (
     SELECT 1 FROM emitted_matches e
-    WHERE e.candidate_id = m.candidate_id AND e.offer_source = $1 AND e.offer_id = $2
-      AND e.fingerprint = $5 AND e.withdrawn_at IS NULL
+    WHERE e.candidate_id = m.candidate_id AND e.offer_source = m.offer_source AND e.offer_id = m.offer_id
+      AND e.fingerprint = m.fingerprint AND e.withdrawn_at IS NULL
 )
-ORDER BY m.candidate_id
+ORDER BY m.candidate_id, m.offer_source, m.offer_id, m.offer_version
 ON CONFLICT DO NOTHING
 RETURNING match_id
 """
+"""Rows are inserted in primary-key order, whatever the batch: two transactions inserting
+overlapping keys take their locks in the same order and cannot deadlock."""
 
 
 class PostgresMatchLedger:
@@ -88,7 +123,7 @@ class PostgresMatchLedger:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        publisher: EventPublisher,
+        publisher: PublishesMany,
         source: str,
         *,
         daily_cap_per_offer: int,
@@ -101,63 +136,76 @@ class PostgresMatchLedger:
         self._cap_candidate = daily_cap_per_candidate
 
     async def emit(self, matches: Sequence[Match], today: date) -> list[Match]:
-        """Record and publish the matches never emitted before, within the daily caps (all of one offer
-        or all of one candidate)."""
-        if not matches:
+        """Record and publish, in one transaction, the matches never emitted before, within the daily caps.
+
+        `matches` may span many offers and candidates (a whole batch of events): they are taken
+        in their order (each offer's best first), so the caps keep the first ones.
+        """
+        proposed: list[Match] = []
+        keys: set[tuple[str, OfferSource, str, int]] = set()
+        for match in matches:  # one per key: the first
+            key = (match.candidate_id, match.offer.source, match.offer.id, match.offer.version)
+            if key not in keys:
+                keys.add(key)
+                proposed.append(match)
+        if not proposed:
             return []
-        by_offer: dict[tuple[OfferSource, str, int], list[Match]] = {}
-        for match in matches:
-            by_offer.setdefault((match.offer.source, match.offer.id, match.offer.version), []).append(match)
-        emitted: list[Match] = []
+        candidate_ids = [m.candidate_id for m in proposed]
+        sources = [str(m.offer.source) for m in proposed]
+        offer_ids = [m.offer.id for m in proposed]
         async with self._pool.acquire() as conn, conn.transaction():
-            candidate_ids = sorted({m.candidate_id for m in matches})
-            rows = await conn.fetch(
-                "SELECT candidate_id, count(*) AS n FROM emitted_matches"
-                " WHERE candidate_id = ANY($1::text[]) AND emitted_on = $2 GROUP BY candidate_id",
-                candidate_ids,
+            blocked = {
+                r["n"]
+                for r in await conn.fetch(
+                    _BLOCKED,
+                    candidate_ids,
+                    sources,
+                    offer_ids,
+                    [m.offer.version for m in proposed],
+                    [m.offer.fingerprint for m in proposed],
+                )
+            }
+            per_candidate = {
+                r["candidate_id"]: int(r["n"])
+                for r in await conn.fetch(_CANDIDATES_TODAY, sorted(set(candidate_ids)), today)
+            }
+            offers = sorted({(m.offer.source, m.offer.id) for m in proposed})
+            per_offer = {
+                (OfferSource(r["offer_source"]), r["offer_id"]): int(r["n"])
+                for r in await conn.fetch(
+                    _OFFERS_TODAY, [str(s) for s, _ in offers], [i for _, i in offers], today
+                )
+            }
+            chosen: list[Match] = []
+            for n, match in enumerate(proposed, start=1):
+                offer_key = match.offer.key
+                if (
+                    n in blocked
+                    or per_offer.get(offer_key, 0) >= self._cap_offer
+                    or per_candidate.get(match.candidate_id, 0) >= self._cap_candidate
+                ):
+                    continue
+                per_offer[offer_key] = per_offer.get(offer_key, 0) + 1
+                per_candidate[match.candidate_id] = per_candidate.get(match.candidate_id, 0) + 1
+                chosen.append(match)
+            if not chosen:
+                return []
+            inserted = await conn.fetch(
+                _INSERT,
+                [m.candidate_id for m in chosen],
+                [str(m.offer.source) for m in chosen],
+                [m.offer.id for m in chosen],
+                [m.offer.version for m in chosen],
+                [m.match_id for m in chosen],
+                [str(m.offer.kind) for m in chosen],
+                [m.offer.fingerprint for m in chosen],
+                [m.score for m in chosen],
                 today,
             )
-            per_candidate = {r["candidate_id"]: int(r["n"]) for r in rows}
-            for (source, offer_id, version), group in sorted(by_offer.items()):
-                offer_today = int(
-                    await conn.fetchval(
-                        "SELECT count(*) FROM emitted_matches"
-                        " WHERE offer_source = $1 AND offer_id = $2 AND emitted_on = $3",
-                        str(source),
-                        offer_id,
-                        today,
-                    )
-                )
-                room = max(0, self._cap_offer - offer_today)
-                chosen: list[Match] = []
-                for match in group:
-                    if len(chosen) >= room:
-                        break
-                    if per_candidate.get(match.candidate_id, 0) >= self._cap_candidate:
-                        continue
-                    chosen.append(match)
-                if not chosen:
-                    continue
-                offer = chosen[0].offer
-                inserted = await conn.fetch(
-                    _INSERT,
-                    str(source),
-                    offer_id,
-                    version,
-                    str(offer.kind),
-                    offer.fingerprint,
-                    today,
-                    [m.candidate_id for m in chosen],
-                    [m.match_id for m in chosen],
-                    [m.score for m in chosen],
-                )
-                new_ids = {r["match_id"] for r in inserted}
-                for match in chosen:
-                    if match.match_id in new_ids:
-                        per_candidate[match.candidate_id] = per_candidate.get(match.candidate_id, 0) + 1
-                        emitted.append(match)
+            new_ids = {r["match_id"] for r in inserted}
+            emitted = [m for m in chosen if m.match_id in new_ids]
             if emitted:
-                await self._publisher.publish_many(match_found_event(m, self._source) for m in emitted)
+                await self._publisher.publish_many([match_found_event(m, self._source) for m in emitted])
         return emitted
 
     async def _withdraw(
@@ -223,14 +271,17 @@ class PostgresMatchLedger:
             False,
         )
 
-    async def standing_offers(self, candidate_id: str) -> list[tuple[OfferSource, str]]:
-        """The offers a candidate has a standing match with."""
+    async def standing_offers_of(self, candidate_ids: Sequence[str]) -> dict[str, list[OfferKey]]:
+        """The offers each of these candidates has a standing match with (one query)."""
         rows = await self._pool.fetch(
-            "SELECT DISTINCT offer_source, offer_id FROM emitted_matches"
-            " WHERE candidate_id = $1 AND withdrawn_at IS NULL",
-            candidate_id,
+            "SELECT DISTINCT candidate_id, offer_source, offer_id FROM emitted_matches"
+            " WHERE candidate_id = ANY($1::text[]) AND withdrawn_at IS NULL",
+            list(candidate_ids),
         )
-        return [(OfferSource(r["offer_source"]), r["offer_id"]) for r in rows]
+        found: dict[str, list[OfferKey]] = {}
+        for r in rows:
+            found.setdefault(r["candidate_id"], []).append((OfferSource(r["offer_source"]), r["offer_id"]))
+        return found
 
     async def withdraw_candidate_pairs(
         self, candidate_id: str, offers: Sequence[tuple[OfferSource, str]], reason: MatchWithdrawalReason

@@ -1,19 +1,27 @@
 """Reacting to new events, shared between instances by partition (consumer group): emit and withdraw matches.
 
 Every instance holds the whole state (``StateReader``); the member of the group that owns a
-partition reacts to that partition's events. Before a batch is handled, the state is brought
-up to the end offsets of the state topics as of now (``caught_up``): an offer posted just
-after a candidate registered is matched against that candidate by whichever instance reacts
-to the offer, even if another instance reacts to the candidate. A reaction works on the
+partition reacts to that partition's events. Before a fetched batch is handled, the state is
+brought up to the end offsets of the state topics as of now (``caught_up``): an offer posted
+just after a candidate registered is matched against that candidate by whichever instance
+reacts to the offer, even if another instance reacts to the candidate. A reaction works on the
 *current* state of its entity: an event older than what the state holds is left to the
 reaction of the newer one.
+
+Events are handled **per fetched batch** (``EventConsumer.subscribe_batch``): the events of a
+batch are taken in order; the matches they produce are gathered and recorded in the ledger in
+one transaction, whose ``match-found`` events are sent together and acknowledged together
+(``MatchLedger.emit``). A withdrawal first flushes the matches gathered so far, so the facts
+reach the ``matches`` topic in the order the events asked for them. If a batch keeps failing,
+the consumer retries its events one by one and dead-letters only the faulty one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
+from functools import partial
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -22,10 +30,17 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason
 from vocation_shared.kafka import EventConsumer
-from vocation_shared.kafka.consumer import Subscription
+from vocation_shared.kafka.consumer import BatchHandler, TombstoneHandler
 from vocation_shared.logs import get_logger
 
-from vocation_matching.core.model import Candidate, Offer, OfferSource, candidate_from_profile
+from vocation_matching.core.model import (
+    Candidate,
+    Match,
+    Offer,
+    OfferKey,
+    OfferSource,
+    candidate_from_profile,
+)
 from vocation_matching.core.rules import evaluate
 from vocation_matching.core.state import SOURCE_OF_TOPIC, MatchingState, offer_of
 from vocation_matching.metrics import Metrics
@@ -36,18 +51,67 @@ log = get_logger(__name__)
 
 
 class BarrierConsumer(EventConsumer):
-    """An `EventConsumer` that waits, before each batch, for the state to hold every earlier event."""
+    """An `EventConsumer` whose batch subscriptions wait for the state and also take tombstones.
+
+    Before each fetched batch, it waits until the state holds every event written to the state
+    topics so far (``barrier``). A tombstone in a batch is handed, in its place in the order, to
+    the subscription's tombstone handler (the events before it are applied first).
+    """
 
     def __init__(self, *args: Any, barrier: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._barrier = barrier
+        self._tombstones: dict[tuple[str, str], TombstoneHandler] = {}
 
-    async def process_batch(
-        self, records: Iterable[ConsumerRecord[bytes, bytes]], subscription: Subscription
+    def subscribe_reactions(
+        self,
+        topic: str,
+        *,
+        group_id: str,
+        handle_batch: BatchHandler,
+        on_tombstone: TombstoneHandler,
+        accepts: Iterable[str] | None = None,
+        max_records: int = 500,
     ) -> None:
-        """Catch the state up, then process the batch as usual."""
+        """`subscribe_batch` plus tombstones."""
+        self._tombstones[(topic, group_id)] = on_tombstone
+        self.subscribe_batch(
+            topic, group_id=group_id, handle_batch=handle_batch, accepts=accepts, max_records=max_records
+        )
+
+    async def process_records_in_bulk(
+        self,
+        records: Iterable[ConsumerRecord[bytes, bytes]],
+        topic: str,
+        group_id: str,
+        handle_batch: BatchHandler,
+        accepts: frozenset[str] | None,
+        chunk_size: int = 250,
+    ) -> None:
+        """Catch the state up, then apply the batch, handing its tombstones over in order."""
         await self._barrier()
-        await super().process_batch(records, subscription)
+        on_tombstone = self._tombstones.get((topic, group_id))
+        run: list[ConsumerRecord[bytes, bytes]] = []
+        for record in records:
+            if record.value is not None:
+                run.append(record)
+                continue
+            if run:
+                await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
+                run = []
+            if on_tombstone is not None and record.key is not None:
+                key = record.key.decode("utf-8", errors="replace")
+                where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+                await self._with_retries(partial(on_tombstone, key), record, where)
+        if run:
+            await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
+
+
+class _Pending:
+    """The matches gathered from a batch's events, not recorded yet."""
+
+    def __init__(self) -> None:
+        self.matches: list[Match] = []
 
 
 class Reactions:
@@ -67,53 +131,66 @@ class Reactions:
         self._clock = clock
         self._metrics = metrics
 
+    async def _flush(self, pending: _Pending, today: date, direction: str) -> None:
+        """Record and publish the gathered matches (one transaction), then forget them."""
+        if pending.matches:
+            emitted = await self._ledger.emit(pending.matches, today)
+            for match in emitted:
+                self._metrics.emitted.labels(kind=str(match.offer.kind)).inc()
+            log.info("matches.emitted", direction=direction, found=len(pending.matches), emitted=len(emitted))
+        pending.matches = []
+
     # --- offers ---
 
-    async def on_offer_event(self, event: AnyEvent) -> None:
-        """A vacancy, immersion slot or training session was posted, changed, closed, or a shift accepted."""
-        if isinstance(event, ev.ShiftAccepted):
-            await self._withdraw_offer(
-                OfferSource.VACANCY, event.data.vacancy_id, MatchWithdrawalReason.OFFER_FILLED
-            )
-            return
-        offer = offer_of(event)
-        if offer is None:
-            return
-        current = self._state.offers.get(offer.key)
-        if current is None or current.version > offer.version:
-            return  # erased since, or a newer version's own event will react
-        if not current.open:
-            reason = (
-                MatchWithdrawalReason.OFFER_FILLED if current.filled else MatchWithdrawalReason.OFFER_CLOSED
-            )
-            await self._withdraw_offer(current.source, current.id, reason)
-            return
-        await self._match_offer(current)
-
-    async def _match_offer(self, offer: Offer) -> None:
+    async def on_offer_events(self, events: Sequence[AnyEvent]) -> None:
+        """Vacancies, immersion slots or training sessions posted, changed, closed, or shifts accepted."""
         today = self._clock.today()
+        pending = _Pending()
+        seen: set[tuple[OfferKey, int]] = set()
+        for event in events:
+            if isinstance(event, ev.ShiftAccepted):
+                await self._flush(pending, today, "offer")
+                await self._withdraw_offer(
+                    OfferSource.VACANCY, event.data.vacancy_id, MatchWithdrawalReason.OFFER_FILLED
+                )
+                continue
+            offer = offer_of(event)
+            if offer is None:
+                continue
+            current = self._state.offers.get(offer.key)
+            if current is None or current.version > offer.version:
+                continue  # erased since, or a newer version's own event will react
+            if not current.open:
+                await self._flush(pending, today, "offer")
+                reason = (
+                    MatchWithdrawalReason.OFFER_FILLED
+                    if current.filled
+                    else MatchWithdrawalReason.OFFER_CLOSED
+                )
+                await self._withdraw_offer(current.source, current.id, reason)
+                continue
+            if (current.key, current.version) in seen:
+                continue  # the same version twice in one batch: matched once
+            seen.add((current.key, current.version))
+            if current.version > 1:
+                await self._withdraw_no_longer_matching(current, today)
+            pending.matches += self._match_offer(current, today)
+        await self._flush(pending, today, "offer")
+        self._metrics.reacted.labels(direction="offer").inc(len(events))
+
+    def _match_offer(self, offer: Offer, today: date) -> list[Match]:
         started = time.perf_counter()
         matches = self._state.candidates.match_offer(
             offer, today, self._settings.top_per_offer, self._settings.min_score
         )
         self._metrics.match_seconds.labels(direction="offer").observe(time.perf_counter() - started)
-        if offer.version > 1:
-            await self._withdraw_no_longer_matching(offer)
-        emitted = await self._ledger.emit(matches, today)
-        self._metrics.emitted.labels(kind=str(offer.kind)).inc(len(emitted))
-        log.info(
-            "offer.matched",
-            offer_id=offer.id,
-            version=offer.version,
-            found=len(matches),
-            emitted=len(emitted),
-        )
+        return matches
 
-    async def _withdraw_no_longer_matching(self, offer: Offer) -> None:
+    async def _withdraw_no_longer_matching(self, offer: Offer, today: date) -> None:
         standing = await self._ledger.standing_candidates(offer.source, offer.id, offer.version)
         if not standing:
             return
-        still = self._state.candidates.still_matching(offer, standing, self._clock.today())
+        still = self._state.candidates.still_matching(offer, standing, today)
         gone = [c for c in standing if c not in still]
         count = await self._ledger.withdraw_pairs(
             offer.source, offer.id, gone, MatchWithdrawalReason.OFFER_CHANGED
@@ -138,40 +215,53 @@ class Reactions:
 
     # --- candidates ---
 
-    async def on_candidate_event(self, event: AnyEvent) -> None:
-        """A candidate registered, changed or withdrew."""
-        if isinstance(event, ev.CandidateWithdrawn):
-            await self._withdraw_candidate(event.data.candidate_id, erase=event.data.erasure_requested)
-            return
-        if not isinstance(event, ev.CandidateRegistered | ev.ApprenticeRegistered | ev.CandidateUpdated):
-            return
-        known = self._state.candidates.version_of(event.data.id)
-        if known is None or known > event.data.version:
-            return  # withdrawn since, or a newer version's own event will react
-        candidate = candidate_from_profile(event.data)
+    async def on_candidate_events(self, events: Sequence[AnyEvent]) -> None:
+        """Candidates registered, changed or withdrew."""
         today = self._clock.today()
-        await self._withdraw_no_longer_fitting(candidate, today)
-        started = time.perf_counter()
-        matches = self._state.offers.match_candidate(
-            candidate, today, self._settings.top_per_candidate, self._settings.min_score
-        )
-        self._metrics.match_seconds.labels(direction="candidate").observe(time.perf_counter() - started)
-        emitted = await self._ledger.emit(matches, today)
-        for match in emitted:
-            self._metrics.emitted.labels(kind=str(match.offer.kind)).inc()
-        log.info("candidate.matched", candidate_id=candidate.id, found=len(matches), emitted=len(emitted))
+        pending = _Pending()
+        todo: dict[str, Candidate] = {}  # the current profiles this batch reacts to, once each
+        for event in events:
+            if isinstance(event, ev.CandidateRegistered | ev.ApprenticeRegistered | ev.CandidateUpdated):
+                known = self._state.candidates.version_of(event.data.id)
+                if known is not None and known == event.data.version and event.data.id not in todo:
+                    todo[event.data.id] = candidate_from_profile(event.data)
+                # else: withdrawn since, or a newer version's own event will react
+        standing = await self._ledger.standing_offers_of(list(todo)) if todo else {}
+        for event in events:
+            if isinstance(event, ev.CandidateWithdrawn):
+                await self._flush(pending, today, "candidate")
+                await self._withdraw_candidate(event.data.candidate_id, erase=event.data.erasure_requested)
+                continue
+            if not isinstance(event, ev.CandidateRegistered | ev.ApprenticeRegistered | ev.CandidateUpdated):
+                continue
+            candidate = todo.get(event.data.id)
+            if candidate is None or candidate.version != event.data.version:
+                continue
+            del todo[event.data.id]
+            gone = self._no_longer_fitting(candidate, standing.get(candidate.id, ()), today)
+            if gone:
+                await self._flush(pending, today, "candidate")
+                reason = MatchWithdrawalReason.CANDIDATE_CHANGED
+                count = await self._ledger.withdraw_candidate_pairs(candidate.id, gone, reason)
+                self._metrics.withdrawn.labels(reason=str(reason)).inc(count)
+            started = time.perf_counter()
+            pending.matches += self._state.offers.match_candidate(
+                candidate, today, self._settings.top_per_candidate, self._settings.min_score
+            )
+            self._metrics.match_seconds.labels(direction="candidate").observe(time.perf_counter() - started)
+        await self._flush(pending, today, "candidate")
+        self._metrics.reacted.labels(direction="candidate").inc(len(events))
 
-    async def _withdraw_no_longer_fitting(self, candidate: Candidate, today: date) -> None:
-        """A changed profile withdraws its standing matches with open offers it no longer fits."""
-        standing = await self._ledger.standing_offers(candidate.id)
+    def _no_longer_fitting(
+        self, candidate: Candidate, standing: Iterable[OfferKey], today: date
+    ) -> list[OfferKey]:
+        """The open offers a changed profile has a standing match with and no longer fits."""
         gone = []
         for key in standing:
             offer = self._state.offers.get(key)
             if offer is not None and offer.open and not evaluate(candidate, offer, today).matches:
                 gone.append(key)
-        reason = MatchWithdrawalReason.CANDIDATE_CHANGED
-        count = await self._ledger.withdraw_candidate_pairs(candidate.id, gone, reason)
-        self._metrics.withdrawn.labels(reason=str(reason)).inc(count)
+        return gone
 
     async def on_candidate_tombstone(self, candidate_id: str) -> None:
         """A candidate's data is erased: withdraw and forget their matches."""
@@ -184,23 +274,23 @@ class Reactions:
         log.info("candidate.withdrawn", candidate_id=candidate_id, withdrawn=count)
 
 
-def subscribe_reactions(consumer: EventConsumer, reactions: Reactions, group_id: str) -> None:
+def subscribe_reactions(consumer: BarrierConsumer, reactions: Reactions, group_id: str) -> None:
     """Register the subscriptions: candidates and the three offer topics, one group per topic.
 
     One group per topic (``<group>.<topic>``) rather than one group for the four subscribers:
     FastStream runs one Kafka consumer per subscriber, and four members joining one group one
     after the other cost several rebalances at every start.
     """
-    consumer.subscribe(
+    consumer.subscribe_reactions(
         Topic.CANDIDATES,
         group_id=f"{group_id}.{Topic.CANDIDATES}",
-        handle=reactions.on_candidate_event,
+        handle_batch=reactions.on_candidate_events,
         on_tombstone=reactions.on_candidate_tombstone,
     )
     for topic in (Topic.VACANCIES, Topic.IMMERSION_SLOTS, Topic.TRAININGS):
-        consumer.subscribe(
+        consumer.subscribe_reactions(
             topic,
             group_id=f"{group_id}.{topic}",
-            handle=reactions.on_offer_event,
+            handle_batch=reactions.on_offer_events,
             on_tombstone=reactions.offer_tombstone_handler(topic),
         )

@@ -60,6 +60,12 @@ class StateReader:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
+        # End offsets are asked on a connection of their own: on the reader's, the request would
+        # queue behind the fetch the broker holds open while nothing new comes (up to
+        # fetch_max_wait_ms, 500 ms), and every barrier would cost that wait.
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap.split(","), client_id=f"{client_id}-offsets", group_id=None
+        )
         self._bootstrap = bootstrap
         self._state = state
         self._metrics = metrics
@@ -74,6 +80,7 @@ class StateReader:
         started = time.monotonic()
         self._partitions = await partitions_of(self._bootstrap, STATE_TOPICS)
         await self._consumer.start()
+        await self._offsets.start()
         self._consumer.assign(self._partitions)
         await self._consumer.seek_to_beginning(*self._partitions)
         targets = await self._consumer.end_offsets(self._partitions)
@@ -87,6 +94,7 @@ class StateReader:
             with suppress(asyncio.CancelledError):
                 await self._task
         await self._consumer.stop()
+        await self._offsets.stop()
 
     async def _run(self, targets: dict[TopicPartition, int], started: float) -> None:
         self._check_ready(targets, started)
@@ -142,7 +150,7 @@ class StateReader:
 
     async def caught_up(self) -> None:
         """Wait until the state holds every record written to the state topics before this call."""
-        targets = await self._consumer.end_offsets(self._partitions)
+        targets = await self._offsets.end_offsets(self._partitions)
         async with asyncio.timeout(CATCH_UP_TIMEOUT_S), self._progress:
             await self._progress.wait_for(
                 lambda: all(self._positions.get(tp, 0) >= end for tp, end in targets.items())
