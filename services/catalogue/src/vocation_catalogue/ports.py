@@ -47,6 +47,10 @@ class BookingStore(Protocol):
         """Give the place of a booking back (or find the earlier effect); the events to publish."""
         ...
 
+    async def erase_candidate(self, candidate_id: str) -> list[AnyEvent]:
+        """Forget an erased candidate's bookings and requests; the slots' new states to publish."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:

@@ -73,6 +73,18 @@ class CatalogueHandlers:
             await self._sink.publish(fact)
         log.info("immersion.handled", subject=event.subject, published=[f.type for f in published])
 
+    async def on_candidate(self, event: AnyEvent) -> None:
+        """A candidate withdrawn with erasure asked: forget their bookings and requests."""
+        if isinstance(event, ev.CandidateWithdrawn) and event.data.erasure_requested:
+            await self.erase_candidate(event.data.candidate_id)
+
+    async def erase_candidate(self, candidate_id: str) -> None:
+        """Erase a candidate (the withdrawal or the tombstone on `candidates`, whichever comes first)."""
+        published = await self._bookings.erase_candidate(candidate_id)
+        for fact in published:
+            await self._sink.publish(fact)
+        log.info("candidate.erased", candidate_id=candidate_id, slots_freed=len(published))
+
     def on_tombstone(self, topic: Topic) -> TombstoneHandler:
         """A handler that erases the entity of a tombstoned key of `topic`."""
         table = TOMBSTONE_TABLES[topic]
@@ -84,7 +96,7 @@ class CatalogueHandlers:
 
 
 def register(consumer: EventConsumer, handlers: CatalogueHandlers, group_id: str) -> None:
-    """Subscribe the catalogue's consumer group to its five topics."""
+    """Subscribe the catalogue's consumer groups to its topics (erasures come from `candidates`)."""
     for topic, types in ENTITY_TYPES.items():
         consumer.subscribe(
             str(topic),
@@ -93,6 +105,13 @@ def register(consumer: EventConsumer, handlers: CatalogueHandlers, group_id: str
             accepts=types,
             on_tombstone=handlers.on_tombstone(topic),
         )
+    consumer.subscribe(
+        str(Topic.CANDIDATES),
+        group_id=f"{group_id}.{Topic.CANDIDATES}",
+        handle=handlers.on_candidate,
+        accepts={ev.CandidateWithdrawn.TYPE},
+        on_tombstone=handlers.erase_candidate,
+    )
     consumer.subscribe(
         str(Topic.IMMERSION_BOOKINGS),
         group_id=f"{group_id}.{Topic.IMMERSION_BOOKINGS}",

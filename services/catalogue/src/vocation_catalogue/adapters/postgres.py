@@ -260,6 +260,54 @@ class PostgresBookings:
             await _keep(conn, key, events)
         return events
 
+    async def erase_candidate(self, candidate_id: str) -> list[AnyEvent]:
+        """Erasure: delete the candidate's bookings, blank the outcomes kept for their requests.
+
+        Outcome rows stay, emptied, so that a redelivered request of theirs is not decided (and
+        booked) again. A place booked for an immersion not over yet is given back: the slot's new
+        state is returned, to publish (it holds no personal data).
+        """
+        today = self._clock().astimezone(self._tz).date()
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Slots first, then the candidate: the order `request` takes its locks in.
+            slots = await conn.fetch(
+                "SELECT DISTINCT slot_id FROM immersion_bookings WHERE candidate_id = $1", candidate_id
+            )
+            for slot_id in sorted(str(r["slot_id"]) for r in slots):
+                await _lock(conn, f"slot:{slot_id}")
+            await _lock(conn, f"candidate:{candidate_id}")
+            await conn.execute(
+                "UPDATE immersion_outcomes SET events = '[]'::jsonb "
+                "WHERE events @> jsonb_build_array(jsonb_build_object("
+                "'data', jsonb_build_object('candidate_id', $1::text)))",
+                candidate_id,
+            )
+            deleted = await conn.fetch(
+                "DELETE FROM immersion_bookings WHERE candidate_id = $1 "
+                "RETURNING request_id, slot_id, status, end_date",
+                candidate_id,
+            )
+            now = self._clock()
+            events: list[AnyEvent] = []
+            for row in sorted(deleted, key=lambda r: str(r["slot_id"])):
+                if row["status"] != "booked" or row["end_date"] < today:
+                    continue
+                slot_data = await conn.fetchval(
+                    "SELECT data FROM immersion_slots WHERE id = $1 FOR UPDATE", row["slot_id"]
+                )
+                if slot_data is None:
+                    continue
+                slot = p.ImmersionSlot.model_validate(slot_data)
+                free = slot.capacity - await _booked_on(conn, slot.id)
+                freed = booking.with_places_left(slot, min(slot.places_left + 1, free))
+                await upsert(conn, slot_row(freed, now))
+                events.append(
+                    ev.ImmersionSlotUpdated.build(
+                        freed, source=self._source, id=f"{row['request_id']}.erased.slot", time=now
+                    )
+                )
+        return events
+
 
 RING_STEPS_KM = (5.0, 20.0, 60.0)
 PRIVATE_ESTABLISHMENT_FIELDS = frozenset({"immersion_contact_email"})
