@@ -7,11 +7,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from vocation_shared.contracts.envelope import CloudEvent
+from vocation_shared.contracts.events import AnyEvent
+
 from vocation_events.core.ingestion import Plan, Record, check_event, plan
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import Problem
 from vocation_events.metrics import GatewayMetrics
-from vocation_events.ports import Claim, ClaimStore, EventSink
+from vocation_events.ports import Claims, ClaimStore, EventSink
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -37,11 +40,17 @@ class Outcome(NamedTuple):
         return body
 
 
+# Outcomes are built once per event: `tuple.__new__` skips the NamedTuple's Python-level __new__.
+_new = tuple.__new__
+
+
 def _type_of(document: Any) -> str | None:
     if isinstance(document, dict):
         value = document.get("type")
         if isinstance(value, str):
             return value
+    elif isinstance(document, CloudEvent):
+        return str(document.type)
     return None
 
 
@@ -50,6 +59,8 @@ def _id_of(document: Any) -> str | None:
         value = document.get("id")
         if isinstance(value, str):
             return value[:200]
+    elif isinstance(document, CloudEvent):
+        return str(document.id)
     return None
 
 
@@ -71,59 +82,87 @@ class Gateway:
 
     async def ingest(self, partner: Partner, documents: Sequence[Any]) -> list[Outcome]:
         """The outcome of each document, in order. Raises `Unavailable` if nothing could be written."""
-        outcomes: list[Outcome | None] = [None] * len(documents)
-        plans: list[tuple[int, Plan]] = []
-        seen: set[tuple[str, str]] = set()
+        return await self.ingest_checked(partner, [check_event(d, partner) for d in documents], documents)
+
+    async def ingest_checked(
+        self,
+        partner: Partner,
+        checked: Sequence[AnyEvent | Problem],
+        documents: Sequence[Any] | None = None,
+    ) -> list[Outcome]:
+        """`ingest` of documents checked already.
+
+        `checked[i]` is what `check_event` answered for the i-th document (or `check_model`, for an
+        event validated straight from the request's JSON); `documents[i]`, the parsed document or
+        the validated event, names a rejected one (its id and type) in the answer and the metrics.
+        Raises `Unavailable` if nothing could be written.
+        """
+        outcomes: list[Outcome] = [None] * len(checked)  # type: ignore[list-item]  # all set below
+        indexes: list[int] = []
+        plans: list[Plan] = []
+        seen: set[str] = set()
         tally: Counter[tuple[str, str | None]] = Counter()
         try:
-            for index, document in enumerate(documents):
-                checked = check_event(document, partner)
-                if isinstance(checked, Problem):
-                    outcomes[index] = Outcome(REJECTED, _id_of(document), checked)
+            for index, item in enumerate(checked):
+                if type(item) is Problem:
+                    document = documents[index] if documents is not None else None
+                    outcomes[index] = _new(Outcome, (REJECTED, _id_of(document), item))
                     tally[REJECTED, _type_of(document)] += 1
                     continue
-                key = (checked.source, checked.id)
-                if key in seen:  # the same event twice in one request
-                    outcomes[index] = Outcome(DUPLICATE, checked.id)
-                    tally[DUPLICATE, checked.type] += 1
+                event: AnyEvent = item  # type: ignore[assignment]
+                # A valid event has the partner's source (`check_event`): its id is its key here.
+                event_id = event.id
+                if event_id in seen:  # the same event twice in one request
+                    outcomes[index] = _new(Outcome, (DUPLICATE, event_id, None))
+                    tally[DUPLICATE, event.type] += 1
                     continue
-                seen.add(key)
-                plans.append((index, plan(checked)))
+                seen.add(event_id)
+                indexes.append(index)
+                plans.append(plan(event))
             if plans:
-                await self._accept(partner, plans, outcomes, tally)
+                await self._accept(partner, indexes, plans, outcomes, tally)
         finally:
             for (outcome, event_type), n in tally.items():
                 self._metrics.count(outcome, event_type, partner.name, n)
-        return [o for o in outcomes if o is not None]
+        return outcomes
 
     async def _accept(
         self,
         partner: Partner,
-        plans: list[tuple[int, Plan]],
-        outcomes: list[Outcome | None],
+        indexes: list[int],
+        plans: list[Plan],
+        outcomes: list[Outcome],
         tally: Counter[tuple[str, str | None]],
     ) -> None:
-        name = partner.name
-        claims = [Claim(e.source, e.id, e.type, e.subject, name) for e in (pl.event for _, pl in plans)]
+        events = [pl.event for pl in plans]
+        ids = [e.id for e in events]
+        types = [e.type for e in events]
+        claims = Claims(partner.source, partner.name, ids, types, [e.subject for e in events])
         async with self._claims.claim(claims) as claim:
+            taken = claim.taken
+            if taken:
+                for index, event_id, event_type in zip(indexes, ids, types, strict=True):
+                    if event_id in taken:
+                        outcomes[index] = _new(Outcome, (DUPLICATE, event_id, None))
+                        tally[DUPLICATE, event_type] += 1
+                won = [i for i, event_id in enumerate(ids) if event_id not in taken]
+                plans = [plans[i] for i in won]
+                indexes = [indexes[i] for i in won]
+                ids = [ids[i] for i in won]
+                types = [types[i] for i in won]
             records: list[Record] = []
-            accepted: list[tuple[int, Plan]] = []
-            won = claim.won
-            for index, pl in plans:
-                if (pl.event.source, pl.event.id) in won:
-                    records.extend(pl.records)
-                    accepted.append((index, pl))
-                else:
-                    outcomes[index] = Outcome(DUPLICATE, pl.event.id)
-                    tally[DUPLICATE, pl.event.type] += 1
+            extend = records.extend
+            for pl in plans:
+                extend(pl.records)
             if records:
                 started = time.perf_counter()
                 await self._sink.write(records)
                 self._metrics.publish_seconds.observe(time.perf_counter() - started)
-            for _, pl in accepted:
+            for pl in plans:
                 if pl.erase_candidate is not None:
                     await claim.erase_candidate(pl.erase_candidate, pl.event.source, pl.event.id)
         # Committed: only now are these events accepted.
-        for index, pl in accepted:
-            outcomes[index] = Outcome(ACCEPTED, pl.event.id)
-            tally[ACCEPTED, pl.event.type] += 1
+        for index, event_id in zip(indexes, ids, strict=True):
+            outcomes[index] = _new(Outcome, (ACCEPTED, event_id, None))
+        for event_type, n in Counter(types).items():
+            tally[ACCEPTED, event_type] += n

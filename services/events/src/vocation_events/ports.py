@@ -16,22 +16,26 @@ class Unavailable(Exception):
     """A dependency (Kafka or PostgreSQL) cannot take the write now: nothing was accepted."""
 
 
-class Claim(NamedTuple):
-    """An event the gateway is about to accept: its idempotency key and what it is about."""
+class Claims(NamedTuple):
+    """The events of one request the gateway is about to accept, as columns.
+
+    Every event of a request has the partner's one `source` (the gateway refuses any other), so
+    the idempotency keys are `(source, ids[i])`; `types[i]` and `subjects[i]` say what each is about.
+    """
 
     source: str
-    event_id: str
-    type: str
-    subject: str
     partner: str
+    ids: Sequence[str]
+    types: Sequence[str]
+    subjects: Sequence[str]
 
 
 class ClaimTransaction(Protocol):
     """An open claim: the keys it won are held until it ends; it commits only if no error escaped."""
 
     @property
-    def won(self) -> set[tuple[str, str]]:
-        """The (source, id) keys newly claimed; the others were accepted before (duplicates)."""
+    def taken(self) -> frozenset[str]:
+        """The ids that were already claimed (accepted before: duplicates); all the others were won."""
         ...
 
     async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
@@ -42,8 +46,8 @@ class ClaimTransaction(Protocol):
 class ClaimStore(Protocol):
     """Idempotency of (source, id), durable across restarts and safe under concurrency."""
 
-    def claim(self, claims: Sequence[Claim]) -> AbstractAsyncContextManager[ClaimTransaction]:
-        """Claim the keys; a concurrent claim of the same key waits until this one ends."""
+    def claim(self, claims: Claims) -> AbstractAsyncContextManager[ClaimTransaction]:
+        """Claim the keys (distinct ids); a concurrent claim of the same key waits until this one ends."""
         ...
 
 

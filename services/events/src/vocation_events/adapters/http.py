@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from vocation_events.auth import Authenticator
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import PROBLEM_CONTENT_TYPE, Problem
 from vocation_events.core.ratelimit import RateLimiter, retry_after_seconds
-from vocation_events.gateway import ACCEPTED, DUPLICATE, REJECTED, Gateway
+from vocation_events.gateway import ACCEPTED, DUPLICATE, REJECTED, Gateway, Outcome
 from vocation_events.metrics import GatewayMetrics
 from vocation_events.ports import Unavailable
 from vocation_events.settings import EventsSettings
@@ -125,6 +126,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _batch_answer(outcomes: list[Outcome]) -> bytes:
+    """The 202 body of a batch: counts, then each event's outcome in order (`Outcome.as_dict`)."""
+    counts = Counter(o[0] for o in outcomes)
+    results = [
+        {"index": i, "id": o[1], "status": o[0]} if o[2] is None else o.as_dict(i)
+        for i, o in enumerate(outcomes)
+    ]
+    return orjson.dumps(
+        {
+            "accepted": counts[ACCEPTED],
+            "duplicates": counts[DUPLICATE],
+            "rejected": counts[REJECTED],
+            "results": results,
+        }
+    )
 
 
 def create_api(
@@ -351,17 +369,8 @@ def create_api(
             outcomes = await gateway.ingest(partner, documents)
         except Unavailable as exc:
             return _unavailable(endpoint, str(exc))
-        counts = {ACCEPTED: 0, DUPLICATE: 0, REJECTED: 0}
-        for outcome in outcomes:
-            counts[outcome.status] += 1
         metrics.requests.labels(endpoint, "202").inc()
-        body = {
-            "accepted": counts[ACCEPTED],
-            "duplicates": counts[DUPLICATE],
-            "rejected": counts[REJECTED],
-            "results": [o.as_dict(i) for i, o in enumerate(outcomes)],
-        }
-        return Response(orjson.dumps(body), status_code=202, media_type="application/json")
+        return Response(_batch_answer(outcomes), status_code=202, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:

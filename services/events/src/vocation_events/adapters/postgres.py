@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from vocation_events.core.partners import Partner
-from vocation_events.ports import ArchivedEvent, Claim, Unavailable
+from vocation_events.ports import ArchivedEvent, Claims, Unavailable
 
 PERSONAL_TOPICS = ("candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings")
 DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -102,13 +102,13 @@ class PgPartners:
 
 
 class _PgClaim:
-    def __init__(self, conn: asyncpg.Connection, won: set[tuple[str, str]]) -> None:
+    def __init__(self, conn: asyncpg.Connection, taken: frozenset[str]) -> None:
         self._conn = conn
-        self._won = won
+        self._taken = taken
 
     @property
-    def won(self) -> set[tuple[str, str]]:
-        return self._won
+    def taken(self) -> frozenset[str]:
+        return self._taken
 
     async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
         await erase_candidate(self._conn, candidate_id, source, event_id)
@@ -137,6 +137,19 @@ async def erase_candidate(conn: asyncpg.Connection, candidate_id: str, source: s
     return int(status.split()[-1])
 
 
+_CLAIM = """
+WITH claimed AS (
+    INSERT INTO ingested_events (source, event_id, type, subject, partner)
+    SELECT $1, k.event_id, k.type, k.subject, $2
+    FROM unnest($3::text[], $4::text[], $5::text[]) AS k(event_id, type, subject)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
+SELECT CASE WHEN count(*) = cardinality($3::text[]) THEN NULL ELSE coalesce(array_agg(event_id), '{}') END
+FROM claimed
+"""
+
+
 class PgClaims:
     """Idempotency claims held in a transaction until the records are acknowledged."""
 
@@ -145,9 +158,16 @@ class PgClaims:
         self._attempts = attempts
 
     @asynccontextmanager
-    async def claim(self, claims: Sequence[Claim]) -> AsyncIterator[_PgClaim]:
-        """Insert the claims (sorted, so concurrent requests lock in the same order); commit on exit."""
-        columns: list[tuple[str, ...]] = list(zip(*sorted(claims), strict=True)) if claims else [()] * 5
+    async def claim(self, claims: Claims) -> AsyncIterator[_PgClaim]:
+        """Insert the claims in id order (concurrent requests lock in the same order); commit on exit.
+
+        One statement for the whole request; it answers NULL when every key was won (the usual
+        case, nothing to decode), else the ids won, from which the ones already taken follow.
+        """
+        ids = claims.ids
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        sorted_ids = [ids[i] for i in order]
+        types, subjects = claims.types, claims.subjects
         try:
             conn: asyncpg.Connection = await self._pool.acquire()
         except DB_UNAVAILABLE as exc:
@@ -156,16 +176,15 @@ class PgClaims:
             transaction = conn.transaction()
             await transaction.start()
             try:
-                rows = await conn.fetch(
-                    """
-                    INSERT INTO ingested_events (source, event_id, type, subject, partner)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                    ON CONFLICT DO NOTHING
-                    RETURNING source, event_id
-                    """,
-                    *columns,
+                won: list[str] | None = await conn.fetchval(
+                    _CLAIM,
+                    claims.source,
+                    claims.partner,
+                    sorted_ids,
+                    [types[i] for i in order],
+                    [subjects[i] for i in order],
                 )
-                yield _PgClaim(conn, {(r[0], r[1]) for r in rows})
+                yield _PgClaim(conn, _EMPTY if won is None else frozenset(ids).difference(won))
             except BaseException:
                 await transaction.rollback()
                 raise
@@ -177,6 +196,9 @@ class PgClaims:
             raise Unavailable("concurrent requests claimed the same events: retry") from exc
         finally:
             await self._pool.release(conn)
+
+
+_EMPTY: frozenset[str] = frozenset()
 
 
 class PgArchive:

@@ -15,20 +15,20 @@ from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.core.ratelimit import RateLimiter
 from vocation_events.gateway import Gateway
 from vocation_events.metrics import GatewayMetrics
-from vocation_events.ports import Claim, Unavailable
+from vocation_events.ports import Claims, Unavailable
 from vocation_events.settings import EventsSettings
 
 SOURCE = "urn:partner:test"
 
 
 class FakeClaimTx:
-    def __init__(self, won: set[tuple[str, str]]) -> None:
-        self._won = won
+    def __init__(self, taken: frozenset[str]) -> None:
+        self._taken = taken
         self.erased: list[str] = []
 
     @property
-    def won(self) -> set[tuple[str, str]]:
-        return self._won
+    def taken(self) -> frozenset[str]:
+        return self._taken
 
     async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
         self.erased.append(candidate_id)
@@ -43,10 +43,12 @@ class FakeClaims:
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def claim(self, claims: Sequence[Claim]) -> AsyncIterator[FakeClaimTx]:
+    async def claim(self, claims: Claims) -> AsyncIterator[FakeClaimTx]:
         async with self._lock:
-            won = {(c.source, c.event_id) for c in claims} - self.accepted
-            tx = FakeClaimTx(won)
+            keys = {(claims.source, event_id) for event_id in claims.ids}
+            assert len(keys) == len(claims.ids), "the ids of one claim are distinct"
+            won = keys - self.accepted
+            tx = FakeClaimTx(frozenset(event_id for _, event_id in keys - won))
             yield tx
             self.accepted |= won
             self.erased += tx.erased
