@@ -21,7 +21,7 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.reference import preload
 
 from vocation_matching.adapters.ledger import PostgresMatchLedger
-from vocation_matching.adapters.publishing import BatchPublisher
+from vocation_matching.adapters.publishing import KafkaBatchPublisher
 from vocation_matching.adapters.reactions import BarrierConsumer, Reactions, subscribe_reactions
 from vocation_matching.adapters.state_reader import StateReader
 from vocation_matching.core.state import MatchingState
@@ -79,17 +79,15 @@ async def running_service(
     async with create_pool(
         settings.database_url, migrations=[("matching", MIGRATIONS)], max_size=settings.database_pool_size
     ) as pool:
-        # A batch of events yields thousands of match events sent at once: aiokafka keeps one open
-        # batch per partition and waits for it to leave when it is full, so 16 KB batches (the
-        # default, ~20 match events) would cost a round trip every 20 events.
-        broker = make_broker(
+        broker = make_broker(settings.kafka_bootstrap, client_id=f"{settings.service_name}-{instance}")
+        publisher = KafkaBatchPublisher(
             settings.kafka_bootstrap,
-            client_id=f"{settings.service_name}-{instance}",
+            client_id=f"{settings.service_name}-matches-{instance}",
             max_batch_size=settings.producer_batch_bytes,
         )
         ledger = PostgresMatchLedger(
             pool,
-            BatchPublisher(broker),
+            publisher,
             settings.event_source,
             daily_cap_per_offer=settings.daily_cap_per_offer,
             daily_cap_per_candidate=settings.daily_cap_per_candidate,
@@ -125,6 +123,7 @@ async def running_service(
         async def start() -> None:
             await reader.start()
             await reader.ready.wait()
+            await publisher.start()
             # Join the group only once the state is whole: reactions need every candidate and offer.
             await broker.start()
             reacting.set()
@@ -140,4 +139,5 @@ async def running_service(
             with suppress(asyncio.CancelledError):
                 await starting
             await broker.stop()
+            await publisher.stop()
             await reader.stop()
