@@ -29,6 +29,10 @@ class TokenBucket:
             return 0.0
         return (min(cost, self.capacity) - self.tokens) / self.rate
 
+    def available(self, now: float) -> float:
+        """The tokens a `take` at `now` could spend (nothing is taken)."""
+        return min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+
 
 def retry_after_seconds(wait_s: float) -> int:
     """The `Retry-After` header value (whole seconds, at least 1) for a wait."""
@@ -46,10 +50,17 @@ class RateLimiter:
 
     def take(self, partner: str, rate: float | None, burst: float | None, cost: float, now: float) -> float:
         """Charge `cost` events to `partner`; 0.0 if allowed, else seconds to wait."""
+        return self._bucket(partner, rate, burst, now).take(cost, now)
+
+    def available(self, partner: str, rate: float | None, burst: float | None, now: float) -> float:
+        """How many events `partner` could send at `now` (nothing is charged)."""
+        return self._bucket(partner, rate, burst, now).available(now)
+
+    def _bucket(self, partner: str, rate: float | None, burst: float | None, now: float) -> TokenBucket:
         rate = rate or self._default_rate
         capacity = max(burst or self._default_burst, self._min_burst)
         bucket = self._buckets.get(partner)
         if bucket is None or bucket.rate != rate or bucket.capacity != capacity:
             bucket = TokenBucket.full(rate, capacity, now)
             self._buckets[partner] = bucket
-        return bucket.take(cost, now)
+        return bucket
