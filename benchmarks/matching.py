@@ -295,9 +295,13 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
     offers per second from the first publish until every offer has been reacted to."""
     import asyncio
     import uuid
+    from datetime import UTC, datetime
 
     from vocation_local.pg_admin import create_database
-    from vocation_matching.app import running_service
+    from vocation_matching.adapters.ledger import encode_match_found
+    from vocation_matching.adapters.publishing import KafkaBatchPublisher
+    from vocation_matching.app import LocalClock, running_service
+    from vocation_matching.core.state import offer_of
     from vocation_matching.settings import MatchingSettings
     from vocation_shared.contracts import events as ev
     from vocation_shared.contracts import payloads as p
@@ -383,6 +387,32 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
         emitted = emitted_total() - emitted_before
+        # Peers, in the same run: the core alone on the same state and offers, and a raw producer
+        # sending as many match events (acks=all, the service's batching) without PostgreSQL.
+        today = LocalClock(settings.timezone).today()
+        core_offers = [offer_of(v) for v in vacancies]
+        started = time.perf_counter()
+        found = [
+            service.state.candidates.match_offer(o, today, settings.top_per_offer, settings.min_score)
+            for o in core_offers
+            if o is not None
+        ]
+        core_s = time.perf_counter() - started
+        now = datetime.now(UTC)
+        records = [encode_match_found(m, "urn:bench", now) for ms in found for m in ms][: int(emitted)]
+        raw = KafkaBatchPublisher(
+            infra.kafka_bootstrap,
+            client_id="matching-bench-raw",
+            max_batch_size=settings.producer_batch_bytes,
+        )
+        await raw.start()
+        try:
+            started = time.perf_counter()
+            for k in range(0, len(records), 8000):
+                await raw.publish_encoded(records[k : k + 8000])
+            raw_s = time.perf_counter() - started
+        finally:
+            await raw.stop()
     await broker.stop()
     return {
         "candidates": candidates,
@@ -394,6 +424,8 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         "matches_emitted": int(emitted),
         "match_events_per_s": round(emitted / elapsed, 1),
         "elapsed_s": round(elapsed, 2),
+        "peer_core_only_offers_per_s": round(len(core_offers) / core_s, 1),
+        "peer_raw_producer_events_per_s": round(len(records) / raw_s, 1),
     }
 
 
