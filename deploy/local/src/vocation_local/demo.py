@@ -16,6 +16,7 @@ fiction. The terminal shows people's first names, never their addresses or numbe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -40,6 +41,7 @@ DEFAULT_SOURCE = "urn:vocation:demo:departements-ain-landes"
 PARTNER_FILE = "demo-partner.json"
 STATE_FILE = "demo-state.json"
 MAIL_DOMAIN = "courriel.example"
+SETTLE_S = 3.0
 
 # Communes (INSEE codes from the reference data).
 BOURG_EN_BRESSE = "01053"
@@ -532,7 +534,8 @@ def expectations(s: Scenario) -> list[Expectation]:
         email("martin", "Aide-soignant(e) de nuit", "the night aide-soignant post in Bourg-en-Bresse"),
         sms("martin", "Aide-soignant(e) de nuit", "the same offer by SMS"),
         email("durand", "Assistant(e) de vie aux familles", "the home-care post in Oyonnax"),
-        email("durand", "Vis ma vie", "the immersion at the IME Les Sources"),
+        email("durand", "Nouvelle offre pour vous : Vis ma vie", "the immersion at the IME Les Sources"),
+        email("morel", "Nouvelle offre pour vous : Vis ma vie", "the same immersion"),
         email("durand", "Votre immersion est confirmée", "her immersion confirmation"),
         sms("durand", "immersion confirmée", "the confirmation by SMS"),
         Expectation("the IME's tutor", "email", s.tutor_email, "Immersion réservée", "the host's notice"),
@@ -791,6 +794,7 @@ def play(
     narrator: Narrator,
     client: httpx.Client,
     state_file: Path,
+    outbox: Outbox | None = None,
 ) -> None:
     """Send the scenario step by step, saying what goes in and what should come out."""
     p = s.people
@@ -873,6 +877,12 @@ def play(
     narrator.step("Sophie, then Julien, ask for the immersion place")
     if not _wait_for_slot(client, catalogue_url, s.slot["id"], 30):
         narrator.say("(the catalogue does not list the slot yet: the requests may be refused)")
+    if outbox is not None:
+        # They ask once they have read about it (a place booked first would not be proposed).
+        told = [e for e in expectations(s) if "Vis ma vie" in e.contains and e.channel == "email"]
+        deadline = time.monotonic() + 20
+        while not all(outbox.met(e) for e in told) and time.monotonic() < deadline:
+            time.sleep(0.2)
     for key in ("durand", "morel"):
         request = {
             "request_id": f"demo-{s.run}-req-{key}",
@@ -912,26 +922,39 @@ def play(
     narrator.wait()
 
 
-def watch(outbox: Outbox, wanted: list[Expectation], s: Scenario, timeout: float, narrator: Narrator) -> bool:
+@dataclass
+class Shown:
+    """What the terminal already showed of the mailbox and the SMS sink."""
+
+    mails: set[str] = field(default_factory=set)
+    sms: int = 0
+
+
+def watch(
+    outbox: Outbox,
+    wanted: list[Expectation],
+    s: Scenario,
+    timeout: float,
+    narrator: Narrator,
+    shown: Shown,
+) -> bool:
     """Show what arrives until everything expected did, or `timeout`; whether it all arrived."""
     names = {p.email: p.first_name for p in s.people.values()}
     names |= {p.phone: p.first_name for p in s.people.values() if p.phone}
     names[s.tutor_email] = "the IME's tutor"
-    shown_mail: set[str] = set()
-    shown_sms = 0
     deadline = time.monotonic() + timeout
     while True:
         for mail in outbox.emails():
             ident = str(mail.get("message_id") or mail["number"])
             recipients = [names[a] for a in mail["to"] if a in names]
-            if ident in shown_mail or not recipients:
+            if ident in shown.mails or not recipients:
                 continue
-            shown_mail.add(ident)
+            shown.mails.add(ident)
             narrator.say(f"e-mail to {', '.join(recipients):<16} « {mail['subject']} »")
         texts = [m for m in outbox.sms() if m.get("to") in names]
-        for text in texts[shown_sms:]:
+        for text in texts[shown.sms :]:
             narrator.say(f"SMS    to {names[str(text['to'])]:<16} « {text.get('text', '')} »")
-        shown_sms = len(texts)
+        shown.sms = len(texts)
         missing = [e for e in wanted if not outbox.met(e)]
         if not missing or time.monotonic() > deadline:
             break
@@ -944,9 +967,54 @@ def watch(outbox: Outbox, wanted: list[Expectation], s: Scenario, timeout: float
     return not missing
 
 
-def _show_reasons(outbox: Outbox, address: str, narrator: Narrator) -> None:
+def send_digest_now(
+    s: Scenario,
+    client: httpx.Client,
+    catalogue_url: str,
+    database_url: str,
+    narrator: Narrator,
+) -> bool:
+    """Thomas's digest, sent now by the operator command rather than at the digest hour."""
+    filled = s.vacancies["es-fam"]["id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            answer = client.get(f"{catalogue_url}/v1/offers/{filled}", timeout=5)
+            if answer.status_code == 200 and answer.json().get("status") != "open":
+                break
+        time.sleep(0.2)
+    time.sleep(SETTLE_S)  # matching withdraws the filled post's match, notifications drops it
+    env = {**os.environ, "VOCATION_DATABASE_URL": database_url, "VOCATION_LOG_JSON": "false"}
+    command = [sys.executable, "-m", "vocation_notifications.cli", "digests", "send-now"]
+    result = subprocess.run(
+        [*command, "--candidate", s.people["lesca"].id(s.run)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        narrator.say(f"(the digest could not be sent now: {result.stderr.strip()[-300:]})")
+        return False
+    return True
+
+
+def digest_expectation(s: Scenario) -> Expectation:
+    """Thomas's digest: the MECS post, not the FAM's filled one."""
+    thomas = s.people["lesca"]
+    return Expectation(
+        thomas.first_name, "email", thomas.email, s.vacancies["es-mecs"]["title"], "his daily digest"
+    )
+
+
+def _show_reasons(outbox: Outbox, address: str, run: str, narrator: Narrator) -> None:
     for mail in outbox.emails():
-        if address in mail["to"] and "Pourquoi nous vous la proposons" in mail["text"]:
+        if (
+            address in mail["to"]
+            and "Pourquoi nous vous la proposons" in mail["text"]
+            and run in mail["text"]
+        ):
             narrator.say("")
             narrator.say("One of them, in full (what Léa reads):")
             for line in mail["text"].split("\n--\n")[0].strip().splitlines():
@@ -989,6 +1057,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "VOCATION_DEMO_EVENTS_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{postgres_port}/events"
         ),
         help="the gateway's database, to create the demo partner with the operator CLI",
+    )
+    parser.add_argument(
+        "--notifications-database-url",
+        default=_env(
+            "VOCATION_DEMO_NOTIFICATIONS_DATABASE_URL",
+            f"postgresql://postgres@127.0.0.1:{postgres_port}/notifications",
+        ),
+        help="the notifications service's database, to send Thomas's digest now",
+    )
+    parser.add_argument(
+        "--no-digest-now",
+        dest="digest_now",
+        action="store_false",
+        help="leave Thomas's digest for the digest hour instead of sending it at the end",
     )
     parser.add_argument("--partner", default=_env("VOCATION_DEMO_PARTNER", DEFAULT_PARTNER))
     parser.add_argument(
@@ -1058,7 +1140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gateway = Gateway(args.events_url, key, source, client)
             state_file = args.state_dir / STATE_FILE
             _tidy_previous_run(gateway, state_file, narrator)
-            play(scenario, gateway, args.catalogue_url, narrator, client, state_file)
+            play(scenario, gateway, args.catalogue_url, narrator, client, state_file, outbox)
         except DemoError as exc:
             out(f"\nThe demo stopped: {exc}")
             return 1
@@ -1074,8 +1156,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             out(
                 "  It is outside 08:00–21:30 in Paris: SMS wait for the morning (unless configured otherwise)."
             )
-        all_arrived = watch(outbox, expectations(scenario), scenario, args.wait, narrator)
-        _show_reasons(outbox, scenario.people["martin"].email, narrator)
+        shown = Shown()
+        all_arrived = watch(outbox, expectations(scenario), scenario, args.wait, narrator, shown)
+        _show_reasons(outbox, scenario.people["martin"].email, f"demo-{scenario.run}-", narrator)
+        if args.digest_now:
+            narrator.step("An operator sends Thomas's daily digest now, instead of at the digest hour")
+            narrator.say(
+                "vocation notifications digests send-now --candidate <Thomas's id> (the notifications "
+                "service's operator command)"
+            )
+            narrator.expect(
+                "one e-mail gathering the offers held for Thomas: the MECS post, and not the FAM's, "
+                "filled since."
+            )
+            narrator.wait()
+            sent = send_digest_now(
+                scenario, client, args.catalogue_url, args.notifications_database_url, narrator
+            )
+            all_arrived = (
+                watch(outbox, [digest_expectation(scenario)], scenario, args.wait, narrator, shown)
+                and sent
+                and all_arrived
+            )
 
         out("")
         out("Where to look:")
@@ -1084,10 +1186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         out(
             f"  catalogue   {args.catalogue_url}/v1/offers?departement=01   the open offers (OpenAPI at /docs)"
         )
-        out(
-            "  Thomas's digest arrives at the digest hour (VOCATION_DIGEST_HOUR, 18:00 by default) "
-            "without the filled post."
-        )
+        if not args.digest_now:
+            out(
+                "  Thomas's digest arrives at the digest hour (VOCATION_DIGEST_HOUR, 18:00 by default) "
+                "without the filled post; `vocation notifications digests send-now` sends it at once."
+            )
         out("  Run `make demo` again: it tidies this run up first, then plays the story anew.")
         if args.check and not all_arrived:
             return 1

@@ -20,6 +20,7 @@ from vocation_shared.postgres import mark_processed
 
 from vocation_notifications.adapters.store import Store
 from vocation_notifications.core.consent import contact_from
+from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.planning import plan_booking, plan_match, plan_refusal
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.ports import Clock
@@ -112,6 +113,11 @@ class Handlers:
                 applied=applied,
                 version=event.data.version,
             )
+            if applied:
+                # What waited for this contact is decided now, not at its next retry.
+                await self._store.wake(
+                    conn, event.data.candidate_id, RecipientKind.CANDIDATE, self._clock.now()
+                )
             return applied
         return False
 
@@ -126,6 +132,13 @@ class Handlers:
         """Keep the establishment's name and tutor address."""
         if isinstance(event, ev.EstablishmentRegistered | ev.EstablishmentUpdated):
             await self._store.save_establishment(conn, event.data)
+            if event.data.immersion_contact_email is not None:
+                return (
+                    await self._store.wake(
+                        conn, event.data.id, RecipientKind.ESTABLISHMENT, self._clock.now()
+                    )
+                    > 0
+                )
         return False
 
     async def on_slot(self, conn: asyncpg.Connection, event: AnyEvent) -> bool:

@@ -515,6 +515,27 @@ class Store:
             "held" if hold else "pending",
         )
 
+    async def wake(
+        self, conn: asyncpg.Connection, recipient_id: str, kind: RecipientKind, now: datetime
+    ) -> int:
+        """Make a recipient's unsent, never attempted rows due now (their contact just arrived).
+
+        A row whose contact was unknown waits `contact_grace / 10` before its next decision; the
+        contact, on another topic, often comes a few milliseconds after the match. Rows deferred
+        for another reason (SMS window) are simply decided again.
+        """
+        status: str = await conn.execute(
+            """
+            UPDATE outbox SET not_before = $3
+            WHERE recipient_id = $1 AND recipient_kind = $2 AND state = 'pending' AND attempts = 0
+              AND not_before > $3
+            """,
+            recipient_id,
+            str(kind),
+            now,
+        )
+        return int(status.split()[-1])
+
     async def suppress(
         self, conn: asyncpg.Connection, row: OutboxRow, why: SuppressionReason, now: datetime
     ) -> None:
