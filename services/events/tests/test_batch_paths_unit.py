@@ -176,3 +176,12 @@ async def test_too_many_events_is_413_on_both_paths(clients: Any) -> None:
         "/v1/events/batch", content=body, headers={"Content-Type": BATCH, "Authorization": "Bearer key-all"}
     )
     assert response.status_code == 413
+
+
+async def test_a_siret_of_non_ascii_digits_is_422_not_a_server_error(clients: Any) -> None:
+    establishment = {**samples.vacancy()["establishment"], "siret": "²2345678901234"}
+    body = orjson.dumps([vacancy(1, data=samples.vacancy(id="vac-1", establishment=establishment))])
+    one, _ = await both(clients, body)
+    problem = one.json()["results"][0]["problem"]
+    assert problem["status"] == 422
+    assert [e["pointer"] for e in problem["errors"]] == ["/data/establishment/siret"]

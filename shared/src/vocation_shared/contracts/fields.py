@@ -12,16 +12,22 @@ from vocation_shared.reference import communes, rome_v4
 _PHONE_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _LA_POSTE_SIREN = "356000000"
 _LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2·d with its digits summed
+# ASCII digit → its Luhn-doubled value, as a `bytes.translate` table (the sums then run in C).
+_LUHN_DOUBLED_OF_ASCII = bytes.maketrans(b"0123456789", bytes(_LUHN_DOUBLED))
+_ZERO = ord("0")
 
 
 def siret_checksum_ok(siret: str) -> bool:
-    """Whether a 14-digit SIRET passes the Luhn check (La Poste's establishments use a digit sum)."""
-    if len(siret) != 14 or not siret.isdigit():
+    """Whether a 14-digit SIRET passes the Luhn check (La Poste's establishments use a digit sum).
+
+    Only ASCII digits count as digits (`str.isdigit` alone also takes `²` or `٣`).
+    """
+    if len(siret) != 14 or not siret.isascii() or not siret.isdigit():
         return False
+    digits = siret.encode("ascii")
     if siret.startswith(_LA_POSTE_SIREN):
-        return sum(int(d) for d in siret) % 5 == 0
-    digits = [ord(c) - 48 for c in siret]
-    total = sum(digits[1::2]) + sum(_LUHN_DOUBLED[d] for d in digits[0::2])
+        return (sum(digits) - 14 * _ZERO) % 5 == 0
+    total = sum(digits[1::2]) - 7 * _ZERO + sum(digits[0::2].translate(_LUHN_DOUBLED_OF_ASCII))
     return total % 10 == 0
 
 
