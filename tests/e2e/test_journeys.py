@@ -557,3 +557,75 @@ def test_erasure_removes_the_person_from_every_service_and_the_archive(
     time.sleep(1)
     assert not _query(db["matching"], "SELECT 1 FROM emitted_matches WHERE candidate_id = $1", cid)
     assert len(_mails_to(platform, email)) == mails_before
+
+
+# --- a match that comes before the person's contact is sent once the contact is there -----------
+
+
+def _publish_raw(platform: Platform, event: Any) -> None:
+    """Write an event straight to its topic, as the service that owns it would."""
+    from aiokafka import AIOKafkaProducer
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                str(event.TOPIC),
+                event.to_json_bytes(),
+                key=event.subject.encode(),
+                headers=[
+                    ("content-type", b"application/cloudevents+json"),
+                    ("ce_type", event.type.encode()),
+                    ("ce_id", event.id.encode()),
+                    ("ce_source", event.source.encode()),
+                ],
+            )
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def test_a_match_that_arrives_before_the_contact_is_sent_once_the_contact_is_there(
+    platform: Platform, api_key: str
+) -> None:
+    from vocation_shared.contracts import events as ev
+    from vocation_shared.contracts import payloads as p
+
+    run = uuid.uuid4().hex[:8]
+    cid, email = f"cand-{run}-zoe", f"zoe.{run}@example.org"
+    match = p.MatchFound(
+        match_id=f"m-{run}",
+        candidate_id=cid,
+        offer_id=f"vac-{run}-early",
+        offer_kind="vacancy",
+        offer_version=1,
+        offer_title="Assistant(e) familial(e) à Nantua",
+        rome_code="K1309",
+        commune_insee="01269",
+        distance_km=3.2,
+        score=77,
+        reasons=["À 3 km de chez vous", "CDI à temps plein"],
+    )
+    _publish_raw(platform, ev.MatchFound.build(match, source="urn:vocation:matching", id=f"found.m-{run}"))
+    waiting = (
+        "SELECT 1 FROM outbox WHERE recipient_id = $1 AND channel = 'email' AND state = 'pending'"
+        " AND not_before > now() + interval '10 seconds'"
+    )
+    _eventually(
+        lambda: bool(_query(platform.databases["notifications"], waiting, cid)),
+        "the match waiting for its contact",
+        platform,
+    )
+
+    person = _candidate(run, "zoe", VALSERHONE, email, None, **_profile("K1309", "DEAF", 1))
+    _post(platform, api_key, _event("fr.vocation.candidate.registered.v1", person["id"], person))
+    started = time.monotonic()
+    _eventually(
+        lambda: any("Assistant(e) familial(e) à Nantua" in m["subject"] for m in _mails_to(platform, email)),
+        "the email once the contact arrived",
+        platform,
+        timeout=10,
+    )
+    assert time.monotonic() - started < 10
