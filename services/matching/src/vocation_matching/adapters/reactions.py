@@ -18,6 +18,7 @@ the consumer retries its events one by one and dead-letters only the faulty one.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
@@ -175,6 +176,7 @@ class Reactions:
             if current.version > 1:
                 await self._withdraw_no_longer_matching(current, today)
             pending.matches += self._match_offer(current, today)
+            await asyncio.sleep(0)  # a batch is seconds of CPU under load: let the heartbeats through
         await self._flush(pending, today, "offer")
         self._metrics.reacted.labels(direction="offer").inc(len(events))
 
@@ -249,6 +251,7 @@ class Reactions:
                 candidate, today, self._settings.top_per_candidate, self._settings.min_score
             )
             self._metrics.match_seconds.labels(direction="candidate").observe(time.perf_counter() - started)
+            await asyncio.sleep(0)  # a batch is seconds of CPU under load: let the heartbeats through
         await self._flush(pending, today, "candidate")
         self._metrics.reacted.labels(direction="candidate").inc(len(events))
 
