@@ -16,7 +16,7 @@ from vocation_shared.contracts.codec import FieldError
 from vocation_shared.logs import get_logger
 
 from vocation_events.auth import Authenticator
-from vocation_events.core.ingestion import check_event, check_model, validate_batch
+from vocation_events.core.ingestion import check_event, check_model, check_models, validate_batch
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import PROBLEM_CONTENT_TYPE, Problem
 from vocation_events.core.ratelimit import RateLimiter, retry_after_seconds
@@ -363,10 +363,14 @@ def create_api(
             limited = _rate_limited(endpoint, partner, max(1, len(items)))
             if limited is not None:
                 return limited
-            checked_events = [
-                check_model(item, partner) if type(item) in models else check_event(document, partner)
-                for item, document in zip(items, documents, strict=True)
-            ]
+            checked_events = (
+                check_models(items, partner)
+                if all_valid
+                else [
+                    check_model(item, partner) if type(item) in models else check_event(document, partner)
+                    for item, document in zip(items, documents, strict=True)
+                ]
+            )
             try:
                 outcomes = await gateway.ingest_checked(partner, checked_events, documents)
             except Unavailable as exc:
