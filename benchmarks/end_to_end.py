@@ -2,8 +2,8 @@
 
 Run: `.venv/bin/python -m benchmarks.end_to_end [--quick]` (or `main()` from `make bench`, the full
 mode). It starts Kafka and PostgreSQL (or uses those named by the environment, see
-`benchmarks/infra.py`), the development mailbox (a real SMTP server on loopback) and the four
-services as their own processes, like the end-to-end tests. Then:
+`benchmarks/infra.py`), an SMTP server on loopback and the four services as their own processes,
+like the end-to-end tests (`vocation_local.e2e.Platform`). Then:
 
 1. draws a realistic population (`benchmarks.matching.Population`: real communes weighted by
    population, the sector's priority métiers, plausible radii), each with an email address and
@@ -13,9 +13,14 @@ services as their own processes, like the end-to-end tests. Then:
    does not delay the next post) for a fixed duration. Each vacancy was checked beforehand, with
    the matching service's own index built in this process from the same profiles, to match at
    least `top_per_offer` (50) candidates: each offer yields about 50 emails;
-4. measures, for each email, the time from the gateway's 202 for its offer to the mailbox's
-   `received_at` (same machine, same wall clock); the offer is found from the offer link in the
-   email's text. Consumer lag of every group is sampled every 5 s during the run.
+4. measures, for each email, the time from the gateway's 202 for its offer to the SMTP server's
+   acceptance (same machine, same wall clock). Consumer lag of every group is sampled every 5 s.
+
+The SMTP server is, by default, a recording aiosmtpd server (`--smtp lean`): it notes the time and
+the `X-Vocation-Notification-Id` header of each message it accepts, without parsing it (≈0.5 ms of
+CPU a message). The development mailbox (`--smtp mailbox`: its `received_at`, the offer found from
+the offer link in the text) parses and keeps every message, ≈3 ms of CPU each: at 1,000 emails/s
+it would need more than this machine's two cores by itself, and the run would measure the mailbox.
 
 Stages (to find the bottleneck): the vacancy's Kafka timestamp (written by the gateway), the
 match-found's Kafka timestamp (written by matching), and the notification service's outbox row
@@ -23,7 +28,10 @@ match-found's Kafka timestamp (written by matching), and the notification servic
 the email through its `X-Vocation-Notification-Id` header.
 
 Per-person caps are raised for the run (matching's per-candidate daily cap, notifications' daily
-email cap): a city's candidates receive many offers in one minute. Bars (DESIGN.md): p50 ≤ 150 ms,
+email cap): a city's candidates receive many offers in one minute. Modes: full (`make bench`,
+100,000 candidates, 60 s), `--quick` (10,000 candidates, 20 s), or `--candidates/--duration/--rate`;
+`--keep-logs` keeps the services' logs; `BENCH_E2E_LOG_LEVEL` (INFO) sets the services' log level.
+Figures: `.run/bench-results.json` from `make bench`, `.run/bench-end-to-end-<mode>.json` otherwise. Bars (DESIGN.md): p50 ≤ 150 ms,
 p99 ≤ 1 s at 20 offers/s (≈ 1,000 notifications/s) against 100,000 candidates.
 """
 
