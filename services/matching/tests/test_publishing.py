@@ -12,6 +12,7 @@ from vocation_matching.core.model import Match, Offer
 from vocation_matching.testing import immersion, training, vacancy
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.codec import parse_event
+from vocation_shared.contracts.vocabulary import ContractType
 
 pytestmark = pytest.mark.unit
 SOURCE = "urn:vocation:matching"
@@ -36,6 +37,7 @@ MATCHES = [
     _match(immersion(), reasons=("Immersion à 3 km",), score=0, distance_km=3.0),
     _match(training(), candidate_id="c" * 120),  # long ids: the match id becomes a digest
     _match(vacancy(id="v-" + "9" * 100), candidate_id="Cand_x.y:z-9"),
+    _match(vacancy(urgent=True, contract_type=ContractType.REMPLACEMENT)),  # an urgent replacement shift
 ]
 TIMES = [
     datetime(2026, 11, 22, 7, 30, 1, 123456, tzinfo=UTC),

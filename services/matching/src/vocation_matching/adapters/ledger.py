@@ -55,6 +55,7 @@ def match_found_event(match: Match, source: str, now: datetime | None = None) ->
         score=match.score,
         reasons=list(match.reasons),
         close_metier=match.close_metier,
+        urgent=offer.urgent,
     )
     return ev.MatchFound.build(payload, source=source, id=f"found.{match.match_id}", time=now)
 
@@ -89,7 +90,7 @@ def encode_match_found(match: Match, source: str, now: datetime) -> EncodedEvent
     data["score"] = match.score
     data["reasons"] = list(match.reasons)
     data["close_metier"] = match.close_metier
-    data["urgent"] = False
+    data["urgent"] = offer.urgent
     event_id = f"found.{match.match_id}"
     value = orjson.dumps(
         {

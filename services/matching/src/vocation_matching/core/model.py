@@ -181,6 +181,8 @@ class Offer:
     application_deadline: date | None = None
     driving_licence_required: bool = False
     housing_offered: bool = False
+    urgent: bool = False
+    """An urgent replacement shift: notifications tell it at once."""
     open: bool = True
     """Status open and posts, places or capacity left."""
     filled: bool = False
@@ -246,6 +248,7 @@ def offer_from_vacancy(vacancy: p.Vacancy) -> Offer:
         required_diploma=vacancy.required_diploma,
         driving_licence_required=vacancy.driving_licence_required,
         housing_offered=vacancy.housing_offered,
+        urgent=vacancy.urgent,
         open=vacancy.status is OfferStatus.OPEN and not filled,
         filled=filled,
         fingerprint=_fingerprint(*material),
