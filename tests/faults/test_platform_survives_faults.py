@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 import uuid
@@ -34,6 +35,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 BATCH = 100
 SEND_SECONDS = 80.0
+# How long the platform may take to catch up after the run (matching is the slowest reader).
+SETTLE_SECONDS = float(os.environ.get("VOCATION_FAULTS_SETTLE_S", "240"))
 # When (fraction of the batches sent) each fault strikes; one after the other.
 FAULTS = (
     (0.10, "events"),
