@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -24,10 +25,12 @@ RESULTS = Path(__file__).resolve().parent.parent / ".run" / "bench-results.json"
 def main(names: list[str]) -> int:
     """Run the benchmarks; a missing benchmark module is reported, not faked."""
     selected = names or list(BENCHMARKS)
-    results: dict[str, object] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
-    }
+    results: dict[str, object] = {}
+    if names and RESULTS.exists():
+        # Running a few benchmarks keeps the others' last figures (each entry carries its date).
+        results = json.loads(RESULTS.read_text(encoding="utf-8"))
+    results["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["machine"] = f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}"
     failed = False
     for name in selected:
         try:
@@ -48,6 +51,8 @@ def main(names: list[str]) -> int:
             results[name] = {"error": repr(exc)}
             continue
         figures["duration_s"] = round(time.perf_counter() - started, 1)
+        figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         results[name] = figures
         for key, value in figures.items():
             print(f"   {key:<28} {value}")
@@ -58,8 +63,6 @@ def main(names: list[str]) -> int:
 
 
 def _cores() -> int:
-    import os
-
     return os.cpu_count() or 0
 
 

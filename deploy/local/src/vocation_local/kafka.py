@@ -131,6 +131,10 @@ class KafkaBroker:
             del _CHILDREN[child.pid]  # reaped: no zombie left behind
         if pid is None or not is_alive(pid):
             return None
+        if child is not None and child.poll() is None:
+            # Our own child: right after the fork, and until it execs java, its command line is
+            # still this Python process's; checking it then would call a starting broker dead.
+            return pid
         args = cmdline(pid)
         if "kafka.Kafka" not in args or str(self.config_file) not in args:
             return None  # a stale pid file whose pid was reused by another process
