@@ -197,6 +197,11 @@ class PostgresBookings:
             )
             slot = p.ImmersionSlot.model_validate(slot_data) if slot_data is not None else None
             await _lock(conn, f"candidate:{request.candidate_id}")
+            if await conn.fetchval(
+                "SELECT true FROM erased_candidates WHERE candidate_id = $1", request.candidate_id
+            ):
+                await _keep(conn, key, [])  # erased before their request was read: nothing to decide
+                return []
             rows = await conn.fetch(
                 "SELECT start_date, end_date FROM immersion_bookings "
                 "WHERE candidate_id = $1 AND status = 'booked'",
@@ -264,7 +269,8 @@ class PostgresBookings:
         """Erasure: delete the candidate's bookings, blank the outcomes kept for their requests.
 
         Outcome rows stay, emptied, so that a redelivered request of theirs is not decided (and
-        booked) again. A place booked for an immersion not over yet is given back: the slot's new
+        booked) again; the candidate is remembered as erased, so that a request read after the
+        erasure is not decided either. A place booked for an immersion not over yet is given back: the slot's new
         state is returned, to publish (it holds no personal data).
         """
         today = self._clock().astimezone(self._tz).date()
@@ -276,6 +282,10 @@ class PostgresBookings:
             for slot_id in sorted(str(r["slot_id"]) for r in slots):
                 await _lock(conn, f"slot:{slot_id}")
             await _lock(conn, f"candidate:{candidate_id}")
+            await conn.execute(
+                "INSERT INTO erased_candidates (candidate_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                candidate_id,
+            )
             await conn.execute(
                 "UPDATE immersion_outcomes SET events = '[]'::jsonb "
                 "WHERE events @> jsonb_build_array(jsonb_build_object("
