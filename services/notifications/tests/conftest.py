@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from vocation_local.kafka_admin import start_groups_at_end
 from vocation_notifications.app import running_service
 from vocation_notifications.testing import (
     MORNING,
@@ -17,7 +18,16 @@ from vocation_notifications.testing import (
     sms_provider,
     smtp_server,
 )
+from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
+
+CONSUMED = (
+    Topic.CANDIDATE_CONTACTS,
+    Topic.ESTABLISHMENTS,
+    Topic.IMMERSION_SLOTS,
+    Topic.MATCHES,
+    Topic.IMMERSION_BOOKINGS,
+)
 
 
 @pytest.fixture
@@ -60,6 +70,10 @@ async def harness(
     clock = FakeClock(MORNING)
     settings = settings_for_tests(
         database_url=fresh_database, kafka_bootstrap=kafka_bootstrap, smtp_port=port, sms_url=url, run=run
+    )
+    # Start where the shared topics end now: other tests' thousands of matches are not this test's.
+    await start_groups_at_end(
+        kafka_bootstrap, {f"{settings.consumer_group_prefix}-{topic}": topic for topic in CONSUMED}
     )
     async with running_service(settings, clock=clock) as service:
         yield Harness(service, sink, stub, clock, publisher, run, kafka_bootstrap, fresh_database)

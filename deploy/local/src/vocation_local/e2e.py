@@ -83,9 +83,11 @@ class Platform:
 
 @pytest.fixture(scope="session")
 def platform(
-    kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+    platform_kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
-    """Mailbox and the four services as their own processes, against the session's Kafka and PostgreSQL."""
+    """Mailbox and the four services as their own processes, on a Kafka of their own (see
+    `platform_kafka_bootstrap`) and the session's PostgreSQL."""
+    kafka_bootstrap = platform_kafka_bootstrap
     from vocation_local.aio import run_sync
     from vocation_local.pg_admin import create_database
 

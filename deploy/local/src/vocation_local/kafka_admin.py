@@ -135,3 +135,25 @@ async def describe_topics(bootstrap: str, names: Iterable[str]) -> dict[str, Top
         }
     finally:
         await admin.close()
+
+
+async def start_groups_at_end(bootstrap: str, groups: dict[str, str]) -> None:
+    """Commit each consumer group's offsets at the current end of its topic ({group: topic}).
+
+    For tests that share one broker: a new service then reads only what is published after
+    this point, as a deployed service that already handled the history would, instead of
+    the whole backlog other tests left on the topic.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    described = await describe_topics(bootstrap, set(groups.values()))
+    for group, topic in groups.items():
+        partitions = [TopicPartition(topic, p) for p in range(described[topic].partitions)]
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            await consumer.commit(dict(ends))
+        finally:
+            await consumer.stop()

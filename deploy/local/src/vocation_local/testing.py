@@ -1,7 +1,7 @@
 """Pytest plugin: session-wide real Kafka and PostgreSQL (env, Docker, or local processes).
 
 Load it from the root conftest with `pytest_plugins = ["vocation_local.testing"]`. Fixtures:
-`kafka_bootstrap`, `kafka_broker`, `postgres_url`, `postgres_server`, `make_database`,
+`kafka_bootstrap`, `kafka_broker`, `platform_kafka_bootstrap`, `postgres_url`, `postgres_server`, `make_database`,
 `fresh_database`. All are synchronous, so async tests of any loop scope can use them.
 
 Where each comes from, in order: `VOCATION_KAFKA_BOOTSTRAP` / `VOCATION_DATABASE_URL`; else a
@@ -129,6 +129,35 @@ def _vocation_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaS
             yield KafkaService(broker.bootstrap, broker)
         finally:
             broker.stop()
+
+
+@pytest.fixture(scope="session")
+def platform_kafka_bootstrap(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Kafka of its own for the whole platform run as processes (end-to-end tests).
+
+    The services read their topics from the start, as a first deployment does: on the
+    session's broker they would first wade through the thousands of events other tests left.
+    With `VOCATION_KAFKA_BOOTSTRAP`, the configured broker is shared instead.
+    """
+    if os.environ.get("VOCATION_KAFKA_BOOTSTRAP"):
+        yield kafka_bootstrap
+        return
+    if docker_available():
+        container, bootstrap = _kafka_container()
+        try:
+            run_sync(create_topics(bootstrap, all_topics(partitions=TEST_PARTITIONS)))
+            yield bootstrap
+        finally:
+            container.stop()
+        return
+    broker = _start_local(
+        lambda: KafkaBroker(tmp_path_factory.mktemp("platform-kafka"), free_port(), free_port())
+    )
+    try:
+        run_sync(create_topics(broker.bootstrap, all_topics(partitions=TEST_PARTITIONS)))
+        yield broker.bootstrap
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")
