@@ -112,6 +112,9 @@ class DeliveryWorker:
         """Loop: a batch, then wait for work (or `poll_s`); errors are logged and the loop goes on."""
         last_depth = 0.0
         while not stop.is_set():
+            # Cleared before looking for work: a wake-up set while this pass runs (a batch planned
+            # after its claim query) makes the wait below return at once instead of after `poll_s`.
+            self.wake.clear()
             try:
                 done = await self.run_once()
                 if first and time.monotonic() - last_depth > 5:
@@ -126,7 +129,6 @@ class DeliveryWorker:
                 done = 0
                 await asyncio.sleep(1)
             if done == 0:
-                self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), poll_s)
 
@@ -253,19 +255,22 @@ class DeliveryWorker:
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = self._clock.now()
         logged: list[tuple[Outcome, bool, datetime | None]] = []
+        accepted = [o for o in outcomes if o.receipt is not None]
         async with self._pool.acquire() as conn, conn.transaction():
+            # Every acceptance in one statement (with its facts), then the failures one by one.
+            owned = await self._store.mark_sent_many(
+                conn,
+                [
+                    (o.claimed.row, o.claimed.attempt_id, o.claimed.attempts, o.receipt.provider_message_id)
+                    for o in accepted
+                    if o.receipt is not None
+                ],
+                now,
+            )
+            logged += [(o, ok, None) for o, ok in zip(accepted, owned, strict=True)]
             for outcome in outcomes:
                 claimed = outcome.claimed
                 if outcome.receipt is not None:
-                    recorded = await self._store.mark_sent(
-                        conn,
-                        claimed.row,
-                        claimed.attempt_id,
-                        claimed.attempts,
-                        outcome.receipt.provider_message_id,
-                        now,
-                    )
-                    logged.append((outcome, recorded, None))
                     continue
                 assert outcome.error is not None
                 retry_at = self._retry_at(claimed, outcome.error, now)
@@ -276,10 +281,10 @@ class DeliveryWorker:
                     conn, claimed.row, claimed.attempt_id, claimed.attempts, message, now, retry_at
                 )
                 logged.append((outcome, True, retry_at))
-        for outcome, recorded, retry_at in logged:
+        for outcome, was_recorded, retry_at in logged:
             row = outcome.claimed.row
             if outcome.receipt is not None:
-                if recorded:
+                if was_recorded:
                     self._metrics.outcome(row.channel, row.purpose, "sent")
                     log.debug(
                         "notification.sent",

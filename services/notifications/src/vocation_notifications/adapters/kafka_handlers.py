@@ -1,27 +1,38 @@
 """Kafka handlers: contacts and consent, read models, and the facts that plan notifications.
 
-Each handler opens a transaction, calls `mark_processed` (skips a duplicate), applies the core's
-decision to the outbox, and commits both together. Handlers publish nothing themselves: the facts
+Every topic is consumed **per fetched batch** (`EventConsumer.subscribe_batch`): a batch's fresh
+events are applied in one transaction with their processed marks (`mark_many_processed`; a
+redelivered or replayed event is skipped). `matches` and `candidate-contacts` are applied with a
+few multi-row statements per batch (`core.batches` decides, in the events' order); the read
+models and bookings (a few events) one event after the other, still in one transaction. If a
+batch keeps failing, the consumer retries its events one by one and dead-letters only the faulty
+one. A tombstone on `candidate-contacts` is applied in its place in the order: the events before
+it are committed first (`TombstoneBatchConsumer`). Handlers publish nothing themselves: the facts
 they cause are queued in `outcome_events` and published by the worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
 
 import asyncpg
+from aiokafka import ConsumerRecord
 from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent, types_on
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import NotificationPurpose
 from vocation_shared.kafka import EventConsumer
+from vocation_shared.kafka.consumer import BatchHandler, TombstoneHandler
 from vocation_shared.logs import get_logger
-from vocation_shared.postgres import mark_processed
+from vocation_shared.postgres.idempotency import mark_many_processed
 
 from vocation_notifications.adapters.store import Store
-from vocation_notifications.core.consent import contact_from
+from vocation_notifications.core.batches import distinct_events, latest_contacts, plan_match_steps
 from vocation_notifications.core.model import RecipientKind
-from vocation_notifications.core.planning import plan_booking, plan_match, plan_refusal
+from vocation_notifications.core.planning import plan_booking, plan_refusal
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.ports import Clock
 
@@ -32,10 +43,68 @@ BOOKING_PURPOSES = (
     NotificationPurpose.IMMERSION_BOOKED_HOST,
     NotificationPurpose.IMMERSION_REMINDER,
 )
+MATCH_PURPOSES = (NotificationPurpose.MATCH, NotificationPurpose.URGENT_SHIFT)
+
+
+class TombstoneBatchConsumer(EventConsumer):
+    """`EventConsumer` whose batch subscriptions also take tombstones, each in its place in the order.
+
+    The records before a tombstone are applied (and committed) as a batch, then the tombstone
+    handler runs (with the consumer's retries), then the records after it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tombstones: dict[tuple[str, str], TombstoneHandler] = {}
+
+    def subscribe_batch_with_tombstones(
+        self,
+        topic: str,
+        *,
+        group_id: str,
+        handle_batch: BatchHandler,
+        on_tombstone: TombstoneHandler,
+        accepts: Iterable[str] | None = None,
+        max_records: int = 500,
+    ) -> None:
+        """`subscribe_batch`, plus `on_tombstone(key)` for each tombstone, in order."""
+        self._tombstones[(topic, group_id)] = on_tombstone
+        self.subscribe_batch(
+            topic, group_id=group_id, handle_batch=handle_batch, accepts=accepts, max_records=max_records
+        )
+
+    async def process_records_in_bulk(
+        self,
+        records: Iterable[ConsumerRecord[bytes, bytes]],
+        topic: str,
+        group_id: str,
+        handle_batch: BatchHandler,
+        accepts: frozenset[str] | None,
+        chunk_size: int = 250,
+    ) -> None:
+        """Apply the runs of events between tombstones as batches, and the tombstones between them."""
+        on_tombstone = self._tombstones.get((topic, group_id))
+        if on_tombstone is None:
+            await super().process_records_in_bulk(records, topic, group_id, handle_batch, accepts, chunk_size)
+            return
+        run: list[ConsumerRecord[bytes, bytes]] = []
+        for record in records:
+            if record.value is not None:
+                run.append(record)
+                continue
+            if run:
+                await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
+                run = []
+            if record.key is not None:
+                key = record.key.decode("utf-8", errors="replace")
+                where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+                await self._with_retries(partial(on_tombstone, key), record, where)
+        if run:
+            await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
 
 
 class Handlers:
-    """The service's reactions to events, each in one transaction with its processed mark."""
+    """The service's reactions to events: per batch, in one transaction with the processed marks."""
 
     def __init__(
         self,
@@ -57,69 +126,87 @@ class Handlers:
         """The consumer group (and processed-events consumer name) for a topic."""
         return f"{self._prefix}-{topic}"
 
-    def register(self, consumer: EventConsumer) -> None:
+    def register(self, consumer: TombstoneBatchConsumer, max_records: int = 500) -> None:
         """Subscribe every handler."""
-        consumer.subscribe(
+        consumer.subscribe_batch_with_tombstones(
             Topic.CANDIDATE_CONTACTS,
             group_id=self.group(Topic.CANDIDATE_CONTACTS),
-            handle=self._wrap(Topic.CANDIDATE_CONTACTS, self.on_contact),
-            accepts=types_on(Topic.CANDIDATE_CONTACTS),
+            handle_batch=self.on_contacts,
             on_tombstone=self.on_contact_erased,
+            accepts=types_on(Topic.CANDIDATE_CONTACTS),
+            max_records=max_records,
         )
-        consumer.subscribe(
+        consumer.subscribe_batch(
             Topic.ESTABLISHMENTS,
             group_id=self.group(Topic.ESTABLISHMENTS),
-            handle=self._wrap(Topic.ESTABLISHMENTS, self.on_establishment),
+            handle_batch=self._one_by_one(Topic.ESTABLISHMENTS, self.on_establishment),
+            max_records=max_records,
         )
-        consumer.subscribe(
+        consumer.subscribe_batch(
             Topic.IMMERSION_SLOTS,
             group_id=self.group(Topic.IMMERSION_SLOTS),
-            handle=self._wrap(Topic.IMMERSION_SLOTS, self.on_slot),
+            handle_batch=self._one_by_one(Topic.IMMERSION_SLOTS, self.on_slot),
+            max_records=max_records,
         )
-        consumer.subscribe(
+        consumer.subscribe_batch(
             Topic.MATCHES,
             group_id=self.group(Topic.MATCHES),
-            handle=self._wrap(Topic.MATCHES, self.on_match),
+            handle_batch=self.on_matches,
+            max_records=max_records,
         )
-        consumer.subscribe(
+        consumer.subscribe_batch(
             Topic.IMMERSION_BOOKINGS,
             group_id=self.group(Topic.IMMERSION_BOOKINGS),
-            handle=self._wrap(Topic.IMMERSION_BOOKINGS, self.on_booking),
+            handle_batch=self._one_by_one(Topic.IMMERSION_BOOKINGS, self.on_booking),
             accepts={ev.ImmersionBooked.TYPE, ev.ImmersionRefused.TYPE, ev.ImmersionCancelled.TYPE},
+            max_records=max_records,
         )
 
-    def _wrap(
-        self, topic: Topic, apply: Callable[[asyncpg.Connection, AnyEvent], Awaitable[bool]]
-    ) -> Callable[[AnyEvent], Awaitable[None]]:
-        consumer = self.group(topic)
+    async def _fresh(
+        self, conn: asyncpg.Connection, topic: Topic, events: Sequence[AnyEvent]
+    ) -> list[AnyEvent]:
+        """Mark the batch's events processed; the ones not seen before, once each, in order."""
+        distinct = distinct_events(events)
+        new = await mark_many_processed(conn, self.group(topic), [(e.source, e.id) for e in distinct])
+        return [e for e in distinct if (e.source, e.id) in new]
 
-        async def handle(event: AnyEvent) -> None:
+    def _one_by_one(
+        self, topic: Topic, apply: Callable[[asyncpg.Connection, AnyEvent], Awaitable[bool]]
+    ) -> BatchHandler:
+        """A batch handler applying each fresh event in order, all in one transaction."""
+
+        async def handle(events: list[AnyEvent]) -> None:
+            planned = False
             async with self._pool.acquire() as conn, conn.transaction():
-                if not await mark_processed(conn, consumer, event.source, event.id):
-                    return
-                planned = await apply(conn, event)
+                for event in await self._fresh(conn, topic, events):
+                    planned = await apply(conn, event) or planned
             if planned:
                 self._on_planned()
 
         return handle
 
-    async def on_contact(self, conn: asyncpg.Connection, event: AnyEvent) -> bool:
-        """ContactRegistered / ConsentUpdated: store the full state (newest version wins)."""
-        if isinstance(event, ev.ContactRegistered | ev.ConsentUpdated):
-            applied = await self._store.save_contact(conn, contact_from(event.data))
-            log.info(
-                "contact.saved",
-                recipient_id=event.data.candidate_id,
-                applied=applied,
-                version=event.data.version,
-            )
-            if applied:
-                # What waited for this contact is decided now, not at its next retry.
-                await self._store.wake(
-                    conn, event.data.candidate_id, RecipientKind.CANDIDATE, self._clock.now()
-                )
-            return applied
-        return False
+    # --- contacts ---
+
+    async def on_contacts(self, events: list[AnyEvent]) -> None:
+        """ContactRegistered / ConsentUpdated: store each candidate's newest full state; wake what waited."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._fresh(conn, Topic.CANDIDATE_CONTACTS, events)
+            states = [e.data for e in fresh if isinstance(e, ev.ContactRegistered | ev.ConsentUpdated)]
+            contacts = latest_contacts(states)
+            applied = await self._store.save_contacts(conn, contacts)
+            # What waited for these contacts is decided now, not at its next retry.
+            woken = await self._store.wake_many(conn, applied, RecipientKind.CANDIDATE, now)
+        log.info(
+            "contacts.saved",
+            events=len(events),
+            fresh=len(fresh),
+            candidates=len(contacts),
+            applied=len(applied),
+            woken=woken,
+        )
+        if applied:
+            self._on_planned()
 
     async def on_contact_erased(self, candidate_id: str) -> None:
         """Tombstone on candidate-contacts: erase the contact and everything still to send."""
@@ -127,6 +214,8 @@ class Handlers:
             suppressed = await self._store.erase(conn, candidate_id, self._clock.now())
         log.info("contact.erased", recipient_id=candidate_id, suppressed=suppressed)
         self._on_planned()
+
+    # --- read models ---
 
     async def on_establishment(self, conn: asyncpg.Connection, event: AnyEvent) -> bool:
         """Keep the establishment's name and tutor address."""
@@ -147,23 +236,37 @@ class Handlers:
             await self._store.save_slot(conn, event.data)
         return False
 
-    async def on_match(self, conn: asyncpg.Connection, event: AnyEvent) -> bool:
-        """MatchFound plans one row per consented channel; MatchWithdrawn suppresses what is unsent."""
+    # --- matches ---
+
+    async def on_matches(self, events: list[AnyEvent]) -> None:
+        """MatchFound plans one row per consented channel; MatchWithdrawn suppresses what is unsent.
+
+        One transaction: the processed marks, the batch's contacts in one query, then per step
+        (`core.batches.plan_match_steps`, almost always one) one multi-row insert and one update.
+        """
         now = self._clock.now()
-        if isinstance(event, ev.MatchFound):
-            contact = await self._store.get_contact(conn, event.data.candidate_id)
-            added = await self._store.plan(conn, plan_match(event.data, contact, now, self._policy), now)
-            return added > 0
-        if isinstance(event, ev.MatchWithdrawn):
-            await self._store.withdraw(
-                conn,
-                recipient_id=event.data.candidate_id,
-                purposes=(NotificationPurpose.MATCH, NotificationPurpose.URGENT_SHIFT),
-                about_id=event.data.offer_id,
-                now=now,
-            )
-            return True
-        return False
+        added = withdrawn = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._fresh(conn, Topic.MATCHES, events)
+            facts = [e.data for e in fresh if isinstance(e, ev.MatchFound | ev.MatchWithdrawn)]
+            wanted = {f.candidate_id for f in facts if isinstance(f, p.MatchFound)}
+            contacts = await self._store.get_contacts(conn, wanted) if wanted else {}
+            steps = plan_match_steps(facts, contacts, now, self._policy)
+            for step in steps:
+                added += await self._store.plan_many(conn, step.rows, now)
+                withdrawn += await self._store.withdraw_many(conn, step.withdrawals, MATCH_PURPOSES, now)
+        log.info(
+            "matches.planned",
+            events=len(events),
+            fresh=len(fresh),
+            steps=len(steps),
+            added=added,
+            withdrawn=withdrawn,
+        )
+        if added or withdrawn:
+            self._on_planned()
+
+    # --- bookings ---
 
     async def on_booking(self, conn: asyncpg.Connection, event: AnyEvent) -> bool:
         """Booked: candidate, host tutor, reminder. Refused: candidate. Cancelled: unsent ones withdrawn."""

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
@@ -71,6 +72,12 @@ def _row_of(record: asyncpg.Record) -> OutboxRow:
         host_address=record["tutor_email"],
         attempt_id=str(record["attempt_id"]) if record["attempt_id"] is not None else None,
     )
+
+
+def _state_of(row: PlannedNotification) -> OutboxState:
+    if row.suppressed_why:
+        return OutboxState.SUPPRESSED
+    return OutboxState.HELD if row.held else OutboxState.PENDING
 
 
 class OutcomeEvents:
@@ -138,11 +145,29 @@ class Store:
 
     async def queue_events(self, conn: asyncpg.Connection, events: Iterable[AnyEvent]) -> None:
         """Record facts to publish, in this transaction."""
-        rows = [(e.id, e.to_json_dict()) for e in events]
-        if rows:
-            await conn.executemany(
-                "INSERT INTO outcome_events (event_id, event) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING",
-                rows,
+        ids: list[str] = []
+        bodies: list[str] = []
+        for event in events:
+            ids.append(event.id)
+            bodies.append(orjson.dumps(event.to_json_dict()).decode())
+        if len(ids) == 1:
+            await conn.execute(
+                "INSERT INTO outcome_events (event_id, event) VALUES ($1, $2::text::jsonb) ON CONFLICT DO NOTHING",
+                ids[0],
+                bodies[0],
+            )
+        elif ids:
+            # One statement for the lot, in their order (`seq` follows the ordinality).
+            await conn.execute(
+                """
+                INSERT INTO outcome_events (event_id, event)
+                SELECT e.event_id, e.event::jsonb
+                FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e(event_id, event, n)
+                ORDER BY e.n
+                ON CONFLICT DO NOTHING
+                """,
+                ids,
+                bodies,
             )
 
     async def pending_events(self, conn: asyncpg.Connection, limit: int) -> list[tuple[int, AnyEvent]]:
@@ -198,6 +223,59 @@ class Store:
             contact.version,
         )
         return True
+
+    async def get_contacts(
+        self, conn: asyncpg.Connection, candidate_ids: Iterable[str]
+    ) -> dict[str, Contact]:
+        """The stored contacts of these candidates (one query), by candidate id; unknown ones absent."""
+        records = await conn.fetch(
+            "SELECT * FROM contacts WHERE candidate_id = ANY($1::text[])", sorted(set(candidate_ids))
+        )
+        return {
+            r["candidate_id"]: Contact(
+                candidate_id=r["candidate_id"],
+                email=r["email"],
+                phone=r["phone"],
+                channels=frozenset(Channel(c) for c in r["channels"]),
+                digest=DigestMode(r["digest"]),
+                urgent_shift_sms=r["urgent_shift_sms"],
+                language=r["language"],
+                version=r["version"],
+            )
+            for r in records
+        }
+
+    async def save_contacts(self, conn: asyncpg.Connection, contacts: Sequence[Contact]) -> list[str]:
+        """Store full contact states (one per candidate) in one statement, each unless a newer version
+        is stored (`should_apply`: newer or equal wins). Returns the candidates whose state was applied.
+        """
+        if not contacts:
+            return []
+        ordered = sorted(contacts, key=lambda c: c.candidate_id)  # a steady lock order
+        records = await conn.fetch(
+            """
+            INSERT INTO contacts (candidate_id, email, phone, channels, digest, urgent_shift_sms, language, version, updated_at)
+            SELECT c.candidate_id, c.email, c.phone, string_to_array(c.channels, ','), c.digest, c.urgent,
+                   c.language, c.version, now()
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int[])
+                 AS c(candidate_id, email, phone, channels, digest, urgent, language, version)
+            ON CONFLICT (candidate_id) DO UPDATE SET email = EXCLUDED.email, phone = EXCLUDED.phone,
+                channels = EXCLUDED.channels, digest = EXCLUDED.digest,
+                urgent_shift_sms = EXCLUDED.urgent_shift_sms, language = EXCLUDED.language,
+                version = EXCLUDED.version, updated_at = now()
+            WHERE contacts.version <= EXCLUDED.version
+            RETURNING candidate_id
+            """,
+            [c.candidate_id for c in ordered],
+            [c.email for c in ordered],
+            [c.phone for c in ordered],
+            [",".join(sorted(str(ch) for ch in c.channels)) for c in ordered],
+            [str(c.digest) for c in ordered],
+            [c.urgent_shift_sms for c in ordered],
+            [c.language for c in ordered],
+            [c.version for c in ordered],
+        )
+        return [r["candidate_id"] for r in records]
 
     async def candidates_with_phone(self, conn: asyncpg.Connection, phone: str) -> list[str]:
         """Candidates reachable at this phone number (a family may share one)."""
@@ -338,6 +416,87 @@ class Store:
         await self.queue_events(conn, suppressed)
         return added
 
+    async def plan_many(
+        self, conn: asyncpg.Connection, rows: Sequence[PlannedNotification], now: datetime
+    ) -> int:
+        """`plan` in one multi-row statement. The rows' keys must be distinct (`core.batches.MatchStep`).
+
+        Same rule: existing keys are kept, except a withdrawn match, which a new match revives.
+        Returns how many rows were added or revived.
+        """
+        if not rows:
+            return 0
+        records = await conn.fetch(
+            """
+            INSERT INTO outbox (id, recipient_id, recipient_kind, channel, purpose, about_id, about_version,
+                                related_id, payload, critical, state, not_before, why, created_at)
+            SELECT r.id, r.recipient_id, r.recipient_kind, r.channel, r.purpose, r.about_id, r.about_version,
+                   r.related_id, r.payload::jsonb, r.critical, r.state, r.not_before, r.why, $14
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+                        $8::text[], $9::text[], $10::bool[], $11::text[], $12::timestamptz[], $13::text[])
+                 AS r(id, recipient_id, recipient_kind, channel, purpose, about_id, about_version,
+                      related_id, payload, critical, state, not_before, why)
+            ON CONFLICT (recipient_id, channel, purpose, about_id, about_version) DO UPDATE
+                SET state = EXCLUDED.state, not_before = EXCLUDED.not_before, payload = EXCLUDED.payload,
+                    related_id = EXCLUDED.related_id, why = EXCLUDED.why, created_at = EXCLUDED.created_at
+                WHERE outbox.state = 'suppressed' AND outbox.why = 'withdrawn' AND EXCLUDED.state <> 'suppressed'
+            RETURNING id, recipient_id, channel, purpose, about_id, why
+            """,
+            [uuid.uuid4() for _ in rows],
+            [r.recipient_id for r in rows],
+            [str(r.recipient_kind) for r in rows],
+            [str(r.channel) for r in rows],
+            [str(r.purpose) for r in rows],
+            [r.about_id for r in rows],
+            [r.about_version for r in rows],
+            [r.related_id for r in rows],
+            [orjson.dumps(r.payload).decode() for r in rows],
+            [r.critical for r in rows],
+            [str(_state_of(r)) for r in rows],
+            [r.not_before for r in rows],
+            [r.suppressed_why for r in rows],
+            now,
+        )
+        # A revived row never comes back suppressed, so `why` is set only on new suppressed rows.
+        suppressed = [
+            self.events.suppressed(
+                {k: r[k] for k in ("id", "recipient_id", "channel", "purpose", "about_id")},
+                now,
+                SuppressionReason(r["why"]),
+            )
+            for r in records
+            if r["why"] is not None
+        ]
+        await self.queue_events(conn, suppressed)
+        return len(records)
+
+    async def withdraw_many(
+        self,
+        conn: asyncpg.Connection,
+        pairs: Sequence[tuple[str, str]],
+        purposes: Sequence[NotificationPurpose],
+        now: datetime,
+    ) -> int:
+        """`withdraw` for many (recipient, subject) pairs in one statement."""
+        if not pairs:
+            return 0
+        records = await conn.fetch(
+            """
+            UPDATE outbox o SET state = 'suppressed', why = 'withdrawn'
+            FROM unnest($1::text[], $2::text[]) AS w(recipient_id, about_id)
+            WHERE o.recipient_id = w.recipient_id AND o.about_id = w.about_id
+              AND o.purpose = ANY($3::text[]) AND o.state IN ('pending', 'held')
+            RETURNING o.id, o.recipient_id, o.channel, o.purpose, o.about_id
+            """,
+            [r for r, _ in pairs],
+            [a for _, a in pairs],
+            [str(x) for x in purposes],
+        )
+        await self.queue_events(
+            conn, [self.events.suppressed(dict(r), now, SuppressionReason.WITHDRAWN) for r in records]
+        )
+        return len(records)
+
     async def withdraw(
         self,
         conn: asyncpg.Connection,
@@ -460,10 +619,17 @@ class Store:
 
     async def lock_recipients(self, conn: asyncpg.Connection, recipient_ids: Iterable[str]) -> None:
         """Serialise cap decisions per recipient across workers (transaction-scoped advisory locks)."""
-        for recipient_id in sorted(set(recipient_ids)):
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('notifications-cap:' || $1))", recipient_id
-            )
+        ids = sorted(set(recipient_ids))
+        if not ids:
+            return
+        # One statement, the locks taken in the sorted order (no deadlock between workers).
+        await conn.execute(
+            """
+            SELECT pg_advisory_xact_lock(hashtext('notifications-cap:' || r.id))
+            FROM (SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n OFFSET 0) AS r
+            """,
+            ids,
+        )
 
     async def capped_counts(
         self,
@@ -492,16 +658,20 @@ class Store:
     ) -> list[tuple[str, int]]:
         """Claim rows (locked by `due`) for one attempt each; returns (attempt id, attempt number) per row."""
         claims = [(uuid.uuid4(), row.attempts + 1) for row in rows]
-        await conn.executemany(
-            """
-            UPDATE outbox SET state = 'sending', attempt_id = $2, attempts = $3, claimed_at = $4, lease_until = $5
-            WHERE id = $1
-            """,
-            [
-                (uuid.UUID(row.id), attempt_id, attempts, now, lease_until)
-                for row, (attempt_id, attempts) in zip(rows, claims, strict=True)
-            ],
-        )
+        if rows:
+            await conn.execute(
+                """
+                UPDATE outbox o SET state = 'sending', attempt_id = c.attempt_id, attempts = c.attempts,
+                    claimed_at = $4, lease_until = $5
+                FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(id, attempt_id, attempts)
+                WHERE o.id = c.id
+                """,
+                [uuid.UUID(row.id) for row in rows],
+                [attempt_id for attempt_id, _ in claims],
+                [attempts for _, attempts in claims],
+                now,
+                lease_until,
+            )
         return [(str(attempt_id), attempts) for attempt_id, attempts in claims]
 
     async def defer(
@@ -531,6 +701,24 @@ class Store:
               AND not_before > $3
             """,
             recipient_id,
+            str(kind),
+            now,
+        )
+        return int(status.split()[-1])
+
+    async def wake_many(
+        self, conn: asyncpg.Connection, recipient_ids: Sequence[str], kind: RecipientKind, now: datetime
+    ) -> int:
+        """`wake` for many recipients in one statement."""
+        if not recipient_ids:
+            return 0
+        status: str = await conn.execute(
+            """
+            UPDATE outbox SET not_before = $3
+            WHERE recipient_id = ANY($1::text[]) AND recipient_kind = $2 AND state = 'pending' AND attempts = 0
+              AND not_before > $3
+            """,
+            sorted(set(recipient_ids)),
             str(kind),
             now,
         )
@@ -570,6 +758,43 @@ class Store:
         if updated:
             await self.queue_events(conn, [self.events.sent(row, now, provider_id, attempts)])
         return bool(updated)
+
+    async def mark_sent_many(
+        self,
+        conn: asyncpg.Connection,
+        sent: Sequence[tuple[OutboxRow, str, int, str | None]],
+        now: datetime,
+    ) -> list[bool]:
+        """`mark_sent` for many (row, attempt id, attempt number, provider id) in one statement.
+
+        Returns, per item, whether it was recorded (the attempt still owned its row).
+        """
+        if not sent:
+            return []
+        records = await conn.fetch(
+            """
+            UPDATE outbox o SET state = 'sent', sent_at = $4, provider_message_id = s.provider_id,
+                lease_until = NULL, last_error = NULL
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS s(id, attempt_id, provider_id)
+            WHERE o.id = s.id AND o.attempt_id = s.attempt_id AND o.state = 'sending'
+            RETURNING o.id
+            """,
+            [uuid.UUID(row.id) for row, _, _, _ in sent],
+            [uuid.UUID(attempt_id) for _, attempt_id, _, _ in sent],
+            [provider_id for _, _, _, provider_id in sent],
+            now,
+        )
+        done = {str(r["id"]) for r in records}
+        recorded = [row.id in done for row, _, _, _ in sent]
+        await self.queue_events(
+            conn,
+            [
+                self.events.sent(row, now, provider_id, attempts)
+                for (row, _, attempts, provider_id), ok in zip(sent, recorded, strict=True)
+                if ok
+            ],
+        )
+        return recorded
 
     async def mark_failed(
         self,

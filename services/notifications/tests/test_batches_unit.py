@@ -1,0 +1,375 @@
+"""Batch planning (`core.batches`) and the batch handlers (`Handlers.on_matches`, `on_contacts`) with fakes.
+
+The fakes apply the store's statements to rows in memory with the same rules as the SQL, so a
+batch handled at once can be compared with the same events handled one by one, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+from vocation_notifications.adapters.kafka_handlers import Handlers
+from vocation_notifications.adapters.store import Store
+from vocation_notifications.core.batches import (
+    distinct_events,
+    latest_contacts,
+    plan_match_steps,
+    row_key,
+)
+from vocation_notifications.core.model import Contact, PlannedNotification, RecipientKind
+from vocation_notifications.core.policy import Policy
+from vocation_notifications.testing import FakeClock, contact, match
+from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
+
+pytestmark = pytest.mark.unit
+
+POLICY = Policy()
+NOON = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
+
+
+def _contact(cid: str, **fields: Any) -> Contact:
+    values: dict[str, Any] = {
+        "candidate_id": cid,
+        "email": f"{cid}@exemple.fr",
+        "phone": "+33612345678",
+        "channels": frozenset({Channel.EMAIL, Channel.SMS}),
+    }
+    values.update(fields)
+    return Contact(**values)
+
+
+def _withdrawn(candidate_id: str, offer_id: str, n: int = 0) -> ev.MatchWithdrawn:
+    data = p.MatchWithdrawn(
+        match_id=f"m-{candidate_id}-{offer_id}",
+        candidate_id=candidate_id,
+        offer_id=offer_id,
+        offer_kind="vacancy",
+        reason="offer_closed",
+    )
+    return ev.MatchWithdrawn.build(data, source="urn:test:matching", id=f"w-{candidate_id}-{offer_id}-{n}")
+
+
+def _found(candidate_id: str, offer_id: str, n: int = 0, **fields: Any) -> ev.MatchFound:
+    event = match(candidate_id, offer_id, **fields)
+    return event.model_copy(update={"id": f"f-{candidate_id}-{offer_id}-{n}"})
+
+
+# --- pure planning -------------------------------------------------------------------------------
+
+
+def test_distinct_events_keep_the_first_of_each_source_and_id_in_order() -> None:
+    a, b = _found("c1", "o1"), _found("c1", "o2")
+    assert distinct_events([a, b, a, b, a]) == [a, b]
+
+
+def test_latest_contacts_is_what_one_by_one_would_leave() -> None:
+    def state(cid: str, version: int, email: str) -> p.CandidateContact:
+        return contact(cid, version=version, email=email)
+
+    states = [
+        state("c1", 1, "a@exemple.fr"),
+        state("c1", 3, "b@exemple.fr"),
+        state("c1", 2, "stale@exemple.fr"),  # older than 3: ignored
+        state("c1", 3, "c@exemple.fr"),  # equal wins (our own consent-updated coming back)
+        state("c2", 1, "d@exemple.fr"),
+    ]
+    latest = {c.candidate_id: c for c in latest_contacts(states)}
+    assert (latest["c1"].version, latest["c1"].email) == (3, "c@exemple.fr")
+    assert (latest["c2"].version, latest["c2"].email) == (1, "d@exemple.fr")
+
+
+def test_a_batch_of_matches_about_different_pairs_is_one_step() -> None:
+    facts = [_found(f"c{i}", "o1").data for i in range(50)] + [_withdrawn("c99", "o1").data]
+    contacts = {f"c{i}": _contact(f"c{i}") for i in range(50)}
+    [step] = plan_match_steps(facts, contacts, NOON, POLICY)
+    assert len(step.rows) == 100 and step.withdrawals == [("c99", "o1")]
+    assert len({row_key(r) for r in step.rows}) == 100
+
+
+def test_found_then_withdrawn_then_found_again_for_one_pair_are_three_steps_in_order() -> None:
+    facts = [
+        _found("c1", "o1").data,
+        _found("c1", "o1", 1).data,  # a repeat: same step, its rows already there
+        _withdrawn("c1", "o1").data,
+        _withdrawn("c1", "o1", 1).data,
+        _found("c1", "o1", 2).data,
+        _found("c2", "o1").data,  # another pair: first step
+    ]
+    steps = plan_match_steps(facts, {"c1": _contact("c1")}, NOON, POLICY)
+    assert [(len(s.rows), s.withdrawals) for s in steps] == [(4, []), (0, [("c1", "o1")]), (2, [])]
+    assert {r.recipient_id for r in steps[0].rows} == {"c1", "c2"}
+
+
+def test_unknown_contacts_get_both_channels_and_no_consent_one_suppressed_row() -> None:
+    facts = [_found("unknown", "o1").data, _found("silent", "o1").data]
+    [step] = plan_match_steps(facts, {"silent": _contact("silent", channels=frozenset())}, NOON, POLICY)
+    assert sorted((r.recipient_id, r.channel, r.suppressed_why) for r in step.rows) == [
+        ("silent", Channel.EMAIL, "no_consent"),
+        ("unknown", Channel.EMAIL, None),
+        ("unknown", Channel.SMS, None),
+    ]
+
+
+def test_an_urgent_and_a_plain_match_of_one_offer_are_two_purposes() -> None:
+    facts = [_found("c1", "o1").data, _found("c1", "o1", 1, urgent=True).data]
+    [step] = plan_match_steps(
+        facts, {"c1": _contact("c1", channels=frozenset({Channel.EMAIL}))}, NOON, POLICY
+    )
+    assert sorted(r.purpose for r in step.rows) == [
+        NotificationPurpose.MATCH,
+        NotificationPurpose.URGENT_SHIFT,
+    ]
+
+
+# --- handlers with a fake store and pool ---------------------------------------------------------
+
+
+class FakeStore:
+    """The outbox, contacts and processed marks in memory, with the SQL's rules."""
+
+    def __init__(self) -> None:
+        self.contacts: dict[str, Contact] = {}
+        self.outbox: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
+        self.processed: set[tuple[str, str, str]] = set()
+        self.suppressed_facts: list[tuple[str, str]] = []
+        self.calls: list[str] = []
+
+    # what Handlers calls
+    async def get_contacts(self, conn: Any, ids: Iterable[str]) -> dict[str, Contact]:
+        self.calls.append("get_contacts")
+        return {i: self.contacts[i] for i in ids if i in self.contacts}
+
+    async def get_contact(self, conn: Any, cid: str) -> Contact | None:
+        self.calls.append("get_contact")
+        return self.contacts.get(cid)
+
+    async def save_contacts(self, conn: Any, contacts: Sequence[Contact]) -> list[str]:
+        self.calls.append("save_contacts")
+        applied = []
+        for c in contacts:
+            stored = self.contacts.get(c.candidate_id)
+            if stored is None or stored.version <= c.version:
+                self.contacts[c.candidate_id] = c
+                applied.append(c.candidate_id)
+        return applied
+
+    async def save_contact(self, conn: Any, c: Contact) -> bool:
+        return bool(await self.save_contacts(conn, [c]))
+
+    async def wake_many(self, conn: Any, ids: Sequence[str], kind: RecipientKind, now: datetime) -> int:
+        self.calls.append("wake_many")
+        woken = 0
+        for row in self.outbox.values():
+            if row["recipient_id"] in ids and row["state"] == "pending" and row["not_before"] > now:
+                row["not_before"] = now
+                woken += 1
+        return woken
+
+    async def wake(self, conn: Any, rid: str, kind: RecipientKind, now: datetime) -> int:
+        return await self.wake_many(conn, [rid], kind, now)
+
+    async def plan_many(self, conn: Any, rows: Sequence[PlannedNotification], now: datetime) -> int:
+        self.calls.append("plan_many")
+        keys = [row_key(r) for r in rows]
+        assert len(keys) == len(set(keys)), "a multi-row insert cannot touch a key twice"
+        return await self._plan(rows, now)
+
+    async def plan(self, conn: Any, rows: Sequence[PlannedNotification], now: datetime) -> int:
+        self.calls.append("plan")
+        return await self._plan(rows, now)
+
+    async def _plan(self, rows: Sequence[PlannedNotification], now: datetime) -> int:
+        added = 0
+        for r in rows:
+            state = "suppressed" if r.suppressed_why else ("held" if r.held else "pending")
+            existing = self.outbox.get(row_key(r))
+            if existing is not None and not (
+                existing["state"] == "suppressed" and existing["why"] == "withdrawn" and state != "suppressed"
+            ):
+                continue
+            self.outbox[row_key(r)] = {
+                "recipient_id": r.recipient_id,
+                "about_id": r.about_id,
+                "purpose": str(r.purpose),
+                "state": state,
+                "why": r.suppressed_why,
+                "not_before": r.not_before,
+                "payload": r.payload,
+            }
+            if r.suppressed_why:
+                self.suppressed_facts.append((r.recipient_id, r.suppressed_why))
+            added += 1
+        return added
+
+    async def withdraw_many(
+        self,
+        conn: Any,
+        pairs: Sequence[tuple[str, str]],
+        purposes: Sequence[NotificationPurpose],
+        now: datetime,
+    ) -> int:
+        self.calls.append("withdraw_many")
+        count = 0
+        for row in self.outbox.values():
+            if (
+                (row["recipient_id"], row["about_id"]) in pairs
+                and row["purpose"] in {str(x) for x in purposes}
+                and row["state"] in ("pending", "held")
+            ):
+                row.update(state="suppressed", why="withdrawn")
+                self.suppressed_facts.append((row["recipient_id"], "withdrawn"))
+                count += 1
+        return count
+
+    async def withdraw(
+        self,
+        conn: Any,
+        *,
+        recipient_id: str,
+        purposes: Sequence[NotificationPurpose],
+        about_id: str,
+        now: datetime,
+    ) -> int:
+        return await self.withdraw_many(conn, [(recipient_id, about_id)], purposes, now)
+
+
+class FakeConnection:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
+
+    async def fetch(
+        self, sql: str, consumer: str, sources: list[str], ids: list[str]
+    ) -> list[dict[str, str]]:
+        assert "processed_events" in sql  # mark_many_processed
+        self.store.calls.append("mark_many_processed")
+        new = []
+        for source, event_id in zip(sources, ids, strict=True):
+            if (consumer, source, event_id) not in self.store.processed:
+                self.store.processed.add((consumer, source, event_id))
+                new.append({"source": source, "event_id": event_id})
+        return new
+
+
+class FakePool:
+    def __init__(self, store: FakeStore) -> None:
+        self.conn = FakeConnection(store)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[FakeConnection]:
+        yield self.conn
+
+
+def _handlers(store: FakeStore, woken: list[int] | None = None) -> Handlers:
+    return Handlers(
+        cast(Any, FakePool(store)),
+        cast(Store, store),
+        FakeClock(NOON),
+        POLICY,
+        "notif",
+        on_planned=(lambda: woken.append(1)) if woken is not None else None,
+    )
+
+
+def _mixed_batch() -> list[AnyEvent]:
+    """Matches and withdrawals of two candidates, with repeats, in the topic's order."""
+    return [
+        _found("c1", "o1"),
+        _found("c1", "o2"),
+        _found("c2", "o1"),
+        _withdrawn("c1", "o1"),  # before it was sent: never sent
+        _found("c1", "o3"),
+        _withdrawn("c1", "o3"),
+        _found("c1", "o3", 1),  # found again after its withdrawal: revived
+        _found("c1", "o2"),  # a redelivered event (same id): nothing twice
+        _withdrawn("c2", "o9"),  # nothing to withdraw
+        _found("c3", "o1"),  # contact unknown: both channels, decided at send time
+        _found("c4", "o1"),  # no consent: one suppressed row
+    ]
+
+
+def _seeded() -> FakeStore:
+    store = FakeStore()
+    store.contacts = {
+        "c1": _contact("c1"),
+        "c2": _contact("c2", channels=frozenset({Channel.EMAIL})),
+        "c4": _contact("c4", channels=frozenset()),
+    }
+    return store
+
+
+async def test_a_batch_leaves_the_outbox_as_one_event_at_a_time_would() -> None:
+    batch = _mixed_batch()
+    at_once, one_by_one = _seeded(), _seeded()
+    await _handlers(at_once).on_matches(batch)
+    single = _handlers(one_by_one)
+    for event in batch:
+        await single.on_matches([event])
+    assert at_once.outbox == one_by_one.outbox
+    assert sorted(at_once.suppressed_facts) == sorted(one_by_one.suppressed_facts)
+    states = {(k[0], k[1], k[3]): (v["state"], v["why"]) for k, v in at_once.outbox.items()}
+    assert states[("c1", "email", "o1")] == ("suppressed", "withdrawn")
+    assert states[("c1", "sms", "o2")] == ("pending", None)
+    assert states[("c1", "email", "o3")] == ("pending", None)
+    assert states[("c2", "email", "o1")] == ("pending", None)
+    assert states[("c3", "sms", "o1")] == ("pending", None)
+    assert states[("c4", "email", "o1")] == ("suppressed", "no_consent")
+    assert ("c2", "sms", "o1") not in states
+
+
+async def test_a_batch_costs_a_few_statements_not_a_few_per_event() -> None:
+    store = _seeded()
+    woken: list[int] = []
+    await _handlers(store, woken).on_matches(_mixed_batch())
+    # mark, contacts, then three steps (o1/o3 found, withdrawn, found again) of insert + update
+    assert store.calls == ["mark_many_processed", "get_contacts"] + ["plan_many", "withdraw_many"] * 3
+    assert woken == [1]
+
+
+async def test_a_replayed_batch_plans_nothing_twice() -> None:
+    store = _seeded()
+    handlers = _handlers(store)
+    await handlers.on_matches(_mixed_batch())
+    before = {k: dict(v) for k, v in store.outbox.items()}
+    facts = len(store.suppressed_facts)
+    woken: list[int] = []
+    await _handlers(store, woken).on_matches(_mixed_batch())
+    assert store.outbox == before and len(store.suppressed_facts) == facts and woken == []
+
+
+async def test_contacts_batch_keeps_the_newest_state_and_wakes_what_waited() -> None:
+    store = FakeStore()
+    handlers = _handlers(store)
+    await handlers.on_matches([_found("c1", "o1")])  # before its contact: both channels planned
+    for row in store.outbox.values():
+        row["not_before"] = datetime(2026, 11, 22, 11, 6, tzinfo=UTC)  # deferred, waiting for the contact
+    woken: list[int] = []
+    registered = contact("c1", version=1)
+    email_only = contact("c1", version=2, channels=["email"])
+    stale = contact("c1", version=1, channels=[])
+    batch: list[AnyEvent] = [
+        ev.ContactRegistered.build(registered, source="urn:test:partner", id="e1"),
+        ev.ContactRegistered.build(email_only, source="urn:test:partner", id="e2"),
+        ev.ContactRegistered.build(stale, source="urn:test:partner", id="e3"),
+    ]
+    await _handlers(store, woken).on_contacts(batch)
+    assert store.contacts["c1"].version == 2 and store.contacts["c1"].channels == {Channel.EMAIL}
+    assert {row["not_before"] for row in store.outbox.values()} == {NOON} and woken == [1]
+    assert store.calls[-3:] == ["mark_many_processed", "save_contacts", "wake_many"]
+
+
+def test_row_keys_are_the_outbox_unique_key() -> None:
+    [row] = plan_match_steps([_found("c1", "o1").data], {"c1": _contact("c1", phone=None)}, NOON, POLICY)[
+        0
+    ].rows
+    assert row_key(row) == ("c1", "email", "match", "o1", 1)
