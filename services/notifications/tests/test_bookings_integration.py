@@ -106,6 +106,25 @@ async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day
     assert "commence demain 25/11" in h.stub.to(phone_of(cand))[1].content
 
 
+async def test_a_contact_update_after_the_booking_does_not_send_the_reminder_early(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    etab, slot = await _host_and_slot(h)
+    await h.register_contact(cand, channels=["email"])
+    booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
+    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+    await h.wait_rows(cand, 2)
+    await h.drain()
+    await h.register_contact(cand, channels=["email"], version=2)  # e.g. a new address
+    await h.drain()
+    subjects = [m.message["Subject"] for m in h.sink.to(f"{cand}@exemple.fr")]
+    assert subjects == ["Votre immersion est confirmée : Découvrir le métier d'aide-soignant"]
+    reminders = [r for r in await h.rows(cand) if r["purpose"] == "immersion_reminder"]
+    assert [(r["state"], r["not_before"]) for r in reminders] == [
+        ("pending", datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    ]
+
+
 async def test_refusal_tells_the_candidate_why_in_plain_french(harness: Harness) -> None:
     h = harness
     cand = h.id("cand")

@@ -692,13 +692,14 @@ class Store:
 
         A row whose contact was unknown waits `contact_grace / 10` before its next decision; the
         contact, on another topic, often comes a few milliseconds after the match. Rows deferred
-        for another reason (SMS window) are simply decided again.
+        for another reason (SMS window) are simply decided again. Reminders are left alone: they
+        wait for the day before the immersion on purpose (the only rows planned for later).
         """
         status: str = await conn.execute(
             """
             UPDATE outbox SET not_before = $3
             WHERE recipient_id = $1 AND recipient_kind = $2 AND state = 'pending' AND attempts = 0
-              AND not_before > $3
+              AND not_before > $3 AND purpose <> 'immersion_reminder'
             """,
             recipient_id,
             str(kind),
@@ -716,7 +717,7 @@ class Store:
             """
             UPDATE outbox SET not_before = $3
             WHERE recipient_id = ANY($1::text[]) AND recipient_kind = $2 AND state = 'pending' AND attempts = 0
-              AND not_before > $3
+              AND not_before > $3 AND purpose <> 'immersion_reminder'
             """,
             sorted(set(recipient_ids)),
             str(kind),
