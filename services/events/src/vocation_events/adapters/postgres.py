@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from vocation_shared.contracts.topics import Topic
 
 from vocation_events.core.partners import Partner
 from vocation_events.ports import ArchivedEvent, Claims, Unavailable
@@ -218,22 +219,32 @@ class PgArchive:
         for row in rows:
             for i, value in enumerate(row):
                 columns[i].append(value)
-        status: str = await self._pool.execute(
-            """
-            INSERT INTO archived_events (topic, partition, "offset", source, event_id, type, subject, time, event)
-            SELECT k.topic, k.partition, k.off, k.source, k.event_id, k.type, k.subject, k.time, k.event::jsonb
-            FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                        $8::timestamptz[], $9::text[])
-                 AS k(topic, partition, off, source, event_id, type, subject, time, event)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM erasures e
-                WHERE e.candidate_id = k.subject AND k.topic = ANY($10::text[])
+        async with self._pool.acquire() as conn, conn.transaction():
+            # An erasure being committed holds ROW EXCLUSIVE on `erasures` (its INSERT) until its
+            # DELETE of the archive commits: this batch either waits and sees the erasure, or goes
+            # first and is seen (and deleted) by the erasure's DELETE. Never both missed.
+            await conn.execute("LOCK TABLE erasures IN SHARE MODE")
+            status: str = await conn.execute(
+                """
+                INSERT INTO archived_events (topic, partition, "offset", source, event_id, type, subject, time, event)
+                SELECT k.topic, k.partition, k.off, k.source, k.event_id, k.type, k.subject, k.time, k.event::jsonb
+                FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::timestamptz[], $9::text[])
+                     AS k(topic, partition, off, source, event_id, type, subject, time, event)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM erasures e
+                    WHERE e.candidate_id = k.subject AND k.topic = ANY($10::text[])
+                )
+                -- keyed by slot: the candidate is in the data (e.g. a booking archived after the erasure)
+                AND NOT (k.topic = $11 AND EXISTS (
+                    SELECT 1 FROM erasures e WHERE e.candidate_id = k.event::jsonb -> 'data' ->> 'candidate_id'
+                ))
+                ON CONFLICT (source, event_id) DO NOTHING
+                """,
+                *columns,
+                list(PERSONAL_TOPICS),
+                str(Topic.IMMERSION_BOOKINGS),
             )
-            ON CONFLICT (source, event_id) DO NOTHING
-            """,
-            *columns,
-            list(PERSONAL_TOPICS),
-        )
         return int(status.split()[-1])
 
     async def forget(self, topic: str, subject: str) -> int:
