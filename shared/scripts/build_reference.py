@@ -266,6 +266,41 @@ def build_rome_v3(source: Path) -> dict[str, Any]:
     }
 
 
+MISPLACED_MARGIN_DEG = 0.25
+"""How far (≈ 20–28 km) outside its département's usual box a position may lie."""
+
+
+def misplaced_positions(
+    rows: list[dict[str, str]], latitudes: list[float | None], longitudes: list[float | None]
+) -> list[int]:
+    """Rows whose position cannot be in their département: the source has a few dozen such.
+
+    Swapped or sign-flipped coordinates (Tréguier 22362 at +3.23° instead of -3.23°),
+    latitude copied into longitude (Vavincourt 55541), another commune's position far away.
+    The box of a département is the 1st–99th percentile of its communes' latitudes and
+    longitudes, widened by `MISPLACED_MARGIN_DEG`; départements of fewer than 20 positioned
+    communes (overseas, Paris) are not checked. A wrong position inside the box (Gex 01173
+    has Vénissieux's) cannot be told from a right one without the communes' contours.
+    """
+    by_departement: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        if latitudes[i] is not None and longitudes[i] is not None:
+            by_departement[row["departement"]].append(i)
+    misplaced: list[int] = []
+    for members in by_departement.values():
+        if len(members) < 20:
+            continue
+        lats = sorted(latitudes[i] or 0.0 for i in members)
+        lons = sorted(longitudes[i] or 0.0 for i in members)
+        low, high = int(0.01 * (len(members) - 1)), int(0.99 * (len(members) - 1))
+        m = MISPLACED_MARGIN_DEG
+        for i in members:
+            lat, lon = latitudes[i] or 0.0, longitudes[i] or 0.0
+            if not (lats[low] - m <= lat <= lats[high] + m and lons[low] - m <= lon <= lons[high] + m):
+                misplaced.append(i)
+    return sorted(misplaced)
+
+
 def build_communes(source: Path) -> dict[str, Any]:
     """The communes file, column by column, rows sorted by INSEE code.
 
@@ -286,6 +321,10 @@ def build_communes(source: Path) -> dict[str, Any]:
         parsed = float(value) if value else None
         return None if parsed is None or not math.isfinite(parsed) else parsed
 
+    latitudes = [number(row["latitude"]) for row in rows]
+    longitudes = [number(row["longitude"]) for row in rows]
+    for i in misplaced_positions(rows, latitudes, longitudes):
+        latitudes[i] = longitudes[i] = None
     return {
         "format": FORMAT,
         "sources": _sha256(source, [COMMUNES_FILE]),
@@ -296,8 +335,8 @@ def build_communes(source: Path) -> dict[str, Any]:
             "region": [row["region"] for row in rows],
             "postal_codes": [" ".join(row["codes_postaux"].split()) for row in rows],
             "population": [int(row["population"]) if row["population"] else None for row in rows],
-            "latitude": [number(row["latitude"]) for row in rows],
-            "longitude": [number(row["longitude"]) for row in rows],
+            "latitude": latitudes,
+            "longitude": longitudes,
         },
         "arrondissements": [row["insee"] for row in rows if row["type"] == "arrondissement"],
     }

@@ -138,4 +138,14 @@ def test_distance_bourg_en_bresse_amberieu() -> None:
 def test_distance_without_position_is_none() -> None:
     nowhere = next(c for c in communes().all() if c.position is None)
     assert distance_km(nowhere.insee, "01053") is None
-    assert sum(c.position is None for c in communes().all()) == 131  # 130 empty in the source, Lanester "nan"
+    # 130 empty in the source, Lanester "nan", 66 outside their département (see build_reference.py)
+    assert sum(c.position is None for c in communes().all()) == 197
+
+
+@pytest.mark.parametrize(
+    "insee",
+    ["22362", "55541", "17153", "77108"],  # lon sign flipped, lon = lat, lon sign flipped, 40 km off
+)
+def test_a_position_outside_its_departement_is_unknown(insee: str) -> None:
+    commune = communes().get(insee)
+    assert commune is not None and commune.position is None
