@@ -16,12 +16,14 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from vocation_local.kafka_admin import end_offsets, start_groups_at
 from vocation_matching.adapters.state_reader import partitions_of
 from vocation_matching.app import MatchingService, running_service
 from vocation_matching.settings import MatchingSettings
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.testing import samples
 
@@ -52,8 +54,26 @@ def _settings(bootstrap: str, dsn: str, group: str, **overrides: Any) -> Matchin
     )
 
 
+REACTED_TOPICS = (Topic.CANDIDATES, Topic.VACANCIES, Topic.TRAININGS, Topic.IMMERSION_SLOTS)
+_test_start: dict[tuple[str, int], int] = {}
+
+
+@pytest.fixture(autouse=True)
+async def _topics_at_test_start(kafka_bootstrap: str) -> None:
+    """Where the topics end when a test begins: its groups start there, not at other tests' backlog."""
+    _test_start.clear()
+    _test_start.update(await end_offsets(kafka_bootstrap, REACTED_TOPICS))
+
+
 @asynccontextmanager
 async def _service(settings: MatchingSettings) -> AsyncIterator[MatchingService]:
+    # A new group reacts to what this test published (even before the service started), as a
+    # deployed group would; the state is still read from the beginning, as in production.
+    await start_groups_at(
+        settings.kafka_bootstrap,
+        {f"{settings.consumer_group}.{topic}": topic for topic in REACTED_TOPICS},
+        _test_start,
+    )
     async with running_service(settings, FixedClock()) as service:
         await asyncio.wait_for(service.wait_ready(), 60)
         yield service

@@ -137,6 +137,47 @@ async def describe_topics(bootstrap: str, names: Iterable[str]) -> dict[str, Top
         await admin.close()
 
 
+async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """The current end offset of every partition of `topics`, as {(topic, partition): offset}."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    names = sorted(set(topics))
+    described = await describe_topics(bootstrap, names)
+    partitions = [TopicPartition(t, p) for t in names for p in range(described[t].partitions)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+
+async def start_groups_at(
+    bootstrap: str, groups: dict[str, str], offsets: dict[tuple[str, int], int], *, only_new: bool = True
+) -> None:
+    """Commit offsets ({(topic, partition): offset}) for each consumer group ({group: topic}).
+
+    With `only_new`, a group that already committed something keeps its position (a service
+    restarted within a test resumes where it was).
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    for group, topic in groups.items():
+        partitions = [TopicPartition(t, p) for (t, p) in sorted(offsets) if t == topic]
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            if only_new:
+                committed = [await consumer.committed(tp) for tp in partitions]
+                if any(c is not None for c in committed):
+                    continue
+            await consumer.commit({tp: offsets[(tp.topic, tp.partition)] for tp in partitions})
+        finally:
+            await consumer.stop()
+
+
 async def start_groups_at_end(bootstrap: str, groups: dict[str, str]) -> None:
     """Commit each consumer group's offsets at the current end of its topic ({group: topic}).
 
@@ -144,16 +185,4 @@ async def start_groups_at_end(bootstrap: str, groups: dict[str, str]) -> None:
     this point, as a deployed service that already handled the history would, instead of
     the whole backlog other tests left on the topic.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    described = await describe_topics(bootstrap, set(groups.values()))
-    for group, topic in groups.items():
-        partitions = [TopicPartition(topic, p) for p in range(described[topic].partitions)]
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            await consumer.commit(dict(ends))
-        finally:
-            await consumer.stop()
+    await start_groups_at(bootstrap, groups, await end_offsets(bootstrap, groups.values()), only_new=False)
