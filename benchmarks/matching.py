@@ -277,7 +277,7 @@ def main() -> dict[str, object]:
     for size in sizes:
         results[f"{size:_}"] = run_size(size, reference_offers=3 if size <= 100_000 else 0)
         gc.collect()
-    if os.environ.get("VOCATION_BENCH_MATCHING_KAFKA", "0") == "1":
+    if os.environ.get("VOCATION_BENCH_MATCHING_KAFKA", "1") == "1":
         import asyncio
 
         from benchmarks.infra import bench_infra
