@@ -287,7 +287,7 @@ def main() -> dict[str, object]:
     return results
 
 
-# --- through Kafka (optional: VOCATION_BENCH_MATCHING_KAFKA=1) ------------------------------
+# --- through Kafka (on by default; VOCATION_BENCH_MATCHING_KAFKA=0 skips it) --------------
 
 
 async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dict[str, object]:
