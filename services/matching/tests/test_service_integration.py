@@ -205,8 +205,11 @@ async def test_candidate_registered_is_matched_with_open_offers(
 ) -> None:
     run = _run()
     await _publish(kafka_bootstrap, [_vacancy(run, 1), _vacancy(run, 2, status="closed")])
+    # Other tests' open offers are near too: without these limits raised, the candidate's top 10
+    # (and daily cap) could all go to them.
+    roomy = {"top_per_candidate": 1_000, "daily_cap_per_candidate": 10_000}
     async with (
-        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}", **roomy)),
         MatchesTopic(kafka_bootstrap, run) as matches,
     ):
         await matches.settle(1.0)

@@ -286,7 +286,7 @@ class DeliveryWorker:
             if outcome.receipt is not None:
                 if was_recorded:
                     self._metrics.outcome(row.channel, row.purpose, "sent")
-                    log.debug(
+                    log.info(  # by id only: the operators' trail of who was told what
                         "notification.sent",
                         notification_id=row.id,
                         recipient_id=row.recipient_id,

@@ -4,8 +4,9 @@ Emitting the matches of a whole batch of events is *insert, publish, commit* in 
 
 1. find, in one query each, the proposed rows already emitted (same candidate, offer source,
    offer id and version) or whose standing match with an older version of the offer had the
-   same material content (fingerprint), and today's counts for the daily caps; choose the rows
-   within the caps;
+   same material content (fingerprint), and today's counts for the daily caps (under advisory
+   locks on the candidates' and offers' buckets, so concurrent emitters cannot both fill the
+   last place under a cap); choose the rows within the caps;
 2. insert them (``ON CONFLICT DO NOTHING``: a row a concurrent instance just inserted is
    skipped), in primary-key order;
 3. send a ``match-found`` event for each inserted row, all at once, and wait for every
@@ -137,6 +138,23 @@ WHERE EXISTS (
 """The proposed rows (by 1-based position) already emitted, or whose offer's standing match with the
 candidate has the same material content (fingerprint)."""
 
+CAP_LOCK_BUCKETS = 128
+"""Advisory-lock buckets per kind (candidates, offers): few locks per transaction, whatever its size."""
+
+# Counting today's matches then inserting is a read-then-write: two transactions emitting for the
+# same candidate (the candidates and vacancies groups, or two instances) could both see room under
+# the cap. Each first takes transaction-level advisory locks on the hash buckets of its
+# candidates (class 1) and offers (class 2), in one sorted order, so they take turns instead.
+_LOCK_CAP_BUCKETS = """
+SELECT pg_advisory_xact_lock(b.kind, b.bucket)
+FROM (
+    SELECT 1 AS kind, ((hashtext(c)::bigint + 2147483648) % $3)::int AS bucket FROM unnest($1::text[]) AS c
+    UNION
+    SELECT 2, ((hashtext(o)::bigint + 2147483648) % $3)::int FROM unnest($2::text[]) AS o
+) AS b
+ORDER BY b.kind, b.bucket
+"""
+
 _CANDIDATES_TODAY = """
 SELECT candidate_id, count(*) AS n FROM emitted_matches
 WHERE candidate_id = ANY($1::text[]) AND emitted_on = $2 GROUP BY candidate_id
@@ -208,6 +226,12 @@ class PostgresMatchLedger:
         sources = [str(m.offer.source) for m in proposed]
         offer_ids = [m.offer.id for m in proposed]
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                _LOCK_CAP_BUCKETS,
+                sorted(set(candidate_ids)),
+                sorted({f"{m.offer.source}:{m.offer.id}" for m in proposed}),
+                CAP_LOCK_BUCKETS,
+            )
             blocked = {
                 r["n"]
                 for r in await conn.fetch(
