@@ -31,6 +31,7 @@ pytestmark = pytest.mark.integration
 
 SOURCE = "urn:test:matching"
 MONT_DE_MARSAN = "40192"
+AURILLAC = "15014"
 
 
 @dataclass(frozen=True)
@@ -204,16 +205,16 @@ async def test_candidate_registered_is_matched_with_open_offers(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
     run = _run()
-    await _publish(kafka_bootstrap, [_vacancy(run, 1), _vacancy(run, 2, status="closed")])
-    # Other tests' open offers are near too: without these limits raised, the candidate's top 10
-    # (and daily cap) could all go to them.
-    roomy = {"top_per_candidate": 1_000, "daily_cap_per_candidate": 10_000}
+    # In a town no other test uses: their open offers near Bourg-en-Bresse would fill the
+    # candidate's top 10 (ties on score) before this test's offer.
+    here = {"commune_insee": AURILLAC}
+    await _publish(kafka_bootstrap, [_vacancy(run, 1, **here), _vacancy(run, 2, status="closed", **here)])
     async with (
-        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}", **roomy)),
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
         MatchesTopic(kafka_bootstrap, run) as matches,
     ):
         await matches.settle(1.0)
-        await _publish(kafka_bootstrap, [_candidate(run, 1)])
+        await _publish(kafka_bootstrap, [_candidate(run, 1, home_commune_insee=AURILLAC)])
         await matches.wait_for(lambda events: len(_found(events)) >= 1)
         await matches.settle()
     assert [e["data"]["offer_id"] for e in matches.of_type("found")] == [f"vac-{run}-1"]
