@@ -187,7 +187,7 @@ async def test_the_consumer_keeps_order_and_dead_letters_only_the_poison() -> No
         tombstones.append(key)
         handled.append(f"tombstone:{key}")
 
-    consumer.subscribe_reactions(
+    consumer.subscribe_batch(
         "vacancies", group_id="g.vacancies", handle_batch=handle, on_tombstone=on_tombstone
     )
     posted = ev.VacancyPosted.TYPE
@@ -198,7 +198,7 @@ async def test_the_consumer_keeps_order_and_dead_letters_only_the_poison() -> No
         _record(3, "vac-4", _vacancy(4).to_json_bytes(), posted),
         _record(4, "vac-5", _vacancy(5).to_json_bytes(), posted),
     ]
-    await consumer.process_records_in_bulk(records, "vacancies", "g.vacancies", handle, None)
+    await consumer.process_fetched_batch(records, "vacancies", "g.vacancies", handle, None, on_tombstone)
     assert barriers == [1]
     assert handled == ["vac-1", "tombstone:vac-2", "vac-5"]
     assert dead.sent == [(2, DeadLetterReason.UNPARSABLE), (3, DeadLetterReason.PROCESSING_FAILED)]

@@ -12,11 +12,11 @@ import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from vocation_shared.http import kafka_reachable, operations_router, postgres_reachable
-from vocation_shared.kafka import DeadLetterPublisher, EventPublisher, RetryPolicy, make_broker
+from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
 from vocation_shared.postgres import create_pool
 
 from vocation_notifications.adapters.http_api import api_router
-from vocation_notifications.adapters.kafka_handlers import Handlers, TombstoneBatchConsumer
+from vocation_notifications.adapters.kafka_handlers import Handlers
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
@@ -119,7 +119,7 @@ async def running_service(
             email_concurrency=settings.smtp_connections,
             sms_concurrency=settings.sms_concurrency,
         )
-        consumer = TombstoneBatchConsumer(
+        consumer = EventConsumer(
             broker,
             DeadLetterPublisher(broker, settings.consumer_group_prefix),
             RetryPolicy(

@@ -153,19 +153,22 @@ class EventConsumer:
         accepts: Iterable[str] | None = None,
         max_records: int = 500,
         from_beginning: bool = True,
+        on_tombstone: TombstoneHandler | None = None,
     ) -> None:
         """Consume `topic` handing every fetched batch of valid events to `handle_batch` at once.
 
         For throughput: the handler applies the whole batch in one transaction. If the batch
         keeps failing with an unexpected error, its events are retried one by one so that only
-        the faulty one is dead-lettered.
+        the faulty one is dead-lettered. With `on_tombstone`, each tombstone is handed over in
+        its place in the order: the events before it are applied first, then `on_tombstone(key)`
+        (with the consumer's retries), then the events after it.
         """
         accepted = frozenset(accepts) if accepts is not None else None
 
         async def on_batch(message: KafkaMessage) -> None:
             raw = message.raw_message
             records = raw if isinstance(raw, tuple) else (raw,)
-            await self.process_records_in_bulk(records, topic, group_id, handle_batch, accepted)
+            await self.process_fetched_batch(records, topic, group_id, handle_batch, accepted, on_tombstone)
 
         self._broker.subscriber(
             topic,
@@ -178,6 +181,34 @@ class EventConsumer:
             decoder=_raw_body,
             title=f"{group_id}:{topic}",
         )(on_batch)
+
+    async def process_fetched_batch(
+        self,
+        records: Iterable[ConsumerRecord[bytes, bytes]],
+        topic: str,
+        group_id: str,
+        handle_batch: BatchHandler,
+        accepts: frozenset[str] | None,
+        on_tombstone: TombstoneHandler | None,
+    ) -> None:
+        """One fetched batch: the runs of events between tombstones in bulk, the tombstones between."""
+        if on_tombstone is None:
+            await self.process_records_in_bulk(records, topic, group_id, handle_batch, accepts)
+            return
+        run: list[ConsumerRecord[bytes, bytes]] = []
+        for record in records:
+            if record.value is not None:
+                run.append(record)
+                continue
+            if run:
+                await self.process_records_in_bulk(run, topic, group_id, handle_batch, accepts)
+                run = []
+            if record.key is not None:
+                key = record.key.decode("utf-8", errors="replace")
+                where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+                await self._with_retries(partial(on_tombstone, key), record, where)
+        if run:
+            await self.process_records_in_bulk(run, topic, group_id, handle_batch, accepts)
 
     async def process_records_in_bulk(
         self,

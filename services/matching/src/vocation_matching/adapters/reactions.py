@@ -22,7 +22,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
-from functools import partial
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -52,60 +51,28 @@ log = get_logger(__name__)
 
 
 class BarrierConsumer(EventConsumer):
-    """An `EventConsumer` whose batch subscriptions wait for the state and also take tombstones.
+    """An `EventConsumer` whose batch subscriptions first wait for the state.
 
     Before each fetched batch, it waits until the state holds every event written to the state
-    topics so far (``barrier``). A tombstone in a batch is handed, in its place in the order, to
-    the subscription's tombstone handler (the events before it are applied first).
+    topics so far (``barrier``); tombstones are handed over in order by `subscribe_batch`.
     """
 
     def __init__(self, *args: Any, barrier: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._barrier = barrier
-        self._tombstones: dict[tuple[str, str], TombstoneHandler] = {}
 
-    def subscribe_reactions(
-        self,
-        topic: str,
-        *,
-        group_id: str,
-        handle_batch: BatchHandler,
-        on_tombstone: TombstoneHandler,
-        accepts: Iterable[str] | None = None,
-        max_records: int = 500,
-    ) -> None:
-        """`subscribe_batch` plus tombstones."""
-        self._tombstones[(topic, group_id)] = on_tombstone
-        self.subscribe_batch(
-            topic, group_id=group_id, handle_batch=handle_batch, accepts=accepts, max_records=max_records
-        )
-
-    async def process_records_in_bulk(
+    async def process_fetched_batch(
         self,
         records: Iterable[ConsumerRecord[bytes, bytes]],
         topic: str,
         group_id: str,
         handle_batch: BatchHandler,
         accepts: frozenset[str] | None,
-        chunk_size: int = 250,
+        on_tombstone: TombstoneHandler | None,
     ) -> None:
-        """Catch the state up, then apply the batch, handing its tombstones over in order."""
+        """Catch the state up, then apply the batch."""
         await self._barrier()
-        on_tombstone = self._tombstones.get((topic, group_id))
-        run: list[ConsumerRecord[bytes, bytes]] = []
-        for record in records:
-            if record.value is not None:
-                run.append(record)
-                continue
-            if run:
-                await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
-                run = []
-            if on_tombstone is not None and record.key is not None:
-                key = record.key.decode("utf-8", errors="replace")
-                where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-                await self._with_retries(partial(on_tombstone, key), record, where)
-        if run:
-            await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
+        await super().process_fetched_batch(records, topic, group_id, handle_batch, accepts, on_tombstone)
 
 
 class _Pending:
@@ -284,14 +251,14 @@ def subscribe_reactions(consumer: BarrierConsumer, reactions: Reactions, group_i
     FastStream runs one Kafka consumer per subscriber, and four members joining one group one
     after the other cost several rebalances at every start.
     """
-    consumer.subscribe_reactions(
+    consumer.subscribe_batch(
         Topic.CANDIDATES,
         group_id=f"{group_id}.{Topic.CANDIDATES}",
         handle_batch=reactions.on_candidate_events,
         on_tombstone=reactions.on_candidate_tombstone,
     )
     for topic in (Topic.VACANCIES, Topic.IMMERSION_SLOTS, Topic.TRAININGS):
-        consumer.subscribe_reactions(
+        consumer.subscribe_batch(
             topic,
             group_id=f"{group_id}.{topic}",
             handle_batch=reactions.on_offer_events,

@@ -7,25 +7,22 @@ few multi-row statements per batch (`core.batches` decides, in the events' order
 models and bookings (a few events) one event after the other, still in one transaction. If a
 batch keeps failing, the consumer retries its events one by one and dead-letters only the faulty
 one. A tombstone on `candidate-contacts` is applied in its place in the order: the events before
-it are committed first (`TombstoneBatchConsumer`). Handlers publish nothing themselves: the facts
+it are committed first (`EventConsumer.subscribe_batch(on_tombstone=...)`). Handlers publish nothing themselves: the facts
 they cause are queued in `outcome_events` and published by the worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from functools import partial
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
-from aiokafka import ConsumerRecord
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent, types_on
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import NotificationPurpose
 from vocation_shared.kafka import EventConsumer
-from vocation_shared.kafka.consumer import BatchHandler, TombstoneHandler
+from vocation_shared.kafka.consumer import BatchHandler
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres.idempotency import mark_many_processed
 
@@ -44,63 +41,6 @@ BOOKING_PURPOSES = (
     NotificationPurpose.IMMERSION_REMINDER,
 )
 MATCH_PURPOSES = (NotificationPurpose.MATCH, NotificationPurpose.URGENT_SHIFT)
-
-
-class TombstoneBatchConsumer(EventConsumer):
-    """`EventConsumer` whose batch subscriptions also take tombstones, each in its place in the order.
-
-    The records before a tombstone are applied (and committed) as a batch, then the tombstone
-    handler runs (with the consumer's retries), then the records after it.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._tombstones: dict[tuple[str, str], TombstoneHandler] = {}
-
-    def subscribe_batch_with_tombstones(
-        self,
-        topic: str,
-        *,
-        group_id: str,
-        handle_batch: BatchHandler,
-        on_tombstone: TombstoneHandler,
-        accepts: Iterable[str] | None = None,
-        max_records: int = 500,
-    ) -> None:
-        """`subscribe_batch`, plus `on_tombstone(key)` for each tombstone, in order."""
-        self._tombstones[(topic, group_id)] = on_tombstone
-        self.subscribe_batch(
-            topic, group_id=group_id, handle_batch=handle_batch, accepts=accepts, max_records=max_records
-        )
-
-    async def process_records_in_bulk(
-        self,
-        records: Iterable[ConsumerRecord[bytes, bytes]],
-        topic: str,
-        group_id: str,
-        handle_batch: BatchHandler,
-        accepts: frozenset[str] | None,
-        chunk_size: int = 250,
-    ) -> None:
-        """Apply the runs of events between tombstones as batches, and the tombstones between them."""
-        on_tombstone = self._tombstones.get((topic, group_id))
-        if on_tombstone is None:
-            await super().process_records_in_bulk(records, topic, group_id, handle_batch, accepts, chunk_size)
-            return
-        run: list[ConsumerRecord[bytes, bytes]] = []
-        for record in records:
-            if record.value is not None:
-                run.append(record)
-                continue
-            if run:
-                await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
-                run = []
-            if record.key is not None:
-                key = record.key.decode("utf-8", errors="replace")
-                where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-                await self._with_retries(partial(on_tombstone, key), record, where)
-        if run:
-            await super().process_records_in_bulk(run, topic, group_id, handle_batch, accepts, chunk_size)
 
 
 class Handlers:
@@ -126,9 +66,9 @@ class Handlers:
         """The consumer group (and processed-events consumer name) for a topic."""
         return f"{self._prefix}-{topic}"
 
-    def register(self, consumer: TombstoneBatchConsumer, max_records: int = 500) -> None:
+    def register(self, consumer: EventConsumer, max_records: int = 500) -> None:
         """Subscribe every handler."""
-        consumer.subscribe_batch_with_tombstones(
+        consumer.subscribe_batch(
             Topic.CANDIDATE_CONTACTS,
             group_id=self.group(Topic.CANDIDATE_CONTACTS),
             handle_batch=self.on_contacts,
