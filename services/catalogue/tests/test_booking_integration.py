@@ -106,6 +106,23 @@ async def test_request_redelivered_after_crash_republishes_the_stored_outcome(po
     assert outcomes[0].source == SOURCE
 
 
+async def test_erasure_read_again_after_a_crash_republishes_the_freed_place(pool: asyncpg.Pool) -> None:
+    run = run_id()
+    handlers = _handlers(pool, RecordingSink())
+    slot_id, candidate = f"slot-{run}", f"cand-{run}"
+    await handlers.on_entity(slot_event(slot_id, capacity=2, places_left=2))
+    await handlers.on_booking(request_event(slot_id, f"req-{run}", candidate))
+    first, again = RecordingSink(), RecordingSink()
+    # The erasure is applied and committed, then the process dies before its publish: the
+    # withdrawal (or the tombstone) is read again, and the freed place must still be told.
+    await _handlers(pool, first).erase_candidate(candidate)
+    await _handlers(pool, again).erase_candidate(candidate)
+    freed = [e for e in first.published if isinstance(e, ev.ImmersionSlotUpdated)]
+    assert [e.data.places_left for e in freed] == [2]
+    assert [e.to_json_dict() for e in again.published] == [e.to_json_dict() for e in freed]
+    assert (await _slot(pool, slot_id)).places_left == 2
+
+
 async def test_cancellation_gives_the_place_back_once(pool: asyncpg.Pool) -> None:
     run = run_id()
     sink = RecordingSink()

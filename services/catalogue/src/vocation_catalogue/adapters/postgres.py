@@ -282,6 +282,9 @@ class PostgresBookings:
             for slot_id in sorted(str(r["slot_id"]) for r in slots):
                 await _lock(conn, f"slot:{slot_id}")
             await _lock(conn, f"candidate:{candidate_id}")
+            # The slots freed by an earlier erasure are republished: its publish may have been
+            # cut short by a crash after the commit (the event is then read again).
+            earlier = await _earlier(conn, f"erasure:{candidate_id}") or []
             await conn.execute(
                 "INSERT INTO erased_candidates (candidate_id) VALUES ($1) ON CONFLICT DO NOTHING",
                 candidate_id,
@@ -316,6 +319,13 @@ class PostgresBookings:
                         freed, source=self._source, id=f"{row['request_id']}.erased.slot", time=now
                     )
                 )
+            events = [*earlier, *events]
+            await conn.execute(
+                "INSERT INTO immersion_outcomes (key, events) VALUES ($1, $2) "
+                "ON CONFLICT (key) DO UPDATE SET events = EXCLUDED.events",
+                f"erasure:{candidate_id}",
+                [e.to_json_dict() for e in events],
+            )
         return events
 
 
