@@ -208,3 +208,17 @@ async def test_a_poison_event_in_a_batch_is_isolated_and_the_others_are_applied(
     await consumer(dead, max_attempts=2).process_records_in_bulk(records, "vacancies", "g", handler, None)
     assert handler.batches == [["evt-1"], ["evt-3"]]
     assert [(r.offset, reason) for r, reason, _ in dead.sent] == [(2, DeadLetterReason.PROCESSING_FAILED)]
+
+
+async def test_a_batch_hands_its_tombstones_over_in_their_place_in_the_order() -> None:
+    dead, handler = FakeDeadLetters(), BatchRecorder()
+    seen: list[str] = []
+
+    async def on_tombstone(key: str) -> None:
+        seen.append(f"tombstone {key} after {sum(len(b) for b in handler.batches)} events")
+
+    tombstone = record(None, key=b"vac-2", offset=2)
+    records = [numbered(1), tombstone, numbered(3), numbered(4)]
+    await consumer(dead).process_fetched_batch(records, "vacancies", "g", handler, None, on_tombstone)
+    assert handler.batches == [["evt-1"], ["evt-3", "evt-4"]]
+    assert seen == ["tombstone vac-2 after 1 events"]
