@@ -361,21 +361,9 @@ def running_platform(
     try:
         platform.processes["smtp"] = _start_smtp(smtp, smtp_port, mailbox_port, log_dir)
         for name in SERVICE_MODULES:
-            platform.environments[name] = {
-                **os.environ,
-                "VOCATION_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-                "VOCATION_DATABASE_URL": platform.databases[name],
-                "VOCATION_HTTP_HOST": "127.0.0.1",
-                "VOCATION_HTTP_PORT": platform.urls[name].rsplit(":", 1)[1],
-                "VOCATION_SMTP_HOST": "127.0.0.1",
-                "VOCATION_SMTP_PORT": str(smtp_port),
-                "VOCATION_SMS_PROVIDER": "sink",
-                "VOCATION_SMS_SINK_FILE": str(log_dir / "sms.jsonl"),
-                "VOCATION_PUBLIC_BASE_URL": platform.urls["notifications"],
-                "VOCATION_LOG_JSON": "true",
-                "VOCATION_LOG_LEVEL": log_level,
-                **raised.get(name, {}),
-            }
+            platform.environments[name] = platform.service_environment(
+                name, VOCATION_LOG_LEVEL=log_level, **raised.get(name, {})
+            )
             platform.start(name)
         deadline = time.monotonic() + 90  # the machine may be busy: four services start at once
         while not port_accepts(smtp_port):
@@ -386,14 +374,7 @@ def running_platform(
             platform.wait_ready(name, timeout=180)
         yield platform
     finally:
-        for process in platform.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in platform.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        platform.shutdown()
 
 
 def _add_partner(platform: Platform) -> str:

@@ -65,6 +65,35 @@ class Platform:
             stderr=subprocess.STDOUT,
         )
 
+    def service_environment(self, name: str, **extra: str) -> dict[str, str]:
+        """The environment of one service on this platform (loopback SMTP, SMS sink), plus `extra`."""
+        return {
+            **os.environ,
+            "VOCATION_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "VOCATION_DATABASE_URL": self.databases[name],
+            "VOCATION_HTTP_HOST": "127.0.0.1",
+            "VOCATION_HTTP_PORT": self.urls[name].rsplit(":", 1)[1],
+            "VOCATION_SMTP_HOST": "127.0.0.1",
+            "VOCATION_SMTP_PORT": str(self.smtp_port),
+            "VOCATION_SMS_PROVIDER": "sink",
+            "VOCATION_SMS_SINK_FILE": str(self.sms_file),
+            "VOCATION_PUBLIC_BASE_URL": self.urls["notifications"],
+            "VOCATION_LOG_JSON": "true",
+            **extra,
+        }
+
+    def shutdown(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 20 s)."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
     def wait_ready(self, name: str, timeout: float = 90.0) -> None:
         """Wait until the service answers ready, failing with its log if it died."""
         deadline = time.monotonic() + timeout
@@ -116,22 +145,10 @@ def platform(
         stderr=subprocess.STDOUT,
     )
     for name in SERVICE_MODULES:
-        platform.environments[name] = {
-            **os.environ,
-            "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "VOCATION_DATABASE_URL": platform.databases[name],
-            "VOCATION_HTTP_HOST": "127.0.0.1",
-            "VOCATION_HTTP_PORT": platform.urls[name].rsplit(":", 1)[1],
-            "VOCATION_SMTP_HOST": "127.0.0.1",
-            "VOCATION_SMTP_PORT": str(smtp_port),
-            "VOCATION_SMS_PROVIDER": "sink",
-            "VOCATION_SMS_SINK_FILE": str(log_dir / "sms.jsonl"),
-            "VOCATION_PUBLIC_BASE_URL": platform.urls["notifications"],
-            # End-to-end runs may happen at night: the SMS window is tested by the service's own tests.
-            "VOCATION_SMS_WINDOW_START": "00:00",
-            "VOCATION_SMS_WINDOW_END": "23:59",
-            "VOCATION_LOG_JSON": "true",
-        }
+        # End-to-end runs may happen at night: the SMS window is tested by the service's own tests.
+        platform.environments[name] = platform.service_environment(
+            name, VOCATION_SMS_WINDOW_START="00:00", VOCATION_SMS_WINDOW_END="23:59"
+        )
         platform.start(name)
     try:
         deadline = time.monotonic() + 20
@@ -142,14 +159,7 @@ def platform(
             platform.wait_ready(name)
         yield platform
     finally:
-        for process in platform.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in platform.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        platform.shutdown()
 
 
 __all__ = ["Platform", "platform"]

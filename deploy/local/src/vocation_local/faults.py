@@ -6,7 +6,6 @@ import asyncio
 import email.parser
 import email.policy
 import json
-import os
 import subprocess
 import sys
 import time
@@ -67,18 +66,6 @@ class FaultPlatform(Platform):
         self.start(name)
         self.wait_ready(name, timeout)
 
-    def shutdown(self) -> None:
-        """Stop every process (SIGTERM, then SIGKILL after 20 s)."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
 
 @contextmanager
 def running_platform(
@@ -119,22 +106,8 @@ def running_platform(
         stderr=subprocess.STDOUT,
     )
     for name in SERVICE_MODULES:
-        platform.environments[name] = {
-            **os.environ,
-            "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "VOCATION_DATABASE_URL": databases[name],
-            "VOCATION_HTTP_HOST": "127.0.0.1",
-            "VOCATION_HTTP_PORT": platform.urls[name].rsplit(":", 1)[1],
-            "VOCATION_SMTP_HOST": "127.0.0.1",
-            "VOCATION_SMTP_PORT": str(smtp_port),
-            "VOCATION_SMS_PROVIDER": "sink",
-            "VOCATION_SMS_SINK_FILE": str(platform.sms_file),
-            "VOCATION_PUBLIC_BASE_URL": platform.urls["notifications"],
-            "VOCATION_SMS_WINDOW_START": "00:00",
-            "VOCATION_SMS_WINDOW_END": "23:59",
-            "VOCATION_LOG_JSON": "true",
-            **(environment or {}),
-        }
+        window = {"VOCATION_SMS_WINDOW_START": "00:00", "VOCATION_SMS_WINDOW_END": "23:59"}
+        platform.environments[name] = platform.service_environment(name, **{**window, **(environment or {})})
         platform.start(name)
     try:
         deadline = time.monotonic() + 30
