@@ -39,9 +39,8 @@ run: install ## Run the platform: Kafka, PostgreSQL and every service; Ctrl-C st
 demo: install ## Feed a narrated scenario to the platform of `make run` (FAST=1: no pauses); mails on :8025
 	$(PY) -m vocation_local demo $(if $(FAST),--fast) $(DEMO_ARGS)
 
-test: install ## Every test against a real Kafka and PostgreSQL, then the fault suite (≈ 8 min)
+test: install ## Unit, integration and end-to-end tests against a real Kafka and PostgreSQL (≈ 5 min)
 	$(PY) -m pytest -m "not faults"
-	$(PY) -m pytest -m faults tests/faults
 
 test-unit: install ## Only the tests that need no infrastructure
 	$(PY) -m pytest -m unit
