@@ -157,7 +157,7 @@ async def test_a_contact_after_its_matches_and_a_withdrawal_wakes_the_rows_then_
         lambda: _has_states(h, cand, {("pending", None): 2, ("suppressed", "withdrawn"): 2}),
         what="planned without a contact",
     )
-    await h.drain()  # contact unknown: deferred by a tenth of the grace
+    await h.drain()  # contact unknown: deferred (a tenth of the grace, at most 2 s)
     deferred = [r for r in await h.rows(cand) if r["state"] == "pending"]
     assert all(r["not_before"] > h.clock.now() for r in deferred) and len(deferred) == 2
     await h.register_contact(cand, channels=["email"], digest="daily")  # in a batch with others, maybe

@@ -247,6 +247,12 @@ def test_unknown_contact_is_waited_for_during_the_grace_then_suppressed() -> Non
     assert wait.action is Action.DEFER and late.why is SuppressionReason.NO_CONTACT
 
 
+def test_a_missing_contact_is_looked_for_again_within_two_seconds() -> None:
+    # Its arrival wakes the rows, but may commit while the worker defers them: the next look is soon.
+    wait = decide(_item(), contact=None, host_address=None, now=NOON, policy=POLICY, capped_sent_today=0)
+    assert wait.action is Action.DEFER and wait.until == NOON + timedelta(seconds=2)
+
+
 def test_a_match_for_a_daily_digest_reader_is_held_but_a_critical_message_is_not() -> None:
     contact = _contact(digest=DigestMode.DAILY)
     held = decide(

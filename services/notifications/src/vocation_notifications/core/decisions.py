@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
@@ -79,8 +79,17 @@ def decide(
     return SEND
 
 
+CONTACT_RECHECK = timedelta(seconds=2)
+"""At most this long between two looks for a contact that has not arrived yet.
+
+The contact's arrival wakes the rows waiting for it, but it may commit while the worker is
+deferring them (it read no contact a moment before): the next look comes soon anyway.
+"""
+
+
 def _wait_or(item: DueItem, now: datetime, policy: Policy, why: SuppressionReason) -> Decision:
     deadline = item.created_at + policy.contact_grace
     if now < deadline:
-        return Decision(Action.DEFER, until=min(deadline, now + policy.contact_grace / 10))
+        recheck = min(policy.contact_grace / 10, CONTACT_RECHECK)
+        return Decision(Action.DEFER, until=min(deadline, now + recheck))
     return Decision(Action.SUPPRESS, why=why)
