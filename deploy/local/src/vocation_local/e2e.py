@@ -82,6 +82,22 @@ class Platform:
             **extra,
         }
 
+    def start_mailbox(self, http_port: int, folder: Path | None = None) -> None:
+        """Start the development mailbox on this platform's SMTP port (`folder`: keep .eml files)."""
+        command = [
+            sys.executable,
+            "-m",
+            "vocation_local.mailbox",
+            "--smtp-port",
+            str(self.smtp_port),
+            "--http-port",
+            str(http_port),
+        ]
+        if folder is not None:
+            command += ["--dir", str(folder)]
+        log = (self.log_dir / "mailbox.log").open("ab")
+        self.processes["mailbox"] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
     def shutdown(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 20 s)."""
         for process in self.processes.values():
@@ -130,20 +146,7 @@ def platform(
         smtp_port=smtp_port,
         log_dir=log_dir,
     )
-    mailbox_log = (log_dir / "mailbox.log").open("ab")
-    platform.processes["mailbox"] = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vocation_local.mailbox",
-            "--smtp-port",
-            str(smtp_port),
-            "--http-port",
-            str(mailbox_port),
-        ],
-        stdout=mailbox_log,
-        stderr=subprocess.STDOUT,
-    )
+    platform.start_mailbox(mailbox_port)
     for name in SERVICE_MODULES:
         # End-to-end runs may happen at night: the SMS window is tested by the service's own tests.
         platform.environments[name] = platform.service_environment(

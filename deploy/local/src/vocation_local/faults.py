@@ -89,22 +89,7 @@ def running_platform(
         smtp_port=smtp_port,
         log_dir=log_dir,
     )
-    mailbox_log = (log_dir / "mailbox.log").open("ab")
-    platform.processes["mailbox"] = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vocation_local.mailbox",
-            "--smtp-port",
-            str(smtp_port),
-            "--http-port",
-            str(mailbox_port),
-            "--dir",
-            str(platform.mail_dir),
-        ],
-        stdout=mailbox_log,
-        stderr=subprocess.STDOUT,
-    )
+    platform.start_mailbox(mailbox_port, platform.mail_dir)
     for name in SERVICE_MODULES:
         window = {"VOCATION_SMS_WINDOW_START": "00:00", "VOCATION_SMS_WINDOW_END": "23:59"}
         platform.environments[name] = platform.service_environment(name, **{**window, **(environment or {})})
