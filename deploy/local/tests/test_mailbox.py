@@ -60,3 +60,22 @@ def test_an_email_sent_over_smtp_shows_in_the_mailbox(mailbox: tuple[int, int]) 
     page = httpx.get(f"http://127.0.0.1:{http_port}/").text
     assert "Une offre d&#x27;aide-soignant à 12 km" in page or "Une offre d'aide-soignant" in page
     assert "<b>Léa</b>" in httpx.get(f"http://127.0.0.1:{http_port}/messages/1/html").text
+
+
+def test_the_activity_log_answers_by_message_id_as_brevo_does(mailbox: tuple[int, int]) -> None:
+    smtp_port, http_port = mailbox
+    message = EmailMessage()
+    message["From"] = "Vocation <ne-pas-repondre@vocation.example>"
+    message["To"] = "lea@example.org"
+    message["Subject"] = "Immersion confirmée"
+    message["Message-ID"] = "<n-42@notifications.vocation.test>"
+    message.set_content("Bonjour, votre immersion est confirmée.")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.send_message(message)
+    events = f"http://127.0.0.1:{http_port}/v3/smtp/statistics/events"
+    known = httpx.get(events, params={"messageId": "<n-42@notifications.vocation.test>"}).json()
+    assert [(e["messageId"], e["event"], e["email"]) for e in known["events"]] == [
+        ("<n-42@notifications.vocation.test>", "requests", "lea@example.org")
+    ]
+    assert httpx.get(events, params={"messageId": "<n-43@notifications.vocation.test>"}).json() == {}
+    assert httpx.get(events).status_code == 400

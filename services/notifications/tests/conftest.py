@@ -14,6 +14,8 @@ from vocation_notifications.testing import (
     Harness,
     SmsProviderStub,
     SmtpSink,
+    email_events_app,
+    serve_asgi,
     settings_for_tests,
     sms_provider,
     smtp_server,
@@ -68,12 +70,19 @@ async def harness(
     stub, url = sms_stub
     run = uuid.uuid4().hex[:10]
     clock = FakeClock(MORNING)
-    settings = settings_for_tests(
-        database_url=fresh_database, kafka_bootstrap=kafka_bootstrap, smtp_port=port, sms_url=url, run=run
-    )
-    # Start where the shared topics end now: other tests' thousands of matches are not this test's.
-    await start_groups_at_end(
-        kafka_bootstrap, {f"{settings.consumer_group_prefix}-{topic}": topic for topic in CONSUMED}
-    )
-    async with running_service(settings, clock=clock) as service:
-        yield Harness(service, sink, stub, clock, publisher, run, kafka_bootstrap, fresh_database)
+    async with serve_asgi(email_events_app(sink)) as events_url:
+        settings = settings_for_tests(
+            database_url=fresh_database,
+            kafka_bootstrap=kafka_bootstrap,
+            smtp_port=port,
+            sms_url=url,
+            run=run,
+            email_events_url=events_url,
+            email_events_key="test-key",
+        )
+        # Start where the shared topics end now: other tests' thousands of matches are not this test's.
+        await start_groups_at_end(
+            kafka_bootstrap, {f"{settings.consumer_group_prefix}-{topic}": topic for topic in CONSUMED}
+        )
+        async with running_service(settings, clock=clock) as service:
+            yield Harness(service, sink, stub, clock, publisher, run, kafka_bootstrap, fresh_database)

@@ -69,3 +69,9 @@ async def test_local_sms_sink_keeps_messages_and_finds_them_again(tmp_path: Path
         json.loads((tmp_path / "sms.jsonl").read_text(encoding="utf-8"))["text"]
         == "Vocation : test STOP au 38100"
     )
+
+
+async def test_local_sms_sink_restarted_still_knows_what_it_stored(tmp_path: Path) -> None:
+    await LocalSmsSink(tmp_path / "sms.jsonl").send(SmsMessage("n-4", "+33612345678", "Vocation : test"))
+    restarted = LocalSmsSink(tmp_path / "sms.jsonl")
+    assert await restarted.lookup("n-4") is not None and await restarted.lookup("n-5") is None

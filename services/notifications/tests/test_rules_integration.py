@@ -155,6 +155,46 @@ async def test_smtp_4xx_is_retried_with_backoff_then_succeeds(harness: Harness) 
     assert isinstance(sent.data, p.NotificationSent) and sent.data.attempts == 2
 
 
+async def test_message_the_provider_accepted_just_before_a_crash_is_not_sent_again(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["email", "sms"])
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 2)
+    await h.drain()
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1 and len(h.stub.to(phone_of(cand))) == 1
+    # What a kill -9 between the provider's acceptance and its record leaves behind: rows still
+    # `sending`, and their lease (the dead worker's) running out.
+    await h.fetchval(
+        "UPDATE outbox SET state = 'sending', lease_until = $2 WHERE recipient_id = $1", cand, h.clock.now()
+    )
+    await h.drain()
+    rows = await h.rows(cand)
+    assert [(r["state"], r["attempts"]) for r in rows] == [("sent", 2), ("sent", 2)]
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1, "the activity log had it: the email is not sent again"
+    assert len(h.stub.to(phone_of(cand))) == 1, "the provider had it: the SMS is not sent again"
+
+
+async def test_message_interrupted_before_the_provider_accepted_it_is_sent_on_the_next_attempt(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["email"])
+    await h.publish(match(cand, h.id("vac")))
+    [row] = await h.wait_rows(cand, 1)
+    # A worker claimed it, then died before the SMTP server had it.
+    await h.fetchval(
+        "UPDATE outbox SET state = 'sending', attempts = 1, lease_until = $2 WHERE id = $1",
+        row["id"],
+        h.clock.now(),
+    )
+    await h.drain()
+    [row] = await h.rows(cand)
+    assert (row["state"], row["attempts"]) == ("sent", 2)
+    assert len(h.sink.to(f"{cand}@exemple.fr")) == 1
+
+
 async def test_sms_429_honours_retry_after_then_500_backs_off_then_succeeds(harness: Harness) -> None:
     h = harness
     cand = h.id("cand")

@@ -66,7 +66,7 @@ class Platform:
         )
 
     def service_environment(self, name: str, **extra: str) -> dict[str, str]:
-        """The environment of one service on this platform (loopback SMTP, SMS sink), plus `extra`."""
+        """The environment of one service on this platform (loopback SMTP and its log, SMS sink), plus `extra`."""
         return {
             **os.environ,
             "VOCATION_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
@@ -75,6 +75,8 @@ class Platform:
             "VOCATION_HTTP_PORT": self.urls[name].rsplit(":", 1)[1],
             "VOCATION_SMTP_HOST": "127.0.0.1",
             "VOCATION_SMTP_PORT": str(self.smtp_port),
+            # The mailbox keeps Brevo's activity log too: after a crash, an email is looked up, not re-sent.
+            "VOCATION_EMAIL_EVENTS_URL": self.mailbox_url,
             "VOCATION_SMS_PROVIDER": "sink",
             "VOCATION_SMS_SINK_FILE": str(self.sms_file),
             "VOCATION_PUBLIC_BASE_URL": self.urls["notifications"],

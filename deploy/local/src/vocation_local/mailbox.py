@@ -1,4 +1,9 @@
-"""A development mailbox: a real SMTP server on 127.0.0.1 and a page to read what arrived."""
+"""A development mailbox: a real SMTP server on 127.0.0.1, a page to read what arrived, and its activity log.
+
+The activity log answers in the shape of Brevo's `GET /v3/smtp/statistics/events?messageId=…`, so the
+notifications service can ask it, as it would ask its email provider, whether an email it sent just
+before a crash was accepted.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ class Mailbox:
 
     folder: Path | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
+    by_message_id: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, envelope_from: str, recipients: list[str], raw: bytes) -> dict[str, Any]:
@@ -53,6 +59,7 @@ class Mailbox:
                 "html": rich.get_content() if rich is not None else "",
             }
             self.messages.append(entry)
+            self.by_message_id.setdefault(str(entry["message_id"]), []).append(entry)
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / f"{number:06d}.eml").write_bytes(raw)
@@ -70,7 +77,7 @@ class _Handler:
 
 
 def web_app(mailbox: Mailbox) -> Starlette:
-    """The mailbox page (`/`), one message (`/messages/N`, `/messages/N/html`) and a JSON API."""
+    """The mailbox page (`/`), one message (`/messages/N`, `/messages/N/html`), a JSON API, the activity log."""
 
     async def index(_: Request) -> HTMLResponse:
         rows = "".join(
@@ -122,7 +129,33 @@ def web_app(mailbox: Mailbox) -> Starlette:
     async def clear(_: Request) -> JSONResponse:
         with mailbox.lock:
             mailbox.messages.clear()
+            mailbox.by_message_id.clear()
         return JSONResponse({"cleared": True})
+
+    async def events(request: Request) -> JSONResponse:
+        # Brevo's transactional email events, filtered by Message-ID: one "requests" event per accepted copy.
+        wanted = request.query_params.get("messageId")
+        if not wanted:
+            return JSONResponse({"code": "missing_parameter", "message": "messageId is required here"}, 400)
+        with mailbox.lock:
+            found = list(mailbox.by_message_id.get(wanted, ()))
+        if not found:
+            return JSONResponse({})
+        return JSONResponse(
+            {
+                "events": [
+                    {
+                        "email": ", ".join(m["to"]),
+                        "date": m["received_at"],
+                        "messageId": m["message_id"],
+                        "event": "requests",
+                        "subject": m["subject"],
+                        "from": m["envelope_from"],
+                    }
+                    for m in found
+                ]
+            }
+        )
 
     return Starlette(
         routes=[
@@ -131,6 +164,7 @@ def web_app(mailbox: Mailbox) -> Starlette:
             Route("/messages/{number:int}/html", show_html),
             Route("/api/messages", api, methods=["GET"]),
             Route("/api/messages", clear, methods=["DELETE"]),
+            Route("/v3/smtp/statistics/events", events, methods=["GET"]),
         ]
     )
 

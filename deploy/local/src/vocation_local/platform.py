@@ -87,6 +87,7 @@ def _start_service(
         **os.environ,
         "VOCATION_SMTP_HOST": "127.0.0.1",
         "VOCATION_SMTP_PORT": str(MAILBOX_SMTP_PORT),
+        "VOCATION_EMAIL_EVENTS_URL": f"http://127.0.0.1:{MAILBOX_HTTP_PORT}",
         "VOCATION_SMS_PROVIDER": "sink",
         "VOCATION_SMS_SINK_FILE": str(log_dir.parent / "sms.jsonl"),
         "VOCATION_PUBLIC_BASE_URL": "http://127.0.0.1:8083",

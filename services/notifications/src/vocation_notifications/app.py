@@ -15,6 +15,7 @@ from vocation_shared.http import kafka_reachable, operations_router, postgres_re
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
 from vocation_shared.postgres import create_pool
 
+from vocation_notifications.adapters.email_events import BrevoEmailEvents
 from vocation_notifications.adapters.http_api import api_router
 from vocation_notifications.adapters.kafka_handlers import Handlers
 from vocation_notifications.adapters.metrics import Metrics
@@ -60,7 +61,16 @@ def make_email_sender(settings: NotificationsSettings) -> SmtpEmailSender:
         tls=settings.smtp_tls,
         connections=settings.smtp_connections,
         timeout_s=settings.smtp_timeout_s,
+        events=make_email_events(settings),
     )
+
+
+def make_email_events(settings: NotificationsSettings) -> BrevoEmailEvents | None:
+    """The email provider's activity log, when one is configured (an empty URL is none)."""
+    if not settings.email_events_url:
+        return None
+    key = settings.email_events_key.get_secret_value() if settings.email_events_key else ""
+    return BrevoEmailEvents(settings.email_events_url, key)
 
 
 def make_sms_sender(settings: NotificationsSettings) -> SmsSender:

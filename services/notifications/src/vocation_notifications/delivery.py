@@ -3,10 +3,11 @@
 Crash protocol (see README): a row is claimed (pending → sending, new attempt id, lease) and
 committed before the provider is called; the provider's acceptance is then recorded (sending →
 sent) in one transaction with the `notification-sent` fact. A row whose lease expired goes back
-to pending; before any attempt after the first, the SMS provider is asked whether it already has
-the message (tag = notification id), so an SMS it confirmed is never sent twice. SMTP cannot be
-asked: an email is re-sent with the same Message-ID, so the only duplicate possible is one
-whose acceptance the crash prevented us from recording.
+to pending; before any attempt after the first, the provider is asked whether it already has
+the message (SMS: tag = notification id; email: the deterministic Message-ID, from the email
+provider's activity log), so a message it confirmed is never sent twice. Plain SMTP without such
+a log cannot be asked: the email is then re-sent with the same Message-ID, so the only duplicate
+possible is one whose acceptance the crash prevented us from recording.
 """
 
 from __future__ import annotations
@@ -312,17 +313,16 @@ class DeliveryWorker:
 
     async def _attempt(self, claimed: Claimed) -> Receipt:
         row = claimed.row
+        if claimed.attempts > 1:
+            # An earlier attempt may have reached the provider (crash, timeout): ask first.
+            sender = self._sms if row.channel is Channel.SMS else self._email
+            known = await sender.lookup(row.id)
+            if known is not None:
+                log.info(
+                    "notification.already_at_provider", notification_id=row.id, recipient_id=row.recipient_id
+                )
+                return known
         if row.channel is Channel.SMS:
-            if claimed.attempts > 1:
-                # An earlier attempt may have reached the provider (crash, timeout): ask first.
-                known = await self._sms.lookup(row.id)
-                if known is not None:
-                    log.info(
-                        "notification.already_at_provider",
-                        notification_id=row.id,
-                        recipient_id=row.recipient_id,
-                    )
-                    return known
             phone = row.contact.phone if row.contact is not None else None
             if phone is None:
                 raise DeliveryError("no phone number", permanent=True)

@@ -61,6 +61,18 @@ class EmailSender(Protocol):
         ...
 
 
+class EmailEvents(Protocol):
+    """The email provider's record of what it accepted, looked up by Message-ID."""
+
+    async def lookup(self, message_id: str) -> Receipt | None:
+        """The record of the message with this Message-ID, or None; raises `DeliveryError` if unsure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
 class SmsSender(Protocol):
     """Sends SMS through a provider's HTTP API (or a local sink)."""
 

@@ -38,6 +38,14 @@ class NotificationsSettings(CommonSettings):
     smtp_timeout_s: float = 30.0
     email_from: str = "Vocation <notifications@vocation.example.fr>"
     message_id_domain: str = "notifications.vocation.example.fr"
+    email_events_url: str | None = Field(
+        default=None,
+        description=(
+            "The email provider's activity log (Brevo's API shape, e.g. https://api.brevo.com), asked"
+            " by Message-ID before an email is sent again after a crash. Unset: plain SMTP, at least once."
+        ),
+    )
+    email_events_key: SecretStr | None = None
 
     sms_provider: Literal["brevo", "sink"] = "sink"
     sms_url: str = "https://api.brevo.com"

@@ -1,4 +1,5 @@
-"""Test doubles on loopback: a real SMTP server (aiosmtpd), a Brevo-shaped SMS provider stub, a settable clock.
+"""Test doubles on loopback: a real SMTP server (aiosmtpd) with a Brevo-shaped activity log, a Brevo-shaped
+SMS provider stub, a settable clock.
 
 Used by the tests and the benchmark; aiosmtpd is a development dependency, imported on use.
 """
@@ -12,6 +13,7 @@ import email.policy
 import hashlib
 import itertools
 import logging
+import re
 import socket
 import threading
 import time
@@ -98,6 +100,8 @@ class SmtpSink:
     delay_s: float = 0.0
     keep_messages: bool = True
     count: int = 0
+    accepted_ids: set[str] = field(default_factory=set)
+    """The Message-ID of every message accepted (kept even without `keep_messages`): the activity log."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
@@ -113,6 +117,9 @@ class SmtpSink:
             if self.refusals:
                 return self.refusals.pop(0)
             self.count += 1
+            found = _MESSAGE_ID.search(envelope.content)
+            if found is not None:
+                self.accepted_ids.add(found.group(1).decode("ascii", "replace"))
             if self.keep_messages:
                 parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 assert isinstance(parsed, MimeMessage)
@@ -122,6 +129,23 @@ class SmtpSink:
     def to(self, address: str) -> list[ReceivedMail]:
         """Messages accepted for `address`."""
         return [m for m in self.received if address in m.recipients]
+
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]*>)", re.IGNORECASE | re.MULTILINE)
+
+
+def email_events_app(sink: SmtpSink, api_key: str = "test-key") -> Starlette:
+    """Brevo's transactional email events filtered by `messageId`, answered from what `sink` accepted."""
+
+    async def events(request: Request) -> Response:
+        if request.headers.get("api-key") != api_key:
+            return JSONResponse({"code": "unauthorized"}, status_code=401)
+        wanted = request.query_params.get("messageId", "")
+        if wanted not in sink.accepted_ids:
+            return JSONResponse({})
+        return JSONResponse({"events": [{"messageId": wanted, "event": "requests"}]})
+
+    return Starlette(routes=[Route("/v3/smtp/statistics/events", events, methods=["GET"])])
 
 
 @contextlib.contextmanager
@@ -222,9 +246,16 @@ class SmsProviderStub:
 async def sms_provider(stub: SmsProviderStub | None = None) -> AsyncIterator[tuple[SmsProviderStub, str]]:
     """The stub served by uvicorn on 127.0.0.1 in this event loop, and its base URL."""
     stub = stub or SmsProviderStub()
+    async with serve_asgi(stub.app()) as url:
+        yield stub, url
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Starlette) -> AsyncIterator[str]:
+    """An ASGI app served by uvicorn on 127.0.0.1 in this event loop; its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        stub.app(), host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -233,7 +264,7 @@ async def sms_provider(stub: SmsProviderStub | None = None) -> AsyncIterator[tup
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield stub, f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

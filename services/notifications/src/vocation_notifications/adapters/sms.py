@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import importlib.util
 import json
@@ -148,10 +149,23 @@ class LocalSmsSink:
             out.write(line)
 
     async def lookup(self, notification_id: str) -> Receipt | None:
-        """The stored SMS with this id, if any."""
-        if any(m.notification_id == notification_id for m in self.sent):
+        """The stored SMS with this id, if any: in memory, or in the file (which outlives a crash)."""
+        if any(m.notification_id == notification_id for m in self.sent) or (
+            self._path is not None and await asyncio.to_thread(self._in_file, notification_id)
+        ):
             return Receipt(f"sink-{notification_id}")
         return None
+
+    def _in_file(self, notification_id: str) -> bool:
+        assert self._path is not None
+        if not self._path.exists():
+            return False
+        with self._path.open(encoding="utf-8") as lines:
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    if json.loads(line).get("id") == notification_id:
+                        return True
+        return False
 
     async def aclose(self) -> None:
         """Nothing to release."""

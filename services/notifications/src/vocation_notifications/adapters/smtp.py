@@ -10,7 +10,7 @@ from email.message import EmailMessage as MimeMessage
 
 import aiosmtplib
 
-from vocation_notifications.ports import DeliveryError, EmailMessage, Receipt
+from vocation_notifications.ports import DeliveryError, EmailEvents, EmailMessage, Receipt
 
 
 def message_id(notification_id: str, domain: str) -> str:
@@ -92,7 +92,10 @@ def build_mime(message: EmailMessage, *, sender: str, domain: str) -> MimeMessag
 
 
 class SmtpEmailSender:
-    """Sends through one SMTP server, keeping up to `connections` sessions open for reuse."""
+    """Sends through one SMTP server, keeping up to `connections` sessions open for reuse.
+
+    `events`, when the provider keeps a queryable record of what it accepted, answers `lookup`.
+    """
 
     def __init__(
         self,
@@ -106,8 +109,10 @@ class SmtpEmailSender:
         tls: str = "none",
         connections: int = 4,
         timeout_s: float = 30.0,
+        events: EmailEvents | None = None,
     ) -> None:
         self._host = host
+        self._events = events
         self._port = port
         self._sender = sender
         self._envelope_from = email.utils.parseaddr(sender)[1]
@@ -163,14 +168,21 @@ class SmtpEmailSender:
         raise DeliveryError("SMTP disconnected", permanent=False)
 
     async def lookup(self, notification_id: str) -> Receipt | None:
-        """SMTP keeps no queryable record: always unknown (see the README's crash protocol)."""
-        return None
+        """The provider's record of this notification's email (by its Message-ID), if it keeps one.
+
+        Plain SMTP keeps no queryable record: without `events` the answer is always "unknown".
+        """
+        if self._events is None:
+            return None
+        return await self._events.lookup(message_id(notification_id, self._domain))
 
     async def aclose(self) -> None:
-        """Quit every idle session."""
+        """Quit every idle session, and close the events client."""
         idle, self._idle = self._idle, []
         for client in idle:
             await _close(client)
+        if self._events is not None:
+            await self._events.aclose()
 
 
 async def _close(client: aiosmtplib.SMTP | None) -> None:
