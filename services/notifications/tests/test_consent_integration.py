@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from vocation_notifications.adapters.contact_cipher import ContactCipher, parse_keys
+from vocation_notifications.adapters.store import OutcomeEvents, Store
 from vocation_notifications.core.tokens import sign_unsubscribe
-from vocation_notifications.testing import Harness, eventually, match, phone_of, read_events
+from vocation_notifications.testing import (
+    TEST_CONTACTS_KEYS,
+    Harness,
+    eventually,
+    match,
+    phone_of,
+    read_events,
+)
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
 
@@ -99,3 +108,30 @@ async def test_stop_reply_withdraws_sms_consent_and_no_sms_follows(harness: Harn
     [updated] = [e for e in events if isinstance(e.data, p.ConsentUpdated)]
     assert updated.data.channels == ["email"] and updated.data.change.origin == "sms_stop"
     assert updated.data.phone == phone_of(cand)
+
+
+async def test_contact_is_sealed_at_rest_and_after_a_key_rotation_still_found_by_its_phone(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["email", "sms"])
+    stored = await h.service.pool.fetchrow(
+        "SELECT email, phone, phone_index FROM contacts WHERE candidate_id = $1", cand
+    )
+    assert stored["email"].startswith("enc1:k1:") and "exemple.fr" not in stored["email"]
+    assert phone_of(cand)[1:] not in stored["phone"] and phone_of(cand) != stored["phone_index"]
+    # Rotation: a new key first, the old one kept to open; then everything resealed under the new one.
+    old_keys = parse_keys(TEST_CONTACTS_KEYS)
+    rotated = Store(OutcomeEvents("urn:test"), ContactCipher([("k2", b"2" * 32), *old_keys]))
+    async with h.service.pool.acquire() as conn, conn.transaction():
+        assert await rotated.candidates_with_phone(conn, phone_of(cand)) == [cand]
+        assert await rotated.reseal_contacts(conn) >= 1
+        assert await rotated.reseal_contacts(conn) == 0
+        contact = await rotated.get_contact(conn, cand)
+        assert (
+            contact is not None and contact.email == f"{cand}@exemple.fr" and contact.phone == phone_of(cand)
+        )
+        assert await rotated.candidates_with_phone(conn, phone_of(cand)) == [cand]
+        resealed = await conn.fetchval("SELECT email FROM contacts WHERE candidate_id = $1", cand)
+        assert resealed.startswith("enc1:k2:")

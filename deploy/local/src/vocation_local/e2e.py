@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vocation_local.paths import free_port, port_accepts
+from vocation_local.paths import DEV_CONTACTS_KEYS, free_port, port_accepts
 
 SERVICE_MODULES = {
     "events": "vocation_events",
@@ -77,6 +77,7 @@ class Platform:
             "VOCATION_SMTP_PORT": str(self.smtp_port),
             # The mailbox keeps Brevo's activity log too: after a crash, an email is looked up, not re-sent.
             "VOCATION_EMAIL_EVENTS_URL": self.mailbox_url,
+            "VOCATION_CONTACTS_KEYS": DEV_CONTACTS_KEYS,
             "VOCATION_SMS_PROVIDER": "sink",
             "VOCATION_SMS_SINK_FILE": str(self.sms_file),
             "VOCATION_PUBLIC_BASE_URL": self.urls["notifications"],

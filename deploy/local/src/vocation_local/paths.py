@@ -48,3 +48,7 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+DEV_CONTACTS_KEYS = "dev1:ZGV2ZWxvcG1lbnQta2V5LW5vdC1wcm9kdWN0aW9uISE="
+"""The contacts key of local platforms (`make run`, end-to-end tests, benchmarks): public, so development only."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from vocation_shared.contracts.topics import all_topics
 
 from vocation_local.kafka import KafkaBroker, create_topics
-from vocation_local.paths import default_run_dir
+from vocation_local.paths import DEV_CONTACTS_KEYS, default_run_dir
 from vocation_local.pg_admin import database_dsn, ensure_service_databases
 from vocation_local.postgres import PostgresServer
 
@@ -88,6 +88,7 @@ def _start_service(
         "VOCATION_SMTP_HOST": "127.0.0.1",
         "VOCATION_SMTP_PORT": str(MAILBOX_SMTP_PORT),
         "VOCATION_EMAIL_EVENTS_URL": f"http://127.0.0.1:{MAILBOX_HTTP_PORT}",
+        "VOCATION_CONTACTS_KEYS": DEV_CONTACTS_KEYS,
         "VOCATION_SMS_PROVIDER": "sink",
         "VOCATION_SMS_SINK_FILE": str(log_dir.parent / "sms.jsonl"),
         "VOCATION_PUBLIC_BASE_URL": "http://127.0.0.1:8083",

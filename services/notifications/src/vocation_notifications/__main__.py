@@ -17,6 +17,8 @@ async def main() -> None:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     if settings.signing_secret.get_secret_value() == DEFAULT_SECRET:
         get_logger(__name__).warning("settings.default_signing_secret", hint="set VOCATION_SIGNING_SECRET")
+    if settings.contacts_keys is None:
+        get_logger(__name__).warning("settings.contacts_stored_in_clear", hint="set VOCATION_CONTACTS_KEYS")
     async with running_service(settings) as service:
         await serve(service.app, settings.http_host, settings.http_port)
 

@@ -95,7 +95,7 @@ async def running_service(
     clock = clock or SystemClock()
     policy = settings.policy()
     metrics = Metrics()
-    store = Store(OutcomeEvents(settings.event_source))
+    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher())
     renderer = Renderer(
         site_base_url=settings.site_base_url,
         public_base_url=settings.public_base_url,

@@ -1,6 +1,7 @@
-"""Operator commands: `vocation notifications digests send-now` (registered as a `vocation.cli` plugin).
+"""Operator commands of `vocation notifications` (a `vocation.cli` plugin): digests and contact keys.
 
-Also runnable without the plugin: `python -m vocation_notifications.cli digests send-now`.
+`digests send-now`, `contacts new-key`, `contacts reseal`. Also runnable without the plugin:
+`python -m vocation_notifications.cli …`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from typing import Annotated
 import typer
 from vocation_shared.postgres import create_pool
 
+from vocation_notifications.adapters.contact_cipher import new_key_setting
+from vocation_notifications.adapters.store import OutcomeEvents, Store
 from vocation_notifications.app import MIGRATIONS
 from vocation_notifications.settings import NotificationsSettings
 
 app = typer.Typer(help="The notifications service.", no_args_is_help=True)
 digests_app = typer.Typer(help="Daily digests.", no_args_is_help=True)
 app.add_typer(digests_app, name="digests")
+contacts_app = typer.Typer(help="Contacts sealed at rest (VOCATION_CONTACTS_KEYS).", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 
 
 async def release_held(database_url: str, candidate_id: str | None = None) -> int:
@@ -46,6 +51,39 @@ def send_now(
     """
     released = asyncio.run(release_held(NotificationsSettings().database_url, candidate))
     typer.echo(f"{released} held matches released to their digests")
+
+
+async def reseal(settings: NotificationsSettings) -> int:
+    """Seal every contact stored in clear or under an older key with the current key."""
+    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher())
+    async with (
+        create_pool(settings.database_url, migrations=[("notifications", MIGRATIONS)], max_size=1) as pool,
+        pool.acquire() as conn,
+        conn.transaction(),
+    ):
+        return await store.reseal_contacts(conn)
+
+
+@contacts_app.command("new-key")
+def new_key(key_id: Annotated[str, typer.Argument(help="The key's id: letters and digits.")] = "k1") -> None:
+    """Print a new random key, `id:base64key`, to put first in VOCATION_CONTACTS_KEYS."""
+    if not key_id.isalnum():
+        raise typer.BadParameter("letters and digits only", param_hint="KEY_ID")
+    typer.echo(new_key_setting(key_id))
+
+
+@contacts_app.command("reseal")
+def reseal_command() -> None:
+    """Seal the contacts stored in clear, or under an older key, with the first key of VOCATION_CONTACTS_KEYS.
+
+    Run it after setting keys on a database that had contacts in clear, and after a rotation (new
+    key first, the old one kept after it until this has run).
+    """
+    settings = NotificationsSettings()
+    if settings.contacts_keys is None:
+        typer.echo("VOCATION_CONTACTS_KEYS is not set: nothing to seal with", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{asyncio.run(reseal(settings))} contacts sealed with the current key")
 
 
 if __name__ == "__main__":

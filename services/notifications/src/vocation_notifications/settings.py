@@ -6,10 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.settings import CommonSettings
 
+from vocation_notifications.adapters.contact_cipher import ContactCipher, parse_keys
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.core.windows import DailyWindow, parse_hhmm
 
@@ -71,6 +72,13 @@ class NotificationsSettings(CommonSettings):
     contact_grace_s: float = Field(default=300.0, ge=0)
 
     signing_secret: SecretStr = SecretStr(DEFAULT_SECRET)
+    contacts_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Keys sealing emails and phones at rest (AES-256-GCM): `id:base64key[,id:base64key…]`, the"
+            " first seals, the others still open (rotation). Unset: stored in clear (development)."
+        ),
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8083", description="Public URL of this service (unsubscribe links)."
     )
@@ -86,6 +94,18 @@ class NotificationsSettings(CommonSettings):
     retry_initial_s: float = Field(default=5.0, gt=0)
     retry_max_s: float = Field(default=3600.0, gt=0)
     retry_max_attempts: int = Field(default=8, ge=1)
+
+    @field_validator("contacts_keys")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())  # a clear error at start-up, never at the first contact
+        return value
+
+    def contact_cipher(self) -> ContactCipher:
+        """The cipher of the contacts table these settings describe."""
+        keys = self.contacts_keys.get_secret_value() if self.contacts_keys else ""
+        return ContactCipher(parse_keys(keys))
 
     def policy(self) -> Policy:
         """The sending rules these settings describe."""

@@ -285,6 +285,10 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+TEST_CONTACTS_KEYS = "k1:" + "a2V5LW9mLXRoZS1ub3RpZmljYXRpb25zLXRlc3RzISE="
+"""The contacts key of the tests' services (32 bytes): their contacts are sealed, as in production."""
+
+
 def settings_for_tests(
     *, database_url: str, kafka_bootstrap: str, smtp_port: int, sms_url: str, run: str, **overrides: Any
 ) -> NotificationsSettings:
@@ -305,6 +309,7 @@ def settings_for_tests(
         "consumer_retry_initial_s": 0.05,
         "consumer_retry_max_s": 0.5,
         "signing_secret": "secret-for-tests",
+        "contacts_keys": TEST_CONTACTS_KEYS,
         "public_base_url": "https://notifications.vocation.test",
         "site_base_url": "https://vocation.test",
     }

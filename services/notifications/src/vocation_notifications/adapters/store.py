@@ -15,6 +15,7 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
 from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
 
+from vocation_notifications.adapters.contact_cipher import ContactCipher
 from vocation_notifications.core.consent import should_apply
 from vocation_notifications.core.digest import Digest, HeldRow
 from vocation_notifications.core.model import Contact, OutboxState, PlannedNotification, RecipientKind
@@ -41,22 +42,23 @@ class OutboxRow:
     attempt_id: str | None = None
 
 
-def _contact_of(record: asyncpg.Record) -> Contact | None:
-    if record["c_version"] is None:
-        return None
+def _contact_of(
+    record: asyncpg.Record, cipher: ContactCipher, candidate_id: str, prefix: str = ""
+) -> Contact:
+    """A `contacts` row (its columns under `prefix` in a join) as a contact, its fields opened."""
     return Contact(
-        candidate_id=record["recipient_id"],
-        email=record["c_email"],
-        phone=record["c_phone"],
-        channels=frozenset(Channel(c) for c in record["c_channels"]),
-        digest=DigestMode(record["c_digest"]),
-        urgent_shift_sms=record["c_urgent"],
-        language=record["c_language"],
-        version=record["c_version"],
+        candidate_id=candidate_id,
+        email=cipher.open(record[prefix + "email"], candidate_id, "email"),
+        phone=cipher.open(record[prefix + "phone"], candidate_id, "phone"),
+        channels=frozenset(Channel(c) for c in record[prefix + "channels"]),
+        digest=DigestMode(record[prefix + "digest"]),
+        urgent_shift_sms=record[prefix + "urgent_shift_sms"],
+        language=record[prefix + "language"],
+        version=record[prefix + "version"],
     )
 
 
-def _row_of(record: asyncpg.Record) -> OutboxRow:
+def _row_of(record: asyncpg.Record, cipher: ContactCipher) -> OutboxRow:
     return OutboxRow(
         id=str(record["id"]),
         recipient_id=record["recipient_id"],
@@ -68,7 +70,9 @@ def _row_of(record: asyncpg.Record) -> OutboxRow:
         critical=record["critical"],
         attempts=record["attempts"],
         created_at=record["created_at"],
-        contact=_contact_of(record),
+        contact=None
+        if record["c_version"] is None
+        else _contact_of(record, cipher, record["recipient_id"], prefix="c_"),
         host_address=record["tutor_email"],
         attempt_id=str(record["attempt_id"]) if record["attempt_id"] is not None else None,
     )
@@ -138,8 +142,9 @@ class OutcomeEvents:
 class Store:
     """Every SQL statement of the service. Methods take a connection: the caller owns the transaction."""
 
-    def __init__(self, events: OutcomeEvents) -> None:
+    def __init__(self, events: OutcomeEvents, cipher: ContactCipher | None = None) -> None:
         self.events = events
+        self.cipher = cipher or ContactCipher()
 
     # --- events to publish -------------------------------------------------------------------
 
@@ -186,18 +191,7 @@ class Store:
     async def get_contact(self, conn: asyncpg.Connection, candidate_id: str) -> Contact | None:
         """The stored contact, if any."""
         record = await conn.fetchrow("SELECT * FROM contacts WHERE candidate_id = $1", candidate_id)
-        if record is None:
-            return None
-        return Contact(
-            candidate_id=record["candidate_id"],
-            email=record["email"],
-            phone=record["phone"],
-            channels=frozenset(Channel(c) for c in record["channels"]),
-            digest=DigestMode(record["digest"]),
-            urgent_shift_sms=record["urgent_shift_sms"],
-            language=record["language"],
-            version=record["version"],
-        )
+        return None if record is None else _contact_of(record, self.cipher, candidate_id)
 
     async def save_contact(self, conn: asyncpg.Connection, contact: Contact) -> bool:
         """Store a full contact state unless a newer version is stored; True when applied."""
@@ -208,19 +202,20 @@ class Store:
             return False
         await conn.execute(
             """
-            INSERT INTO contacts (candidate_id, email, phone, channels, digest, urgent_shift_sms, language, version, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
-            ON CONFLICT (candidate_id) DO UPDATE SET email = $2, phone = $3, channels = $4, digest = $5,
-                urgent_shift_sms = $6, language = $7, version = $8, updated_at = now()
+            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, updated_at)
+            VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, now())
+            ON CONFLICT (candidate_id) DO UPDATE SET email = $2, phone = $3, phone_index = $9, channels = $4,
+                digest = $5, urgent_shift_sms = $6, language = $7, version = $8, updated_at = now()
             """,
             contact.candidate_id,
-            contact.email,
-            contact.phone,
+            self.cipher.seal(contact.email, contact.candidate_id, "email"),
+            self.cipher.seal(contact.phone, contact.candidate_id, "phone"),
             sorted(str(c) for c in contact.channels),
             str(contact.digest),
             contact.urgent_shift_sms,
             contact.language,
             contact.version,
+            self.cipher.phone_index(contact.phone),
         )
         return True
 
@@ -231,19 +226,7 @@ class Store:
         records = await conn.fetch(
             "SELECT * FROM contacts WHERE candidate_id = ANY($1::text[])", sorted(set(candidate_ids))
         )
-        return {
-            r["candidate_id"]: Contact(
-                candidate_id=r["candidate_id"],
-                email=r["email"],
-                phone=r["phone"],
-                channels=frozenset(Channel(c) for c in r["channels"]),
-                digest=DigestMode(r["digest"]),
-                urgent_shift_sms=r["urgent_shift_sms"],
-                language=r["language"],
-                version=r["version"],
-            )
-            for r in records
-        }
+        return {r["candidate_id"]: _contact_of(r, self.cipher, r["candidate_id"]) for r in records}
 
     async def save_contacts(self, conn: asyncpg.Connection, contacts: Sequence[Contact]) -> list[str]:
         """Store full contact states (one per candidate) in one statement, each unless a newer version
@@ -254,33 +237,70 @@ class Store:
         ordered = sorted(contacts, key=lambda c: c.candidate_id)  # a steady lock order
         records = await conn.fetch(
             """
-            INSERT INTO contacts (candidate_id, email, phone, channels, digest, urgent_shift_sms, language, version, updated_at)
-            SELECT c.candidate_id, c.email, c.phone, string_to_array(c.channels, ','), c.digest, c.urgent,
-                   c.language, c.version, now()
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int[])
-                 AS c(candidate_id, email, phone, channels, digest, urgent, language, version)
+            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, updated_at)
+            SELECT c.candidate_id, c.email, c.phone, c.phone_index, string_to_array(c.channels, ','), c.digest,
+                   c.urgent, c.language, c.version, now()
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int[], $9::text[])
+                 AS c(candidate_id, email, phone, channels, digest, urgent, language, version, phone_index)
             ON CONFLICT (candidate_id) DO UPDATE SET email = EXCLUDED.email, phone = EXCLUDED.phone,
-                channels = EXCLUDED.channels, digest = EXCLUDED.digest,
+                phone_index = EXCLUDED.phone_index, channels = EXCLUDED.channels, digest = EXCLUDED.digest,
                 urgent_shift_sms = EXCLUDED.urgent_shift_sms, language = EXCLUDED.language,
                 version = EXCLUDED.version, updated_at = now()
             WHERE contacts.version <= EXCLUDED.version
             RETURNING candidate_id
             """,
             [c.candidate_id for c in ordered],
-            [c.email for c in ordered],
-            [c.phone for c in ordered],
+            [self.cipher.seal(c.email, c.candidate_id, "email") for c in ordered],
+            [self.cipher.seal(c.phone, c.candidate_id, "phone") for c in ordered],
             [",".join(sorted(str(ch) for ch in c.channels)) for c in ordered],
             [str(c.digest) for c in ordered],
             [c.urgent_shift_sms for c in ordered],
             [c.language for c in ordered],
             [c.version for c in ordered],
+            [self.cipher.phone_index(c.phone) for c in ordered],
         )
         return [r["candidate_id"] for r in records]
 
     async def candidates_with_phone(self, conn: asyncpg.Connection, phone: str) -> list[str]:
         """Candidates reachable at this phone number (a family may share one)."""
-        rows = await conn.fetch("SELECT candidate_id FROM contacts WHERE phone = $1", phone)
+        rows = await conn.fetch(
+            "SELECT candidate_id FROM contacts WHERE phone_index = ANY($1::text[])",
+            self.cipher.phone_lookups(phone),
+        )
         return [r["candidate_id"] for r in rows]
+
+    async def reseal_contacts(self, conn: asyncpg.Connection, batch: int = 500) -> int:
+        """Seal contacts stored in clear or under an older key with the current key; how many were."""
+        resealed = 0
+        after = ""
+        while True:
+            records = await conn.fetch(
+                "SELECT * FROM contacts WHERE candidate_id > $1 ORDER BY candidate_id LIMIT $2 FOR UPDATE",
+                after,
+                batch,
+            )
+            if not records:
+                return resealed
+            stale = [
+                r
+                for r in records
+                if self.cipher.needs_reseal(r["email"]) or self.cipher.needs_reseal(r["phone"])
+            ]
+            contacts = [_contact_of(r, self.cipher, r["candidate_id"]) for r in stale]
+            await conn.executemany(
+                "UPDATE contacts SET email = $2, phone = $3, phone_index = $4 WHERE candidate_id = $1",
+                [
+                    (
+                        c.candidate_id,
+                        self.cipher.seal(c.email, c.candidate_id, "email"),
+                        self.cipher.seal(c.phone, c.candidate_id, "phone"),
+                        self.cipher.phone_index(c.phone),
+                    )
+                    for c in contacts
+                ],
+            )
+            resealed += len(contacts)
+            after = records[-1]["candidate_id"]
 
     async def erase(self, conn: asyncpg.Connection, candidate_id: str, now: datetime) -> int:
         """Erasure: delete the contact, suppress (`erased`) what was still to send, wipe payloads.
@@ -602,7 +622,7 @@ class Store:
             SELECT o.id, o.recipient_id, o.recipient_kind, o.channel, o.purpose, o.about_id, o.payload,
                    o.critical, o.attempts, o.created_at, o.attempt_id,
                    c.email AS c_email, c.phone AS c_phone, c.channels AS c_channels, c.digest AS c_digest,
-                   c.urgent_shift_sms AS c_urgent, c.language AS c_language, c.version AS c_version,
+                   c.urgent_shift_sms AS c_urgent_shift_sms, c.language AS c_language, c.version AS c_version,
                    e.tutor_email
             FROM outbox o
             LEFT JOIN contacts c ON o.recipient_kind = 'candidate' AND c.candidate_id = o.recipient_id
@@ -615,7 +635,7 @@ class Store:
             now,
             limit,
         )
-        return [_row_of(r) for r in records]
+        return [_row_of(r, self.cipher) for r in records]
 
     async def lock_recipients(self, conn: asyncpg.Connection, recipient_ids: Iterable[str]) -> None:
         """Serialise cap decisions per recipient across workers (transaction-scoped advisory locks)."""
