@@ -39,8 +39,8 @@ run: install ## Run the platform: Kafka, PostgreSQL and every service; Ctrl-C st
 demo: install ## Feed a narrated scenario to the platform of `make run` (FAST=1: no pauses); mails on :8025
 	$(PY) -m vocation_local demo $(if $(FAST),--fast) $(DEMO_ARGS)
 
-test: install ## Unit, integration and end-to-end tests against a real Kafka and PostgreSQL (≈ 5 min)
-	$(PY) -m pytest -m "not faults"
+test: install ## Unit, integration, end-to-end and fault tests against a real Kafka and PostgreSQL (≈ 8 min)
+	$(PY) -m pytest
 
 test-unit: install ## Only the tests that need no infrastructure
 	$(PY) -m pytest -m unit

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from vocation_matching.core.ranking import brute_force_for_offer
-from vocation_matching.core.reasons import MAX_REASONS, MIN_REASONS, distance_phrase, french_date
+from vocation_matching.core.reasons import MAX_REASONS, MIN_REASONS, distance_phrase
 from vocation_matching.core.rules import evaluate
 from vocation_matching.core.score import WEIGHTS, Weights
 from vocation_matching.testing import (
@@ -122,7 +122,6 @@ def test_apprentice_is_told_the_distance_to_school_and_that_the_diploma_is_prepa
     assert any("préparé en alternance" in reason for reason in match.reasons)
 
 
-def test_distance_and_date_phrases() -> None:
+def test_distance_phrases() -> None:
     assert distance_phrase(12.4) == "À 12 km de chez vous"
     assert distance_phrase(0.3) == "À moins d'1 km de chez vous"
-    assert french_date(TODAY.replace(day=1)) == "1er novembre 2026"

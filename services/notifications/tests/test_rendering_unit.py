@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from vocation_notifications.adapters.templates import Renderer, french_date
+from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.sms import SmsEncoding, size_of
 from vocation_shared.contracts.vocabulary import NotificationPurpose
@@ -125,10 +125,3 @@ def test_each_sms_fits_one_gsm7_segment_with_link_and_stop(purpose: Notification
     assert (size.encoding, size.segments, unicode) == (SmsEncoding.GSM7, 1, False)
     assert text.startswith("Vocation : ") and text.endswith("STOP au 38100")
     assert "https://vocation.example.fr/" in text
-
-
-def test_dates_read_the_french_way() -> None:
-    from datetime import date
-
-    assert french_date(date(2026, 12, 1)) == "mardi 1er décembre 2026"
-    assert french_date(date(2026, 8, 15)) == "samedi 15 août 2026"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from vocation_shared.contracts.vocabulary import ContractType, LifeExperience, OfferKind, WorkingTime
+from vocation_shared.french import long_date
 from vocation_shared.reference import PRIORITY_METIERS, rome_v4
 
 from vocation_matching.core.model import Offer
@@ -30,20 +31,6 @@ _LIFE = {
     LifeExperience.VOLUNTEERING_HEALTH: "Votre bénévolat dans la santé compte pour ce métier",
     LifeExperience.FIRST_AID_CERTIFICATE: "Votre formation aux premiers secours compte pour ce métier",
 }
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 
 def metier_name(rome: str) -> str:
@@ -54,12 +41,6 @@ def metier_name(rome: str) -> str:
     if metier is None:
         return rome
     return metier.label.split(" / ")[0].lower()
-
-
-def french_date(day: date) -> str:
-    """``1er décembre 2026``."""
-    number = "1er" if day.day == 1 else str(day.day)
-    return f"{number} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def distance_phrase(km: float, where: str = "de chez vous") -> str:
@@ -90,11 +71,11 @@ def reasons(offer: Offer, facts: Facts, today: date, life: LifeExperience | None
     if facts.life_counts and life is not None:
         found.append(_LIFE[life])
     if offer.kind is OfferKind.IMMERSION:
-        found.append(f"Immersion du {french_date(offer.start_date)} pour découvrir le métier")
+        found.append(f"Immersion du {long_date(offer.start_date)} pour découvrir le métier")
     elif offer.contract_type is not None and offer.working_time is not None:
         found.append(f"{_CONTRACTS[offer.contract_type]} {_TIMES[offer.working_time]}")
     if len(found) < MIN_REASONS + 1:
-        found.append(f"Début le {french_date(max(offer.start_date, today))}, vous serez disponible")
+        found.append(f"Début le {long_date(max(offer.start_date, today))}, vous serez disponible")
     if offer.housing_offered and not facts.needs_housing:
         found.append("Logement proposé")
     return tuple(found[:MAX_REASONS])

@@ -8,27 +8,13 @@ from typing import Any
 
 import jinja2
 from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
+from vocation_shared.french import long_date, short_date
 from vocation_shared.reference import communes, rome_v4
 
 from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.sms import fit, size_of
 from vocation_notifications.core.tokens import sign_unsubscribe
 
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _KINDS = {
     "vacancy": "Offre d'emploi",
     "apprenticeship": "Contrat d'apprentissage",
@@ -50,17 +36,6 @@ _REFUSALS = {
     "overlapping_booking": "vous avez déjà une immersion à ces dates",
     "refused_by_host": "l'établissement ne peut pas vous accueillir à ces dates",
 }
-
-
-def french_date(day: date) -> str:
-    """E.g. « lundi 1er décembre 2026 »."""
-    number = "1er" if day.day == 1 else str(day.day)
-    return f"{_DAYS[day.weekday()]} {number} {_MONTHS[day.month - 1]} {day.year}"
-
-
-def short_date(day: date) -> str:
-    """E.g. « 01/12 »."""
-    return f"{day.day:02d}/{day.month:02d}"
 
 
 def distance_label(km: float) -> str:
@@ -145,7 +120,7 @@ class Renderer:
         if purpose is NotificationPurpose.DIGEST:
             items = [self._match_context(item) for item in payload.get("items", [])]
             ctx.update(count=int(payload.get("count", len(items))), items=items)
-            ctx["date_label"] = french_date(date.fromisoformat(str(payload["date"])))
+            ctx["date_label"] = long_date(date.fromisoformat(str(payload["date"])), weekday=True)
             ctx["offer_url"] = f"{self._site}/mes-offres"
             return ctx
         if purpose in (NotificationPurpose.MATCH, NotificationPurpose.URGENT_SHIFT):
@@ -162,8 +137,8 @@ class Renderer:
             address=slot.get("address") or "",
             commune_name=commune_name(slot.get("commune_insee")),
             tutor_name=slot.get("tutor_name") or "",
-            start_label=french_date(start),
-            end_label=french_date(end),
+            start_label=long_date(start, weekday=True),
+            end_label=long_date(end, weekday=True),
             start_short=short_date(start),
             end_short=short_date(end),
             places_left_label=str(places_left) if places_left is not None else "non communiqué",
