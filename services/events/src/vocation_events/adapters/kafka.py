@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from vocation_shared.kafka.batches import RecordTooLarge, send_in_batches
 from vocation_shared.logs import get_logger
 
 from vocation_events.core.ingestion import Record
 from vocation_events.ports import Unavailable
 
 log = get_logger(__name__)
-
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
-_WORDS = [struct.Struct(f"<{n}I").unpack_from for n in range(64)]
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 of a key, bit for bit `aiokafka.partitioner.murmur2` (and the Java client's).
-
-    The same arithmetic, reading the key's 32-bit words with one `struct` call and masking only
-    where a product can pass 32 bits: twice as cheap, and the partitioner runs once per record.
-    """
-    length = len(data)
-    h = 0x9747B28C ^ length
-    count = length >> 2
-    words = _WORDS[count](data) if count < 64 else struct.unpack_from(f"<{count}I", data)
-    for k in words:
-        k = (k * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ (((k ^ (k >> 24)) * _M) & _MASK)
-    extra = length & 3
-    if extra:
-        whole = count << 2
-        if extra == 3:
-            h ^= data[whole + 2] << 16
-        if extra >= 2:
-            h ^= data[whole + 1] << 8
-        h = ((h ^ data[whole]) * _M) & _MASK
-    h = ((h ^ (h >> 13)) * _M) & _MASK
-    return h ^ (h >> 15)
 
 
 def make_producer(
@@ -106,47 +76,18 @@ class KafkaSink:
     async def write(self, records: Sequence[Record]) -> None:
         """Write every record and wait for all acknowledgements.
 
-        Records are grouped into one producer batch per partition (chosen by the default
+        Records are grouped into one producer batch per partition (`send_in_batches`: the default
         partitioner's murmur2 of the key, as every other producer of the platform does), which
         costs far less than one `send()` per record; order is kept within a partition.
         """
         producer = await self._ensure()
         try:
             async with asyncio.timeout(self._timeout_s):
-                await asyncio.gather(*await self._send_batches(producer, records))
+                await asyncio.gather(*await send_in_batches(producer, records))
+        except RecordTooLarge as exc:
+            raise Unavailable(str(exc)) from exc
         except (KafkaError, OSError, TimeoutError) as exc:
             raise Unavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc
-
-    async def _send_batches(
-        self, producer: AIOKafkaProducer, records: Sequence[Record]
-    ) -> list[asyncio.Future[Any]]:
-        partitions: dict[str, list[int]] = {}
-        open_batches: dict[tuple[str, int], Any] = {}
-        futures: list[asyncio.Future[Any]] = []
-        topic = ""
-        known: list[int] = []
-        count = 0
-        for record_topic, key, value, headers in records:
-            if record_topic != topic:
-                topic = record_topic
-                found = partitions.get(topic)
-                if found is None:
-                    found = partitions[topic] = sorted(await producer.partitions_for(topic))
-                known, count = found, len(found)
-            partition = known[(murmur2(key) & 0x7FFFFFFF) % count]
-            builder = open_batches.get((topic, partition))
-            if builder is None:
-                builder = open_batches[topic, partition] = producer.create_batch()
-            if type(headers) is not list:
-                headers = list(headers)
-            if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                futures.append(await producer.send_batch(builder, topic, partition=partition))
-                builder = open_batches[topic, partition] = producer.create_batch()
-                if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                    raise Unavailable("a record is larger than the producer's batch size")
-        for (batch_topic, partition), builder in open_batches.items():
-            futures.append(await producer.send_batch(builder, batch_topic, partition=partition))
-        return futures
 
     async def ping(self) -> bool:
         """Whether the cluster answers a metadata request."""

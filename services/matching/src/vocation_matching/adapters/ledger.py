@@ -67,7 +67,9 @@ _MATCH_FOUND_HEADERS_BASE = (
 )
 
 
-def encode_match_found(match: Match, source: str, now: datetime) -> EncodedEvent:
+def encode_match_found(
+    match: Match, source: str, now: datetime, *, match_id: str | None = None
+) -> EncodedEvent:
     """The record of `match_found_event(match, source)` (at time `now`), without pydantic.
 
     Byte for byte what the validated model writes (a unit test checks it on varied matches):
@@ -75,8 +77,9 @@ def encode_match_found(match: Match, source: str, now: datetime) -> EncodedEvent
     thousands. Every value comes from validated events (ids, title, codes) or from the core.
     """
     offer = match.offer
+    match_id = match_id or match.match_id
     data: dict[str, Any] = {
-        "match_id": match.match_id,
+        "match_id": match_id,
         "candidate_id": match.candidate_id,
         "offer_id": offer.id,
         "offer_kind": str(offer.kind),
@@ -92,7 +95,7 @@ def encode_match_found(match: Match, source: str, now: datetime) -> EncodedEvent
     data["reasons"] = list(match.reasons)
     data["close_metier"] = match.close_metier
     data["urgent"] = offer.urgent
-    event_id = f"found.{match.match_id}"
+    event_id = f"found.{match_id}"
     value = orjson.dumps(
         {
             "specversion": "1.0",
@@ -268,26 +271,27 @@ class PostgresMatchLedger:
                 chosen.append(match)
             if not chosen:
                 return []
+            ids = [m.match_id for m in chosen]  # a property that formats: once per match
             inserted = await conn.fetch(
                 _INSERT,
                 [m.candidate_id for m in chosen],
                 [str(m.offer.source) for m in chosen],
                 [m.offer.id for m in chosen],
                 [m.offer.version for m in chosen],
-                [m.match_id for m in chosen],
+                ids,
                 [str(m.offer.kind) for m in chosen],
                 [m.offer.fingerprint for m in chosen],
                 [m.score for m in chosen],
                 today,
             )
             new_ids = {r["match_id"] for r in inserted}
-            emitted = [m for m in chosen if m.match_id in new_ids]
+            emitted = [(m, i) for m, i in zip(chosen, ids, strict=True) if i in new_ids]
             if emitted:
                 now = datetime.now(UTC)
                 await self._publisher.publish_encoded(
-                    [encode_match_found(m, self._source, now) for m in emitted]
+                    [encode_match_found(m, self._source, now, match_id=i) for m, i in emitted]
                 )
-        return emitted
+        return [m for m, _ in emitted]
 
     async def _withdraw(
         self, where: str, args: Sequence[object], reason: MatchWithdrawalReason, erase: bool

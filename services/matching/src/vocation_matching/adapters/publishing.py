@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.kafka.batches import send_in_batches
 from vocation_shared.kafka.publisher import event_headers
 
 
@@ -48,11 +49,10 @@ class KafkaBatchPublisher:
     """Hands every record to the producer first, then waits for all the acknowledgements.
 
     Its own aiokafka producer, configured as `make_broker`'s (acks=all, idempotence on, set
-    explicitly), with larger batches: aiokafka keeps one open batch per partition and waits
-    for it to leave when it is full, so the default 16 KB (~20 match events) would cost a
-    round trip every 20 events. Records are appended without waiting, leave in a few produce
-    requests, and ``flush`` waits for every batch to be acknowledged; then each record's
-    delivery is checked. Records with the same key keep their order (idempotent producer).
+    explicitly), with larger batches (`max_batch_size`: the default 16 KB holds ~20 match
+    events). Records go in one batch per partition (`send_in_batches`, the default
+    partitioner's placement) and every batch's acknowledgement is awaited; the first failure
+    is raised. Records with the same key keep their order (idempotent producer).
     """
 
     def __init__(self, bootstrap: str, *, client_id: str, max_batch_size: int, **kwargs: Any) -> None:
@@ -84,24 +84,10 @@ class KafkaBatchPublisher:
 
     async def publish_encoded(self, records: Sequence[EncodedEvent]) -> None:
         """Write the records; returns once all are acknowledged, raises the first failure."""
-        deliveries = []
-        try:
-            for r in records:
-                deliveries.append(await self._producer.send(r.topic, r.value, key=r.key, headers=r.headers))
-        finally:
-            if deliveries:
-                # Even when appending failed, wait for what was handed over (and collect its errors).
-                await self._producer.flush()
-        failure: BaseException | None = None
-        for delivery in deliveries:
-            if not delivery.done():  # flush resolves every batch it found; be safe anyway
-                try:
-                    await delivery
-                except Exception as exc:
-                    failure = failure or exc
-            elif delivery.cancelled():
-                failure = failure or KafkaError("delivery cancelled")
-            elif delivery.exception() is not None:
-                failure = failure or delivery.exception()
+        batches = await send_in_batches(
+            self._producer, ((r.topic, r.key, r.value, r.headers) for r in records)
+        )
+        outcomes = await asyncio.gather(*batches, return_exceptions=True)  # every batch settled, then judged
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:
             raise failure

@@ -1,4 +1,4 @@
-"""The Kafka sink's own partitioner: the same partition as aiokafka's (and the Java client's) for any key."""
+"""The shared batch writer's partitioner: the same partition as aiokafka's (and the Java client's) for any key."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
-from vocation_events.adapters.kafka import murmur2
+from vocation_shared.kafka.batches import murmur2
 
 pytestmark = pytest.mark.unit
 
