@@ -8,6 +8,7 @@ from types import FrameType
 
 from vocation_shared.http import serve
 from vocation_shared.logs import configure_logging, get_logger
+from vocation_shared.runtime import tune_for_throughput
 
 from vocation_catalogue.app import running_catalogue
 from vocation_catalogue.settings import CatalogueSettings
@@ -39,6 +40,7 @@ def run() -> None:
     """Entry point."""
     settings = CatalogueSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    tune_for_throughput()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _remember)
     asyncio.run(main(settings))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import signal
 import socket
@@ -12,7 +11,7 @@ import sys
 
 import uvicorn
 from vocation_shared.logs import configure_logging
-from vocation_shared.reference import preload
+from vocation_shared.runtime import tune_for_throughput
 
 from vocation_events.app import running_service
 from vocation_events.settings import EventsSettings
@@ -66,27 +65,12 @@ def _prefork(settings: EventsSettings) -> int:
     return status
 
 
-def _tune_runtime(settings: EventsSettings) -> None:
-    """Load the reference data now, then keep the garbage collector off the hot path.
-
-    Validating a batch allocates many short-lived objects; with the default thresholds the
-    collector runs every 700 allocations and walks the reference data each full pass (about
-    40 % of the gateway's CPU in the benchmark). The loaded data is frozen out of collection
-    (also shared copy-on-write by pre-forked workers) and young collections are spaced out.
-    """
-    preload()
-    gc.collect()
-    gc.freeze()
-    if settings.gc_gen0_threshold:
-        _, gen1, gen2 = gc.get_threshold()
-        gc.set_threshold(settings.gc_gen0_threshold, max(gen1, 50), max(gen2, 100))
-
-
 def main() -> None:
     """Read the settings, configure logging, serve (in `http_workers` processes)."""
     settings = EventsSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    _tune_runtime(settings)
+    # The collector off the hot path: about 40 % of the gateway's CPU in the benchmark otherwise.
+    tune_for_throughput(settings.gc_gen0_threshold)
     if settings.http_workers > 1:
         sys.exit(_prefork(settings))
     asyncio.run(_serve(settings, None))

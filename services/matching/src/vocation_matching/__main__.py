@@ -6,6 +6,7 @@ import asyncio
 
 from vocation_shared.http import serve
 from vocation_shared.logs import configure_logging
+from vocation_shared.runtime import tune_for_throughput
 
 from vocation_matching.app import running_service
 from vocation_matching.settings import MatchingSettings
@@ -15,6 +16,7 @@ async def main() -> None:
     """Run the matching service until SIGINT/SIGTERM."""
     settings = MatchingSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    tune_for_throughput()
     async with running_service(settings) as service:
         await serve(service.app, settings.http_host, settings.http_port)
 

@@ -19,6 +19,7 @@ from vocation_shared.kafka import DeadLetterPublisher, RetryPolicy, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.reference import preload
+from vocation_shared.runtime import freeze_long_lived
 
 from vocation_matching.adapters.ledger import PostgresMatchLedger
 from vocation_matching.adapters.publishing import KafkaBatchPublisher
@@ -123,6 +124,8 @@ async def running_service(
         async def start() -> None:
             await reader.start()
             await reader.ready.wait()
+            # The rebuilt indexes live as long as the process: out of the collector's full passes.
+            freeze_long_lived()
             await publisher.start()
             # Join the group only once the state is whole: reactions need every candidate and offer.
             await broker.start()

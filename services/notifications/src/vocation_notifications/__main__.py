@@ -6,6 +6,7 @@ import asyncio
 
 from vocation_shared.http import serve
 from vocation_shared.logs import configure_logging, get_logger
+from vocation_shared.runtime import tune_for_throughput
 
 from vocation_notifications.app import running_service
 from vocation_notifications.settings import DEFAULT_SECRET, NotificationsSettings
@@ -15,6 +16,7 @@ async def main() -> None:
     """Run the service until SIGINT/SIGTERM."""
     settings = NotificationsSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    tune_for_throughput()
     if settings.signing_secret.get_secret_value() == DEFAULT_SECRET:
         get_logger(__name__).warning("settings.default_signing_secret", hint="set VOCATION_SIGNING_SECRET")
     if settings.contacts_keys is None:

@@ -9,10 +9,12 @@ reacts to the offer, even if another instance reacts to the candidate. A reactio
 reaction of the newer one.
 
 Events are handled **per fetched batch** (``EventConsumer.subscribe_batch``): the events of a
-batch are taken in order; the matches they produce are gathered and recorded in the ledger in
-one transaction, whose ``match-found`` events are sent together and acknowledged together
-(``MatchLedger.emit``). A withdrawal first flushes the matches gathered so far, so the facts
-reach the ``matches`` topic in the order the events asked for them. If a batch keeps failing,
+batch are taken in order; the matches they produce are gathered and recorded in the ledger
+(``MatchLedger.emit``: one transaction, whose ``match-found`` events are sent together and
+acknowledged together). For offers, every ``RECORD_AHEAD_MATCHES`` gathered are recorded in the
+background while the next offers are matched (one recording in flight at a time, in order); the
+handler returns only once all are recorded. A withdrawal first flushes the matches gathered so
+far, so the facts reach the ``matches`` topic in the order the events asked for them. If a batch keeps failing,
 the consumer retries its events one by one and dead-letters only the faulty one.
 """
 
@@ -75,11 +77,35 @@ class BarrierConsumer(EventConsumer):
         await super().process_fetched_batch(records, topic, group_id, handle_batch, accepts, on_tombstone)
 
 
+RECORD_AHEAD_MATCHES = 1000
+"""Matches gathered from a batch's offers before they are recorded in the background, while the
+next offers are matched: the ledger's PostgreSQL and Kafka round trips overlap the matching."""
+
+
 class _Pending:
-    """The matches gathered from a batch's events, not recorded yet."""
+    """The matches gathered from a batch's events, not recorded yet, and the recording in flight."""
 
     def __init__(self) -> None:
         self.matches: list[Match] = []
+        self.recording: asyncio.Task[None] | None = None
+
+    async def settle(self) -> None:
+        """Wait for the recording in flight (if any); its failure is raised here."""
+        if self.recording is not None:
+            recording, self.recording = self.recording, None
+            await recording
+
+    async def abandon(self) -> None:
+        """The batch failed: stop the recording in flight (its transaction rolls back; the retry redoes it)."""
+        if self.recording is not None:
+            recording, self.recording = self.recording, None
+            recording.cancel()
+            try:
+                await recording
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("matches.recording_failed_with_the_batch")
 
 
 class Reactions:
@@ -99,21 +125,40 @@ class Reactions:
         self._clock = clock
         self._metrics = metrics
 
+    async def _record(self, matches: list[Match], today: date, direction: str) -> None:
+        """Record and publish matches (one transaction)."""
+        emitted = await self._ledger.emit(matches, today)
+        for match in emitted:
+            self._metrics.emitted.labels(kind=str(match.offer.kind)).inc()
+        log.info("matches.emitted", direction=direction, found=len(matches), emitted=len(emitted))
+
     async def _flush(self, pending: _Pending, today: date, direction: str) -> None:
-        """Record and publish the gathered matches (one transaction), then forget them."""
+        """Record and publish the gathered matches, after the recording in flight; return once done."""
+        await pending.settle()
         if pending.matches:
-            emitted = await self._ledger.emit(pending.matches, today)
-            for match in emitted:
-                self._metrics.emitted.labels(kind=str(match.offer.kind)).inc()
-            log.info("matches.emitted", direction=direction, found=len(pending.matches), emitted=len(emitted))
-        pending.matches = []
+            matches, pending.matches = pending.matches, []
+            await self._record(matches, today, direction)
+
+    async def _record_ahead(self, pending: _Pending, today: date, direction: str) -> None:
+        """Start recording the gathered matches in the background, once the recording in flight is done."""
+        await pending.settle()
+        if pending.matches:
+            matches, pending.matches = pending.matches, []
+            pending.recording = asyncio.create_task(self._record(matches, today, direction))
 
     # --- offers ---
 
     async def on_offer_events(self, events: Sequence[AnyEvent]) -> None:
         """Vacancies, immersion slots or training sessions posted, changed, closed, or shifts accepted."""
-        today = self._clock.today()
         pending = _Pending()
+        try:
+            await self._react_to_offers(events, pending)
+        except BaseException:
+            await pending.abandon()
+            raise
+
+    async def _react_to_offers(self, events: Sequence[AnyEvent], pending: _Pending) -> None:
+        today = self._clock.today()
         seen: set[tuple[OfferKey, int]] = set()
         for event in events:
             if isinstance(event, ev.ShiftAccepted):
@@ -143,6 +188,8 @@ class Reactions:
             if current.version > 1:
                 await self._withdraw_no_longer_matching(current, today)
             pending.matches += self._match_offer(current, today)
+            if len(pending.matches) >= RECORD_AHEAD_MATCHES:
+                await self._record_ahead(pending, today, "offer")
             await asyncio.sleep(0)  # a batch is seconds of CPU under load: let the heartbeats through
         await self._flush(pending, today, "offer")
         self._metrics.reacted.labels(direction="offer").inc(len(events))
