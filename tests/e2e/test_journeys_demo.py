@@ -65,6 +65,9 @@ def test_the_demo_plays_its_scenario_and_people_are_told(platform: Platform, tmp
     lea = SCENARIO.people["martin"]
     (offer,) = [m for m in _mails_to(platform, lea.email) if "EHPAD Les Glycines" in m["text"]]
     assert offer["subject"].startswith("Nouvelle offre pour vous")
+    assert offer["text"].startswith(f"Bonjour {lea.first_name},"), (
+        "greeted by the first name the partner gave"
+    )
     assert "Pourquoi nous vous la proposons" in offer["text"]
     assert "À 29 km de chez vous" in offer["text"]
     assert "Diplôme d'État d'aide-soignant" in offer["text"] or "DEAS" in offer["text"]

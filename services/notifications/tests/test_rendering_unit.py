@@ -106,6 +106,18 @@ def test_each_purpose_renders_a_french_email_with_its_essentials(purpose: Notifi
         assert email.unsubscribe_url is None
 
 
+@pytest.mark.parametrize(
+    "purpose", [p for p in PAYLOADS if p is not NotificationPurpose.IMMERSION_BOOKED_HOST]
+)
+def test_candidate_is_greeted_by_first_name_escaped_in_html(purpose: NotificationPurpose) -> None:
+    payload, _, _ = PAYLOADS[purpose]
+    email = RENDERER.email(
+        purpose, payload, recipient_id="c1", recipient_kind=RecipientKind.CANDIDATE, first_name="Zoé <Léa>"
+    )
+    assert email.text.startswith("Bonjour Zoé <Léa>,\n")
+    assert "<p>Bonjour Zoé &lt;Léa&gt;,</p>" in email.html
+
+
 def test_html_is_autoescaped_and_text_is_not() -> None:
     email = RENDERER.email(
         NotificationPurpose.MATCH, MATCH, recipient_id="c1", recipient_kind=RecipientKind.CANDIDATE

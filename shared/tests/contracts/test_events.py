@@ -117,6 +117,16 @@ def test_international_phone_with_spaces_is_normalised() -> None:
     assert event.data.phone == "+33612345678"
 
 
+def test_first_name_is_trimmed_and_must_be_one_short_line() -> None:
+    contact = {"candidate_id": "cand-0001", "first_name": "  Marie-Noëlle ", "channels": []}
+    event = parse_event(samples.cloud_event("fr.vocation.contact.registered.v1", "cand-0001", contact))
+    assert isinstance(event, ev.ContactRegistered) and event.data.first_name == "Marie-Noëlle"
+    for bad in ("Léa\nBcc: x@y.fr", "", "x" * 61):
+        contact = {"candidate_id": "cand-0001", "first_name": bad, "channels": []}
+        error = _rejection(samples.cloud_event("fr.vocation.contact.registered.v1", "cand-0001", contact))
+        assert "/data/first_name" in _pointers(error)
+
+
 def test_subject_must_be_the_entity_id() -> None:
     error = _rejection(samples.cloud_event("fr.vocation.vacancy.posted.v1", "vac-9999", samples.vacancy()))
     assert "subject must be the entity id" in str(error)

@@ -110,6 +110,7 @@ class Person:
     def registration(self, run: str) -> dict[str, Any]:
         """The registration payload, with the contact the gateway will split off."""
         contact: dict[str, Any] = {
+            "first_name": self.first_name,
             "email": self.email,
             "channels": ["email", "sms"] if self.phone else ["email"],
             "digest": self.digest,

@@ -53,6 +53,7 @@ class ConsentService:
         now = self._clock.now()
         data = p.ConsentUpdated(
             candidate_id=updated.candidate_id,
+            first_name=updated.first_name,
             email=updated.email,
             phone=updated.phone,
             channels=sorted(updated.channels),

@@ -336,7 +336,11 @@ class DeliveryWorker:
         if address is None:
             raise DeliveryError("no email address", permanent=True)
         rendered = self._renderer.email(
-            row.purpose, row.payload, recipient_id=row.recipient_id, recipient_kind=row.recipient_kind
+            row.purpose,
+            row.payload,
+            recipient_id=row.recipient_id,
+            recipient_kind=row.recipient_kind,
+            first_name=row.contact.first_name if row.contact is not None else None,
         )
         headers: dict[str, str] = {}
         if rendered.unsubscribe_url is not None:

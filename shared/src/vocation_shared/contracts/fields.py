@@ -84,3 +84,8 @@ Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 FrenchText = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+FirstName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    Field(description="The name a person is greeted by in messages (one line).", examples=["Camille"]),
+]

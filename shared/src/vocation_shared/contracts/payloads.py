@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, EmailStr, Field, StringConstraints, model_va
 from vocation_shared.contracts.envelope import EventData
 from vocation_shared.contracts.fields import (
     EntityId,
+    FirstName,
     FrenchText,
     InseeCode,
     Latitude,
@@ -274,6 +275,7 @@ class CandidateProfile(EventData):
 class ContactDetails(EventData):
     """How to reach a candidate: personal data, only on `candidate-contacts`."""
 
+    first_name: FirstName | None = Field(default=None, description="Messages greet the candidate by it.")
     email: EmailStr | None = None
     phone: PhoneE164 | None = None
     channels: list[Channel] = Field(default_factory=list, description="Channels the candidate consented to.")

@@ -21,6 +21,8 @@ from vocation_notifications.core.digest import Digest, HeldRow
 from vocation_notifications.core.model import Contact, OutboxState, PlannedNotification, RecipientKind
 
 OPEN_STATES = ("pending", "held")
+_SEALED = ("email", "phone", "first_name")
+"""The personal columns of `contacts`, sealed at rest when keys are configured."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ def _contact_of(
         urgent_shift_sms=record[prefix + "urgent_shift_sms"],
         language=record[prefix + "language"],
         version=record[prefix + "version"],
+        first_name=cipher.open(record[prefix + "first_name"], candidate_id, "first_name"),
     )
 
 
@@ -202,10 +205,10 @@ class Store:
             return False
         await conn.execute(
             """
-            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, updated_at)
-            VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, now())
+            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, first_name, updated_at)
+            VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, $10, now())
             ON CONFLICT (candidate_id) DO UPDATE SET email = $2, phone = $3, phone_index = $9, channels = $4,
-                digest = $5, urgent_shift_sms = $6, language = $7, version = $8, updated_at = now()
+                digest = $5, urgent_shift_sms = $6, language = $7, version = $8, first_name = $10, updated_at = now()
             """,
             contact.candidate_id,
             self.cipher.seal(contact.email, contact.candidate_id, "email"),
@@ -216,6 +219,7 @@ class Store:
             contact.language,
             contact.version,
             self.cipher.phone_index(contact.phone),
+            self.cipher.seal(contact.first_name, contact.candidate_id, "first_name"),
         )
         return True
 
@@ -237,13 +241,13 @@ class Store:
         ordered = sorted(contacts, key=lambda c: c.candidate_id)  # a steady lock order
         records = await conn.fetch(
             """
-            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, updated_at)
+            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, first_name, updated_at)
             SELECT c.candidate_id, c.email, c.phone, c.phone_index, string_to_array(c.channels, ','), c.digest,
-                   c.urgent, c.language, c.version, now()
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int[], $9::text[])
-                 AS c(candidate_id, email, phone, channels, digest, urgent, language, version, phone_index)
+                   c.urgent, c.language, c.version, c.first_name, now()
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int[], $9::text[], $10::text[])
+                 AS c(candidate_id, email, phone, channels, digest, urgent, language, version, phone_index, first_name)
             ON CONFLICT (candidate_id) DO UPDATE SET email = EXCLUDED.email, phone = EXCLUDED.phone,
-                phone_index = EXCLUDED.phone_index, channels = EXCLUDED.channels, digest = EXCLUDED.digest,
+                phone_index = EXCLUDED.phone_index, first_name = EXCLUDED.first_name, channels = EXCLUDED.channels, digest = EXCLUDED.digest,
                 urgent_shift_sms = EXCLUDED.urgent_shift_sms, language = EXCLUDED.language,
                 version = EXCLUDED.version, updated_at = now()
             WHERE contacts.version <= EXCLUDED.version
@@ -258,6 +262,7 @@ class Store:
             [c.language for c in ordered],
             [c.version for c in ordered],
             [self.cipher.phone_index(c.phone) for c in ordered],
+            [self.cipher.seal(c.first_name, c.candidate_id, "first_name") for c in ordered],
         )
         return [r["candidate_id"] for r in records]
 
@@ -281,20 +286,17 @@ class Store:
             )
             if not records:
                 return resealed
-            stale = [
-                r
-                for r in records
-                if self.cipher.needs_reseal(r["email"]) or self.cipher.needs_reseal(r["phone"])
-            ]
+            stale = [r for r in records if any(self.cipher.needs_reseal(r[f]) for f in _SEALED)]
             contacts = [_contact_of(r, self.cipher, r["candidate_id"]) for r in stale]
             await conn.executemany(
-                "UPDATE contacts SET email = $2, phone = $3, phone_index = $4 WHERE candidate_id = $1",
+                "UPDATE contacts SET email = $2, phone = $3, phone_index = $4, first_name = $5 WHERE candidate_id = $1",
                 [
                     (
                         c.candidate_id,
                         self.cipher.seal(c.email, c.candidate_id, "email"),
                         self.cipher.seal(c.phone, c.candidate_id, "phone"),
                         self.cipher.phone_index(c.phone),
+                        self.cipher.seal(c.first_name, c.candidate_id, "first_name"),
                     )
                     for c in contacts
                 ],
@@ -622,7 +624,7 @@ class Store:
             SELECT o.id, o.recipient_id, o.recipient_kind, o.channel, o.purpose, o.about_id, o.payload,
                    o.critical, o.attempts, o.created_at, o.attempt_id,
                    c.email AS c_email, c.phone AS c_phone, c.channels AS c_channels, c.digest AS c_digest,
-                   c.urgent_shift_sms AS c_urgent_shift_sms, c.language AS c_language, c.version AS c_version,
+                   c.urgent_shift_sms AS c_urgent_shift_sms, c.first_name AS c_first_name, c.language AS c_language, c.version AS c_version,
                    e.tutor_email
             FROM outbox o
             LEFT JOIN contacts c ON o.recipient_kind = 'candidate' AND c.candidate_id = o.recipient_id

@@ -172,9 +172,14 @@ class Renderer:
         *,
         recipient_id: str,
         recipient_kind: RecipientKind,
+        first_name: str | None = None,
     ) -> RenderedEmail:
-        """The email of `purpose`; candidates get the unsubscribe link, hosts (professional) do not."""
+        """The email of `purpose`; candidates get the unsubscribe link, hosts (professional) do not.
+
+        `first_name`: the candidate is greeted by it (« Bonjour Camille, »), else « Bonjour, ».
+        """
         ctx = self.context(purpose, payload)
+        ctx["first_name"] = first_name
         unsubscribe = (
             self.unsubscribe_url(recipient_id) if recipient_kind is RecipientKind.CANDIDATE else None
         )

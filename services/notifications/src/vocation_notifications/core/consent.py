@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vocation_shared.contracts.payloads import CandidateContact
 from vocation_shared.contracts.vocabulary import Channel
 
@@ -23,6 +25,7 @@ def contact_from(data: CandidateContact) -> Contact:
         urgent_shift_sms=data.urgent_shift_sms,
         language=data.language,
         version=data.version,
+        first_name=data.first_name,
     )
 
 
@@ -30,14 +33,10 @@ def without_channel(contact: Contact, channel: Channel) -> Contact | None:
     """The contact after withdrawing consent to `channel`, with the next version; None if nothing changes."""
     if channel not in contact.channels:
         return None
-    return Contact(
-        candidate_id=contact.candidate_id,
-        email=contact.email,
-        phone=contact.phone,
+    return replace(
+        contact,
         channels=contact.channels - {channel},
-        digest=contact.digest,
         urgent_shift_sms=False if channel is Channel.SMS else contact.urgent_shift_sms,
-        language=contact.language,
         version=contact.version + 1,
     )
 

@@ -45,6 +45,7 @@ class Contact:
     urgent_shift_sms: bool = False
     language: str = "fr"
     version: int = 1
+    first_name: str | None = None
 
     def address(self, channel: Channel) -> str | None:
         """The email address or phone number for `channel`."""
