@@ -72,7 +72,7 @@ async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day
     h = harness
     cand = h.id("cand")
     etab, slot = await _host_and_slot(h)
-    await h.register_contact(cand)
+    await h.register_contact(cand, first_name="Camille")
     booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
     await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
     await h.wait_rows(cand, 4)
@@ -82,6 +82,7 @@ async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day
     [mail] = h.sink.to(f"{cand}@exemple.fr")
     assert mail.message["Subject"] == "Votre immersion est confirmée : Découvrir le métier d'aide-soignant"
     text = mail.part("plain")
+    assert text.startswith("Bonjour Camille,")
     assert "Du mercredi 25 novembre 2026 au vendredi 27 novembre 2026" in text
     assert "Mme Martin" in text and "EHPAD Les Tilleuls" in text and "Bourg-en-Bresse" in text
     assert f"https://vocation.test/immersions/{slot}" in text
@@ -91,6 +92,7 @@ async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day
     [host] = h.sink.to(f"tuteur-{h.run}@ehpad-tilleuls.fr")
     assert host.message["Subject"].startswith("Immersion réservée du mercredi 25 novembre 2026")
     assert "Places restantes : 1" in host.part("plain") and h.id("req") in host.part("plain")
+    assert "Camille a réservé une place en immersion" in host.part("plain"), "the host knows who comes"
     assert host.message["List-Unsubscribe"] is None  # a professional address, told about its own bookings
 
     reminders = [r for r in await h.rows(cand) if r["purpose"] == "immersion_reminder"]

@@ -118,6 +118,24 @@ def test_candidate_is_greeted_by_first_name_escaped_in_html(purpose: Notificatio
     assert "<p>Bonjour Zoé &lt;Léa&gt;,</p>" in email.html
 
 
+def test_host_is_told_the_first_name_of_who_booked_when_given() -> None:
+    named = RENDERER.email(
+        NotificationPurpose.IMMERSION_BOOKED_HOST,
+        BOOKING,
+        recipient_id="e1",
+        recipient_kind=RecipientKind.ESTABLISHMENT,
+        guest_first_name="Camille",
+    )
+    anonymous = RENDERER.email(
+        NotificationPurpose.IMMERSION_BOOKED_HOST,
+        BOOKING,
+        recipient_id="e1",
+        recipient_kind=RecipientKind.ESTABLISHMENT,
+    )
+    assert "Camille a réservé une place" in named.text and "Camille a réservé une place" in named.html
+    assert "Une personne a réservé une place" in anonymous.text
+
+
 def test_html_is_autoescaped_and_text_is_not() -> None:
     email = RENDERER.email(
         NotificationPurpose.MATCH, MATCH, recipient_id="c1", recipient_kind=RecipientKind.CANDIDATE

@@ -341,6 +341,7 @@ class DeliveryWorker:
             recipient_id=row.recipient_id,
             recipient_kind=row.recipient_kind,
             first_name=row.contact.first_name if row.contact is not None else None,
+            guest_first_name=row.guest_first_name,
         )
         headers: dict[str, str] = {}
         if rendered.unsubscribe_url is not None:

@@ -42,6 +42,8 @@ class OutboxRow:
     contact: Contact | None
     host_address: str | None
     attempt_id: str | None = None
+    guest_first_name: str | None = None
+    """For the host's notice of a booking: the first name of the candidate who booked, if given."""
 
 
 def _contact_of(
@@ -78,6 +80,9 @@ def _row_of(record: asyncpg.Record, cipher: ContactCipher) -> OutboxRow:
         else _contact_of(record, cipher, record["recipient_id"], prefix="c_"),
         host_address=record["tutor_email"],
         attempt_id=str(record["attempt_id"]) if record["attempt_id"] is not None else None,
+        guest_first_name=None
+        if record["guest_first_name"] is None
+        else cipher.open(record["guest_first_name"], str(record["payload"]["candidate_id"]), "first_name"),
     )
 
 
@@ -625,10 +630,11 @@ class Store:
                    o.critical, o.attempts, o.created_at, o.attempt_id,
                    c.email AS c_email, c.phone AS c_phone, c.channels AS c_channels, c.digest AS c_digest,
                    c.urgent_shift_sms AS c_urgent_shift_sms, c.first_name AS c_first_name, c.language AS c_language, c.version AS c_version,
-                   e.tutor_email
+                   e.tutor_email, g.first_name AS guest_first_name
             FROM outbox o
             LEFT JOIN contacts c ON o.recipient_kind = 'candidate' AND c.candidate_id = o.recipient_id
             LEFT JOIN establishments e ON o.recipient_kind = 'establishment' AND e.id = o.recipient_id
+            LEFT JOIN contacts g ON o.purpose = 'immersion_booked_host' AND g.candidate_id = o.payload->>'candidate_id'
             WHERE o.state = 'pending' AND o.not_before <= $1
             ORDER BY o.not_before
             LIMIT $2

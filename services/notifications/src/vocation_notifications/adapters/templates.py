@@ -173,13 +173,16 @@ class Renderer:
         recipient_id: str,
         recipient_kind: RecipientKind,
         first_name: str | None = None,
+        guest_first_name: str | None = None,
     ) -> RenderedEmail:
         """The email of `purpose`; candidates get the unsubscribe link, hosts (professional) do not.
 
         `first_name`: the candidate is greeted by it (« Bonjour Camille, »), else « Bonjour, ».
+        `guest_first_name`: in a host's notice, who booked (« Camille a réservé… »).
         """
         ctx = self.context(purpose, payload)
         ctx["first_name"] = first_name
+        ctx["guest_first_name"] = guest_first_name
         unsubscribe = (
             self.unsubscribe_url(recipient_id) if recipient_kind is RecipientKind.CANDIDATE else None
         )
