@@ -1,4 +1,4 @@
-"""The wire form of emails and the provider's Retry-After, without a network."""
+"""The wire form of emails, the providers' Retry-After and event lists, the SMS sink, without a network."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
-from vocation_notifications.adapters.sms import LocalSmsSink, parse_retry_after
+from vocation_notifications.adapters.provider_http import parse_retry_after, provider_events
+from vocation_notifications.adapters.sms import LocalSmsSink
 from vocation_notifications.adapters.smtp import message_id, render_mime
-from vocation_notifications.ports import EmailMessage, SmsMessage
+from vocation_notifications.ports import DeliveryError, EmailMessage, SmsMessage
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +77,24 @@ async def test_local_sms_sink_restarted_still_knows_what_it_stored(tmp_path: Pat
     await LocalSmsSink(tmp_path / "sms.jsonl").send(SmsMessage("n-4", "+33612345678", "Vocation : test"))
     restarted = LocalSmsSink(tmp_path / "sms.jsonl")
     assert await restarted.lookup("n-4") is not None and await restarted.lookup("n-5") is None
+
+
+async def test_a_provider_that_cannot_tell_is_never_taken_for_one_that_has_nothing() -> None:
+    answers = {
+        "/none": httpx.Response(200, json={}),
+        "/one": httpx.Response(200, json={"events": [{"messageId": "<n-1@x>", "event": "requests"}]}),
+        "/html": httpx.Response(200, text="<html>maintenance</html>"),
+        "/busy": httpx.Response(429, headers={"Retry-After": "20"}),
+        "/odd": httpx.Response(200, json={"events": "none"}),
+    }
+    transport = httpx.MockTransport(lambda request: answers[request.url.path])
+    async with httpx.AsyncClient(transport=transport, base_url="http://provider") as client:
+        assert await provider_events(client, "/none", {}, "email provider") == []
+        assert len(await provider_events(client, "/one", {}, "email provider")) == 1
+        for path in ("/html", "/busy", "/odd"):
+            with pytest.raises(DeliveryError) as caught:
+                await provider_events(client, path, {}, "email provider")
+            assert not caught.value.permanent
+        with pytest.raises(DeliveryError) as caught:
+            await provider_events(client, "/busy", {}, "email provider")
+        assert caught.value.retry_after_s == 20

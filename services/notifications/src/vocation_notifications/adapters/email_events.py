@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import httpx
 
-from vocation_notifications.adapters.sms import parse_retry_after
-from vocation_notifications.ports import DeliveryError, Receipt
+from vocation_notifications.adapters.provider_http import provider_events
+from vocation_notifications.ports import Receipt
 
 
 class BrevoEmailEvents:
@@ -28,23 +28,12 @@ class BrevoEmailEvents:
 
         Raises a transient `DeliveryError` when the provider cannot tell: never re-send blindly.
         """
-        try:
-            response = await self._client.get(
-                "/v3/smtp/statistics/events", params={"messageId": message_id, "limit": 1, "days": 30}
-            )
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"email events unreachable: {type(exc).__name__}", permanent=False) from exc
-        if not response.is_success:
-            raise DeliveryError(
-                f"email events lookup answered {response.status_code}",
-                permanent=False,
-                retry_after_s=parse_retry_after(response.headers.get("retry-after")),
-            )
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise DeliveryError("email events lookup answered no JSON", permanent=False) from exc
-        events = data.get("events") if isinstance(data, dict) else None
+        events = await provider_events(
+            self._client,
+            "/v3/smtp/statistics/events",
+            {"messageId": message_id, "limit": 1, "days": 30},
+            "email provider",
+        )
         return Receipt(message_id) if events else None
 
     async def aclose(self) -> None:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import importlib.util
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from vocation_notifications.adapters.provider_http import parse_retry_after, provider_events
 from vocation_notifications.ports import DeliveryError, Receipt, SmsMessage
 
 # httpcore imports `sniffio` on every request when it is not installed (a failed import is not
@@ -23,22 +22,6 @@ if importlib.util.find_spec("sniffio") is None:
 
 TRANSIENT_STATUSES = frozenset({401, 403, 408, 409, 425, 429})
 """Besides 5xx: rate limits, timeouts, and auth errors (a configuration to fix, not a bad message)."""
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class BrevoSmsSender:
@@ -96,20 +79,12 @@ class BrevoSmsSender:
 
         Raises a transient `DeliveryError` when the provider cannot tell: never re-send blindly.
         """
-        try:
-            response = await self._client.get(
-                "/v3/transactionalSMS/statistics/events",
-                params={"tags": notification_id, "limit": 1, "days": 30},
-            )
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"SMS provider unreachable: {type(exc).__name__}", permanent=False) from exc
-        if not response.is_success:
-            raise DeliveryError(
-                f"SMS provider lookup answered {response.status_code}",
-                permanent=False,
-                retry_after_s=parse_retry_after(response.headers.get("retry-after")),
-            )
-        events = _json(response).get("events") or []
+        events = await provider_events(
+            self._client,
+            "/v3/transactionalSMS/statistics/events",
+            {"tags": notification_id, "limit": 1, "days": 30},
+            "SMS provider",
+        )
         if not events:
             return None
         reference = events[0].get("messageId")
