@@ -1,4 +1,4 @@
-"""No email address or phone number ever reaches a log line."""
+"""No email address or phone number ever reaches a log line; routine Kafka retries do not read as errors."""
 
 from __future__ import annotations
 
@@ -33,3 +33,16 @@ def test_log_lines_never_contain_contact_data(capsys: pytest.CaptureFixture[str]
     assert "lea.martin" not in err
     assert "+33612345678" not in err
     assert '"event_id": "e-1"' in err
+
+
+def test_group_coordinator_not_ready_yet_is_a_warning_not_an_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("test", json=True)
+    logging.getLogger("aiokafka.consumer.group_coordinator").error(
+        "Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError"
+    )
+    logging.getLogger("aiokafka.consumer.group_coordinator").error("Unexpected error in coordinator routine")
+    lines = capsys.readouterr().err.splitlines()
+    assert '"level": "warning"' in lines[0] and "GroupCoordinatorNotAvailableError" in lines[0]
+    assert '"level": "error"' in lines[1]

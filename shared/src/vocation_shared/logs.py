@@ -75,6 +75,28 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+_ROUTINE_KAFKA_ERRORS = (
+    "GroupCoordinatorNotAvailableError",
+    "NotCoordinatorForGroupError",
+    "CoordinatorLoadInProgressError",
+)
+"""What aiokafka logs at error level while a consumer group is still being set up (a fresh
+broker, a new group): it retries by itself, so an operator should not be paged for it."""
+
+
+class _RoutineKafkaErrorsAsWarnings(logging.Filter):
+    """Logs aiokafka's retried group-coordinator errors as warnings (see `_ROUTINE_KAFKA_ERRORS`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.ERROR
+            and record.name.startswith("aiokafka")
+            and any(name in record.getMessage() for name in _ROUTINE_KAFKA_ERRORS)
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route structlog and the standard library's logging to one stream of redacted lines."""
     renderer: Any = (
@@ -104,6 +126,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     )
     handler = _StderrHandler()
     handler.setFormatter(formatter)
+    handler.addFilter(_RoutineKafkaErrorsAsWarnings())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
