@@ -111,6 +111,55 @@ async def test_daily_digest_gathers_the_day_s_matches_at_the_digest_hour(harness
     assert states == ["digested", "digested", "digested", "sent"]
 
 
+def _withdrawal(found: ev.MatchFound) -> ev.MatchWithdrawn:
+    data = p.MatchWithdrawn(
+        match_id=found.data.match_id,
+        candidate_id=found.data.candidate_id,
+        offer_id=found.data.offer_id,
+        offer_kind=found.data.offer_kind,
+        reason="offer_closed",
+    )
+    return ev.MatchWithdrawn.build(data, source="urn:test:matching")
+
+
+async def test_offer_closed_after_the_digest_was_gathered_is_taken_out_before_it_is_sent(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, digest="daily", channels=["email"])
+    found = [match(cand, h.id(f"vac{n}"), score=70 + n, offer_title=f"Poste {n}") for n in range(3)]
+    await h.publish(*found)
+    await h.wait_rows(cand, 3, state="held")
+    h.clock.set(datetime(2026, 11, 22, 17, 0, tzinfo=UTC))  # 18:00 in Paris: the digest is gathered
+    await h.service.worker.build_digests()
+    await h.wait_rows(cand, 3, state="digested")
+    await h.publish(_withdrawal(found[0]))  # closed between the gathering and the sending
+    await h.wait_rows(cand, 1, state="suppressed")
+    await h.drain()
+    [digest] = h.sink.to(f"{cand}@exemple.fr")
+    assert digest.message["Subject"] == "2 nouvelles offres pour vous aujourd'hui"
+    text = digest.part("plain")
+    assert "Poste 0" not in text and "Poste 1" in text and "Poste 2" in text
+
+
+async def test_digest_whose_every_offer_closed_before_it_was_sent_is_not_sent(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, digest="daily", channels=["email"])
+    found = [match(cand, h.id(f"vac{n}")) for n in range(2)]
+    await h.publish(*found)
+    await h.wait_rows(cand, 2, state="held")
+    h.clock.set(datetime(2026, 11, 22, 17, 0, tzinfo=UTC))
+    await h.service.worker.build_digests()
+    await h.publish(*(_withdrawal(f) for f in found))
+    await h.wait_rows(cand, 3, state="suppressed")  # both matches and the digest itself
+    await h.drain()
+    assert h.sink.to(f"{cand}@exemple.fr") == []
+    digest_row = next(r for r in await h.rows(cand) if r["purpose"] == "digest")
+    assert (digest_row["state"], digest_row["why"]) == ("suppressed", "withdrawn")
+
+
 async def test_daily_cap_suppresses_matches_beyond_it_but_not_confirmations(harness: Harness) -> None:
     h = harness
     cand = h.id("cand")

@@ -504,50 +504,88 @@ class Store:
         purposes: Sequence[NotificationPurpose],
         now: datetime,
     ) -> int:
-        """`withdraw` for many (recipient, subject) pairs in one statement."""
+        """Suppress (`withdrawn`) what is not sent yet about these (recipient, subject) pairs, in one statement.
+
+        A row already gathered into a digest that is not sent yet leaves that digest too: its item
+        is taken out and the count lowered, and a digest left empty is suppressed.
+        """
         if not pairs:
             return 0
+        recipients, subjects = [r for r, _ in pairs], [a for _, a in pairs]
+        # Lock the unsent digests holding such rows first: the worker (SKIP LOCKED) cannot start
+        # sending one while its items are taken out.
+        await conn.execute(
+            """
+            SELECT d.id FROM outbox d
+            WHERE d.state IN ('pending', 'held') AND d.id IN (
+                SELECT o.digest_id FROM outbox o
+                JOIN unnest($1::text[], $2::text[]) AS w(recipient_id, about_id)
+                  ON o.recipient_id = w.recipient_id AND o.about_id = w.about_id
+                WHERE o.state = 'digested' AND o.purpose = ANY($3::text[]))
+            ORDER BY d.id
+            FOR UPDATE OF d
+            """,
+            recipients,
+            subjects,
+            [str(x) for x in purposes],
+        )
         records = await conn.fetch(
             """
             UPDATE outbox o SET state = 'suppressed', why = 'withdrawn'
             FROM unnest($1::text[], $2::text[]) AS w(recipient_id, about_id)
             WHERE o.recipient_id = w.recipient_id AND o.about_id = w.about_id
-              AND o.purpose = ANY($3::text[]) AND o.state IN ('pending', 'held')
-            RETURNING o.id, o.recipient_id, o.channel, o.purpose, o.about_id
+              AND o.purpose = ANY($3::text[])
+              AND (o.state IN ('pending', 'held')
+                   OR (o.state = 'digested' AND EXISTS (
+                       SELECT 1 FROM outbox d WHERE d.id = o.digest_id AND d.state IN ('pending', 'held'))))
+            RETURNING o.id, o.recipient_id, o.channel, o.purpose, o.about_id, o.digest_id, o.payload
             """,
-            [r for r, _ in pairs],
-            [a for _, a in pairs],
+            recipients,
+            subjects,
             [str(x) for x in purposes],
         )
+        suppressed = [
+            {k: r[k] for k in ("id", "recipient_id", "channel", "purpose", "about_id")} for r in records
+        ]
+        suppressed += await self._leave_digests(conn, [r for r in records if r["digest_id"] is not None])
         await self.queue_events(
-            conn, [self.events.suppressed(dict(r), now, SuppressionReason.WITHDRAWN) for r in records]
+            conn, [self.events.suppressed(r, now, SuppressionReason.WITHDRAWN) for r in suppressed]
         )
         return len(records)
 
-    async def withdraw(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        recipient_id: str,
-        purposes: Sequence[NotificationPurpose],
-        about_id: str,
-        now: datetime,
-    ) -> int:
-        """Suppress (`withdrawn`) what is not sent yet about `about_id` for this recipient."""
-        records = await conn.fetch(
+    async def _leave_digests(
+        self, conn: asyncpg.Connection, left: Sequence[asyncpg.Record]
+    ) -> list[dict[str, Any]]:
+        """Take withdrawn rows out of their unsent digests; suppress the digests left empty (returned)."""
+        if not left:
+            return []
+        await conn.execute(
+            """
+            UPDATE outbox d
+            SET payload = jsonb_set(
+                    jsonb_set(d.payload, '{items}', coalesce(
+                        (SELECT jsonb_agg(i) FROM jsonb_array_elements(d.payload -> 'items') AS i
+                         WHERE i <> ALL (g.items)), '[]'::jsonb)),
+                    '{count}', to_jsonb(greatest((d.payload ->> 'count')::int - g.n, 0)))
+            FROM (
+                SELECT l.digest_id, array_agg(l.payload) AS items, count(*)::int AS n
+                FROM unnest($1::uuid[], $2::jsonb[]) AS l(digest_id, payload)
+                GROUP BY l.digest_id
+            ) AS g
+            WHERE d.id = g.digest_id AND d.state IN ('pending', 'held')
+            """,
+            [r["digest_id"] for r in left],
+            [r["payload"] for r in left],
+        )
+        emptied = await conn.fetch(
             """
             UPDATE outbox SET state = 'suppressed', why = 'withdrawn'
-            WHERE recipient_id = $1 AND purpose = ANY($2::text[]) AND about_id = $3 AND state IN ('pending', 'held')
+            WHERE id = ANY($1::uuid[]) AND state IN ('pending', 'held') AND (payload ->> 'count')::int <= 0
             RETURNING id, recipient_id, channel, purpose, about_id
             """,
-            recipient_id,
-            [str(x) for x in purposes],
-            about_id,
+            list({r["digest_id"] for r in left}),
         )
-        await self.queue_events(
-            conn, [self.events.suppressed(dict(r), now, SuppressionReason.WITHDRAWN) for r in records]
-        )
-        return len(records)
+        return [dict(r) for r in emptied]
 
     async def withdraw_related(
         self,
