@@ -14,8 +14,9 @@ batch are taken in order; the matches they produce are gathered and recorded in 
 acknowledged together). For offers, every ``RECORD_AHEAD_MATCHES`` gathered are recorded in the
 background while the next offers are matched (one recording in flight at a time, in order); the
 handler returns only once all are recorded. A withdrawal first flushes the matches gathered so
-far, so the facts reach the ``matches`` topic in the order the events asked for them. If a batch keeps failing,
-the consumer retries its events one by one and dead-letters only the faulty one.
+far, so the facts reach the ``matches`` topic in the order the events asked for them. If a
+batch keeps failing, the consumer retries its events one by one and dead-letters only the
+faulty one.
 """
 
 from __future__ import annotations

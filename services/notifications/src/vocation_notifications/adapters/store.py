@@ -16,7 +16,6 @@ from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
 from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
 
 from vocation_notifications.adapters.contact_cipher import ContactCipher
-from vocation_notifications.core.consent import should_apply
 from vocation_notifications.core.digest import Digest, HeldRow
 from vocation_notifications.core.model import Contact, OutboxState, PlannedNotification, RecipientKind
 
@@ -203,30 +202,7 @@ class Store:
 
     async def save_contact(self, conn: asyncpg.Connection, contact: Contact) -> bool:
         """Store a full contact state unless a newer version is stored; True when applied."""
-        stored = await conn.fetchval(
-            "SELECT version FROM contacts WHERE candidate_id = $1 FOR UPDATE", contact.candidate_id
-        )
-        if not should_apply(stored, contact.version):
-            return False
-        await conn.execute(
-            """
-            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, first_name, updated_at)
-            VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, $10, now())
-            ON CONFLICT (candidate_id) DO UPDATE SET email = $2, phone = $3, phone_index = $9, channels = $4,
-                digest = $5, urgent_shift_sms = $6, language = $7, version = $8, first_name = $10, updated_at = now()
-            """,
-            contact.candidate_id,
-            self.cipher.seal(contact.email, contact.candidate_id, "email"),
-            self.cipher.seal(contact.phone, contact.candidate_id, "phone"),
-            sorted(str(c) for c in contact.channels),
-            str(contact.digest),
-            contact.urgent_shift_sms,
-            contact.language,
-            contact.version,
-            self.cipher.phone_index(contact.phone),
-            self.cipher.seal(contact.first_name, contact.candidate_id, "first_name"),
-        )
-        return True
+        return bool(await self.save_contacts(conn, [contact]))
 
     async def get_contacts(
         self, conn: asyncpg.Connection, candidate_ids: Iterable[str]
@@ -246,13 +222,17 @@ class Store:
         ordered = sorted(contacts, key=lambda c: c.candidate_id)  # a steady lock order
         records = await conn.fetch(
             """
-            INSERT INTO contacts (candidate_id, email, phone, phone_index, channels, digest, urgent_shift_sms, language, version, first_name, updated_at)
-            SELECT c.candidate_id, c.email, c.phone, c.phone_index, string_to_array(c.channels, ','), c.digest,
-                   c.urgent, c.language, c.version, c.first_name, now()
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int[], $9::text[], $10::text[])
-                 AS c(candidate_id, email, phone, channels, digest, urgent, language, version, phone_index, first_name)
-            ON CONFLICT (candidate_id) DO UPDATE SET email = EXCLUDED.email, phone = EXCLUDED.phone,
-                phone_index = EXCLUDED.phone_index, first_name = EXCLUDED.first_name, channels = EXCLUDED.channels, digest = EXCLUDED.digest,
+            INSERT INTO contacts (candidate_id, email, phone, phone_index, first_name, channels, digest,
+                                  urgent_shift_sms, language, version, updated_at)
+            SELECT c.candidate_id, c.email, c.phone, c.phone_index, c.first_name,
+                   string_to_array(c.channels, ','), c.digest, c.urgent, c.language, c.version, now()
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[],
+                        $8::int[], $9::text[], $10::text[])
+                 AS c(candidate_id, email, phone, channels, digest, urgent, language, version, phone_index,
+                      first_name)
+            ON CONFLICT (candidate_id) DO UPDATE SET
+                email = EXCLUDED.email, phone = EXCLUDED.phone, phone_index = EXCLUDED.phone_index,
+                first_name = EXCLUDED.first_name, channels = EXCLUDED.channels, digest = EXCLUDED.digest,
                 urgent_shift_sms = EXCLUDED.urgent_shift_sms, language = EXCLUDED.language,
                 version = EXCLUDED.version, updated_at = now()
             WHERE contacts.version <= EXCLUDED.version
@@ -294,7 +274,8 @@ class Store:
             stale = [r for r in records if any(self.cipher.needs_reseal(r[f]) for f in _SEALED)]
             contacts = [_contact_of(r, self.cipher, r["candidate_id"]) for r in stale]
             await conn.executemany(
-                "UPDATE contacts SET email = $2, phone = $3, phone_index = $4, first_name = $5 WHERE candidate_id = $1",
+                "UPDATE contacts SET email = $2, phone = $3, phone_index = $4, first_name = $5"
+                " WHERE candidate_id = $1",
                 [
                     (
                         c.candidate_id,
@@ -504,7 +485,7 @@ class Store:
         purposes: Sequence[NotificationPurpose],
         now: datetime,
     ) -> int:
-        """Suppress (`withdrawn`) what is not sent yet about these (recipient, subject) pairs, in one statement.
+        """Suppress (`withdrawn`) what is not sent yet about these (recipient, subject) pairs (one statement).
 
         A row already gathered into a digest that is not sent yet leaves that digest too: its item
         is taken out and the count lowered, and a digest left empty is suppressed.
@@ -667,12 +648,14 @@ class Store:
             SELECT o.id, o.recipient_id, o.recipient_kind, o.channel, o.purpose, o.about_id, o.payload,
                    o.critical, o.attempts, o.created_at, o.attempt_id,
                    c.email AS c_email, c.phone AS c_phone, c.channels AS c_channels, c.digest AS c_digest,
-                   c.urgent_shift_sms AS c_urgent_shift_sms, c.first_name AS c_first_name, c.language AS c_language, c.version AS c_version,
+                   c.urgent_shift_sms AS c_urgent_shift_sms, c.first_name AS c_first_name,
+                   c.language AS c_language, c.version AS c_version,
                    e.tutor_email, g.first_name AS guest_first_name
             FROM outbox o
             LEFT JOIN contacts c ON o.recipient_kind = 'candidate' AND c.candidate_id = o.recipient_id
             LEFT JOIN establishments e ON o.recipient_kind = 'establishment' AND e.id = o.recipient_id
-            LEFT JOIN contacts g ON o.purpose = 'immersion_booked_host' AND g.candidate_id = o.payload->>'candidate_id'
+            LEFT JOIN contacts g
+                   ON o.purpose = 'immersion_booked_host' AND g.candidate_id = o.payload ->> 'candidate_id'
             WHERE o.state = 'pending' AND o.not_before <= $1
             ORDER BY o.not_before
             LIMIT $2
