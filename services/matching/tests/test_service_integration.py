@@ -9,16 +9,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from vocation_local.kafka_admin import end_offsets, start_groups_at
+from vocation_matching.adapters import snapshot
 from vocation_matching.adapters.state_reader import partitions_of
 from vocation_matching.app import MatchingService, running_service
+from vocation_matching.core.model import OfferSource
 from vocation_matching.settings import MatchingSettings
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
@@ -175,6 +178,44 @@ async def _wait_for_shared_assignment(one: MatchingService, two: MatchingService
 
 def _run() -> str:
     return uuid.uuid4().hex[:8]
+
+
+async def test_restart_from_a_snapshot_applies_what_changed_meanwhile_as_a_full_rebuild_would(
+    kafka_bootstrap: str, fresh_database: str, tmp_path: Path
+) -> None:
+    run = _run()
+    ids = [f"cand-{run}-{n}" for n in range(3)]
+    await _publish(kafka_bootstrap, [_candidate(run, 0), _candidate(run, 1), _vacancy(run)])
+    settings = _settings(kafka_bootstrap, fresh_database, f"snap-{run}", snapshot_dir=tmp_path)
+    async with _service(settings) as first:
+        assert not first.reader.restored_from_snapshot
+        assert first.state.candidates.version_of(ids[0]) is not None
+    assert (tmp_path / snapshot.FILE_NAME).exists(), "written at the clean stop"
+
+    # While it was stopped: one candidate erased (tombstone), one registered, the vacancy closed.
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(Topic.CANDIDATES, key=ids[0].encode(), value=None)
+    finally:
+        await producer.stop()
+    await _publish(
+        kafka_bootstrap,
+        [_candidate(run, 2), _vacancy(run, event=ev.VacancyClosed, status="closed", version=2)],
+    )
+
+    async with _service(settings) as restored:
+        assert restored.reader.restored_from_snapshot
+        candidates = {c: restored.state.candidates.version_of(c) for c in ids}
+        vacancy = restored.state.offers.get((OfferSource.VACANCY, f"vac-{run}-1"))
+        sizes = (len(restored.state.candidates), len(restored.state.offers))
+    assert candidates[ids[0]] is None and candidates[ids[1]] == 1 and candidates[ids[2]] == 1
+    assert vacancy is not None and not vacancy.open
+
+    rebuilt_settings = _settings(kafka_bootstrap, fresh_database, f"snap-full-{run}")
+    async with _service(rebuilt_settings) as rebuilt:
+        assert not rebuilt.reader.restored_from_snapshot
+        assert (len(rebuilt.state.candidates), len(rebuilt.state.offers)) == sizes
 
 
 async def test_offer_posted_emits_matches_to_candidates_in_reach(

@@ -91,6 +91,8 @@ def _start_service(
         "VOCATION_CONTACTS_KEYS": DEV_CONTACTS_KEYS,
         "VOCATION_SMS_PROVIDER": "sink",
         "VOCATION_SMS_SINK_FILE": str(log_dir.parent / "sms.jsonl"),
+        # Matching keeps its state there at a clean stop: the next `make run` starts in a second.
+        "VOCATION_SNAPSHOT_DIR": str(log_dir.parent / "matching-snapshot"),
         "VOCATION_PUBLIC_BASE_URL": "http://127.0.0.1:8083",
         "VOCATION_KAFKA_BOOTSTRAP": broker.bootstrap,
         "VOCATION_DATABASE_URL": database_dsn(server.url, spec.name),

@@ -94,7 +94,12 @@ async def running_service(
             daily_cap_per_candidate=settings.daily_cap_per_candidate,
         )
         reader = StateReader(
-            settings.kafka_bootstrap, state, metrics, client_id=f"{settings.service_name}-state-{instance}"
+            settings.kafka_bootstrap,
+            state,
+            metrics,
+            client_id=f"{settings.service_name}-state-{instance}",
+            snapshot_dir=settings.snapshot_dir,
+            cell_scale=settings.grid_cell_scale,
         )
         reactions = Reactions(state, ledger, settings, clock or LocalClock(settings.timezone), metrics)
         consumer = BarrierConsumer(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from vocation_shared.settings import CommonSettings
 
@@ -44,3 +46,10 @@ class MatchingSettings(CommonSettings):
         description="Grid cell of a radius class, as a fraction of its largest radius.",
     )
     timezone: str = Field(default="Europe/Paris", description="Where 'today' is (dates, daily caps).")
+    snapshot_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder where the state is written at a clean stop and read at start (skipping most of the"
+            " rebuild); unset: always rebuild from the topics. One folder per instance (e.g. a volume)."
+        ),
+    )

@@ -4,6 +4,10 @@ A plain aiokafka consumer with manual assignment of every partition and no group
 instance needs every candidate and offer, not a share of them. The state is ready once the
 end offsets seen at start are reached. ``caught_up`` lets the reactions wait until the state
 holds everything published before they started (see ``reactions.py``).
+
+With a snapshot folder, the state is written there when the reader stops after a complete
+rebuild, and a usable snapshot found at start replaces reading the topics from the beginning:
+they are read from the snapshot's offsets (``snapshot.py`` says when one is usable).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,6 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
 from vocation_shared.logs import get_logger
 
+from vocation_matching.adapters import snapshot
+from vocation_matching.core.index import DEFAULT_CELL_SCALE
 from vocation_matching.core.state import STATE_TOPICS, MatchingState
 from vocation_matching.metrics import Metrics
 
@@ -50,7 +57,14 @@ class StateReader:
     """Applies every record of the state topics to the in-memory state, in order per partition."""
 
     def __init__(
-        self, bootstrap: str, state: MatchingState, metrics: Metrics, client_id: str = "matching-state"
+        self,
+        bootstrap: str,
+        state: MatchingState,
+        metrics: Metrics,
+        client_id: str = "matching-state",
+        *,
+        snapshot_dir: Path | None = None,
+        cell_scale: float = DEFAULT_CELL_SCALE,
     ) -> None:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap.split(","),
@@ -73,7 +87,10 @@ class StateReader:
         self._positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._snapshot_dir = snapshot_dir
+        self._cell_scale = cell_scale
         self.ready = asyncio.Event()
+        self.restored_from_snapshot = False
 
     async def start(self) -> None:
         """Connect, assign every partition from the beginning, and start reading in the background."""
@@ -82,19 +99,61 @@ class StateReader:
         await self._consumer.start()
         await self._offsets.start()
         self._consumer.assign(self._partitions)
-        await self._consumer.seek_to_beginning(*self._partitions)
         targets = await self._consumer.end_offsets(self._partitions)
-        self._positions = dict.fromkeys(self._partitions, 0)
+        restored = await self._restore(targets)
+        if restored is None:
+            await self._consumer.seek_to_beginning(*self._partitions)
+            self._positions = dict.fromkeys(self._partitions, 0)
+        else:
+            for tp, position in restored.items():
+                self._consumer.seek(tp, position)
+            self._positions = restored
         self._task = asyncio.create_task(self._run(targets, started), name="matching-state-reader")
 
+    async def _restore(self, ends: dict[TopicPartition, int]) -> dict[TopicPartition, int] | None:
+        """Load a usable snapshot into the state; the offsets to read from, or None to rebuild."""
+        if self._snapshot_dir is None:
+            return None
+        found = await asyncio.to_thread(snapshot.read, self._snapshot_dir, self._cell_scale)
+        if found is None:
+            return None
+        starts = await self._consumer.beginning_offsets(self._partitions)
+        positions = {tp: found.positions.get((tp.topic, tp.partition), -1) for tp in self._partitions}
+        if set(found.positions) != {(tp.topic, tp.partition) for tp in self._partitions} or any(
+            not starts[tp] <= position <= ends[tp] for tp, position in positions.items()
+        ):
+            log.info("state.snapshot_does_not_fit_the_topics")
+            return None
+        self._state.candidates = found.state.candidates
+        self._state.offers = found.state.offers
+        self.restored_from_snapshot = True
+        log.info(
+            "state.restored_from_snapshot",
+            candidates=len(self._state.candidates),
+            offers=len(self._state.offers),
+            records_behind=sum(ends[tp] - position for tp, position in positions.items()),
+        )
+        return positions
+
     async def stop(self) -> None:
-        """Stop reading."""
+        """Stop reading; with a snapshot folder, write the state there if it was whole."""
         if self._task is not None:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
         await self._consumer.stop()
         await self._offsets.stop()
+        if self._snapshot_dir is not None and self.ready.is_set():
+            started = time.monotonic()
+            positions = {(tp.topic, tp.partition): offset for tp, offset in self._positions.items()}
+            try:
+                path = await asyncio.to_thread(
+                    snapshot.write, self._snapshot_dir, self._state, positions, self._cell_scale
+                )
+            except OSError as exc:  # a full disk must not stop the service from stopping
+                log.warning("state.snapshot_not_written", error=repr(exc))
+                return
+            log.info("state.snapshot_written", path=str(path), seconds=round(time.monotonic() - started, 2))
 
     async def _run(self, targets: dict[TopicPartition, int], started: float) -> None:
         self._check_ready(targets, started)
