@@ -11,7 +11,8 @@ A snapshot is **not** used when it is older than `MAX_AGE`: the compacted topics
 snapshot older than that could bring back a candidate erased since. Nor when it was written by
 other code (`fingerprint`: the format, the model and index modules, the grid setting), when the
 topics' partitions differ, or when the broker no longer has the records after its offsets.
-Written to a temporary file, then renamed: a crash mid-write leaves the previous one.
+Written to a temporary file of its own, then renamed: a crash mid-write leaves the previous
+snapshot, and instances sharing a folder never mix their writes (the last rename wins).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import os
 import pickle
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +62,9 @@ def write(folder: Path, state: MatchingState, positions: Positions, cell_scale: 
     """Write the snapshot (temporary file, then rename); its path."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / FILE_NAME
-    partial = target.with_suffix(".partial")
+    partial = (
+        folder / f"{FILE_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    )  # instances may share a folder
     snapshot = Snapshot(fingerprint(cell_scale), time.time(), dict(positions), state)
     with partial.open("wb") as out:
         pickle.dump(snapshot, out, protocol=pickle.HIGHEST_PROTOCOL)
