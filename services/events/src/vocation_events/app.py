@@ -21,8 +21,9 @@ from vocation_events.adapters.archive import Archiver
 from vocation_events.adapters.http import create_api
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import PgArchive, PgClaims, PgPartners
+from vocation_events.adapters.rate_limits import PgRateLimits
 from vocation_events.auth import Authenticator
-from vocation_events.core.ratelimit import RateLimiter
+from vocation_events.core.ratelimit import RateDefaults
 from vocation_events.gateway import Gateway
 from vocation_events.metrics import GatewayMetrics
 from vocation_events.settings import EventsSettings
@@ -99,7 +100,9 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
         api = create_api(
             gateway=gateway,
             authenticator=Authenticator(partners, settings.partner_cache_ttl_s),
-            limiter=RateLimiter(settings.rate_per_s, settings.rate_burst, settings.max_batch_events),
+            limiter=PgRateLimits(
+                pool, RateDefaults(settings.rate_per_s, settings.rate_burst, settings.max_batch_events)
+            ),
             metrics=metrics,
             settings=settings,
             routers=[operations_router(checks, registry=metrics.registry)],

@@ -79,3 +79,15 @@ class ArchivedEvent:
     offset: int
     event: dict[str, Any]
     archived_at: datetime
+
+
+class RateLimits(Protocol):
+    """Each partner's token bucket (events per second, with a burst)."""
+
+    async def take(self, partner: str, rate: float | None, burst: float | None, cost: int) -> float:
+        """Charge `cost` events; 0.0 when allowed, else the seconds to wait (nothing is charged then)."""
+        ...
+
+    async def available(self, partner: str, rate: float | None, burst: float | None) -> float:
+        """How many events the partner could send now (nothing is charged)."""
+        ...

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -19,10 +17,10 @@ from vocation_events.auth import Authenticator
 from vocation_events.core.ingestion import check_event, check_model, check_models, validate_batch
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import PROBLEM_CONTENT_TYPE, Problem
-from vocation_events.core.ratelimit import RateLimiter, retry_after_seconds
+from vocation_events.core.ratelimit import retry_after_seconds
 from vocation_events.gateway import ACCEPTED, DUPLICATE, REJECTED, Gateway, Outcome
 from vocation_events.metrics import GatewayMetrics
-from vocation_events.ports import Unavailable
+from vocation_events.ports import RateLimits, Unavailable
 from vocation_events.settings import EventsSettings
 
 log = get_logger(__name__)
@@ -150,11 +148,10 @@ def create_api(
     *,
     gateway: Gateway,
     authenticator: Authenticator,
-    limiter: RateLimiter,
+    limiter: RateLimits,
     metrics: GatewayMetrics,
     settings: EventsSettings,
     routers: list[Any] | None = None,
-    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The gateway's FastAPI app (the operations router is passed in by the composition root)."""
     app = FastAPI(
@@ -229,8 +226,11 @@ def create_api(
                 )
             )
 
-    def _rate_limited(endpoint: str, partner: Partner, cost: int) -> Response | None:
-        wait = limiter.take(partner.name, partner.rate_per_s, partner.burst, cost, clock())
+    async def _rate_limited(endpoint: str, partner: Partner, cost: int) -> Response | None:
+        try:
+            wait = await limiter.take(partner.name, partner.rate_per_s, partner.burst, cost)
+        except Unavailable as exc:
+            return _unavailable(endpoint, str(exc))
         if wait <= 0:
             return None
         metrics.requests.labels(endpoint, "429").inc()
@@ -287,7 +287,7 @@ def create_api(
         document = _parse(endpoint, body)
         if isinstance(document, Response):
             return document
-        limited = _rate_limited(endpoint, partner, 1)
+        limited = await _rate_limited(endpoint, partner, 1)
         if limited is not None:
             return limited
         try:
@@ -350,7 +350,7 @@ def create_api(
         if isinstance(checked, Response):
             return checked
         partner, body = checked
-        fast = _validated_batch(partner, body)
+        fast = await _validated_batch(partner, body)
         if fast is not None:
             items, models = fast
             all_valid = all(type(item) in models for item in items)
@@ -360,7 +360,7 @@ def create_api(
                 return documents
             if len(items) > settings.max_batch_events:
                 return _too_many_events(endpoint)
-            limited = _rate_limited(endpoint, partner, max(1, len(items)))
+            limited = await _rate_limited(endpoint, partner, max(1, len(items)))
             if limited is not None:
                 return limited
             checked_events = (
@@ -392,7 +392,7 @@ def create_api(
             )
         if len(documents) > settings.max_batch_events:
             return _too_many_events(endpoint)
-        limited = _rate_limited(endpoint, partner, max(1, len(documents)))
+        limited = await _rate_limited(endpoint, partner, max(1, len(documents)))
         if limited is not None:
             return limited
         try:
@@ -402,7 +402,7 @@ def create_api(
         metrics.requests.labels(endpoint, "202").inc()
         return Response(_batch_answer(outcomes), status_code=202, media_type="application/json")
 
-    def _validated_batch(partner: Partner, body: bytes) -> tuple[list[Any], frozenset[type]] | None:
+    async def _validated_batch(partner: Partner, body: bytes) -> tuple[list[Any], frozenset[type]] | None:
         """The batch validated from its bytes in one pass, when that answers as the per-event path.
 
         Not for ROME v3 partners (their codes are converted before validation), nor when the
@@ -410,7 +410,10 @@ def create_api(
         """
         if partner.rome_v3:
             return None
-        available = limiter.available(partner.name, partner.rate_per_s, partner.burst, clock())
+        try:
+            available = await limiter.available(partner.name, partner.rate_per_s, partner.burst)
+        except Unavailable:
+            return None  # the per-event path asks again and answers 503
         if available < settings.max_batch_events:
             return None
         return validate_batch(body)

@@ -39,13 +39,25 @@ def retry_after_seconds(wait_s: float) -> int:
     return max(1, math.ceil(wait_s))
 
 
+@dataclass(frozen=True, slots=True)
+class RateDefaults:
+    """The rate and burst of partners who have none of their own, and the burst's floor."""
+
+    rate: float
+    burst: float
+    min_burst: float
+
+    def limits(self, rate: float | None, burst: float | None) -> tuple[float, float]:
+        """A partner's (rate, capacity): its own or the defaults; the capacity never below the floor
+        (a batch the gateway takes must fit in a full bucket)."""
+        return rate or self.rate, max(burst or self.burst, self.min_burst)
+
+
 class RateLimiter:
-    """One bucket per partner (in memory: each gateway instance limits on its own)."""
+    """One bucket per partner, in memory: for one process (tests); `PgRateLimits` shares them."""
 
     def __init__(self, default_rate: float, default_burst: float, min_burst: float) -> None:
-        self._default_rate = default_rate
-        self._default_burst = default_burst
-        self._min_burst = min_burst
+        self._defaults = RateDefaults(default_rate, default_burst, min_burst)
         self._buckets: dict[str, TokenBucket] = {}
 
     def take(self, partner: str, rate: float | None, burst: float | None, cost: float, now: float) -> float:
@@ -57,8 +69,7 @@ class RateLimiter:
         return self._bucket(partner, rate, burst, now).available(now)
 
     def _bucket(self, partner: str, rate: float | None, burst: float | None, now: float) -> TokenBucket:
-        rate = rate or self._default_rate
-        capacity = max(burst or self._default_burst, self._min_burst)
+        rate, capacity = self._defaults.limits(rate, burst)
         bucket = self._buckets.get(partner)
         if bucket is None or bucket.rate != rate or bucket.capacity != capacity:
             bucket = TokenBucket.full(rate, capacity, now)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from vocation_events.adapters.http import create_api
+from vocation_events.adapters.rate_limits import InMemoryRateLimits
 from vocation_events.auth import Authenticator
 from vocation_events.core.ingestion import Record
 from vocation_events.core.partners import Partner, hash_api_key
@@ -101,7 +103,7 @@ class FakeWorld:
         self.app: FastAPI = create_api(
             gateway=self.gateway,
             authenticator=Authenticator(self.partners, ttl_s=0),
-            limiter=RateLimiter(1000, 2000, 1),
+            limiter=InMemoryRateLimits(RateLimiter(1000, 2000, 1), time.monotonic),
             metrics=self.metrics,
             settings=self.settings,
         )
