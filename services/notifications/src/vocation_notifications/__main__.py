@@ -21,6 +21,11 @@ async def main() -> None:
         get_logger(__name__).warning("settings.default_signing_secret", hint="set VOCATION_SIGNING_SECRET")
     if settings.contacts_keys is None:
         get_logger(__name__).warning("settings.contacts_stored_in_clear", hint="set VOCATION_CONTACTS_KEYS")
+    if not settings.email_events_url:
+        get_logger(__name__).warning(
+            "settings.email_at_least_once",
+            hint="set VOCATION_EMAIL_EVENTS_URL: without the provider's log, a crash may send an email twice",
+        )
     async with running_service(settings) as service:
         await serve(service.app, settings.http_host, settings.http_port)
 
