@@ -135,3 +135,24 @@ async def test_contact_is_sealed_at_rest_and_after_a_key_rotation_still_found_by
         assert await rotated.candidates_with_phone(conn, phone_of(cand)) == [cand]
         resealed = await conn.fetchval("SELECT email FROM contacts WHERE candidate_id = $1", cand)
         assert resealed.startswith("enc1:k2:")
+
+
+async def test_contact_sealed_with_a_key_gone_from_the_settings_waits_and_stops_no_one_else(
+    harness: Harness,
+) -> None:
+    h = harness
+    stuck, other = h.id("stuck"), h.id("other")
+    await h.register_contact(stuck, channels=["email"])
+    await h.register_contact(other, channels=["email"])
+    await h.publish(match(stuck, h.id("vac")), match(other, h.id("vac")))
+    await h.wait_rows(stuck, 1)
+    await h.wait_rows(other, 1)
+    # Then, as if sealed with a key "k0" an operator has since removed from VOCATION_CONTACTS_KEYS
+    # (a match planned from now on for that person goes to the dead letters, saying so).
+    await h.fetchval(
+        "UPDATE contacts SET email = 'enc1:k0:' || substr(email, 9) WHERE candidate_id = $1", stuck
+    )
+    await h.drain()
+    assert len(h.sink.to(f"{other}@exemple.fr")) == 1
+    [row] = await h.rows(stuck)
+    assert row["state"] == "pending" and row["not_before"] > h.clock.now(), "kept for when the key is back"

@@ -45,6 +45,9 @@ from vocation_notifications.ports import (
 
 log = get_logger(__name__)
 
+UNREADABLE_RETRY = timedelta(minutes=5)
+"""A row whose sealed contact does not open (its key left the settings) is looked at again this late."""
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -183,6 +186,11 @@ class DeliveryWorker:
                     conn, capped, CAPPED_PURPOSES, local_day_bounds(now, self._policy.tz)
                 )
             for row in rows:
+                if row.unreadable is not None:
+                    # A key missing from the settings: loud, kept, and out of the way of the others.
+                    log.error("notification.contact_unreadable", notification_id=row.id, error=row.unreadable)
+                    await self._store.defer(conn, row.id, now + UNREADABLE_RETRY, hold=False)
+                    continue
                 key = (row.recipient_id, row.channel)
                 decision = decide(
                     DueItem(row.recipient_kind, row.channel, row.purpose, row.created_at, row.critical),

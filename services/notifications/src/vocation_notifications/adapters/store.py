@@ -15,7 +15,7 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
 from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
 
-from vocation_notifications.adapters.contact_cipher import ContactCipher
+from vocation_notifications.adapters.contact_cipher import ContactCipher, ContactKeyError
 from vocation_notifications.core.digest import Digest, HeldRow
 from vocation_notifications.core.model import Contact, OutboxState, PlannedNotification, RecipientKind
 
@@ -43,6 +43,8 @@ class OutboxRow:
     attempt_id: str | None = None
     guest_first_name: str | None = None
     """For the host's notice of a booking: the first name of the candidate who booked, if given."""
+    unreadable: str | None = None
+    """Why the recipient's sealed contact could not be opened (a key missing from the settings)."""
 
 
 def _contact_of(
@@ -63,6 +65,17 @@ def _contact_of(
 
 
 def _row_of(record: asyncpg.Record, cipher: ContactCipher) -> OutboxRow:
+    contact: Contact | None = None
+    guest_first_name: str | None = None
+    unreadable: str | None = None
+    try:
+        if record["c_version"] is not None:
+            contact = _contact_of(record, cipher, record["recipient_id"], prefix="c_")
+        if record["guest_first_name"] is not None:
+            guest = str(record["payload"]["candidate_id"])
+            guest_first_name = cipher.open(record["guest_first_name"], guest, "first_name")
+    except ContactKeyError as exc:  # this row's problem only: the worker defers it, the others go on
+        contact, guest_first_name, unreadable = None, None, str(exc)
     return OutboxRow(
         id=str(record["id"]),
         recipient_id=record["recipient_id"],
@@ -74,14 +87,11 @@ def _row_of(record: asyncpg.Record, cipher: ContactCipher) -> OutboxRow:
         critical=record["critical"],
         attempts=record["attempts"],
         created_at=record["created_at"],
-        contact=None
-        if record["c_version"] is None
-        else _contact_of(record, cipher, record["recipient_id"], prefix="c_"),
+        contact=contact,
         host_address=record["tutor_email"],
         attempt_id=str(record["attempt_id"]) if record["attempt_id"] is not None else None,
-        guest_first_name=None
-        if record["guest_first_name"] is None
-        else cipher.open(record["guest_first_name"], str(record["payload"]["candidate_id"]), "first_name"),
+        guest_first_name=guest_first_name,
+        unreadable=unreadable,
     )
 
 
