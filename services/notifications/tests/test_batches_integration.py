@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from vocation_notifications.testing import Harness, contact, eventually, match, phone_of, read_events
+from vocation_notifications.testing import (
+    Harness,
+    contact,
+    eventually,
+    match,
+    phone_of,
+    read_events,
+    withdrawal,
+)
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
@@ -15,14 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def _withdrawn(candidate_id: str, offer_id: str, event_id: str) -> ev.MatchWithdrawn:
-    data = p.MatchWithdrawn(
-        match_id=f"m-{candidate_id}-{offer_id}",
-        candidate_id=candidate_id,
-        offer_id=offer_id,
-        offer_kind="vacancy",
-        reason="offer_closed",
-    )
-    return ev.MatchWithdrawn.build(data, source="urn:test:matching", id=event_id)
+    return withdrawal(candidate_id, offer_id, event_id=event_id)
 
 
 def _found(candidate_id: str, offer_id: str, event_id: str, **fields: object) -> ev.MatchFound:

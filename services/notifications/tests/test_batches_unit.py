@@ -22,7 +22,7 @@ from vocation_notifications.core.batches import (
 )
 from vocation_notifications.core.model import Contact, PlannedNotification, RecipientKind
 from vocation_notifications.core.policy import Policy
-from vocation_notifications.testing import FakeClock, contact, match
+from vocation_notifications.testing import FakeClock, contact, match, withdrawal
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
@@ -46,14 +46,7 @@ def _contact(cid: str, **fields: Any) -> Contact:
 
 
 def _withdrawn(candidate_id: str, offer_id: str, n: int = 0) -> ev.MatchWithdrawn:
-    data = p.MatchWithdrawn(
-        match_id=f"m-{candidate_id}-{offer_id}",
-        candidate_id=candidate_id,
-        offer_id=offer_id,
-        offer_kind="vacancy",
-        reason="offer_closed",
-    )
-    return ev.MatchWithdrawn.build(data, source="urn:test:matching", id=f"w-{candidate_id}-{offer_id}-{n}")
+    return withdrawal(candidate_id, offer_id, event_id=f"w-{candidate_id}-{offer_id}-{n}")
 
 
 def _found(candidate_id: str, offer_id: str, n: int = 0, **fields: Any) -> ev.MatchFound:

@@ -66,6 +66,12 @@ def _request(h: Harness, slot: str, cand: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+async def _book(h: Harness, slot: str, cand: str, etab: str) -> None:
+    """Publish the booking of the last place of `slot` for `cand` at `etab`."""
+    booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
+    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+
+
 async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day_before(
     harness: Harness,
 ) -> None:
@@ -73,8 +79,7 @@ async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day
     cand = h.id("cand")
     etab, slot = await _host_and_slot(h)
     await h.register_contact(cand, first_name="Camille")
-    booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
-    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+    await _book(h, slot, cand, etab)
     await h.wait_rows(cand, 4)
     await h.wait_rows(etab, 1)
     await h.drain()
@@ -113,8 +118,7 @@ async def test_a_contact_update_after_the_booking_does_not_send_the_reminder_ear
     cand = h.id("cand")
     etab, slot = await _host_and_slot(h)
     await h.register_contact(cand, channels=["email"])
-    booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
-    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+    await _book(h, slot, cand, etab)
     await h.wait_rows(cand, 2)
     await h.drain()
     await h.register_contact(cand, channels=["email"], version=2)  # e.g. a new address
@@ -149,8 +153,7 @@ async def test_cancelled_booking_withdraws_the_reminder(harness: Harness) -> Non
     cand = h.id("cand")
     etab, slot = await _host_and_slot(h)
     await h.register_contact(cand, channels=["email"])
-    booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
-    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+    await _book(h, slot, cand, etab)
     await h.wait_rows(cand, 2)
     await h.drain()
     cancelled = p.ImmersionCancelled(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
+from pydantic import SecretStr
 from vocation_notifications.adapters.contact_cipher import ContactCipher, parse_keys
 from vocation_notifications.adapters.store import OutcomeEvents, Store
+from vocation_notifications.cli import reseal
 from vocation_notifications.core.tokens import sign_unsubscribe
 from vocation_notifications.testing import (
     TEST_CONTACTS_KEYS,
@@ -156,3 +160,18 @@ async def test_contact_sealed_with_a_key_gone_from_the_settings_waits_and_stops_
     assert len(h.sink.to(f"{other}@exemple.fr")) == 1
     [row] = await h.rows(stuck)
     assert row["state"] == "pending" and row["not_before"] > h.clock.now(), "kept for when the key is back"
+
+
+async def test_operator_reseal_moves_every_contact_to_the_new_key_batch_by_batch(harness: Harness) -> None:
+    h = harness
+    cands = [h.id(f"cand{n}") for n in range(3)]
+    for cand in cands:
+        await h.register_contact(cand)
+    new_key = "k2:" + base64.b64encode(b"2" * 32).decode()
+    settings = h.service.settings.model_copy(
+        update={"contacts_keys": SecretStr(f"{new_key},{TEST_CONTACTS_KEYS}")}
+    )
+    assert await reseal(settings) >= 3
+    emails = [await h.fetchval("SELECT email FROM contacts WHERE candidate_id = $1", c) for c in cands]
+    assert all(e.startswith("enc1:k2:") for e in emails)
+    assert await reseal(settings) == 0

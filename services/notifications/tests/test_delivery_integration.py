@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from vocation_notifications.core.sms import SmsEncoding, size_of
-from vocation_notifications.testing import Harness, eventually, match, phone_of, read_events
-from vocation_shared.contracts import events as ev
+from vocation_notifications.testing import Harness, eventually, match, phone_of, read_events, withdrawal
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import SuppressionReason
@@ -102,14 +101,7 @@ async def test_match_withdrawn_before_sending_is_suppressed_as_withdrawn(harness
     found = match(cand, h.id("vac"))
     await h.publish(found)
     await h.wait_rows(cand, 2)
-    withdrawn = p.MatchWithdrawn(
-        match_id=found.data.match_id,
-        candidate_id=cand,
-        offer_id=found.data.offer_id,
-        offer_kind=found.data.offer_kind,
-        reason="offer_filled",
-    )
-    await h.publish(ev.MatchWithdrawn.build(withdrawn, source="urn:test:matching"))
+    await h.publish(withdrawal(cand, h.id("vac"), reason="offer_filled"))
     await h.wait_rows(cand, 2, state="suppressed")
     await h.drain()
     assert h.sink.to(f"{cand}@exemple.fr") == [] and h.stub.to(phone_of(cand)) == []

@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 import pytest
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.delivery import DeliveryWorker
-from vocation_notifications.testing import Harness, contact, eventually, match, phone_of, read_events
+from vocation_notifications.testing import (
+    Harness,
+    contact,
+    eventually,
+    match,
+    phone_of,
+    read_events,
+    withdrawal,
+)
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
@@ -111,17 +119,6 @@ async def test_daily_digest_gathers_the_day_s_matches_at_the_digest_hour(harness
     assert states == ["digested", "digested", "digested", "sent"]
 
 
-def _withdrawal(found: ev.MatchFound) -> ev.MatchWithdrawn:
-    data = p.MatchWithdrawn(
-        match_id=found.data.match_id,
-        candidate_id=found.data.candidate_id,
-        offer_id=found.data.offer_id,
-        offer_kind=found.data.offer_kind,
-        reason="offer_closed",
-    )
-    return ev.MatchWithdrawn.build(data, source="urn:test:matching")
-
-
 async def test_offer_closed_after_the_digest_was_gathered_is_taken_out_before_it_is_sent(
     harness: Harness,
 ) -> None:
@@ -134,7 +131,7 @@ async def test_offer_closed_after_the_digest_was_gathered_is_taken_out_before_it
     h.clock.set(datetime(2026, 11, 22, 17, 0, tzinfo=UTC))  # 18:00 in Paris: the digest is gathered
     await h.service.worker.build_digests()
     await h.wait_rows(cand, 3, state="digested")
-    await h.publish(_withdrawal(found[0]))  # closed between the gathering and the sending
+    await h.publish(withdrawal(cand, h.id("vac0")))  # closed between the gathering and the sending
     await h.wait_rows(cand, 1, state="suppressed")
     await h.drain()
     [digest] = h.sink.to(f"{cand}@exemple.fr")
@@ -152,7 +149,7 @@ async def test_digest_whose_every_offer_closed_before_it_was_sent_is_not_sent(ha
     await h.wait_rows(cand, 2, state="held")
     h.clock.set(datetime(2026, 11, 22, 17, 0, tzinfo=UTC))
     await h.service.worker.build_digests()
-    await h.publish(*(_withdrawal(f) for f in found))
+    await h.publish(*(withdrawal(cand, f.data.offer_id) for f in found))
     await h.wait_rows(cand, 3, state="suppressed")  # both matches and the digest itself
     await h.drain()
     assert h.sink.to(f"{cand}@exemple.fr") == []

@@ -56,12 +56,17 @@ def send_now(
 async def reseal(settings: NotificationsSettings) -> int:
     """Seal every contact stored in clear or under an older key with the current key."""
     store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher())
-    async with (
-        create_pool(settings.database_url, migrations=[("notifications", MIGRATIONS)], max_size=1) as pool,
-        pool.acquire() as conn,
-        conn.transaction(),
-    ):
-        return await store.reseal_contacts(conn)
+    resealed = 0
+    after: str | None = ""
+    async with create_pool(
+        settings.database_url, migrations=[("notifications", MIGRATIONS)], max_size=1
+    ) as pool:
+        while after is not None:
+            # One short transaction per batch: the running service's contact updates wait little.
+            async with pool.acquire() as conn, conn.transaction():
+                done, after = await store.reseal_batch(conn, after)
+            resealed += done
+    return resealed
 
 
 @contacts_app.command("new-key")

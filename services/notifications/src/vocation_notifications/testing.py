@@ -426,6 +426,22 @@ def match(candidate_id: str, offer_id: str, **fields: Any) -> ev.MatchFound:
     return ev.MatchFound.build(p.MatchFound.model_validate(values), source="urn:test:matching")
 
 
+def withdrawal(
+    candidate_id: str, offer_id: str, *, event_id: str | None = None, **fields: Any
+) -> ev.MatchWithdrawn:
+    """The withdrawal (offer closed) of the match `match(candidate_id, offer_id)` announced."""
+    values: dict[str, Any] = {
+        "match_id": f"m-{candidate_id}-{offer_id}",
+        "candidate_id": candidate_id,
+        "offer_id": offer_id,
+        "offer_kind": "vacancy",
+        "reason": "offer_closed",
+    }
+    values.update(fields)
+    data = p.MatchWithdrawn.model_validate(values)
+    return ev.MatchWithdrawn.build(data, source="urn:test:matching", id=event_id)
+
+
 async def _partitions_of(bootstrap: str, topic: str) -> set[int]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()

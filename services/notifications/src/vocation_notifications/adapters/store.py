@@ -270,35 +270,45 @@ class Store:
         return [r["candidate_id"] for r in rows]
 
     async def reseal_contacts(self, conn: asyncpg.Connection, batch: int = 500) -> int:
-        """Seal contacts stored in clear or under an older key with the current key; how many were."""
+        """Seal contacts stored in clear or under an older key with the current key; how many were.
+
+        All on the caller's connection; `reseal_batch` does one batch (one short transaction each).
+        """
         resealed = 0
-        after = ""
-        while True:
-            records = await conn.fetch(
-                "SELECT * FROM contacts WHERE candidate_id > $1 ORDER BY candidate_id LIMIT $2 FOR UPDATE",
-                after,
-                batch,
-            )
-            if not records:
-                return resealed
-            stale = [r for r in records if any(self.cipher.needs_reseal(r[f]) for f in _SEALED)]
-            contacts = [_contact_of(r, self.cipher, r["candidate_id"]) for r in stale]
-            await conn.executemany(
-                "UPDATE contacts SET email = $2, phone = $3, phone_index = $4, first_name = $5"
-                " WHERE candidate_id = $1",
-                [
-                    (
-                        c.candidate_id,
-                        self.cipher.seal(c.email, c.candidate_id, "email"),
-                        self.cipher.seal(c.phone, c.candidate_id, "phone"),
-                        self.cipher.phone_index(c.phone),
-                        self.cipher.seal(c.first_name, c.candidate_id, "first_name"),
-                    )
-                    for c in contacts
-                ],
-            )
-            resealed += len(contacts)
-            after = records[-1]["candidate_id"]
+        after: str | None = ""
+        while after is not None:
+            done, after = await self.reseal_batch(conn, after, batch)
+            resealed += done
+        return resealed
+
+    async def reseal_batch(
+        self, conn: asyncpg.Connection, after: str, batch: int = 500
+    ) -> tuple[int, str | None]:
+        """`reseal_contacts` for the next `batch` contacts after the id `after`: how many were resealed,
+        and the id to go on after (None once every contact was looked at)."""
+        records = await conn.fetch(
+            "SELECT * FROM contacts WHERE candidate_id > $1 ORDER BY candidate_id LIMIT $2 FOR UPDATE",
+            after,
+            batch,
+        )
+        if not records:
+            return 0, None
+        stale = [r for r in records if any(self.cipher.needs_reseal(r[f]) for f in _SEALED)]
+        contacts = [_contact_of(r, self.cipher, r["candidate_id"]) for r in stale]
+        await conn.executemany(
+            "UPDATE contacts SET email = $2, phone = $3, phone_index = $4, first_name = $5 WHERE candidate_id = $1",
+            [
+                (
+                    c.candidate_id,
+                    self.cipher.seal(c.email, c.candidate_id, "email"),
+                    self.cipher.seal(c.phone, c.candidate_id, "phone"),
+                    self.cipher.phone_index(c.phone),
+                    self.cipher.seal(c.first_name, c.candidate_id, "first_name"),
+                )
+                for c in contacts
+            ],
+        )
+        return len(contacts), records[-1]["candidate_id"]
 
     async def erase(self, conn: asyncpg.Connection, candidate_id: str, now: datetime) -> int:
         """Erasure: delete the contact, suppress (`erased`) what was still to send, wipe payloads.
