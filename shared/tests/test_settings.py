@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from vocation_shared.settings import CommonSettings
 
@@ -30,3 +32,16 @@ def test_a_bad_value_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("VOCATION_CONSUMER_MAX_ATTEMPTS", "zero")
     with pytest.raises(ValueError, match="consumer_max_attempts"):
         CommonSettings()
+
+
+def test_retention_shorter_than_a_topic_keeps_events_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCATION_RETENTION_DAYS", "30")
+    with pytest.raises(ValueError, match="retention_days must be 0"):
+        CommonSettings()
+
+
+def test_retention_zero_keeps_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCATION_RETENTION_DAYS", "0")
+    assert CommonSettings().retention() is None
+    monkeypatch.setenv("VOCATION_RETENTION_DAYS", "500")
+    assert CommonSettings().retention() == timedelta(days=500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from vocation_notifications.testing import (
@@ -208,3 +209,32 @@ async def test_many_contacts_in_one_batch_are_all_stored_with_their_newest_versi
         return int(count) == len(people)
 
     await eventually(stored, what="300 contacts at version 2")
+
+
+async def test_a_match_too_old_to_tell_is_not_planned_but_a_withdrawal_still_applies(
+    harness: Harness,
+) -> None:
+    """A replay of last year's matches (or a week-long outage) must not reach people now."""
+    h = harness
+    cand = h.id("cand")
+    old_offer, new_offer, told_offer = h.id("vac-old"), h.id("vac-new"), h.id("vac-told")
+    await h.register_contact(cand)
+    await h.publish(_found(cand, told_offer, h.id("f-told")))
+    await eventually(lambda: _has_states(h, cand, {("pending", None): 2}), what="the first match planned")
+    eight_days_ago = h.clock.now() - timedelta(days=8)
+    await h.publish(
+        _found(cand, old_offer, h.id("f-old")).model_copy(update={"time": eight_days_ago}),
+        withdrawal(cand, told_offer, event_id=h.id("w-told")).model_copy(update={"time": eight_days_ago}),
+        _found(cand, new_offer, h.id("f-new")),
+    )
+    expected = {
+        (told_offer, "email"): ("suppressed", "withdrawn"),
+        (told_offer, "sms"): ("suppressed", "withdrawn"),
+        (new_offer, "email"): ("pending", None),
+        (new_offer, "sms"): ("pending", None),
+    }
+
+    async def applied() -> bool:
+        return await _states(h, cand) == expected
+
+    await eventually(applied, what="the recent facts applied, the old match left out")

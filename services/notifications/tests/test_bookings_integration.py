@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -164,3 +164,21 @@ async def test_cancelled_booking_withdraws_the_reminder(harness: Harness) -> Non
     h.clock.set(datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
     await h.drain()
     assert len(h.sink.to(f"{cand}@exemple.fr")) == 1  # the confirmation only
+
+
+async def test_a_booking_too_old_to_tell_is_not_told(harness: Harness) -> None:
+    """A replayed booking of long ago confirms nothing to anyone; the next booking is told as usual."""
+    h = harness
+    old_cand, cand = h.id("old-cand"), h.id("cand")
+    etab, slot = await _host_and_slot(h)
+    await h.register_contact(old_cand)
+    await h.register_contact(cand)
+    old = p.ImmersionBooked.model_validate(
+        _request(h, slot, old_cand, establishment_id=etab, places_left=1) | {"request_id": h.id("old-req")}
+    )
+    await h.publish(
+        ev.ImmersionBooked.build(old, source="urn:test:catalogue", time=h.clock.now() - timedelta(days=8))
+    )
+    await _book(h, slot, cand, etab)  # same slot, same partition: read after the old one
+    await h.wait_rows(cand, 4)
+    assert await h.rows(old_cand) == []

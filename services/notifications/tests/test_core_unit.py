@@ -378,3 +378,11 @@ def test_digests_group_per_person_and_channel_best_first() -> None:
     ]
     assert [i["offer_id"] for i in digests[0].payload["items"]] == ["o2", "o1"]
     assert digests[0].about_id == "digest-2026-11-22"
+
+
+def test_a_fact_older_than_the_maximum_age_is_too_old_to_tell() -> None:
+    policy = Policy(notice_max_age=timedelta(days=7))
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert not policy.too_old(now - timedelta(days=7), now)
+    assert policy.too_old(now - timedelta(days=7, seconds=1), now)
+    assert not policy.too_old(now + timedelta(minutes=5), now), "a clock a little ahead is not old"

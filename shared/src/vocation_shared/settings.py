@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import timedelta
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vocation_shared.postgres.retention import MIN_RETENTION_DAYS
 
 
 class CommonSettings(BaseSettings):
@@ -38,3 +42,28 @@ class CommonSettings(BaseSettings):
         ge=1,
         description="Attempts for an unexpected error before the message goes to the DLQ.",
     )
+    retention_days: int = Field(
+        default=400,
+        ge=0,
+        description=(
+            "Idempotency records, the matching ledger and notifications finished this many days ago "
+            f"are deleted (0: kept forever). At least {MIN_RETENTION_DAYS}: longer than any topic keeps an event."
+        ),
+    )
+    retention_every_s: float = Field(
+        default=3600.0, gt=0, description="Seconds between two retention passes."
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _outlives_the_topics(cls, days: int) -> int:
+        if 0 < days < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"retention_days must be 0 (keep forever) or at least {MIN_RETENTION_DAYS}: an event still "
+                "on a topic (a group reset, a dead letter re-driven) must find its idempotency record"
+            )
+        return days
+
+    def retention(self) -> timedelta | None:
+        """How long finished rows are kept (None: forever)."""
+        return timedelta(days=self.retention_days) if self.retention_days else None

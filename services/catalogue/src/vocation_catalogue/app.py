@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from vocation_shared.http import kafka_reachable, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
 from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, pruning
 from vocation_shared.reference import preload
 
 from vocation_catalogue.adapters.http import create_http_app
@@ -71,8 +72,10 @@ async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True
             PostgresSearch(pool, timezone=settings.timezone),
             [kafka_reachable(broker), postgres_reachable(pool)],
         )
+        retention = Retention(pool, [PROCESSED_EVENTS], settings.retention())
         await broker.start()
         try:
-            yield Catalogue(settings, pool, broker, handlers, http)
+            async with pruning(retention, settings.retention_every_s):
+                yield Catalogue(settings, pool, broker, handlers, http)
         finally:
             await broker.stop()

@@ -16,11 +16,12 @@ from vocation_shared.http import ReadinessCheck, operations_router, postgres_rea
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, RetryPolicy, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.retention import Retention, pruning
 
 from vocation_events.adapters.archive import Archiver
 from vocation_events.adapters.http import create_api
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import PgArchive, PgClaims, PgPartners
+from vocation_events.adapters.postgres import INGESTED_EVENTS, PgArchive, PgClaims, PgPartners
 from vocation_events.adapters.rate_limits import PgRateLimits
 from vocation_events.auth import Authenticator
 from vocation_events.core.ratelimit import RateDefaults
@@ -110,7 +111,10 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
         await sink.start()
         starting = asyncio.create_task(_start_broker(broker)) if broker is not None else None
         try:
-            yield Service(api, pool, sink, broker, metrics, partners, archive)
+            async with pruning(
+                Retention(pool, [INGESTED_EVENTS], settings.retention()), settings.retention_every_s
+            ):
+                yield Service(api, pool, sink, broker, metrics, partners, archive)
         finally:
             if starting is not None:
                 starting.cancel()

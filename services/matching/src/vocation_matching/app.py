@@ -18,10 +18,11 @@ from vocation_shared.http import ReadinessCheck, kafka_reachable, operations_rou
 from vocation_shared.kafka import DeadLetterPublisher, RetryPolicy, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.retention import Retention, pruning
 from vocation_shared.reference import preload
 from vocation_shared.runtime import freeze_long_lived
 
-from vocation_matching.adapters.ledger import PostgresMatchLedger
+from vocation_matching.adapters.ledger import EMITTED_MATCHES, PostgresMatchLedger
 from vocation_matching.adapters.publishing import KafkaBatchPublisher
 from vocation_matching.adapters.reactions import BarrierConsumer, Reactions, subscribe_reactions
 from vocation_matching.adapters.state_reader import StateReader
@@ -141,7 +142,10 @@ async def running_service(
         starting.add_done_callback(_log_failure)
         service = MatchingService(settings, state, reader, broker, pool, metrics, app, reacting)
         try:
-            yield service
+            async with pruning(
+                Retention(pool, [EMITTED_MATCHES], settings.retention()), settings.retention_every_s
+            ):
+                yield service
         finally:
             starting.cancel()
             with suppress(asyncio.CancelledError):

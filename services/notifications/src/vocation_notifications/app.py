@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker
 from vocation_shared.http import kafka_reachable, operations_router, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
 from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, pruning
 
 from vocation_notifications.adapters.email_events import BrevoEmailEvents
 from vocation_notifications.adapters.http_api import api_router
@@ -21,7 +22,7 @@ from vocation_notifications.adapters.kafka_handlers import Handlers
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
-from vocation_notifications.adapters.store import OutcomeEvents, Store
+from vocation_notifications.adapters.store import FINISHED_NOTIFICATIONS, OutcomeEvents, Store
 from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.consent_service import ConsentService
 from vocation_notifications.core.backoff import Backoff
@@ -158,7 +159,9 @@ async def running_service(
                 task = asyncio.create_task(
                     worker.run(stop, settings.worker_poll_s, settings.worker_lanes), name="delivery-worker"
                 )
-            yield service
+            retention = Retention(pool, [PROCESSED_EVENTS, FINISHED_NOTIFICATIONS], settings.retention())
+            async with pruning(retention, settings.retention_every_s):
+                yield service
         finally:
             stop.set()
             if task is not None:

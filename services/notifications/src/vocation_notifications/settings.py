@@ -70,6 +70,14 @@ class NotificationsSettings(CommonSettings):
     digest_hour: str = "18:00"
     reminder_hour: str = "10:00"
     contact_grace_s: float = Field(default=300.0, ge=0)
+    notice_max_age_h: float = Field(
+        default=168.0,
+        gt=0,
+        description=(
+            "A match or booking fact older than this (by its event time) when it arrives is not told: "
+            "news a week old is no news, and a replay of old events must not reach people again."
+        ),
+    )
 
     signing_secret: SecretStr = SecretStr(DEFAULT_SECRET)
     contacts_keys: SecretStr | None = Field(
@@ -118,4 +126,5 @@ class NotificationsSettings(CommonSettings):
             digest_at=parse_hhmm(self.digest_hour),
             reminder_at=parse_hhmm(self.reminder_hour),
             contact_grace=timedelta(seconds=self.contact_grace_s),
+            notice_max_age=timedelta(hours=self.notice_max_age_h),
         )

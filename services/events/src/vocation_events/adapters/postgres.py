@@ -10,11 +10,14 @@ from typing import Any
 
 import asyncpg
 from vocation_shared.contracts.topics import Topic
+from vocation_shared.postgres.retention import Expiry
 
 from vocation_events.core.partners import Partner
 from vocation_events.ports import ArchivedEvent, Claims, Unavailable
 
 PERSONAL_TOPICS = ("candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings")
+INGESTED_EVENTS = Expiry("ingested_events", "accepted_at")
+"""Idempotency claims of accepted events: past the retention, a partner's re-send is accepted again."""
 DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,

@@ -34,9 +34,14 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
 from vocation_shared.kafka import headers as h
+from vocation_shared.postgres.retention import Expiry
 
 from vocation_matching.adapters.publishing import EncodedEvent, PublishesMany
 from vocation_matching.core.model import Match, OfferKey, OfferSource
+
+EMITTED_MATCHES = Expiry("emitted_matches", "emitted_at")
+"""Matches emitted long ago: past the retention, a closing offer no longer withdraws them (their
+notifications are gone too) and the same match may be found again."""
 
 
 def match_found_event(match: Match, source: str, now: datetime | None = None) -> ev.MatchFound:

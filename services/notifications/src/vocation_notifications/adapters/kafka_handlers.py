@@ -14,6 +14,7 @@ they cause are queued in `outcome_events` and published by the worker.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 
 import asyncpg
 from vocation_shared.contracts import events as ev
@@ -34,6 +35,7 @@ from vocation_notifications.core.policy import Policy
 from vocation_notifications.ports import Clock
 
 log = get_logger(__name__)
+HOUR = timedelta(hours=1)
 
 BOOKING_PURPOSES = (
     NotificationPurpose.IMMERSION_BOOKED,
@@ -188,7 +190,16 @@ class Handlers:
         added = withdrawn = 0
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._fresh(conn, Topic.MATCHES, events)
-            facts = [e.data for e in fresh if isinstance(e, ev.MatchFound | ev.MatchWithdrawn)]
+            # A withdrawal always applies; a match too old to tell is dropped here (counted below).
+            facts = [
+                e.data
+                for e in fresh
+                if isinstance(e, ev.MatchWithdrawn)
+                or (isinstance(e, ev.MatchFound) and not self._policy.too_old(e.time, now))
+            ]
+            stale = sum(isinstance(e, ev.MatchFound) for e in fresh) - sum(
+                isinstance(f, p.MatchFound) for f in facts
+            )
             wanted = {f.candidate_id for f in facts if isinstance(f, p.MatchFound)}
             contacts = await self._store.get_contacts(conn, wanted) if wanted else {}
             steps = plan_match_steps(facts, contacts, now, self._policy)
@@ -202,7 +213,12 @@ class Handlers:
             steps=len(steps),
             added=added,
             withdrawn=withdrawn,
+            too_old=stale,
         )
+        if stale:
+            log.warning(
+                "matches.too_old_to_tell", matches=stale, max_age_h=self._policy.notice_max_age / HOUR
+            )
         if added or withdrawn:
             self._on_planned()
 
@@ -211,6 +227,13 @@ class Handlers:
     async def on_booking(self, conn: asyncpg.Connection, event: AnyEvent) -> bool:
         """Booked: candidate, host tutor, reminder. Refused: candidate. Cancelled: unsent ones withdrawn."""
         now = self._clock.now()
+        if isinstance(event, ev.ImmersionBooked | ev.ImmersionRefused) and self._policy.too_old(
+            event.time, now
+        ):
+            log.warning(
+                "booking.too_old_to_tell", request_id=event.data.request_id, event_time=event.time.isoformat()
+            )
+            return False
         if isinstance(event, ev.ImmersionBooked):
             data = event.data
             contact = await self._store.get_contact(conn, data.candidate_id)

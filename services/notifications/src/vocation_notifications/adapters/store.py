@@ -14,12 +14,18 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
 from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
+from vocation_shared.postgres.retention import Expiry
 
 from vocation_notifications.adapters.contact_cipher import ContactCipher, ContactKeyError
 from vocation_notifications.core.digest import Digest, HeldRow
 from vocation_notifications.core.model import Contact, OutboxState, PlannedNotification, RecipientKind
 
 OPEN_STATES = ("pending", "held")
+FINISHED_NOTIFICATIONS = Expiry(
+    "outbox", "created_at", "state IN ('sent', 'failed', 'suppressed', 'digested')"
+)
+"""Notifications finished long ago (their payload names what a person was told): deleted past the
+retention. Facts older than `notice_max_age` are never planned, so a replay cannot send them again."""
 _SEALED = ("email", "phone", "first_name")
 """The personal columns of `contacts`, sealed at rest when keys are configured."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
@@ -26,7 +26,13 @@ class Policy:
     digest_at: time = time(18, 0)
     reminder_at: time = time(10, 0)
     contact_grace: timedelta = timedelta(minutes=5)
+    notice_max_age: timedelta = timedelta(days=7)
+    """Facts (a match, a booking) older than this when they arrive are not told to anyone."""
     tz: ZoneInfo = PARIS
+
+    def too_old(self, fact_time: datetime, now: datetime) -> bool:
+        """Whether a fact that happened at `fact_time` is too old to be told now (late, or replayed)."""
+        return now - fact_time > self.notice_max_age
 
     def cap(self, channel: Channel) -> int:
         """Most capped messages a person may get on `channel` per local day."""

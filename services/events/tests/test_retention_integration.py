@@ -1,0 +1,31 @@
+"""Retention of the gateway's idempotency claims: a claim older than the horizon goes, a recent one stays."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from vocation_events.adapters.postgres import INGESTED_EVENTS
+from vocation_events.app import MIGRATIONS
+from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.retention import Retention
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2027, 6, 1, tzinfo=UTC)
+
+
+async def test_claims_older_than_the_retention_are_deleted(fresh_database: str) -> None:
+    async with create_pool(fresh_database, migrations=[("events", MIGRATIONS)]) as pool:
+        for event_id, days in (("old", 401), ("recent", 399)):
+            await pool.execute(
+                """
+                INSERT INTO ingested_events (source, event_id, type, subject, partner, accepted_at)
+                VALUES ('urn:partner', $1, 'fr.vocation.vacancy.posted.v1', 'vac-1', 'p', $2)
+                """,
+                event_id,
+                NOW - timedelta(days=days),
+            )
+        retention = Retention(pool, [INGESTED_EVENTS], timedelta(days=400), now=lambda: NOW)
+        assert await retention.run_once() == {"ingested_events": 1}
+        assert await pool.fetchval("SELECT array_agg(event_id) FROM ingested_events") == ["recent"]
