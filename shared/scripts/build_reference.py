@@ -270,23 +270,35 @@ MISPLACED_MARGIN_DEG = 0.25
 """How far (≈ 20–28 km) outside its département's usual box a position may lie."""
 
 
+MENDED_NEIGHBOUR_KM = 25.0
+"""How near a commune sharing its postal code a mended position must lie."""
+
+
 def misplaced_positions(
     rows: list[dict[str, str]], latitudes: list[float | None], longitudes: list[float | None]
-) -> list[int]:
-    """Rows whose position cannot be in their département: the source has a few dozen such.
+) -> tuple[list[int], dict[int, tuple[float, float]]]:
+    """Rows whose position cannot be in their département, and those of them that can be mended.
 
-    Swapped or sign-flipped coordinates (Tréguier 22362 at +3.23° instead of -3.23°),
-    latitude copied into longitude (Vavincourt 55541), another commune's position far away.
-    The box of a département is the 1st–99th percentile of its communes' latitudes and
-    longitudes, widened by `MISPLACED_MARGIN_DEG`; départements of fewer than 20 positioned
-    communes (overseas, Paris) are not checked. A wrong position inside the box (Gex 01173
-    has Vénissieux's) cannot be told from a right one without the communes' contours.
+    The source has a few dozen such: swapped or sign-flipped coordinates (Tréguier 22362 at
+    +3.23° instead of -3.23°), latitude copied into longitude (Vavincourt 55541), another
+    commune's position far away. The box of a département is the 1st–99th percentile of its
+    communes' latitudes and longitudes, widened by `MISPLACED_MARGIN_DEG`; départements of fewer
+    than 20 positioned communes (overseas, Paris) are not checked. A wrong position inside the
+    box (Gex 01173 has Vénissieux's) cannot be told from a right one without the communes'
+    contours.
+
+    Mended: a longitude whose sign was flipped, when the flipped position lies in the box and
+    within `MENDED_NEIGHBOUR_KM` of a commune sharing one of its postal codes, or for a commune
+    alone in its postal code, one of the same sorting area (first 3 digits) (Beylongue 40040
+    flipped lands in the Landes, but 80 km from its neighbours: its latitude is wrong too, so
+    it stays unknown). Returns the misplaced rows and, for those mended, their position.
     """
     by_departement: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         if latitudes[i] is not None and longitudes[i] is not None:
             by_departement[row["departement"]].append(i)
     misplaced: list[int] = []
+    mended: dict[int, tuple[float, float]] = {}
     for members in by_departement.values():
         if len(members) < 20:
             continue
@@ -294,11 +306,41 @@ def misplaced_positions(
         lons = sorted(longitudes[i] or 0.0 for i in members)
         low, high = int(0.01 * (len(members) - 1)), int(0.99 * (len(members) - 1))
         m = MISPLACED_MARGIN_DEG
+
+        def inside(lat: float, lon: float) -> bool:
+            return lats[low] - m <= lat <= lats[high] + m and lons[low] - m <= lon <= lons[high] + m  # noqa: B023
+
         for i in members:
             lat, lon = latitudes[i] or 0.0, longitudes[i] or 0.0
-            if not (lats[low] - m <= lat <= lats[high] + m and lons[low] - m <= lon <= lons[high] + m):
+            if not inside(lat, lon):
                 misplaced.append(i)
-    return sorted(misplaced)
+                if lon != 0.0 and inside(lat, -lon):
+                    mended[i] = (lat, -lon)
+    wrong = set(misplaced)
+    neighbours: dict[str, list[int]] = defaultdict(list)
+    for members in by_departement.values():
+        for i in members:
+            if i not in wrong:
+                for code in rows[i]["codes_postaux"].split():
+                    neighbours[code].append(i)
+                    neighbours[code[:3]].append(i)
+    checked: dict[int, tuple[float, float]] = {}
+    for i, (lat, lon) in mended.items():
+        codes = rows[i]["codes_postaux"].split()
+        near = {j for code in codes for j in neighbours[code] if j != i}
+        if not near:  # its own postal code: the communes of its sorting area (same 3 first digits)
+            near = {j for code in codes for j in neighbours[code[:3]] if j != i}
+        if any(_km(lat, lon, latitudes[j] or 0.0, longitudes[j] or 0.0) <= MENDED_NEIGHBOUR_KM for j in near):
+            checked[i] = (lat, lon)
+    return sorted(misplaced), checked
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine, Earth radius 6,371 km)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 def build_communes(source: Path) -> dict[str, Any]:
@@ -323,8 +365,9 @@ def build_communes(source: Path) -> dict[str, Any]:
 
     latitudes = [number(row["latitude"]) for row in rows]
     longitudes = [number(row["longitude"]) for row in rows]
-    for i in misplaced_positions(rows, latitudes, longitudes):
-        latitudes[i] = longitudes[i] = None
+    misplaced, mended = misplaced_positions(rows, latitudes, longitudes)
+    for i in misplaced:
+        latitudes[i], longitudes[i] = mended.get(i, (None, None))
     return {
         "format": FORMAT,
         "sources": _sha256(source, [COMMUNES_FILE]),

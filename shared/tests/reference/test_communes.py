@@ -138,14 +138,26 @@ def test_distance_bourg_en_bresse_amberieu() -> None:
 def test_distance_without_position_is_none() -> None:
     nowhere = next(c for c in communes().all() if c.position is None)
     assert distance_km(nowhere.insee, "01053") is None
-    # 130 empty in the source, Lanester "nan", 66 outside their département (see build_reference.py)
-    assert sum(c.position is None for c in communes().all()) == 197
+    # 130 empty in the source, Lanester "nan", 41 of the 66 outside their département (see
+    # build_reference.py; the other 25 had a longitude with its sign flipped, mended)
+    assert sum(c.position is None for c in communes().all()) == 172
 
 
 @pytest.mark.parametrize(
     "insee",
-    ["22362", "55541", "17153", "77108"],  # lon sign flipped, lon = lat, lon sign flipped, 40 km off
+    ["55541", "77108", "40040"],  # lon = lat, 40 km off, flipped but still 80 km from its neighbours
 )
 def test_a_position_outside_its_departement_is_unknown(insee: str) -> None:
     commune = communes().get(insee)
     assert commune is not None and commune.position is None
+
+
+@pytest.mark.parametrize(
+    ("insee", "latitude", "longitude"),
+    [("22362", 48.7895, -3.2309), ("17153", 46.24973, -1.11581), ("56243", 47.6199, -2.73743)],
+)
+def test_a_longitude_with_its_sign_flipped_is_mended(insee: str, latitude: float, longitude: float) -> None:
+    """Tréguier, Esnandes and Séné: the source has +3.23°, +1.12°, +2.74°; they lie west of Greenwich."""
+    commune = communes().get(insee)
+    assert commune is not None and commune.position is not None
+    assert commune.position == (latitude, longitude)
