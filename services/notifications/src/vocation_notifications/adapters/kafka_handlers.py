@@ -190,16 +190,13 @@ class Handlers:
         added = withdrawn = 0
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._fresh(conn, Topic.MATCHES, events)
-            # A withdrawal always applies; a match too old to tell is dropped here (counted below).
-            facts = [
-                e.data
-                for e in fresh
-                if isinstance(e, ev.MatchWithdrawn)
-                or (isinstance(e, ev.MatchFound) and not self._policy.too_old(e.time, now))
-            ]
-            stale = sum(isinstance(e, ev.MatchFound) for e in fresh) - sum(
-                isinstance(f, p.MatchFound) for f in facts
-            )
+            facts: list[p.MatchFound | p.MatchWithdrawn] = []
+            stale = 0
+            for e in fresh:
+                if isinstance(e, ev.MatchFound) and self._policy.too_old(e.time, now):
+                    stale += 1  # a replay, or a long outage: old news is not told (a withdrawal is)
+                elif isinstance(e, ev.MatchFound | ev.MatchWithdrawn):
+                    facts.append(e.data)
             wanted = {f.candidate_id for f in facts if isinstance(f, p.MatchFound)}
             contacts = await self._store.get_contacts(conn, wanted) if wanted else {}
             steps = plan_match_steps(facts, contacts, now, self._policy)
