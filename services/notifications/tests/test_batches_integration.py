@@ -238,3 +238,7 @@ async def test_a_match_too_old_to_tell_is_not_planned_but_a_withdrawal_still_app
         return await _states(h, cand) == expected
 
     await eventually(applied, what="the recent facts applied, the old match left out")
+    too_old = h.service.metrics.registry.get_sample_value(
+        "vocation_notifications_facts_too_old_total", {"kind": "match"}
+    )
+    assert too_old == 1

@@ -140,7 +140,13 @@ async def running_service(
             ),
         )
         Handlers(
-            pool, store, clock, policy, settings.consumer_group_prefix, on_planned=worker.wake.set
+            pool,
+            store,
+            clock,
+            policy,
+            settings.consumer_group_prefix,
+            on_planned=worker.wake.set,
+            metrics=metrics,
         ).register(consumer)
         consent = ConsentService(pool, store, publisher, clock, settings.event_source, metrics)
         app = FastAPI(title="Vocation notifications", version="1")

@@ -27,6 +27,7 @@ from vocation_shared.kafka.consumer import BatchHandler
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres.idempotency import mark_many_processed
 
+from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.store import Store
 from vocation_notifications.core.batches import distinct_events, latest_contacts, plan_match_steps
 from vocation_notifications.core.model import RecipientKind
@@ -56,6 +57,7 @@ class Handlers:
         policy: Policy,
         group_prefix: str,
         on_planned: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._pool = pool
         self._store = store
@@ -63,6 +65,7 @@ class Handlers:
         self._policy = policy
         self._prefix = group_prefix
         self._on_planned = on_planned or (lambda: None)
+        self._metrics = metrics or Metrics()
 
     def group(self, topic: Topic) -> str:
         """The consumer group (and processed-events consumer name) for a topic."""
@@ -213,6 +216,7 @@ class Handlers:
             too_old=stale,
         )
         if stale:
+            self._metrics.too_old.labels(kind="match").inc(stale)
             log.warning(
                 "matches.too_old_to_tell", matches=stale, max_age_h=self._policy.notice_max_age / HOUR
             )
@@ -227,6 +231,7 @@ class Handlers:
         if isinstance(event, ev.ImmersionBooked | ev.ImmersionRefused) and self._policy.too_old(
             event.time, now
         ):
+            self._metrics.too_old.labels(kind="booking").inc()
             log.warning(
                 "booking.too_old_to_tell", request_id=event.data.request_id, event_time=event.time.isoformat()
             )

@@ -35,6 +35,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.too_old = Counter(
+            "vocation_notifications_facts_too_old_total",
+            "Facts not told because older than NOTICE_MAX_AGE_H when they arrived, by kind (match, booking).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.consent_changes = Counter(
             "vocation_notifications_consent_withdrawals_total",
             "Consents withdrawn here, by origin (sms_stop, email_unsubscribe).",
