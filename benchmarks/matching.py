@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from vocation_matching.core.index import CandidateIndex
@@ -284,6 +284,7 @@ def main() -> dict[str, object]:
 
         with bench_infra() as infra:
             results["through_kafka"] = asyncio.run(_through_kafka(infra, 20_000, 1_000))
+            results["through_kafka_processes"] = asyncio.run(_through_kafka_processes(infra, 1_000))
     return results
 
 
@@ -344,18 +345,7 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         started = time.perf_counter()
         await asyncio.wait_for(service.wait_ready(), 600)
         rebuild_s = time.perf_counter() - started
-        vacancies = []
-        for k, offer in enumerate(population.offers(offers)):
-            data = samples.vacancy(
-                id=f"bv-{run}-{k}",
-                rome_code=offer.rome,
-                commune_insee=offer.commune_insee,
-                contract_type=str(offer.contract_type),
-                required_diploma=str(offer.required_diploma) if offer.required_diploma else None,
-                schedule={"night": offer.night, "weekend": offer.weekend},
-                housing_offered=offer.housing_offered,
-            )
-            vacancies.append(ev.VacancyPosted.build(p.Vacancy.model_validate(data), source="urn:bench"))
+        vacancies = _vacancy_events(population, run, offers)
 
         def reacted(direction: str) -> float:
             """Events handled to the end: their matches recorded, published and acknowledged."""
@@ -427,6 +417,145 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         "peer_core_only_offers_per_s": round(len(core_offers) / core_s, 1),
         "peer_raw_producer_events_per_s": round(len(records) / raw_s, 1),
     }
+
+
+def _vacancy_events(population: Population, run: str, offers: int) -> list[Any]:
+    """`offers` vacancy-posted events drawn from the population (ids unique to `run`)."""
+    from vocation_shared.contracts import events as ev
+    from vocation_shared.contracts import payloads as p
+    from vocation_shared.testing import samples
+
+    vacancies = []
+    for k, offer in enumerate(population.offers(offers)):
+        data = samples.vacancy(
+            id=f"bv-{run}-{k}",
+            rome_code=offer.rome,
+            commune_insee=offer.commune_insee,
+            contract_type=str(offer.contract_type),
+            required_diploma=str(offer.required_diploma) if offer.required_diploma else None,
+            schedule={"night": offer.night, "weekend": offer.weekend},
+            housing_offered=offer.housing_offered,
+        )
+        vacancies.append(ev.VacancyPosted.build(p.Vacancy.model_validate(data), source="urn:bench"))
+    return vacancies
+
+
+async def _through_kafka_processes(
+    infra: BenchInfra, offers: int, instance_counts: tuple[int, ...] = (1, 2)
+) -> dict[str, object]:
+    """The service as separate processes (`python -m vocation_matching`), one instance then two in
+    one group, on the candidates `_through_kafka` left on the topic: offers/s for each, so that
+    what a second instance (the second core) adds is measured, not assumed.
+
+    Each count gets its own database (daily caps start empty), its own group started at the
+    topics' current end (no replay of the history) and its own new vacancies.
+    """
+    import asyncio
+    import subprocess
+    import uuid
+
+    import httpx
+    from vocation_local.kafka_admin import start_groups_at_end
+    from vocation_local.paths import free_port
+    from vocation_local.pg_admin import create_database
+    from vocation_shared.contracts.topics import Topic
+    from vocation_shared.kafka import EventPublisher, make_broker
+
+    population = Population(seed=23)
+    broker = make_broker(infra.kafka_bootstrap, client_id="matching-bench-processes")
+    await broker.connect()
+    publisher = EventPublisher(broker)
+    results: dict[str, object] = {}
+
+    async def reacted(client: httpx.AsyncClient, ports: list[int]) -> float:
+        total = 0.0
+        for port in ports:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            for line in text.splitlines():
+                if line.startswith('matching_events_reacted_total{direction="offer"}'):
+                    total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    try:
+        for count in instance_counts:
+            run = uuid.uuid4().hex[:6]
+            group = f"matching-bench-{run}"
+            await start_groups_at_end(
+                infra.kafka_bootstrap,
+                {
+                    f"{group}.{t}": str(t)
+                    for t in (Topic.CANDIDATES, Topic.VACANCIES, Topic.IMMERSION_SLOTS, Topic.TRAININGS)
+                },
+            )
+            dsn = await create_database(infra.postgres_url, f"matching_bench_{run}")
+            ports = [free_port() for _ in range(count)]
+            processes = [_start_instance(infra, dsn, group, port) for port in ports]
+            try:
+                async with httpx.AsyncClient(timeout=5) as client:
+                    deadline = time.monotonic() + 600
+                    for port in ports:
+                        while True:
+                            if time.monotonic() > deadline or any(pr.poll() is not None for pr in processes):
+                                raise RuntimeError("a matching instance did not become ready")
+                            try:
+                                if (
+                                    await client.get(f"http://127.0.0.1:{port}/health/ready")
+                                ).status_code == 200:
+                                    break
+                            except httpx.HTTPError:
+                                pass
+                            await asyncio.sleep(0.2)
+                    await asyncio.sleep(3)  # both members in every group: no rebalance while measuring
+                    vacancies = _vacancy_events(population, run, offers)
+                    started = time.perf_counter()
+                    await publisher.publish_many(vacancies)
+                    while await reacted(client, ports) < offers and time.perf_counter() - started < 600:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                    elapsed = time.perf_counter() - started
+                    emitted = await _recorded_matches(dsn)
+            finally:
+                for process in processes:
+                    process.terminate()
+                for process in processes:
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+            results[f"{count}_instances"] = {
+                "offers_per_s": round(offers / elapsed, 1),
+                "matches_emitted": emitted,
+                "elapsed_s": round(elapsed, 2),
+            }
+    finally:
+        await broker.stop()
+    return results
+
+
+def _start_instance(infra: BenchInfra, dsn: str, group: str, port: int) -> Any:
+    """One matching instance as its own process, in `group`, serving HTTP on `port`."""
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "VOCATION_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "VOCATION_DATABASE_URL": dsn,
+        "VOCATION_CONSUMER_GROUP": group,
+        "VOCATION_HTTP_PORT": str(port),
+        "VOCATION_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "vocation_matching"], env=env)
+
+
+async def _recorded_matches(dsn: str) -> int:
+    """Matches recorded in a matching database."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM emitted_matches"))
+    finally:
+        await conn.close()
 
 
 if __name__ == "__main__":
