@@ -218,12 +218,16 @@ async def test_a_match_too_old_to_tell_is_not_planned_but_a_withdrawal_still_app
     h = harness
     cand = h.id("cand")
     old_offer, new_offer, told_offer = h.id("vac-old"), h.id("vac-new"), h.id("vac-told")
+    old_shift = h.id("vac-shift")
     await h.register_contact(cand)
     await h.publish(_found(cand, told_offer, h.id("f-told")))
     await eventually(lambda: _has_states(h, cand, {("pending", None): 2}), what="the first match planned")
     eight_days_ago = h.clock.now() - timedelta(days=8)
     await h.publish(
         _found(cand, old_offer, h.id("f-old")).model_copy(update={"time": eight_days_ago}),
+        _found(cand, old_shift, h.id("f-shift"), urgent=True).model_copy(
+            update={"time": h.clock.now() - timedelta(hours=25)}  # an urgent shift is news for a day
+        ),
         withdrawal(cand, told_offer, event_id=h.id("w-told")).model_copy(update={"time": eight_days_ago}),
         _found(cand, new_offer, h.id("f-new")),
     )
@@ -241,4 +245,4 @@ async def test_a_match_too_old_to_tell_is_not_planned_but_a_withdrawal_still_app
     too_old = h.service.metrics.registry.get_sample_value(
         "vocation_notifications_facts_too_old_total", {"kind": "match"}
     )
-    assert too_old == 1
+    assert too_old == 2

@@ -386,3 +386,11 @@ def test_a_fact_older_than_the_maximum_age_is_too_old_to_tell() -> None:
     assert not policy.too_old(now - timedelta(days=7), now)
     assert policy.too_old(now - timedelta(days=7, seconds=1), now)
     assert not policy.too_old(now + timedelta(minutes=5), now), "a clock a little ahead is not old"
+
+
+def test_an_urgent_shift_is_news_for_a_day_only() -> None:
+    policy = Policy(notice_max_age=timedelta(days=7), urgent_notice_max_age=timedelta(hours=24))
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert not policy.too_old(now - timedelta(hours=23), now, urgent=True)
+    assert policy.too_old(now - timedelta(hours=25), now, urgent=True)
+    assert not policy.too_old(now - timedelta(hours=25), now), "an ordinary match is news for a week"

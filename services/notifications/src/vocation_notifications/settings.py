@@ -78,6 +78,11 @@ class NotificationsSettings(CommonSettings):
             "news a week old is no news, and a replay of old events must not reach people again."
         ),
     )
+    urgent_notice_max_age_h: float = Field(
+        default=24.0,
+        gt=0,
+        description="The same for an urgent replacement shift: after a day it is filled or gone.",
+    )
 
     signing_secret: SecretStr = SecretStr(DEFAULT_SECRET)
     contacts_keys: SecretStr | None = Field(
@@ -127,4 +132,5 @@ class NotificationsSettings(CommonSettings):
             reminder_at=parse_hhmm(self.reminder_hour),
             contact_grace=timedelta(seconds=self.contact_grace_s),
             notice_max_age=timedelta(hours=self.notice_max_age_h),
+            urgent_notice_max_age=timedelta(hours=self.urgent_notice_max_age_h),
         )

@@ -196,7 +196,7 @@ class Handlers:
             facts: list[p.MatchFound | p.MatchWithdrawn] = []
             stale = 0
             for e in fresh:
-                if isinstance(e, ev.MatchFound) and self._policy.too_old(e.time, now):
+                if isinstance(e, ev.MatchFound) and self._policy.too_old(e.time, now, urgent=e.data.urgent):
                     stale += 1  # a replay, or a long outage: old news is not told (a withdrawal is)
                 elif isinstance(e, ev.MatchFound | ev.MatchWithdrawn):
                     facts.append(e.data)

@@ -28,11 +28,13 @@ class Policy:
     contact_grace: timedelta = timedelta(minutes=5)
     notice_max_age: timedelta = timedelta(days=7)
     """Facts (a match, a booking) older than this when they arrive are not told to anyone."""
+    urgent_notice_max_age: timedelta = timedelta(hours=24)
+    """An urgent replacement shift is news for a day at most: the shift is filled or gone after."""
     tz: ZoneInfo = PARIS
 
-    def too_old(self, fact_time: datetime, now: datetime) -> bool:
+    def too_old(self, fact_time: datetime, now: datetime, *, urgent: bool = False) -> bool:
         """Whether a fact that happened at `fact_time` is too old to be told now (late, or replayed)."""
-        return now - fact_time > self.notice_max_age
+        return now - fact_time > (self.urgent_notice_max_age if urgent else self.notice_max_age)
 
     def cap(self, channel: Channel) -> int:
         """Most capped messages a person may get on `channel` per local day."""
