@@ -95,7 +95,7 @@ class Retention:
 async def pruning(retention: Retention, every_s: float) -> AsyncIterator[None]:
     """Run `retention` now and then every `every_s` seconds in the background, while the block runs.
 
-    A failed pass (the database away) is logged and tried again at the next one.
+    A failed pass (the database away, or a bug) is logged and tried again at the next one.
     """
     if retention.keep is None or not retention.expiries:
         yield
@@ -106,8 +106,10 @@ async def pruning(retention: Retention, every_s: float) -> AsyncIterator[None]:
             started = time.monotonic()
             try:
                 deleted = await retention.run_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("retention.failed", error=repr(exc))
+            except Exception:  # a bug: loud, and the next pass still runs
+                log.exception("retention.bug")
             else:
                 if any(deleted.values()):
                     log.info(
