@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import typer
 
 from vocation_shared.contracts.schemas import write_all
 from vocation_shared.contracts.topics import all_topics
+from vocation_shared.kafka.admin import create_topics
+from vocation_shared.settings import CommonSettings
 
 PLUGIN_GROUP = "vocation.cli"
 DEFAULT_CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
@@ -32,6 +35,29 @@ def list_topics() -> None:
     """Print every topic with its partitions and cleanup policy."""
     for spec in all_topics():
         typer.echo(f"{spec.name:28} partitions={spec.partitions:<3} cleanup={spec.cleanup}")
+
+
+@topics.command("create")
+def create_missing_topics(
+    partitions: int | None = typer.Option(
+        None, min=1, help="Partitions of each entity topic (default: the registry's, 6)."
+    ),
+    replication_factor: int = typer.Option(
+        1, min=1, help="Replicas of each partition (3 on a real cluster)."
+    ),
+) -> None:
+    """Create the registry's topics that are missing on VOCATION_KAFKA_BOOTSTRAP (existing ones are kept).
+
+    Run once before the services, e.g. as the provisioning job of a deployment; running it again
+    changes nothing.
+    """
+    bootstrap = CommonSettings().kafka_bootstrap
+    created = asyncio.run(
+        create_topics(bootstrap, all_topics(partitions), replication_factor=replication_factor)
+    )
+    for name in created:
+        typer.echo(f"created {name}")
+    typer.echo(f"{len(created)} topics created, {len(all_topics(partitions)) - len(created)} already there")
 
 
 def _load_plugins() -> None:

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vocation_shared.contracts.topics import TopicSpec, all_topics
+from vocation_shared.kafka.admin import create_topics
 
 from vocation_local.aio import run_sync
-from vocation_local.kafka_admin import TopicDescription, create_topics, describe_topics, probe
+from vocation_local.kafka_admin import TopicDescription, describe_topics, probe
 from vocation_local.kafka_dist import fetch_kafka
 from vocation_local.paths import LOCALHOST, port_accepts, port_free
 from vocation_local.procs import (
