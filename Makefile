@@ -12,6 +12,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+export VOCATION_UV := $(UV)
 
 PYPROJECTS := pyproject.toml uv.lock $(wildcard shared/pyproject.toml deploy/local/pyproject.toml services/*/pyproject.toml)
 
