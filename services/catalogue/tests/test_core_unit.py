@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import UTC, date, datetime
 from math import cos, radians
+from typing import Any
 
 import pytest
 from vocation_catalogue.core import booking
+from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery, build_observatory_query, report
 from vocation_catalogue.core.projection import vacancy_row
 from vocation_catalogue.core.search import (
     Area,
@@ -219,3 +221,35 @@ def test_request_starting_before_today_in_a_running_slot_is_refused_with_its_own
     assert isinstance(decision, booking.Refused)
     assert decision.reason is Reason.DATES_OUTSIDE_SLOT
     assert decision.message.startswith("Les dates demandées commencent le 20/11/2026, une date déjà passée")
+
+
+def test_observatory_merges_each_catalogues_figures_and_puts_the_most_posts_to_fill_first() -> None:
+    parts = [
+        NeedCounts("01", "J1501", open_vacancies=2, open_posts=3, median_days_open=12.04),
+        NeedCounts("40", "J1506", open_vacancies=1, open_posts=5),
+        NeedCounts("01", "J1501", immersion_places=5, immersion_places_taken=2),
+        NeedCounts("01", "J1501", training_places_left=12),
+    ]
+    answer = report(parts, ObservatoryQuery(), datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+    needs: Any = answer["needs"]
+    assert [(n["departement"], n["rome_code"]) for n in needs] == [("40", "J1506"), ("01", "J1501")]
+    ain = needs[1]
+    assert (ain["open_posts"], ain["immersion_places"], ain["training_places_left"]) == (3, 5, 12)
+    assert ain["median_days_open"] == 12.0 and ain["median_days_to_fill"] is None
+    assert ain["metier"] and ain["priority"] is True
+    assert answer["totals"] == {
+        **dict.fromkeys(answer["totals"], 0),  # type: ignore[call-overload]
+        "open_vacancies": 3,
+        "open_posts": 8,
+        "immersion_places": 5,
+        "immersion_places_taken": 2,
+        "training_places_left": 12,
+    }
+
+
+def test_observatory_query_keeps_priority_metiers_and_refuses_a_window_out_of_range() -> None:
+    assert "J1501" in build_observatory_query(None, [], True, 90).metiers
+    assert build_observatory_query(None, ["J1501,A1101"], True, 90).metiers == ("J1501",)
+    assert build_observatory_query("2a", [], False, 30).departement == "2A"
+    with pytest.raises(QueryError, match="between 1 and 730"):
+        build_observatory_query(None, [], False, 731)

@@ -1187,6 +1187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         out(
             f"  catalogue   {args.catalogue_url}/v1/offers?departement=01   the open offers (OpenAPI at /docs)"
         )
+        out(
+            f"  observatory {args.catalogue_url}/v1/observatory?priority=true   posts to fill per "
+            "département and métier (format=csv for a spreadsheet)"
+        )
         if not args.digest_now:
             out(
                 "  Thomas's digest arrives at the digest hour (VOCATION_DIGEST_HOUR, 18:00 by default) "

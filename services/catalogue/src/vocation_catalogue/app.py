@@ -18,6 +18,7 @@ from vocation_shared.reference import preload
 
 from vocation_catalogue.adapters.http import create_http_app
 from vocation_catalogue.adapters.kafka import CatalogueHandlers, register
+from vocation_catalogue.adapters.observatory import PostgresObservatory
 from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, PostgresSearch
 from vocation_catalogue.settings import CatalogueSettings
 
@@ -71,6 +72,7 @@ async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True
         http = create_http_app(
             PostgresSearch(pool, timezone=settings.timezone),
             [kafka_reachable(broker), postgres_reachable(pool)],
+            PostgresObservatory(pool, timezone=settings.timezone),
         )
         retention = Retention(pool, [PROCESSED_EVENTS], settings.retention())
         await broker.start()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
 
+from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
 from vocation_catalogue.core.search import SearchQuery
 
@@ -69,4 +71,12 @@ class OfferSearch(Protocol):
 
     async def get(self, catalogue: str, id: str) -> dict[str, Any] | None:
         """One vacancy, immersion slot or training session by id (whatever its status), or None."""
+        ...
+
+
+class Observatory(Protocol):
+    """Aggregates of the read models for the observatory of recruitment needs."""
+
+    async def needs(self, query: ObservatoryQuery) -> tuple[list[NeedCounts], datetime]:
+        """Each catalogue's figures per département and métier (parts for `core.observatory.report`), and when."""
         ...

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from vocation_shared.contracts.vocabulary import ContractType, WorkingTime
 from vocation_shared.http import ReadinessCheck, operations_router
 from vocation_shared.logs import get_logger
@@ -24,8 +26,9 @@ from vocation_shared.reference import (
 )
 
 from vocation_catalogue.adapters import metrics
+from vocation_catalogue.core.observatory import DEFAULT_WINDOW_DAYS, build_observatory_query, report
 from vocation_catalogue.core.search import Catalogue, QueryError, SearchParams, Sort, build_query
-from vocation_catalogue.ports import OfferSearch
+from vocation_catalogue.ports import Observatory, OfferSearch
 
 log = get_logger(__name__)
 
@@ -353,7 +356,67 @@ def search_router(search: OfferSearch) -> APIRouter:
     return router
 
 
-def create_http_app(search: OfferSearch, checks: list[ReadinessCheck]) -> FastAPI:
+_CSV_COLUMNS = (
+    "departement",
+    "rome_code",
+    "metier",
+    "priority",
+    "open_vacancies",
+    "open_posts",
+    "urgent_open",
+    "posted_in_window",
+    "filled_in_window",
+    "closed_unfilled_in_window",
+    "median_days_open",
+    "median_days_to_fill",
+    "immersion_places",
+    "immersion_places_taken",
+    "training_places_left",
+)
+
+
+def _csv(needs: list[dict[str, Any]]) -> str:
+    """The needs as CSV (comma, UTF-8, header row), for a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(_CSV_COLUMNS)
+    for need in needs:
+        writer.writerow(["" if need[c] is None else need[c] for c in _CSV_COLUMNS])
+    return out.getvalue()
+
+
+def observatory_router(observatory: Observatory) -> APIRouter:
+    """The observatory of recruitment needs, for the platform's operators and partners."""
+    router = APIRouter(prefix="/v1", tags=["observatory"], dependencies=[Depends(known_parameters_only)])
+
+    @router.get(
+        "/observatory",
+        summary="Recruitment needs per département and métier: posts to fill, how fast they fill",
+        responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    )
+    async def needs(
+        departement: Departement = None,
+        rome: Rome = [],  # noqa: B006 - FastAPI copies defaults
+        priority: Annotated[bool, Query(description="only the sector's priority métiers")] = False,
+        window_days: Annotated[
+            int, Query(description="days looked back for what was posted, filled or closed")
+        ] = DEFAULT_WINDOW_DAYS,
+        format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+    ) -> Any:
+        query = build_observatory_query(departement, rome, priority, window_days)
+        parts, as_of = await observatory.needs(query)
+        answer = report(parts, query, as_of)
+        if format == "csv":
+            rows: list[dict[str, Any]] = answer["needs"]  # type: ignore[assignment]
+            return PlainTextResponse(_csv(rows), media_type="text/csv; charset=utf-8")
+        return answer
+
+    return router
+
+
+def create_http_app(
+    search: OfferSearch, checks: list[ReadinessCheck], observatory: Observatory | None = None
+) -> FastAPI:
     """The catalogue's FastAPI application (OpenAPI at /openapi.json, viewer at /docs)."""
     app = FastAPI(
         title="Vocation catalogue",
@@ -366,5 +429,7 @@ def create_http_app(search: OfferSearch, checks: list[ReadinessCheck]) -> FastAP
         app.add_exception_handler(error, _database_down)
     app.include_router(reference_router())
     app.include_router(search_router(search))
+    if observatory is not None:
+        app.include_router(observatory_router(observatory))
     app.include_router(operations_router(checks))
     return app

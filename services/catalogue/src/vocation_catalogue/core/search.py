@@ -193,10 +193,10 @@ def _no_control_characters(param: str, value: str) -> str:
     return value
 
 
-def build_query(catalogue: Catalogue, params: SearchParams) -> SearchQuery:
-    """Validate raw parameters into a query; raises QueryError naming the faulty parameter."""
+def parse_rome_codes(values: Sequence[str]) -> list[str]:
+    """The ROME 4 codes of a `rome` parameter (repeated or comma-separated), each once, at most 20."""
     rome_codes: list[str] = []
-    for raw in _split(params.rome):
+    for raw in _split(values):
         code = _no_control_characters("rome", raw).upper()
         if not _ROME.match(code) or code not in rome_v4():
             raise QueryError("rome", f"unknown ROME 4 code {raw[:20]!r}")
@@ -204,13 +204,24 @@ def build_query(catalogue: Catalogue, params: SearchParams) -> SearchQuery:
             rome_codes.append(code)
     if len(rome_codes) > 20:
         raise QueryError("rome", "at most 20 ROME codes")
+    return rome_codes
 
+
+def parse_departement(value: str | None) -> str | None:
+    """A `departement` parameter as its canonical code (01, 2A, 974), or None when absent."""
+    if value is None:
+        return None
+    departement = _no_control_characters("departement", value).strip().upper()
+    if not _DEPARTEMENT.match(departement):
+        raise QueryError("departement", "expected a département code such as 01, 2A or 974")
+    return departement
+
+
+def build_query(catalogue: Catalogue, params: SearchParams) -> SearchQuery:
+    """Validate raw parameters into a query; raises QueryError naming the faulty parameter."""
+    rome_codes = parse_rome_codes(params.rome)
     area = _area(params)
-    departement = None
-    if params.departement is not None:
-        departement = _no_control_characters("departement", params.departement).strip().upper()
-        if not _DEPARTEMENT.match(departement):
-            raise QueryError("departement", "expected a département code such as 01, 2A or 974")
+    departement = parse_departement(params.departement)
 
     if catalogue is not Catalogue.VACANCIES:
         for name in ("contract", "working_time", "night", "weekend", "housing"):

@@ -1,0 +1,122 @@
+"""The observatory of recruitment needs: per département and métier, what is open and how fast it fills.
+
+Pure: the store aggregates the read models into `NeedCounts` (one per département, métier and
+catalogue); `report` merges them, names the métiers and adds the totals an operator reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime
+
+from vocation_shared.reference import PRIORITY_METIER_CODES, rome_v4
+
+from vocation_catalogue.core.search import QueryError, parse_departement, parse_rome_codes
+
+DEFAULT_WINDOW_DAYS = 90
+MAX_WINDOW_DAYS = 730
+
+
+@dataclass(frozen=True, slots=True)
+class ObservatoryQuery:
+    """Which needs to read: a département, métiers (none: all), over the last `window_days`."""
+
+    departement: str | None = None
+    rome_codes: tuple[str, ...] = ()
+    priority_only: bool = False
+    window_days: int = DEFAULT_WINDOW_DAYS
+
+    @property
+    def metiers(self) -> tuple[str, ...]:
+        """The métiers to keep (empty: all): those asked, or the sector's priority ones."""
+        if self.rome_codes:
+            chosen = self.rome_codes
+            return tuple(c for c in chosen if c in PRIORITY_METIER_CODES) if self.priority_only else chosen
+        return tuple(sorted(PRIORITY_METIER_CODES)) if self.priority_only else ()
+
+
+def build_observatory_query(
+    departement: str | None, rome: Sequence[str], priority_only: bool, window_days: int
+) -> ObservatoryQuery:
+    """Validate raw parameters; raises QueryError naming the faulty one."""
+    if not 1 <= window_days <= MAX_WINDOW_DAYS:
+        raise QueryError("window_days", f"between 1 and {MAX_WINDOW_DAYS} days")
+    return ObservatoryQuery(
+        parse_departement(departement), tuple(parse_rome_codes(rome)), priority_only, window_days
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NeedCounts:
+    """What the read models say about one métier in one département (zero where nothing is known)."""
+
+    departement: str
+    rome_code: str
+    open_vacancies: int = 0
+    open_posts: int = 0
+    """Posts still to fill in the open vacancies (posts minus posts filled)."""
+    urgent_open: int = 0
+    posted_in_window: int = 0
+    filled_in_window: int = 0
+    closed_unfilled_in_window: int = 0
+    median_days_open: float | None = None
+    """For the vacancies open now: days since they were posted (median)."""
+    median_days_to_fill: float | None = None
+    """For the vacancies filled in the window: days from posted to filled (median)."""
+    immersion_places: int = 0
+    """Places of immersion slots open and not over yet."""
+    immersion_places_taken: int = 0
+    training_places_left: int = 0
+    """Places left in training sessions still taking applications."""
+
+
+_SUMMED = tuple(f.name for f in fields(NeedCounts) if f.type == "int")
+_MEDIANS = ("median_days_open", "median_days_to_fill")
+
+
+def merge(parts: Iterable[NeedCounts]) -> list[NeedCounts]:
+    """One row per (département, métier): the sums of the parts, and each median from the part that has it.
+
+    The store sends each catalogue's figures as a separate part (vacancies, immersions,
+    trainings); medians come from the vacancies only, so no two parts carry the same one.
+    """
+    merged: dict[tuple[str, str], NeedCounts] = {}
+    for part in parts:
+        key = (part.departement, part.rome_code)
+        known = merged.get(key)
+        if known is None:
+            merged[key] = part
+            continue
+        sums = {name: getattr(known, name) + getattr(part, name) for name in _SUMMED}
+        medians = {
+            name: getattr(known, name) if getattr(known, name) is not None else getattr(part, name)
+            for name in _MEDIANS
+        }
+        merged[key] = replace(known, **sums, **medians)
+    return list(merged.values())
+
+
+def report(parts: Iterable[NeedCounts], query: ObservatoryQuery, as_of: datetime) -> dict[str, object]:
+    """The observatory's answer: needs sorted by posts to fill (most first), métiers named, totals."""
+    needs = sorted(merge(parts), key=lambda n: (-n.open_posts, -n.open_vacancies, n.departement, n.rome_code))
+    metiers = rome_v4()
+    rows = []
+    for need in needs:
+        row = asdict(need)
+        metier = metiers.get(need.rome_code)
+        row["metier"] = metier.label if metier is not None else None
+        row["priority"] = need.rome_code in PRIORITY_METIER_CODES
+        for name in _MEDIANS:
+            if row[name] is not None:
+                row[name] = round(row[name], 1)
+        rows.append(row)
+    totals = {name: sum(getattr(n, name) for n in needs) for name in _SUMMED}
+    return {
+        "as_of": as_of.isoformat(),
+        "departement": query.departement,
+        "rome_codes": list(query.metiers),
+        "window_days": query.window_days,
+        "totals": totals,
+        "needs": rows,
+    }

@@ -1,0 +1,143 @@
+"""Against the real database: the observatory counts posts to fill and how fast they fill, per territory."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from vocation_catalogue.adapters.http import create_http_app
+from vocation_catalogue.adapters.kafka import CatalogueHandlers
+from vocation_catalogue.adapters.observatory import PostgresObservatory
+from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, PostgresSearch
+from vocation_catalogue.testing import (
+    NOW,
+    RecordingSink,
+    days,
+    fixed_clock,
+    slot_event,
+    training_event,
+    vacancy_event,
+)
+from vocation_shared.contracts import events as ev
+from vocation_shared.testing import samples
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    """The catalogue's API with the observatory, its clock at NOW, after the territory's events."""
+    bookings = PostgresBookings(pool, "catalogue", "urn:vocation:catalogue", clock=fixed_clock())
+    handlers = CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
+    for event in _territory():
+        await handlers.on_entity(event)
+    app = create_http_app(
+        PostgresSearch(pool, clock=fixed_clock()), [], PostgresObservatory(pool, clock=fixed_clock())
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://catalogue"
+    ) as opened:
+        yield opened
+
+
+def _territory() -> list[Any]:
+    """Aides-soignants and nurses wanted in the Ain, one training place in the Landes."""
+    return [
+        # Ain, aide-soignant (J1501): two open (3 posts to fill, one urgent), one filled in 10 days.
+        vacancy_event("as-1", posts=2, posts_filled=0, at=NOW - days(4)),
+        vacancy_event("as-2", urgent=True, posts=1, at=NOW - days(20)),
+        vacancy_event("as-3", at=NOW - days(30)),
+        vacancy_event(
+            "as-3", version=2, kind=ev.VacancyClosed, status="filled", posts_filled=1, at=NOW - days(20)
+        ),
+        # Filled long ago: outside the 90-day window.
+        vacancy_event("as-old", at=NOW - days(400)),
+        vacancy_event(
+            "as-old", version=2, kind=ev.VacancyClosed, status="filled", posts_filled=1, at=NOW - days(380)
+        ),
+        # Ain, infirmier (J1506): one closed without being filled.
+        vacancy_event("ide-1", rome_code="J1506", required_diploma="DEI", at=NOW - days(50)),
+        vacancy_event(
+            "ide-1",
+            version=2,
+            kind=ev.VacancyClosed,
+            status="closed",
+            rome_code="J1506",
+            required_diploma="DEI",
+            at=NOW - days(5),
+        ),
+        # An immersion slot in the Ain: 5 places, 2 taken.
+        slot_event("imm-1", places_left=3),
+        # A training session in the Landes with 12 places left.
+        training_event("deas-1"),
+        # Landes, aide-soignant: one open post.
+        vacancy_event("as-landes", commune_insee=samples.MONT_DE_MARSAN, posts=1, at=NOW - days(2)),
+    ]
+
+
+def _need(answer: dict[str, Any], departement: str, rome: str) -> dict[str, Any]:
+    [need] = [n for n in answer["needs"] if n["departement"] == departement and n["rome_code"] == rome]
+    return need
+
+
+async def test_open_posts_and_time_to_fill_are_counted_per_departement_and_metier(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = (await client.get("/v1/observatory")).json()
+    ain = _need(answer, "01", "J1501")
+    assert ain["metier"] is not None and ain["priority"] is True
+    assert (ain["open_vacancies"], ain["open_posts"], ain["urgent_open"]) == (2, 3, 1)
+    assert ain["posted_in_window"] == 3, "posted in the last 90 days: as-1, as-2, as-3"
+    assert (ain["filled_in_window"], ain["median_days_to_fill"]) == (1, 10.0)
+    assert ain["median_days_open"] == 12.0, "open for 4 and 20 days"
+    assert (ain["immersion_places"], ain["immersion_places_taken"]) == (5, 2)
+    nurses = _need(answer, "01", "J1506")
+    assert (nurses["open_posts"], nurses["closed_unfilled_in_window"], nurses["median_days_open"]) == (
+        0,
+        1,
+        None,
+    )
+    landes = _need(answer, "40", "J1501")
+    assert (landes["open_posts"], landes["training_places_left"]) == (1, 12)
+    assert answer["needs"][0]["departement"] == "01", "the most posts to fill first"
+    assert answer["totals"]["open_posts"] == 4 and answer["totals"]["training_places_left"] == 12
+
+
+async def test_the_observatory_narrows_to_a_departement_and_metiers(client: httpx.AsyncClient) -> None:
+    answer = (await client.get("/v1/observatory", params={"departement": "40"})).json()
+    assert {(n["departement"], n["rome_code"]) for n in answer["needs"]} == {("40", "J1501")}
+    answer = (await client.get("/v1/observatory", params={"rome": "J1506"})).json()
+    assert {n["rome_code"] for n in answer["needs"]} == {"J1506"}
+    longer = (await client.get("/v1/observatory", params={"window_days": 730})).json()
+    assert _need(longer, "01", "J1501")["filled_in_window"] == 2, "the old fill is in a two-year window"
+
+
+async def test_the_observatory_reads_as_csv_for_a_spreadsheet(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/v1/observatory", params={"format": "csv", "departement": "01"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert {r["rome_code"]: r["open_posts"] for r in rows} == {"J1501": "3", "J1506": "0"}
+    assert [r["median_days_open"] for r in rows if r["rome_code"] == "J1506"] == [""]
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"departement": "ZZ"}, "departement"),
+        ({"rome": "X9999"}, "rome"),
+        ({"window_days": 0}, "window_days"),
+        ({"format": "xml"}, "format"),
+        ({"region": "84"}, "region"),
+    ],
+)
+async def test_a_bad_observatory_parameter_is_refused_by_name(
+    client: httpx.AsyncClient, params: dict[str, Any], param: str
+) -> None:
+    answer = await client.get("/v1/observatory", params=params)
+    assert answer.status_code == 422
+    assert param in answer.json()["detail"][0]["loc"]
