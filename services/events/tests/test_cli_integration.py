@@ -88,3 +88,43 @@ def test_dead_letters_of_a_topic_are_listed(cli: CliRunner) -> None:
     code, out = run(cli, "dlq", "list", "establishments")
     assert code == 0, out
     assert "dead letters" in out
+
+
+def test_an_operator_subscribes_a_partner_to_webhooks_lists_and_stops_the_subscription(
+    cli: CliRunner,
+) -> None:
+    assert (
+        run(cli, "partners", "create", "portail-ain", "--source", "urn:partner:ain", "--allow", "*")[0] == 0
+    )
+    hook = "https://portail.ain.fr/hooks/vocation"
+    code, out = run(
+        cli, "partners", "subscribe", "portail-ain", "--url", hook, "--type", "fr.vocation.vacancy.posted.v1"
+    )
+    assert code == 0, out
+    subscription_id = out.split()[1]
+    secret = out.strip().splitlines()[-1]
+    assert subscription_id.startswith("sub_") and secret.startswith("whsec_")
+    code, out = run(cli, "partners", "subscriptions", "portail-ain")
+    assert code == 0 and f"{subscription_id}\tportail-ain\tactive\t{hook}" in out
+    assert "pending=0 delivered=0 failed=0" in out and secret not in out
+    assert run(cli, "partners", "unsubscribe", subscription_id)[0] == 0
+    assert "\tstopped\t" in run(cli, "partners", "subscriptions")[1]
+    assert run(cli, "partners", "unsubscribe", subscription_id)[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("partner", "url", "event_type", "why"),
+    [
+        ("portail-ain", "https://portail.ain.fr/h", "fr.vocation.candidate.registered.v1", "about people"),
+        ("portail-ain", "http://portail.ain.fr/h", "fr.vocation.vacancy.posted.v1", "must be https"),
+        ("nobody", "https://portail.ain.fr/h", "fr.vocation.vacancy.posted.v1", "no active partner"),
+    ],
+)
+def test_a_webhook_subscription_that_cannot_be_made_says_why(
+    cli: CliRunner, partner: str, url: str, event_type: str, why: str
+) -> None:
+    assert (
+        run(cli, "partners", "create", "portail-ain", "--source", "urn:partner:ain", "--allow", "*")[0] == 0
+    )
+    code, out = run(cli, "partners", "subscribe", partner, "--url", url, "--type", event_type)
+    assert code != 0 and why in out

@@ -15,13 +15,13 @@ from vocation_notifications.testing import (
     SmsProviderStub,
     SmtpSink,
     email_events_app,
-    serve_asgi,
     settings_for_tests,
     sms_provider,
     smtp_server,
 )
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
+from vocation_shared.testing.asgi import serve_asgi
 
 CONSUMED = (
     Topic.CANDIDATE_CONTACTS,

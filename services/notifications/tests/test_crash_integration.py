@@ -22,12 +22,12 @@ from vocation_notifications.testing import (
     free_port,
     match,
     phone_of,
-    serve_asgi,
     sms_provider,
     smtp_server,
 )
 from vocation_shared.contracts import events as ev
 from vocation_shared.kafka import EventPublisher
+from vocation_shared.testing.asgi import serve_asgi
 
 from .conftest import CONSUMED
 

@@ -40,13 +40,14 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _prefork(settings: EventsSettings) -> int:
-    """`http_workers` processes accept on one socket; only the first runs the archive consumer."""
+    """`http_workers` processes accept on one socket; only the first runs the archive and the webhooks."""
     sock = _listen(settings.http_host, settings.http_port)
     children: list[int] = []
     for index in range(settings.http_workers):
         pid = os.fork()
         if pid == 0:
-            worker = settings if index == 0 else settings.model_copy(update={"archive_enabled": False})
+            others = {"archive_enabled": False, "webhooks_enabled": False}
+            worker = settings if index == 0 else settings.model_copy(update=others)
             asyncio.run(_serve(worker, sock))
             os._exit(0)
         children.append(pid)

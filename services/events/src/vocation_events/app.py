@@ -23,6 +23,7 @@ from vocation_events.adapters.http import create_api
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import INGESTED_EVENTS, PgArchive, PgClaims, PgPartners
 from vocation_events.adapters.rate_limits import PgRateLimits
+from vocation_events.adapters.webhooks import FINISHED_DELIVERIES, PgWebhooks, WebhookFanOut, WebhookSender
 from vocation_events.auth import Authenticator
 from vocation_events.core.ratelimit import RateDefaults
 from vocation_events.gateway import Gateway
@@ -46,6 +47,7 @@ class Service:
     metrics: GatewayMetrics
     partners: PgPartners
     archive: PgArchive
+    webhooks: PgWebhooks
 
 
 async def _start_broker(broker: KafkaBroker) -> None:
@@ -83,13 +85,17 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
         partners = PgPartners(pool)
         archive = PgArchive(pool)
         gateway = Gateway(PgClaims(pool), sink, metrics)
+        webhooks = PgWebhooks(pool)
         broker: KafkaBroker | None = None
-        if settings.archive_enabled:
+        if settings.archive_enabled or settings.webhooks_enabled:
             broker = make_broker(
                 settings.kafka_bootstrap,
                 client_id=f"{settings.service_name}-archive",
                 log_level=logging.DEBUG,  # one "Received/Processed" line per batch is noise at INFO
             )
+        if settings.webhooks_enabled and broker is not None:
+            WebhookFanOut(webhooks, settings.webhooks_group).subscribe(broker)
+        if settings.archive_enabled and broker is not None:
             retry = RetryPolicy(
                 initial_s=settings.consumer_retry_initial_s,
                 max_s=settings.consumer_retry_max_s,
@@ -108,14 +114,32 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
             settings=settings,
             routers=[operations_router(checks, registry=metrics.registry)],
         )
+        sender = WebhookSender(
+            webhooks,
+            timeout_s=settings.webhook_timeout_s,
+            retry_initial_s=settings.webhook_retry_initial_s,
+            retry_max_s=settings.webhook_retry_max_s,
+            max_attempts=settings.webhook_max_attempts,
+        )
+        stop = asyncio.Event()
         await sink.start()
         starting = asyncio.create_task(_start_broker(broker)) if broker is not None else None
+        sending = (
+            asyncio.create_task(sender.run(stop, settings.webhook_poll_s), name="webhooks")
+            if settings.webhooks_enabled
+            else None
+        )
         try:
             async with pruning(
-                Retention(pool, [INGESTED_EVENTS], settings.retention()), settings.retention_every_s
+                Retention(pool, [INGESTED_EVENTS, FINISHED_DELIVERIES], settings.retention()),
+                settings.retention_every_s,
             ):
-                yield Service(api, pool, sink, broker, metrics, partners, archive)
+                yield Service(api, pool, sink, broker, metrics, partners, archive, webhooks)
         finally:
+            stop.set()
+            if sending is not None:
+                await sending
+            await sender.aclose()
             if starting is not None:
                 starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,7 @@ from vocation_shared.postgres import create_pool
 from vocation_events.adapters import dead_letters
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import PgArchive, PgPartners
+from vocation_events.adapters.webhooks import PgWebhooks
 from vocation_events.app import MIGRATIONS
 from vocation_events.core.ingestion import Record
 from vocation_events.core.partners import (
@@ -28,6 +29,7 @@ from vocation_events.core.partners import (
     key_hint,
     new_api_key,
 )
+from vocation_events.core.webhooks import Subscription, SubscriptionError, check_subscription
 from vocation_events.settings import EventsSettings
 
 partners_app = typer.Typer(help="Partners allowed to publish through the gateway.", no_args_is_help=True)
@@ -144,6 +146,86 @@ def rotate_key(name: str) -> None:
         raise typer.Exit(1)
     typer.echo(f"partner {name}: new API key (shown once):")
     typer.echo(key)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@partners_app.command("subscribe")
+def subscribe(
+    name: str,
+    url: Annotated[str, typer.Option("--url", help="Where to POST the events (https).")],
+    types: Annotated[
+        list[str], typer.Option("--type", help="An event type to receive (repeat); offers and sites only.")
+    ],
+) -> None:
+    """Send a partner the events of these types by webhook; prints the signing secret (shown once)."""
+    try:
+        checked_url, checked_types = check_subscription(
+            url, [t for item in types for t in item.replace(",", " ").split()]
+        )
+    except SubscriptionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def create() -> Subscription | None:
+        async with _pool(EventsSettings()) as pool:
+            known = {p.name for p in await PgPartners(pool).all() if p.revoked_at is None}
+            if name not in known:
+                return None
+            return await PgWebhooks(pool).subscribe(name, checked_url, checked_types)
+
+    subscription = _run(create())
+    if subscription is None:
+        typer.echo(f"error: no active partner named {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"subscription {subscription.id} of {name}: {', '.join(sorted(checked_types))} to {checked_url}"
+    )
+    typer.echo("its signing secret (shown once; check `webhook-signature` with it, Standard Webhooks v1):")
+    typer.echo(subscription.secret)
+
+
+@partners_app.command("subscriptions")
+def subscriptions(name: Annotated[str | None, typer.Argument(help="Only this partner's.")] = None) -> None:
+    """Print every webhook subscription with its deliveries pending, delivered and failed."""
+
+    async def fetch() -> list[dict[str, object]]:
+        async with _pool(EventsSettings()) as pool:
+            return await PgWebhooks(pool).listing(name)
+
+    for s in _run(fetch()):
+        state = "stopped" if s["revoked_at"] else "active"
+        error = f"\tlast error: {s['last_error']}" if s["last_error"] else ""
+        typer.echo(
+            f"{s['id']}\t{s['partner']}\t{state}\t{s['url']}\ttypes={','.join(s['types'])}\t"  # type: ignore[arg-type]
+            f"pending={s['pending']} delivered={s['delivered']} failed={s['failed']}{error}"
+        )
+
+
+@partners_app.command("unsubscribe")
+def unsubscribe(subscription_id: str) -> None:
+    """Stop a webhook subscription: nothing more is sent, pending deliveries included."""
+
+    async def stop() -> bool:
+        async with _pool(EventsSettings()) as pool:
+            return await PgWebhooks(pool).unsubscribe(subscription_id)
+
+    if not _run(stop()):
+        typer.echo(f"error: no active subscription {subscription_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"subscription {subscription_id} stopped")
+
+
+@partners_app.command("redeliver")
+def redeliver(subscription_id: str) -> None:
+    """Queue a subscription's failed deliveries again (once the partner's endpoint works again)."""
+
+    async def again() -> int:
+        async with _pool(EventsSettings()) as pool:
+            return await PgWebhooks(pool).redeliver(subscription_id)
+
+    typer.echo(f"{_run(again())} failed deliveries queued again for {subscription_id}")
 
 
 # --- archive ----------------------------------------------------------------------------------

@@ -33,6 +33,19 @@ class EventsSettings(CommonSettings):
     )
     archive_enabled: bool = Field(default=True, description="Run the archive consumer in this process.")
     archive_group: str = Field(default="events-archive", description="Consumer group of the archive.")
+    webhooks_enabled: bool = Field(
+        default=True, description="Queue and send partners' webhook deliveries in this process."
+    )
+    webhooks_group: str = Field(default="events-webhooks", description="Consumer group queuing deliveries.")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="How long a partner may take to answer.")
+    webhook_retry_initial_s: float = Field(
+        default=30.0, gt=0, description="First delay after a failed delivery."
+    )
+    webhook_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest delay between two attempts."
+    )
+    webhook_max_attempts: int = Field(default=12, ge=1, description="Attempts before a delivery is `failed`.")
+    webhook_poll_s: float = Field(default=1.0, gt=0, description="Wait between two looks for due deliveries.")
     gc_gen0_threshold: int = Field(
         default=100_000,
         ge=0,

@@ -24,7 +24,6 @@ from email.message import EmailMessage as MimeMessage
 from typing import Any
 
 import asyncpg
-import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +35,7 @@ from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.kafka import EventPublisher
 from vocation_shared.testing import samples
+from vocation_shared.testing.asgi import serve_asgi
 
 from vocation_notifications.app import NotificationsService
 from vocation_notifications.settings import NotificationsSettings
@@ -248,26 +248,6 @@ async def sms_provider(stub: SmsProviderStub | None = None) -> AsyncIterator[tup
     stub = stub or SmsProviderStub()
     async with serve_asgi(stub.app()) as url:
         yield stub, url
-
-
-@contextlib.asynccontextmanager
-async def serve_asgi(app: Starlette) -> AsyncIterator[str]:
-    """An ASGI app served by uvicorn on 127.0.0.1 in this event loop; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 # Sunday 22 November 2026, 10:00 in Paris (UTC+1).

@@ -22,6 +22,8 @@ def make_settings(kafka_bootstrap: str, database_url: str, **overrides: object) 
         "consumer_retry_max_s": 0.5,
         "publish_timeout_s": 5,
         "archive_group": f"events-archive-{uuid.uuid4().hex[:8]}",
+        "webhooks_enabled": False,
+        "webhooks_group": f"events-webhooks-{uuid.uuid4().hex[:8]}",
         **overrides,
     }
     return EventsSettings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,348 @@
+"""Webhooks: subscriptions in PostgreSQL, the consumer queuing deliveries, the sender POSTing them.
+
+The consumer (group `events-webhooks`) reads the subscribable topics and queues one delivery per
+event and matching subscription, in the same order, idempotently (a redelivered record queues
+nothing twice). The sender claims due deliveries (never one whose entity has an earlier delivery
+still pending for the same subscription: a partner sees an entity's events in order), POSTs the
+CloudEvent as it is on the topic, signed, and records the answer: 2xx delivered; anything else
+retried with doubling delays, then `failed` (visible in `vocation partners subscriptions`, and
+`vocation partners redeliver` queues them again). At least once: a crash between the partner's
+2xx and its record sends it again, with the same `webhook-id` (the CloudEvent id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from vocation_shared.logs import get_logger
+from vocation_shared.postgres.retention import Expiry
+
+from vocation_events.core.webhooks import (
+    SUBSCRIBABLE_TOPICS,
+    Subscription,
+    new_secret,
+    outgoing_body,
+    retry_delay_s,
+    signature,
+)
+
+log = get_logger(__name__)
+
+FINISHED_DELIVERIES = Expiry("webhook_deliveries", "created_at", "state <> 'pending'")
+"""Deliveries done or given up long ago: deleted with the retention (the partner has them)."""
+
+CACHE_S = 5.0
+"""How long the consumer trusts its list of active subscriptions (a new one starts within that)."""
+
+
+def _subscription(row: asyncpg.Record) -> Subscription:
+    return Subscription(row["id"], row["partner"], row["url"], frozenset(row["types"]), row["secret"])
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A delivery claimed for one attempt."""
+
+    seq: int
+    event_id: str
+    attempts: int
+    body: bytes
+    url: str
+    secret: str
+
+
+class PgWebhooks:
+    """Subscriptions and deliveries in the events database."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def subscribe(self, partner: str, url: str, types: frozenset[str]) -> Subscription:
+        """A new subscription of a known partner, with a fresh secret."""
+        subscription = Subscription("sub_" + secrets.token_hex(8), partner, url, types, new_secret())
+        await self._pool.execute(
+            "INSERT INTO webhook_subscriptions (id, partner, url, types, secret) VALUES ($1, $2, $3, $4, $5)",
+            subscription.id,
+            partner,
+            url,
+            sorted(types),
+            subscription.secret,
+        )
+        return subscription
+
+    async def unsubscribe(self, subscription_id: str) -> bool:
+        """Stop a subscription (its pending deliveries are no longer sent); False if unknown or stopped."""
+        status: str = await self._pool.execute(
+            "UPDATE webhook_subscriptions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            subscription_id,
+        )
+        return status.endswith(" 1")
+
+    async def active(self) -> list[Subscription]:
+        """Subscriptions that receive: not stopped, of a partner not revoked."""
+        rows = await self._pool.fetch(
+            """
+            SELECT s.* FROM webhook_subscriptions s JOIN partners p ON p.name = s.partner
+            WHERE s.revoked_at IS NULL AND p.revoked_at IS NULL
+            """
+        )
+        return [_subscription(r) for r in rows]
+
+    async def listing(self, partner: str | None = None) -> list[dict[str, Any]]:
+        """Every subscription (of `partner`), with its deliveries counted by state."""
+        rows = await self._pool.fetch(
+            """
+            SELECT s.id, s.partner, s.url, s.types, s.created_at, s.revoked_at,
+                   count(d.seq) FILTER (WHERE d.state = 'pending') AS pending,
+                   count(d.seq) FILTER (WHERE d.state = 'delivered') AS delivered,
+                   count(d.seq) FILTER (WHERE d.state = 'failed') AS failed,
+                   (array_agg(d.last_error ORDER BY d.seq DESC) FILTER (WHERE d.last_error IS NOT NULL))[1]
+                       AS last_error
+            FROM webhook_subscriptions s LEFT JOIN webhook_deliveries d ON d.subscription_id = s.id
+            WHERE $1::text IS NULL OR s.partner = $1
+            GROUP BY s.id ORDER BY s.partner, s.created_at
+            """,
+            partner,
+        )
+        return [dict(r) for r in rows]
+
+    async def redeliver(self, subscription_id: str) -> int:
+        """Queue a subscription's failed deliveries again, now; how many."""
+        status = await self._pool.execute(
+            """
+            UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_at = now()
+            WHERE subscription_id = $1 AND state = 'failed'
+            """,
+            subscription_id,
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def enqueue(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> int:
+        """Queue deliveries (subscription, source, event id, subject, type, body), in order, once each."""
+        if not rows:
+            return 0
+        columns = list(zip(*rows, strict=True))
+        status = await self._pool.execute(
+            """
+            INSERT INTO webhook_deliveries (subscription_id, source, event_id, subject, type, body)
+            SELECT subscription_id, source, event_id, subject, type, body
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+                WITH ORDINALITY AS r(subscription_id, source, event_id, subject, type, body, n)
+            ORDER BY n
+            ON CONFLICT (subscription_id, source, event_id) DO NOTHING
+            """,
+            *[list(c) for c in columns],
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def claim(self, limit: int, lease_s: float) -> list[Due]:
+        """Due deliveries, each the earliest pending one of its entity for its subscription."""
+        rows = await self._pool.fetch(
+            """
+            WITH due AS (
+                SELECT d.seq FROM webhook_deliveries d
+                JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.revoked_at IS NULL
+                WHERE d.state = 'pending' AND d.next_at <= now()
+                  AND NOT EXISTS (
+                      SELECT 1 FROM webhook_deliveries e
+                      WHERE e.subscription_id = d.subscription_id AND e.subject = d.subject
+                        AND e.state = 'pending' AND e.seq < d.seq)
+                ORDER BY d.seq LIMIT $1
+                FOR UPDATE OF d SKIP LOCKED
+            )
+            UPDATE webhook_deliveries w
+            SET attempts = w.attempts + 1, next_at = now() + make_interval(secs => $2)
+            FROM due, webhook_subscriptions s
+            WHERE w.seq = due.seq AND s.id = w.subscription_id
+            RETURNING w.seq, w.event_id, w.attempts, w.body, s.url, s.secret
+            """,
+            limit,
+            lease_s,
+        )
+        return [Due(r["seq"], r["event_id"], r["attempts"], r["body"], r["url"], r["secret"]) for r in rows]
+
+    async def delivered(self, seq: int) -> None:
+        """The partner answered 2xx."""
+        await self._pool.execute(
+            "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), last_error = NULL "
+            "WHERE seq = $1",
+            seq,
+        )
+
+    async def attempt_failed(self, seq: int, error: str, retry_in_s: float | None) -> None:
+        """Try again in `retry_in_s`, or give up (`failed`) when None."""
+        await self._pool.execute(
+            """
+            UPDATE webhook_deliveries
+            SET last_error = $2,
+                state = CASE WHEN $3::float8 IS NULL THEN 'failed' ELSE 'pending' END,
+                next_at = now() + make_interval(secs => coalesce($3::float8, 0))
+            WHERE seq = $1
+            """,
+            seq,
+            error[:300],
+            retry_in_s,
+        )
+
+
+def _fields(value: bytes) -> tuple[str, str, str, str] | None:
+    """(source, id, subject, type) of a CloudEvent's JSON, or None when it is not one."""
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    found = tuple(document.get(k) for k in ("source", "id", "subject", "type"))
+    return found if all(isinstance(v, str) for v in found) else None  # type: ignore[return-value]
+
+
+class WebhookFanOut:
+    """The consumer: each event of a subscribable topic queued for every subscription of its type."""
+
+    def __init__(self, store: PgWebhooks, group_id: str) -> None:
+        self._store = store
+        self._group_id = group_id
+        self._subscriptions: list[Subscription] = []
+        self._fetched_at = -CACHE_S
+
+    def subscribe(self, broker: KafkaBroker) -> None:
+        """One batch subscriber on the subscribable topics, committing once a batch is queued."""
+
+        async def on_batch(message: KafkaMessage) -> None:
+            raw = message.raw_message
+            await self.process(raw if isinstance(raw, tuple) else (raw,))
+
+        broker.subscriber(
+            *[str(t) for t in SUBSCRIBABLE_TOPICS],
+            group_id=self._group_id,
+            batch=True,
+            max_records=500,
+            batch_timeout_ms=100,
+            auto_offset_reset="latest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_body,
+            title=f"{self._group_id}:webhooks",
+        )(on_batch)
+
+    async def _active(self) -> list[Subscription]:
+        if time.monotonic() - self._fetched_at >= CACHE_S:
+            self._subscriptions = await self._store.active()
+            self._fetched_at = time.monotonic()
+        return self._subscriptions
+
+    async def process(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> int:
+        """Queue the deliveries of a fetched batch, in order; how many were new."""
+        records = list(records)
+        if not records:
+            return 0
+        subscriptions = await self._active()
+        if not subscriptions:
+            return 0
+        rows: list[tuple[str, str, str, str, str, bytes]] = []
+        for record in records:
+            if record.value is None:
+                continue  # a tombstone: nothing to announce
+            fields = _fields(record.value)
+            if fields is None:
+                continue  # not an event: the archive's group dead-letters it with the reason
+            source, event_id, subject, event_type = fields
+            wanted = [s for s in subscriptions if event_type in s.types]
+            if wanted:
+                body = outgoing_body(event_type, record.value)
+                rows += [(s.id, source, event_id, subject, event_type, body) for s in wanted]
+        return await self._store.enqueue(rows)
+
+
+async def _raw_body(message: Any) -> Any:
+    return message.body
+
+
+class WebhookSender:
+    """Sends due deliveries until stopped; failures are retried with doubling delays."""
+
+    def __init__(
+        self,
+        store: PgWebhooks,
+        *,
+        timeout_s: float = 10.0,
+        retry_initial_s: float = 30.0,
+        retry_max_s: float = 3600.0,
+        max_attempts: int = 12,
+        concurrency: int = 8,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._store = store
+        self._timeout_s = timeout_s
+        self._retry = (retry_initial_s, retry_max_s)
+        self._max_attempts = max_attempts
+        self._slots = asyncio.Semaphore(concurrency)
+        self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+    async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Loop: send what is due, or wait `poll_s`; a failing pass is logged and the loop goes on."""
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("webhooks.database_unavailable", error=repr(exc))
+                sent = 0
+            except Exception:
+                log.exception("webhooks.loop_bug")
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_s)
+
+    async def run_once(self, limit: int = 50) -> int:
+        """Claim and send one batch of due deliveries; how many."""
+        due = await self._store.claim(limit, self._timeout_s + 30)
+        await asyncio.gather(*(self._send(d) for d in due))
+        return len(due)
+
+    async def _send(self, due: Due) -> None:
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/cloudevents+json; charset=utf-8",
+            "webhook-id": due.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(due.secret, due.event_id, timestamp, due.body),
+            "user-agent": "vocation-webhooks/1",
+        }
+        async with self._slots:
+            try:
+                answer = await self._client.post(due.url, content=due.body, headers=headers)
+            except httpx.HTTPError as exc:
+                await self._failed(due, f"{type(exc).__name__}: {exc}"[:300])
+                return
+        if 200 <= answer.status_code < 300:
+            await self._store.delivered(due.seq)
+        else:
+            await self._failed(due, f"HTTP {answer.status_code}")
+
+    async def _failed(self, due: Due, error: str) -> None:
+        retry = None if due.attempts >= self._max_attempts else retry_delay_s(due.attempts, *self._retry)
+        await self._store.attempt_failed(due.seq, error, retry)
+        log.warning(
+            "webhook.attempt_failed",
+            event_id=due.event_id,
+            attempts=due.attempts,
+            error=error,
+            gave_up=retry is None,
+        )

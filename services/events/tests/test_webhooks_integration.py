@@ -1,0 +1,198 @@
+"""Webhooks end to end on the real broker and database: gateway → topic → queued delivery → partner's URL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from vocation_events.app import Service, running_service
+from vocation_events.core.webhooks import SUBSCRIBABLE_TOPICS
+from vocation_events.settings import EventsSettings
+from vocation_events.testing.helpers import AddPartner, make_settings
+from vocation_local.kafka_admin import start_groups_at_end
+from vocation_shared.testing import samples
+from vocation_shared.testing.asgi import serve_asgi
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "urn:partner:hr-tool"
+
+
+@dataclass
+class Receiver:
+    """A partner's endpoint: records what it is sent; answers 500 to the first `failures` requests,
+    and to the first `fail_event[id]` requests carrying that event."""
+
+    failures: int = 0
+    fail_event: dict[str, int] = field(default_factory=dict)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    refused: int = 0
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            body = await request.body()
+            event_id = orjson.loads(body)["id"]
+            if self.refused < self.failures or self.fail_event.get(event_id, 0) > 0:
+                self.refused += 1
+                if event_id in self.fail_event:
+                    self.fail_event[event_id] -= 1
+                return Response(status_code=500)
+            self.received.append((dict(request.headers), body))
+            return Response(status_code=204)
+
+        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+    def ids(self) -> list[str]:
+        return [orjson.loads(body)["id"] for _, body in self.received]
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, fresh_database: str) -> EventsSettings:
+    return make_settings(
+        kafka_bootstrap,
+        fresh_database,
+        archive_enabled=False,
+        webhooks_enabled=True,
+        webhook_retry_initial_s=0.1,
+        webhook_retry_max_s=0.4,
+        webhook_max_attempts=4,
+        webhook_poll_s=0.05,
+    )
+
+
+@pytest.fixture
+async def service(settings: EventsSettings) -> AsyncIterator[Service]:
+    # The group starts where the topics end now: what other tests published is not this test's.
+    for topic in SUBSCRIBABLE_TOPICS:
+        await start_groups_at_end(settings.kafka_bootstrap, {settings.webhooks_group: str(topic)})
+    async with running_service(settings) as running:
+        yield running
+
+
+async def _post(client: httpx.AsyncClient, key: str, *events: dict[str, Any]) -> None:
+    answer = await client.post(
+        "/v1/events/batch",
+        content=orjson.dumps(list(events)),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/cloudevents-batch+json"},
+    )
+    assert answer.status_code == 202 and answer.json()["accepted"] == len(events), answer.text
+
+
+def _vacancy(event_type: str, vacancy_id: str, version: int) -> dict[str, Any]:
+    return samples.cloud_event(
+        event_type,
+        vacancy_id,
+        samples.vacancy(id=vacancy_id, version=version),
+        id=f"{vacancy_id}-v{version}",
+        source=SOURCE,
+    )
+
+
+async def _until(check: Any, what: str, limit_s: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def _signed_by(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(expected, headers["webhook-signature"])
+
+
+async def test_a_partner_receives_its_types_signed_in_order_after_its_endpoint_failed(
+    service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+) -> None:
+    receiver = Receiver(fail_event={"vac-wh-1-v1": 2})  # the first event fails twice, not the second
+    async with serve_asgi(receiver.app()) as url:
+        key = await add_partner("hr-tool", SOURCE)
+        subscription = await service.webhooks.subscribe(
+            "hr-tool",
+            f"{url}/hook",
+            frozenset({"fr.vocation.vacancy.posted.v1", "fr.vocation.vacancy.updated.v1"}),
+        )
+        site = {
+            "id": "etab-ehpad-bourg",
+            "siret": samples.SIRET_EHPAD_BOURG,
+            "name": "EHPAD Les Tilleuls",
+            "kind": "ehpad",
+            "commune_insee": samples.BOURG_EN_BRESSE,
+        }
+        establishment = samples.cloud_event(
+            "fr.vocation.establishment.registered.v1", "etab-ehpad-bourg", site, id="etab-1", source=SOURCE
+        )
+        await _post(
+            client,
+            key,
+            _vacancy("fr.vocation.vacancy.posted.v1", "vac-wh-1", 1),
+            establishment,  # not subscribed: never sent
+            _vacancy("fr.vocation.vacancy.updated.v1", "vac-wh-1", 2),
+        )
+        await _until(lambda: len(receiver.received) == 2, "both vacancy events delivered")
+        assert receiver.refused == 2, "the endpoint's two failures were retried"
+        assert receiver.ids() == ["vac-wh-1-v1", "vac-wh-1-v2"], "the second waited for the first"
+        for headers, body in receiver.received:
+            assert headers["content-type"].startswith("application/cloudevents+json")
+            assert headers["webhook-id"] == orjson.loads(body)["id"]
+            assert _signed_by(subscription.secret, headers, body)
+        await asyncio.sleep(0.5)
+        assert len(receiver.received) == 2, "nothing else: the establishment's event was not subscribed"
+        [listed] = await service.webhooks.listing("hr-tool")
+        assert (listed["pending"], listed["delivered"], listed["failed"]) == (0, 2, 0)
+
+
+async def test_a_stopped_subscription_receives_nothing_more(
+    service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+) -> None:
+    stopped, active = Receiver(), Receiver()
+    posted = frozenset({"fr.vocation.vacancy.posted.v1"})
+    async with serve_asgi(stopped.app()) as stopped_url, serve_asgi(active.app()) as active_url:
+        key = await add_partner("hr-tool", SOURCE)
+        gone = await service.webhooks.subscribe("hr-tool", f"{stopped_url}/hook", posted)
+        await service.webhooks.subscribe("hr-tool", f"{active_url}/hook", posted)
+        assert await service.webhooks.unsubscribe(gone.id)
+        await _post(client, key, _vacancy("fr.vocation.vacancy.posted.v1", "vac-wh-2", 1))
+        await _until(lambda: len(active.received) == 1, "the active subscription's delivery")
+        await asyncio.sleep(0.3)
+        assert stopped.received == []
+
+
+async def test_deliveries_that_kept_failing_are_failed_then_redelivered_on_demand(
+    settings: EventsSettings, service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+) -> None:
+    receiver = Receiver(failures=1_000)
+    async with serve_asgi(receiver.app()) as url:
+        key = await add_partner("hr-tool", SOURCE)
+        subscription = await service.webhooks.subscribe(
+            "hr-tool", f"{url}/hook", frozenset({"fr.vocation.vacancy.posted.v1"})
+        )
+        await _post(client, key, _vacancy("fr.vocation.vacancy.posted.v1", "vac-wh-3", 1))
+
+        async def failed() -> int:
+            [listed] = await service.webhooks.listing("hr-tool")
+            return int(listed["failed"])
+
+        deadline = asyncio.get_running_loop().time() + 60
+        while await failed() != 1:
+            assert asyncio.get_running_loop().time() < deadline, "the delivery was never given up"
+            await asyncio.sleep(0.1)
+        [listed] = await service.webhooks.listing("hr-tool")
+        assert listed["last_error"] == "HTTP 500"
+        assert receiver.refused == settings.webhook_max_attempts
+        receiver.failures = 0
+        assert await service.webhooks.redeliver(subscription.id) == 1
+        await _until(lambda: receiver.ids() == ["vac-wh-3-v1"], "the redelivery")

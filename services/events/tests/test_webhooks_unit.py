@@ -1,0 +1,74 @@
+"""Webhook rules without I/O: what may be subscribed to, the signature, the retry delays."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from vocation_events.core.webhooks import (
+    SUBSCRIBABLE_TYPES,
+    SubscriptionError,
+    check_subscription,
+    outgoing_body,
+    retry_delay_s,
+    signature,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_signature_is_the_standard_webhooks_one() -> None:
+    """The example of the Standard Webhooks specification, signed and checked the same way."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
+
+
+def test_offers_and_sites_may_be_subscribed_to_and_events_about_people_may_not() -> None:
+    url, types = check_subscription(
+        "https://portail.ain.fr/hooks/vocation", ["fr.vocation.vacancy.posted.v1"]
+    )
+    assert url == "https://portail.ain.fr/hooks/vocation" and types == {"fr.vocation.vacancy.posted.v1"}
+    assert "fr.vocation.immersion-slot.offered.v1" in SUBSCRIBABLE_TYPES or any(
+        "immersion" in t for t in SUBSCRIBABLE_TYPES
+    )
+    for personal in ("fr.vocation.candidate.registered.v1", "fr.vocation.match.found.v1"):
+        with pytest.raises(SubscriptionError, match="about people"):
+            check_subscription("https://portail.ain.fr/hooks", [personal])
+    assert not any("candidate" in t or "match" in t or "notification" in t for t in SUBSCRIBABLE_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("url", "types", "why"),
+    [
+        ("http://portail.ain.fr/hooks", ["fr.vocation.vacancy.posted.v1"], "must be https"),
+        ("ftp://portail.ain.fr/hooks", ["fr.vocation.vacancy.posted.v1"], "not an http"),
+        ("https://portail.ain.fr/hooks", [], "at least one"),
+        ("https://portail.ain.fr/hooks", ["fr.vocation.vacancy.sold.v1"], "unknown event types"),
+    ],
+)
+def test_a_bad_subscription_is_refused_with_its_reason(url: str, types: list[str], why: str) -> None:
+    with pytest.raises(SubscriptionError, match=why):
+        check_subscription(url, types)
+
+
+def test_http_is_allowed_on_a_loopback_address_only() -> None:
+    assert check_subscription("http://127.0.0.1:9000/hook", ["fr.vocation.vacancy.posted.v1"])
+    assert check_subscription("http://localhost:9000/hook", ["fr.vocation.vacancy.posted.v1"])
+
+
+def test_retry_delays_double_up_to_the_longest() -> None:
+    assert [retry_delay_s(n, 30, 3600) for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
+
+
+def test_who_took_a_shift_is_not_sent_out_nor_a_tutors_address() -> None:
+    assert "fr.vocation.shift.accepted.v1" not in SUBSCRIBABLE_TYPES, "it names the candidate"
+    event = {
+        "id": "e-1",
+        "type": "fr.vocation.establishment.registered.v1",
+        "data": {"id": "etab-1", "name": "EHPAD Les Tilleuls", "immersion_contact_email": "tuteur@ehpad.fr"},
+    }
+    sent = orjson.loads(outgoing_body(event["type"], orjson.dumps(event)))  # type: ignore[arg-type]
+    assert sent["data"] == {"id": "etab-1", "name": "EHPAD Les Tilleuls"}
+    vacancy = orjson.dumps({"id": "e-2", "type": "fr.vocation.vacancy.posted.v1", "data": {"id": "v"}})
+    assert outgoing_body("fr.vocation.vacancy.posted.v1", vacancy) == vacancy, "sent as it is on the topic"
