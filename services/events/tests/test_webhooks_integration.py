@@ -155,20 +155,27 @@ async def test_a_partner_receives_its_types_signed_in_order_after_its_endpoint_f
         assert (listed["pending"], listed["delivered"], listed["failed"]) == (0, 2, 0)
 
 
-async def test_a_stopped_subscription_receives_nothing_more(
+async def test_a_stopped_subscription_or_a_revoked_partner_receives_nothing_more(
     service: Service, client: httpx.AsyncClient, add_partner: AddPartner
 ) -> None:
-    stopped, active = Receiver(), Receiver()
+    stopped, revoked, active = Receiver(), Receiver(), Receiver()
     posted = frozenset({"fr.vocation.vacancy.posted.v1"})
-    async with serve_asgi(stopped.app()) as stopped_url, serve_asgi(active.app()) as active_url:
+    async with (
+        serve_asgi(stopped.app()) as stopped_url,
+        serve_asgi(revoked.app()) as revoked_url,
+        serve_asgi(active.app()) as active_url,
+    ):
         key = await add_partner("hr-tool", SOURCE)
+        await add_partner("old-portal", "urn:partner:old-portal")
         gone = await service.webhooks.subscribe("hr-tool", f"{stopped_url}/hook", posted)
+        await service.webhooks.subscribe("old-portal", f"{revoked_url}/hook", posted)
         await service.webhooks.subscribe("hr-tool", f"{active_url}/hook", posted)
         assert await service.webhooks.unsubscribe(gone.id)
+        assert await service.partners.revoke("old-portal")
         await _post(client, key, _vacancy("fr.vocation.vacancy.posted.v1", "vac-wh-2", 1))
         await _until(lambda: len(active.received) == 1, "the active subscription's delivery")
         await asyncio.sleep(0.3)
-        assert stopped.received == []
+        assert stopped.received == [] and revoked.received == []
 
 
 async def test_deliveries_that_kept_failing_are_failed_then_redelivered_on_demand(

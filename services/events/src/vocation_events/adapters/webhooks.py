@@ -154,6 +154,7 @@ class PgWebhooks:
             WITH due AS (
                 SELECT d.seq FROM webhook_deliveries d
                 JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.revoked_at IS NULL
+                JOIN partners p ON p.name = s.partner AND p.revoked_at IS NULL
                 WHERE d.state = 'pending' AND d.next_at <= now()
                   AND NOT EXISTS (
                       SELECT 1 FROM webhook_deliveries e
