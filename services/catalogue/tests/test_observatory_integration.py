@@ -24,6 +24,7 @@ from vocation_catalogue.testing import (
     vacancy_event,
 )
 from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
 from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,8 @@ async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     handlers = CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
     for event in _territory():
         await handlers.on_entity(event)
+    for event in _people():
+        await handlers.on_candidate(event)
     app = create_http_app(
         PostgresSearch(pool, clock=fixed_clock()), [], PostgresObservatory(pool, clock=fixed_clock())
     )
@@ -80,6 +83,29 @@ def _territory() -> list[Any]:
     ]
 
 
+def _candidate(candidate_id: str, *wanted: str, event: Any = ev.CandidateRegistered, **fields: Any) -> Any:
+    profile = samples.candidate(id=candidate_id, wanted_rome_codes=list(wanted), **fields)
+    model = p.CandidateProfile if event is ev.CandidateUpdated else p.CandidateRegistration
+    return event.build(
+        model.model_validate(profile), source="urn:test:partner", id=f"{candidate_id}-{event.TYPE}"
+    )
+
+
+def _people() -> list[Any]:
+    """Six aides-soignants looking in the Ain (one also for nursing), one who left, one who moved away."""
+    ain = [_candidate(f"c-ain-{n}", "J1501") for n in range(5)]
+    both = _candidate("c-ain-both", "J1501", "J1506")
+    gone = _candidate("c-gone", "J1501")
+    withdrawn = ev.CandidateWithdrawn.build(
+        p.CandidateWithdrawn(candidate_id="c-gone"), source="urn:test:partner"
+    )
+    moving = _candidate("c-moving", "J1501")
+    moved = _candidate(
+        "c-moving", "J1501", event=ev.CandidateUpdated, version=2, home_commune_insee=samples.MONT_DE_MARSAN
+    )
+    return [*ain, both, gone, withdrawn, moving, moved]
+
+
 def _need(answer: dict[str, Any], departement: str, rome: str) -> dict[str, Any]:
     [need] = [n for n in answer["needs"] if n["departement"] == departement and n["rome_code"] == rome]
     return need
@@ -96,14 +122,16 @@ async def test_open_posts_and_time_to_fill_are_counted_per_departement_and_metie
     assert (ain["filled_in_window"], ain["median_days_to_fill"]) == (1, 10.0)
     assert ain["median_days_open"] == 12.0, "open for 4 and 20 days"
     assert (ain["immersion_places"], ain["immersion_places_taken"]) == (5, 2)
+    assert (ain["candidates"], ain["candidates_per_open_post"]) == (6, 2.0), "six people for three posts"
     nurses = _need(answer, "01", "J1506")
+    assert (nurses["candidates"], nurses["candidates_per_open_post"]) == (1, None)
     assert (nurses["open_posts"], nurses["closed_unfilled_in_window"], nurses["median_days_open"]) == (
         0,
         1,
         None,
     )
     landes = _need(answer, "40", "J1501")
-    assert (landes["open_posts"], landes["training_places_left"]) == (1, 12)
+    assert (landes["open_posts"], landes["training_places_left"], landes["candidates"]) == (1, 12, 1)
     assert answer["needs"][0]["departement"] == "01", "the most posts to fill first"
     assert answer["totals"]["open_posts"] == 4 and answer["totals"]["training_places_left"] == 12
 
@@ -141,3 +169,13 @@ async def test_a_bad_observatory_parameter_is_refused_by_name(
     answer = await client.get("/v1/observatory", params=params)
     assert answer.status_code == 422
     assert param in answer.json()["detail"][0]["loc"]
+
+
+async def test_an_erased_candidate_leaves_the_supply(pool: asyncpg.Pool, client: httpx.AsyncClient) -> None:
+    bookings = PostgresBookings(pool, "catalogue", "urn:vocation:catalogue", clock=fixed_clock())
+    handlers = CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
+    erased = p.CandidateWithdrawn(candidate_id="c-ain-0", erasure_requested=True)
+    await handlers.on_candidate(ev.CandidateWithdrawn.build(erased, source="urn:test:partner"))
+    assert await pool.fetchval("SELECT count(*) FROM candidate_supply WHERE id = 'c-ain-0'") == 0
+    answer = (await client.get("/v1/observatory", params={"departement": "01", "rome": "J1501"})).json()
+    assert _need(answer, "01", "J1501")["candidates"] == 5

@@ -372,6 +372,8 @@ _CSV_COLUMNS = (
     "immersion_places",
     "immersion_places_taken",
     "training_places_left",
+    "candidates",
+    "candidates_per_open_post",
 )
 
 

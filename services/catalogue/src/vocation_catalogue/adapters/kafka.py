@@ -10,7 +10,12 @@ from vocation_shared.kafka.consumer import TombstoneHandler
 from vocation_shared.logs import get_logger
 
 from vocation_catalogue.adapters import metrics
-from vocation_catalogue.core.projection import establishment_row, training_row, vacancy_row
+from vocation_catalogue.core.projection import (
+    candidate_supply_row,
+    establishment_row,
+    training_row,
+    vacancy_row,
+)
 from vocation_catalogue.ports import BookingStore, EventSink, ReadModelStore
 
 log = get_logger(__name__)
@@ -30,6 +35,15 @@ TOMBSTONE_TABLES: dict[Topic, str] = {
     Topic.IMMERSION_SLOTS: "immersion_slots",
 }
 BOOKING_TYPES = frozenset({ev.ImmersionRequested.TYPE, ev.ImmersionCancelled.TYPE})
+CANDIDATE_TYPES = frozenset(
+    {
+        ev.CandidateRegistered.TYPE,
+        ev.ApprenticeRegistered.TYPE,
+        ev.CandidateUpdated.TYPE,
+        ev.CandidateWithdrawn.TYPE,
+    }
+)
+SUPPLY = "candidate_supply"
 
 
 class CatalogueHandlers:
@@ -74,12 +88,18 @@ class CatalogueHandlers:
         log.info("immersion.handled", subject=event.subject, published=[f.type for f in published])
 
     async def on_candidate(self, event: AnyEvent) -> None:
-        """A candidate withdrawn with erasure asked: forget their bookings and requests."""
-        if isinstance(event, ev.CandidateWithdrawn) and event.data.erasure_requested:
-            await self.erase_candidate(event.data.candidate_id)
+        """Who looks for what where (the observatory's supply); on erasure, forget bookings and requests too."""
+        if isinstance(event, ev.CandidateRegistered | ev.ApprenticeRegistered | ev.CandidateUpdated):
+            await self._read_models.apply(candidate_supply_row(event.data, event.time), event)
+        elif isinstance(event, ev.CandidateWithdrawn):
+            if event.data.erasure_requested:
+                await self.erase_candidate(event.data.candidate_id)
+            else:
+                await self._read_models.erase(SUPPLY, event.data.candidate_id)
 
     async def erase_candidate(self, candidate_id: str) -> None:
         """Erase a candidate (the withdrawal or the tombstone on `candidates`, whichever comes first)."""
+        await self._read_models.erase(SUPPLY, candidate_id)
         published = await self._bookings.erase_candidate(candidate_id)
         for fact in published:
             await self._sink.publish(fact)
@@ -109,7 +129,7 @@ def register(consumer: EventConsumer, handlers: CatalogueHandlers, group_id: str
         str(Topic.CANDIDATES),
         group_id=f"{group_id}.{Topic.CANDIDATES}",
         handle=handlers.on_candidate,
-        accepts={ev.CandidateWithdrawn.TYPE},
+        accepts=CANDIDATE_TYPES,
         on_tombstone=handlers.erase_candidate,
     )
     consumer.subscribe(

@@ -58,6 +58,16 @@ GROUP BY departement, rome_code
 """
 
 
+# $1 département or NULL, $2 métiers (empty: all).
+_CANDIDATES = f"""
+SELECT departement, rome_code, count(*) AS candidates
+FROM (SELECT departement, unnest(rome_codes) AS rome_code FROM candidate_supply
+      WHERE $1::text IS NULL OR departement = $1) AS wanted
+WHERE {_where(1, 2)}
+GROUP BY departement, rome_code
+"""
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -81,10 +91,11 @@ class PostgresObservatory:
             (_VACANCIES, [now, now - timedelta(days=query.window_days), query.departement, metiers]),
             (_IMMERSIONS, [query.departement, metiers, today]),
             (_TRAININGS, [query.departement, metiers, today]),
+            (_CANDIDATES, [query.departement, metiers]),
         ]
         parts: list[NeedCounts] = []
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            for statement, args in statements:  # one snapshot for the three
+            for statement, args in statements:  # one snapshot for all
                 for record in await conn.fetch(statement, *args):
                     parts.append(NeedCounts(**{k: v for k, v in record.items() if v is not None}))
         return parts, now

@@ -28,7 +28,7 @@ TABLES: dict[Catalogue, str] = {
     Catalogue.IMMERSIONS: "immersion_slots",
     Catalogue.TRAININGS: "trainings",
 }
-_KNOWN_TABLES = frozenset({*TABLES.values(), "establishments"})
+_KNOWN_TABLES = frozenset({*TABLES.values(), "establishments", "candidate_supply"})
 Clock = Callable[[], datetime]
 
 

@@ -69,6 +69,8 @@ class NeedCounts:
     immersion_places_taken: int = 0
     training_places_left: int = 0
     """Places left in training sessions still taking applications."""
+    candidates: int = 0
+    """Registered candidates living in the département who look for this métier (among others)."""
 
 
 _SUMMED = tuple(f.name for f in fields(NeedCounts) if f.type == "int")
@@ -110,6 +112,9 @@ def report(parts: Iterable[NeedCounts], query: ObservatoryQuery, as_of: datetime
         for name in _MEDIANS:
             if row[name] is not None:
                 row[name] = round(row[name], 1)
+        row["candidates_per_open_post"] = (
+            round(need.candidates / need.open_posts, 2) if need.open_posts else None
+        )
         rows.append(row)
     totals = {name: sum(getattr(n, name) for n in needs) for name in _SUMMED}
     return {

@@ -43,6 +43,22 @@ def establishment_row(establishment: p.Establishment, at: datetime) -> Row:
     )
 
 
+def candidate_supply_row(profile: p.CandidateProfile, at: datetime) -> Row:
+    """The `candidate_supply` row of a candidate: where they live and what they look for, nothing more."""
+    return Row(
+        "candidate_supply",
+        profile.id,
+        profile.version,
+        {
+            "kind": str(profile.kind),
+            "departement": locate(profile.home_commune_insee, None).departement,
+            "rome_codes": list(dict.fromkeys(profile.wanted_rome_codes)),
+            "available_from": profile.available_from,
+            "updated_at": at,
+        },
+    )
+
+
 def vacancy_row(vacancy: p.Vacancy, at: datetime) -> Row:
     """The `vacancies` row of a vacancy; only `open` ones are found by search."""
     place = locate(vacancy.commune_insee, vacancy.position)
