@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from vocation_catalogue.adapters.kafka import CatalogueHandlers
 from vocation_catalogue.core import booking
@@ -42,6 +44,10 @@ class FakeReadModels:
     async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
         """Slots are not exercised here."""
         return []
+
+    async def fill_vacancy(self, vacancy_id: str, at: datetime, event: AnyEvent) -> bool:
+        """Shifts are not exercised here."""
+        return False
 
     async def erase(self, table: str, id: str) -> None:
         """Forget the row."""

@@ -342,3 +342,22 @@ async def test_any_valid_combination_of_filters_runs_on_the_database(
         if page.next_cursor:
             await search.search(build_query(catalogue, SearchParams(**picked, cursor=page.next_cursor)))
     assert ran > 50
+
+
+async def test_a_taken_replacement_shift_leaves_the_search_and_a_second_acceptance_changes_nothing(
+    handlers: CatalogueHandlers, client: httpx.AsyncClient
+) -> None:
+    shift = vacancy_event(
+        "v-shift", contract_type="remplacement", start_date="2026-11-23", end_date="2026-11-23", urgent=True
+    )
+    await handlers.on_entity(shift)
+    assert await _ids(client, departement="01") == ["v-shift"]
+    for n, who in enumerate(("cand-1", "cand-2")):  # the pool's first acceptance wins
+        taken = p.ShiftAccepted(vacancy_id="v-shift", candidate_id=who, accepted_at=NOW + n * days(1) / 24)
+        await handlers.on_entity(
+            ev.ShiftAccepted.build(taken, source="urn:test:pool", time=taken.accepted_at)
+        )
+    assert await _ids(client, departement="01") == []
+    answer = (await client.get("/v1/offers/v-shift")).json()
+    assert answer["status"] == "filled"
+    assert answer["posts_filled"] == answer["posts"]

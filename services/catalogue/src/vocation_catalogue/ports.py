@@ -29,6 +29,10 @@ class ReadModelStore(Protocol):
         """Apply `row` as the effect of `event`; False when the event was already applied or stale."""
         ...
 
+    async def fill_vacancy(self, vacancy_id: str, at: datetime, event: AnyEvent) -> bool:
+        """Mark an open vacancy filled because its shift was taken; False when done already or not open."""
+        ...
+
     async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
         """Apply an owner's immersion-slot event, reconciling it with the bookings; what to publish."""
         ...

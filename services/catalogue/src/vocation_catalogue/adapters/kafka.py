@@ -22,7 +22,9 @@ log = get_logger(__name__)
 
 ENTITY_TYPES: dict[Topic, frozenset[str]] = {
     Topic.ESTABLISHMENTS: frozenset({ev.EstablishmentRegistered.TYPE, ev.EstablishmentUpdated.TYPE}),
-    Topic.VACANCIES: frozenset({ev.VacancyPosted.TYPE, ev.VacancyUpdated.TYPE, ev.VacancyClosed.TYPE}),
+    Topic.VACANCIES: frozenset(
+        {ev.VacancyPosted.TYPE, ev.VacancyUpdated.TYPE, ev.VacancyClosed.TYPE, ev.ShiftAccepted.TYPE}
+    ),
     Topic.TRAININGS: frozenset({ev.TrainingSessionPublished.TYPE, ev.TrainingSessionUpdated.TYPE}),
     Topic.IMMERSION_SLOTS: frozenset(
         {ev.ImmersionSlotOffered.TYPE, ev.ImmersionSlotUpdated.TYPE, ev.ImmersionSlotClosed.TYPE}
@@ -61,6 +63,9 @@ class CatalogueHandlers:
             applied = await self._read_models.apply(establishment_row(event.data, event.time), event)
         elif isinstance(event, ev.VacancyPosted | ev.VacancyUpdated | ev.VacancyClosed):
             applied = await self._read_models.apply(vacancy_row(event.data, event.time), event)
+        elif isinstance(event, ev.ShiftAccepted):
+            # The first acceptance fills the shift: it leaves the search (a later one changes nothing).
+            applied = await self._read_models.fill_vacancy(event.data.vacancy_id, event.time, event)
         elif isinstance(event, ev.TrainingSessionPublished | ev.TrainingSessionUpdated):
             applied = await self._read_models.apply(training_row(event.data, event.time), event)
         elif isinstance(event, ev.ImmersionSlotOffered | ev.ImmersionSlotUpdated | ev.ImmersionSlotClosed):

@@ -110,6 +110,24 @@ class PostgresReadModels:
                 return False
             return await upsert(conn, row)
 
+    async def fill_vacancy(self, vacancy_id: str, at: datetime, event: AnyEvent) -> bool:
+        """Mark an open vacancy filled (a replacement shift taken), once per event; False if not open."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await mark_processed(conn, self._consumer, event.source, event.id):
+                return False
+            status = await conn.execute(
+                """
+                UPDATE vacancies
+                SET status = 'filled', updated_at = $2,
+                    data = jsonb_set(data, '{status}', '"filled"')
+                         || jsonb_build_object('posts_filled', coalesce((data->>'posts')::int, 1))
+                WHERE id = $1 AND status = 'open'
+                """,
+                vacancy_id,
+                at,
+            )
+            return bool(status.endswith(" 1"))
+
     async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
         """Apply an owner's slot event under the slot's lock; the merged state to republish, if any.
 
