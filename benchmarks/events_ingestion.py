@@ -206,8 +206,9 @@ def _start_gateway(infra: BenchInfra, dsn: str, port: int) -> subprocess.Popen[b
         "VOCATION_HTTP_HOST": "127.0.0.1",
         "VOCATION_HTTP_PORT": str(port),
         "VOCATION_LOG_LEVEL": "WARNING",
-        # The archive consumer can run in its own instances; here only ingestion is measured.
+        # The archive and webhook consumers can run in their own instances; only ingestion is measured.
         "VOCATION_ARCHIVE_ENABLED": "false",
+        "VOCATION_WEBHOOKS_ENABLED": "false",
         "VOCATION_HTTP_WORKERS": str(WORKERS),
     }
     return subprocess.Popen([sys.executable, "-m", "vocation_events"], env=env)
