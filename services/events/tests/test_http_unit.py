@@ -208,3 +208,10 @@ async def test_metrics_count_outcomes_by_type_and_partner(http: httpx.AsyncClien
 
 async def test_an_unknown_path_is_a_problem_not_a_crash(http: httpx.AsyncClient) -> None:
     assert_problem(await http.get("/v1/nothing"), 404)
+
+
+async def test_the_openapi_document_describes_the_webhook_partners_receive(http: httpx.AsyncClient) -> None:
+    document = (await http.get("/openapi.json")).json()
+    webhook = document["webhooks"]["vocation-event"]["post"]
+    assert "webhook-signature" in webhook["description"]
+    assert "application/cloudevents+json" in webhook["requestBody"]["content"]

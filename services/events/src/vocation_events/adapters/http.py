@@ -160,9 +160,33 @@ def create_api(
         description=(
             "Partners publish CloudEvents 1.0 (structured JSON mode) here. An event is `accepted` only "
             "once Kafka acknowledged it (acks=all); (`source`, `id`) is unique: a re-sent event is a "
-            "`duplicate` and is published once. Errors are problem+json (RFC 9457)."
+            "`duplicate` and is published once. Errors are problem+json (RFC 9457). Partners may also "
+            "receive the events about offers and sites by webhook (see Webhooks below)."
         ),
     )
+
+    @app.webhooks.post(
+        "vocation-event",
+        summary="An event a partner subscribed to (`vocation partners subscribe`)",
+        description=(
+            "The CloudEvent as it is on the platform's topic, POSTed to the subscription's URL. "
+            "Headers (Standard Webhooks v1): `webhook-id` (the CloudEvent id, the same on every "
+            "retry: deduplicate by it), `webhook-timestamp` (Unix seconds), `webhook-signature` "
+            "(`v1,` + base64 of HMAC-SHA256, keyed with the base64 part of the subscription's "
+            "`whsec_` secret, over `<webhook-id>.<webhook-timestamp>.<body>`). Answer 2xx within 10 s; "
+            "anything else is retried with doubling delays (30 s to 1 h), 12 attempts. An entity's "
+            "events arrive in order. Only offers and sites: nothing about a person is ever sent."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/cloudevents+json": {"schema": _EVENT_SCHEMA}},
+            }
+        },
+        responses={200: {"description": "Received (any 2xx)."}},
+    )
+    def vocation_event() -> None:
+        """Documentation only: the platform calls the partner."""
 
     async def _authorise(
         request: Request,
