@@ -176,6 +176,11 @@ async def test_a_stopped_subscription_or_a_revoked_partner_receives_nothing_more
         await _until(lambda: len(active.received) == 1, "the active subscription's delivery")
         await asyncio.sleep(0.3)
         assert stopped.received == [] and revoked.received == []
+        pending = await service.pool.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = $1 AND state = 'pending'",
+            gone.id,
+        )
+        assert pending == 0, "a stopped subscription keeps nothing queued"
 
 
 async def test_deliveries_that_kept_failing_are_failed_then_redelivered_on_demand(

@@ -40,8 +40,12 @@ from vocation_events.core.webhooks import (
 
 log = get_logger(__name__)
 
-FINISHED_DELIVERIES = Expiry("webhook_deliveries", "created_at", "state <> 'pending'")
-"""Deliveries done or given up long ago: deleted with the retention (the partner has them)."""
+FINISHED_DELIVERIES = Expiry(
+    "webhook_deliveries",
+    "created_at",
+    "state <> 'pending' OR subscription_id IN (SELECT id FROM webhook_subscriptions WHERE revoked_at IS NOT NULL)",
+)
+"""Deliveries done, given up, or of a stopped subscription, long ago: deleted with the retention."""
 
 CACHE_S = 5.0
 """How long the consumer trusts its list of active subscriptions (a new one starts within that)."""
@@ -83,12 +87,19 @@ class PgWebhooks:
         return subscription
 
     async def unsubscribe(self, subscription_id: str) -> bool:
-        """Stop a subscription (its pending deliveries are no longer sent); False if unknown or stopped."""
-        status: str = await self._pool.execute(
-            "UPDATE webhook_subscriptions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-            subscription_id,
-        )
-        return status.endswith(" 1")
+        """Stop a subscription and drop its pending deliveries; False if unknown or stopped already."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status: str = await conn.execute(
+                "UPDATE webhook_subscriptions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+                subscription_id,
+            )
+            if not status.endswith(" 1"):
+                return False
+            await conn.execute(
+                "DELETE FROM webhook_deliveries WHERE subscription_id = $1 AND state = 'pending'",
+                subscription_id,
+            )
+        return True
 
     async def active(self) -> list[Subscription]:
         """Subscriptions that receive: not stopped, of a partner not revoked."""
