@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.middlewares import AckPolicy
+from faststream.kafka import KafkaBroker
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
 from vocation_shared.contracts.topics import ENTITY_TOPICS
 from vocation_shared.kafka import EventConsumer, RetryPolicy
@@ -22,6 +21,7 @@ from vocation_shared.kafka.consumer import TRANSIENT_ERRORS, Subscription
 from vocation_shared.logs import get_logger
 
 from vocation_events.adapters.postgres import PgArchive
+from vocation_events.adapters.raw_batches import subscribe_raw_batches
 from vocation_events.metrics import GatewayMetrics
 
 log = get_logger(__name__)
@@ -56,22 +56,14 @@ class Archiver:
         """One batch subscriber on every entity topic, committing after the batch is stored."""
         names = list(topics) if topics is not None else [str(t.name) for t in ENTITY_TOPICS]
 
-        async def on_batch(message: KafkaMessage) -> None:
-            raw = message.raw_message
-            records = raw if isinstance(raw, tuple) else (raw,)
-            await self.process(records)
-
-        broker.subscriber(
-            *names,
+        subscribe_raw_batches(
+            broker,
+            names,
             group_id=self._group_id,
-            batch=True,
-            max_records=500,
-            batch_timeout_ms=100,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            decoder=_raw_body,
+            handle=self.process,
             title=f"{self._group_id}:archive",
-        )(on_batch)
+            offset_reset="earliest",
+        )
 
     async def process(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
         """Archive a fetched batch in order: rows are stored in bulk, tombstones applied between."""
@@ -139,7 +131,3 @@ class Archiver:
 def _jsonb_safe(text: str) -> str:
     """PostgreSQL's jsonb refuses the NUL character, which JSON allows: store U+FFFD instead."""
     return text.replace("\\u0000", "\\ufffd") if "\\u0000" in text else text
-
-
-def _raw_body(message: Any) -> Any:
-    return message.body

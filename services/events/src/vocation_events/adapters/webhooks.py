@@ -24,11 +24,11 @@ import asyncpg
 import httpx
 import orjson
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.middlewares import AckPolicy
+from faststream.kafka import KafkaBroker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres.retention import Expiry
 
+from vocation_events.adapters.raw_batches import subscribe_raw_batches
 from vocation_events.core.webhooks import (
     SUBSCRIBABLE_TOPICS,
     Subscription,
@@ -233,21 +233,14 @@ class WebhookFanOut:
     def subscribe(self, broker: KafkaBroker) -> None:
         """One batch subscriber on the subscribable topics, committing once a batch is queued."""
 
-        async def on_batch(message: KafkaMessage) -> None:
-            raw = message.raw_message
-            await self.process(raw if isinstance(raw, tuple) else (raw,))
-
-        broker.subscriber(
-            *[str(t) for t in SUBSCRIBABLE_TOPICS],
+        subscribe_raw_batches(
+            broker,
+            [str(t) for t in SUBSCRIBABLE_TOPICS],
             group_id=self._group_id,
-            batch=True,
-            max_records=500,
-            batch_timeout_ms=100,
-            auto_offset_reset="latest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            decoder=_raw_body,
+            handle=self.process,
             title=f"{self._group_id}:webhooks",
-        )(on_batch)
+            offset_reset="latest",
+        )
 
     async def _active(self) -> list[Subscription]:
         if time.monotonic() - self._fetched_at >= CACHE_S:
@@ -276,10 +269,6 @@ class WebhookFanOut:
                 body = outgoing_body(event_type, record.value)
                 rows += [(s.id, source, event_id, subject, event_type, body) for s in wanted]
         return await self._store.enqueue(rows)
-
-
-async def _raw_body(message: Any) -> Any:
-    return message.body
 
 
 class WebhookSender:
