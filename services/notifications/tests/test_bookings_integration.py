@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 START = "2026-11-25"  # a Wednesday, three days after the harness's morning
 
 
-async def _host_and_slot(h: Harness) -> tuple[str, str]:
+def _site(h: Harness) -> tuple[p.Establishment, p.ImmersionSlot]:
+    """An establishment with a host tutor, and the immersion slot it offers."""
     etab, slot = h.id("etab"), h.id("slot")
     ref = {"id": etab, "siret": samples.SIRET_EHPAD_BOURG, "name": "EHPAD Les Tilleuls", "kind": "ehpad"}
     establishment = p.Establishment.model_validate(
@@ -41,18 +42,25 @@ async def _host_and_slot(h: Harness) -> tuple[str, str]:
             "tutor_name": "Mme Martin",
         }
     )
+    return establishment, offered
+
+
+async def _stored(h: Harness, table: str, entity_id: str) -> None:
+    async def found() -> bool:
+        return bool(await h.fetchval(f"SELECT count(*) FROM {table} WHERE id = $1", entity_id))
+
+    await eventually(found, what=f"{entity_id} in {table}")
+
+
+async def _host_and_slot(h: Harness) -> tuple[str, str]:
+    establishment, offered = _site(h)
     await h.publish(
         ev.EstablishmentRegistered.build(establishment, source="urn:test:catalogue"),
         ev.ImmersionSlotOffered.build(offered, source="urn:test:catalogue"),
     )
-
-    async def stored() -> bool:
-        a = await h.fetchval("SELECT count(*) FROM establishments WHERE id = $1", etab)
-        b = await h.fetchval("SELECT count(*) FROM immersion_slots WHERE id = $1", slot)
-        return bool(a and b)
-
-    await eventually(stored, what="establishment and slot stored")
-    return etab, slot
+    await _stored(h, "establishments", establishment.id)
+    await _stored(h, "immersion_slots", offered.id)
+    return establishment.id, offered.id
 
 
 def _request(h: Harness, slot: str, cand: str, **extra: Any) -> dict[str, Any]:
@@ -182,3 +190,52 @@ async def test_a_booking_too_old_to_tell_is_not_told(harness: Harness) -> None:
     await _book(h, slot, cand, etab)  # same slot, same partition: read after the old one
     await h.wait_rows(cand, 4)
     assert await h.rows(old_cand) == []
+
+
+async def test_a_booking_read_before_its_slot_waits_for_it_and_names_the_place(harness: Harness) -> None:
+    """The slot is on another topic, which may lag (a restart): the confirmation waits a little for it."""
+    h = harness
+    cand = h.id("cand")
+    establishment, offered = _site(h)
+    await h.publish(ev.EstablishmentRegistered.build(establishment, source="urn:test:catalogue"))
+    await _stored(h, "establishments", establishment.id)
+    await h.register_contact(cand, channels=["email"])
+    await _book(h, offered.id, cand, establishment.id)
+    await h.wait_rows(cand, 2)
+    await h.drain()
+    assert h.sink.to(f"{cand}@exemple.fr") == [], "sent without knowing the place"
+
+    await h.publish(ev.ImmersionSlotOffered.build(offered, source="urn:test:catalogue"))
+    await _stored(h, "immersion_slots", offered.id)
+    h.clock.advance(seconds=3)
+    await h.drain()
+    [mail] = h.sink.to(f"{cand}@exemple.fr")
+    assert mail.message["Subject"] == "Votre immersion est confirmée : Découvrir le métier d'aide-soignant"
+    assert "EHPAD Les Tilleuls, Bourg-en-Bresse" in mail.part("plain") and "Mme Martin" in mail.part("plain")
+    [host] = h.sink.to(f"tuteur-{h.run}@ehpad-tilleuls.fr")
+    assert host.message["Subject"].endswith(": Découvrir le métier d'aide-soignant")
+    assert "Places restantes : 1" in host.part("plain")
+
+
+async def test_a_booking_whose_slot_never_comes_is_confirmed_after_the_grace_all_the_same(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    establishment, offered = _site(h)
+    await h.publish(ev.EstablishmentRegistered.build(establishment, source="urn:test:catalogue"))
+    await _stored(h, "establishments", establishment.id)
+    await h.register_contact(cand, channels=["email"])
+    await _book(h, offered.id, cand, establishment.id)
+    await h.wait_rows(cand, 2)
+    h.clock.advance(seconds=30)
+    await h.drain()
+    assert h.sink.to(f"{cand}@exemple.fr") == []
+
+    h.clock.advance(seconds=31)  # the tests' grace is 60 s
+    await h.drain()
+    [mail] = h.sink.to(f"{cand}@exemple.fr")
+    assert mail.message["Subject"] == "Votre immersion est confirmée : Immersion professionnelle"
+    assert "Du mercredi 25 novembre 2026 au vendredi 27 novembre 2026" in mail.part("plain")
+    [host] = h.sink.to(f"tuteur-{h.run}@ehpad-tilleuls.fr")
+    assert "Places restantes : 1" in host.part("plain")

@@ -287,6 +287,25 @@ def test_hosts_need_an_address_but_no_consent() -> None:
     )
 
 
+def test_a_booking_confirmation_waits_for_its_slot_during_the_grace_then_goes_without_it() -> None:
+    item = DueItem(
+        RecipientKind.ESTABLISHMENT,
+        Channel.EMAIL,
+        NotificationPurpose.IMMERSION_BOOKED_HOST,
+        NOON,
+        slot_unknown=True,
+    )
+
+    def at(now: datetime) -> Action:
+        return decide(
+            item, contact=None, host_address="tuteur@ehpad.fr", now=now, policy=POLICY, capped_sent_today=0
+        ).action
+
+    assert at(NOON) is Action.DEFER
+    assert at(NOON + timedelta(minutes=4)) is Action.DEFER
+    assert at(NOON + timedelta(minutes=5)) is Action.SEND  # never lost for want of a title
+
+
 # --- planning and digests ----------------------------------------------------------------------
 
 

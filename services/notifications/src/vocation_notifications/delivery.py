@@ -193,7 +193,14 @@ class DeliveryWorker:
                     continue
                 key = (row.recipient_id, row.channel)
                 decision = decide(
-                    DueItem(row.recipient_kind, row.channel, row.purpose, row.created_at, row.critical),
+                    DueItem(
+                        row.recipient_kind,
+                        row.channel,
+                        row.purpose,
+                        row.created_at,
+                        row.critical,
+                        slot_unknown=row.slot_unknown,
+                    ),
                     contact=row.contact,
                     host_address=row.host_address,
                     now=now,

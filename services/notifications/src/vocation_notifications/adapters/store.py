@@ -19,6 +19,7 @@ from vocation_shared.postgres.retention import Expiry
 from vocation_notifications.adapters.contact_cipher import ContactCipher, ContactKeyError
 from vocation_notifications.core.digest import Digest, HeldRow
 from vocation_notifications.core.model import Contact, OutboxState, PlannedNotification, RecipientKind
+from vocation_notifications.core.policy import SLOT_PURPOSES
 
 OPEN_STATES = ("pending", "held")
 FINISHED_NOTIFICATIONS = Expiry(
@@ -52,6 +53,11 @@ class OutboxRow:
     unreadable: str | None = None
     """Why the recipient's sealed contact could not be opened (a key missing from the settings)."""
 
+    @property
+    def slot_unknown(self) -> bool:
+        """A booking message about a slot this service has not read yet (its payload lacks it)."""
+        return self.purpose in SLOT_PURPOSES and "slot" not in self.payload
+
 
 def _contact_of(
     record: asyncpg.Record, cipher: ContactCipher, candidate_id: str, prefix: str = ""
@@ -82,6 +88,10 @@ def _row_of(record: asyncpg.Record, cipher: ContactCipher) -> OutboxRow:
             guest_first_name = cipher.open(record["guest_first_name"], guest, "first_name")
     except ContactKeyError as exc:  # this row's problem only: the worker defers it, the others go on
         contact, guest_first_name, unreadable = None, None, str(exc)
+    payload: dict[str, Any] = record["payload"]
+    if record["s_title"] is not None:
+        # Planned before its slot was read (another topic): the slot is known now, it is shown.
+        payload = {**payload, "slot": _slot_snapshot(record, "s_", payload.get("places_left"))}
     return OutboxRow(
         id=str(record["id"]),
         recipient_id=record["recipient_id"],
@@ -89,7 +99,7 @@ def _row_of(record: asyncpg.Record, cipher: ContactCipher) -> OutboxRow:
         channel=Channel(record["channel"]),
         purpose=NotificationPurpose(record["purpose"]),
         about_id=record["about_id"],
-        payload=record["payload"],
+        payload=payload,
         critical=record["critical"],
         attempts=record["attempts"],
         created_at=record["created_at"],
@@ -99,6 +109,14 @@ def _row_of(record: asyncpg.Record, cipher: ContactCipher) -> OutboxRow:
         guest_first_name=guest_first_name,
         unreadable=unreadable,
     )
+
+
+_SLOT_FIELDS = ("title", "establishment_name", "commune_insee", "tutor_name", "rome_code", "address")
+
+
+def _slot_snapshot(record: asyncpg.Record, prefix: str, places_left: int | None) -> dict[str, Any]:
+    """What booking messages show of a slot, from its columns (under `prefix` in a join)."""
+    return {**{k: record[prefix + k] for k in _SLOT_FIELDS}, "places_left": places_left}
 
 
 def _state_of(row: PlannedNotification) -> OutboxState:
@@ -391,14 +409,7 @@ class Store:
             """,
             slot_id,
         )
-        if record is None:
-            return None
-        snapshot = {
-            k: record[k]
-            for k in ("title", "establishment_name", "commune_insee", "tutor_name", "rome_code", "address")
-        }
-        snapshot["places_left"] = places_left
-        return snapshot
+        return None if record is None else _slot_snapshot(record, "", places_left)
 
     # --- outbox: planning --------------------------------------------------------------------
 
@@ -676,12 +687,18 @@ class Store:
                    c.email AS c_email, c.phone AS c_phone, c.channels AS c_channels, c.digest AS c_digest,
                    c.urgent_shift_sms AS c_urgent_shift_sms, c.first_name AS c_first_name,
                    c.language AS c_language, c.version AS c_version,
-                   e.tutor_email, g.first_name AS guest_first_name
+                   e.tutor_email, g.first_name AS guest_first_name,
+                   s.title AS s_title, s.establishment_name AS s_establishment_name,
+                   s.commune_insee AS s_commune_insee, s.tutor_name AS s_tutor_name,
+                   s.rome_code AS s_rome_code, se.address AS s_address
             FROM outbox o
             LEFT JOIN contacts c ON o.recipient_kind = 'candidate' AND c.candidate_id = o.recipient_id
             LEFT JOIN establishments e ON o.recipient_kind = 'establishment' AND e.id = o.recipient_id
             LEFT JOIN contacts g
                    ON o.purpose = 'immersion_booked_host' AND g.candidate_id = o.payload ->> 'candidate_id'
+            LEFT JOIN immersion_slots s
+                   ON o.purpose = ANY($3::text[]) AND NOT (o.payload ? 'slot') AND s.id = o.payload ->> 'slot_id'
+            LEFT JOIN establishments se ON se.id = s.establishment_id
             WHERE o.state = 'pending' AND o.not_before <= $1
             ORDER BY o.not_before
             LIMIT $2
@@ -689,6 +706,7 @@ class Store:
             """,
             now,
             limit,
+            sorted(str(purpose) for purpose in SLOT_PURPOSES),
         )
         return [_row_of(r, self.cipher) for r in records]
 

@@ -129,7 +129,7 @@ class Renderer:
         slot = payload.get("slot") or {}
         start = date.fromisoformat(str(payload["start_date"]))
         end = date.fromisoformat(str(payload["end_date"]))
-        places_left = slot.get("places_left")
+        places_left = slot.get("places_left", payload.get("places_left"))
         ctx.update(
             request_id=payload.get("request_id", ""),
             slot_title=slot.get("title") or "Immersion professionnelle",

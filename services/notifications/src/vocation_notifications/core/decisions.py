@@ -47,7 +47,8 @@ def decide(
 
     Consent is checked at send time, whatever happened at planning: a revocation in between
     wins. A missing contact is waited for during `contact_grace` (events of other topics may
-    lag), then the row is suppressed with `no_contact`. Hosts (professional addresses for
+    lag), then the row is suppressed with `no_contact`; a booking message whose slot was not read
+    yet waits for it as long, then goes without it. Hosts (professional addresses for
     booking confirmations) need no consent. SMS outside the window are deferred to its next
     opening; urgent shifts use the urgent window when the candidate explicitly agreed to it.
     Caps count what was sent in the local day for capped purposes only.
@@ -64,6 +65,10 @@ def decide(
     ):
         # Chose the daily digest after this row was planned (or the contact arrived late).
         return Decision(Action.HOLD, until=next_digest_at(now, policy.digest_at, policy.tz))
+    if item.slot_unknown and now < item.created_at + policy.contact_grace:
+        # The slot is on another topic and may lag: a confirmation naming the place is worth a
+        # few seconds; past the grace it goes anyway, with what the booking itself says.
+        return _recheck(item, now, policy)
     if item.channel is Channel.SMS:
         window = policy.sms_window
         if (
@@ -88,8 +93,13 @@ deferring them (it read no contact a moment before): the next look comes soon an
 
 
 def _wait_or(item: DueItem, now: datetime, policy: Policy, why: SuppressionReason) -> Decision:
-    deadline = item.created_at + policy.contact_grace
-    if now < deadline:
-        recheck = min(policy.contact_grace / 10, CONTACT_RECHECK)
-        return Decision(Action.DEFER, until=min(deadline, now + recheck))
+    if now < item.created_at + policy.contact_grace:
+        return _recheck(item, now, policy)
     return Decision(Action.SUPPRESS, why=why)
+
+
+def _recheck(item: DueItem, now: datetime, policy: Policy) -> Decision:
+    """Look again soon for what another topic has not brought yet, at the latest at the grace's end."""
+    deadline = item.created_at + policy.contact_grace
+    recheck = min(policy.contact_grace / 10, CONTACT_RECHECK)
+    return Decision(Action.DEFER, until=min(deadline, now + recheck))

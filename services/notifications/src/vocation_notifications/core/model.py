@@ -83,3 +83,5 @@ class DueItem:
     purpose: NotificationPurpose
     created_at: datetime
     critical: bool = False
+    slot_unknown: bool = False
+    """A booking message whose slot (title, site, tutor) has not been read yet."""

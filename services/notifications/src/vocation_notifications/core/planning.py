@@ -127,6 +127,8 @@ def booking_payload(
         "start_date": booking.start_date.isoformat(),
         "end_date": booking.end_date.isoformat(),
     }
+    if isinstance(booking, ImmersionBooked):
+        payload["places_left"] = booking.places_left  # shown to the host, also when the slot comes late
     if slot is not None:
         payload["slot"] = dict(slot)
     return payload

@@ -15,6 +15,17 @@ CAPPED_PURPOSES = frozenset({NotificationPurpose.MATCH, NotificationPurpose.URGE
 """Purposes counted against, and stopped by, the daily caps. Confirmations, refusals, reminders
 and the digest (which the candidate chose) are never capped."""
 
+SLOT_PURPOSES = frozenset(
+    {
+        NotificationPurpose.IMMERSION_BOOKED,
+        NotificationPurpose.IMMERSION_BOOKED_HOST,
+        NotificationPurpose.IMMERSION_REFUSED,
+        NotificationPurpose.IMMERSION_REMINDER,
+    }
+)
+"""Purposes whose message shows the immersion slot (its title, site, tutor): they wait, like a
+missing contact, for a slot the service has not read yet (another topic, which may lag)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
