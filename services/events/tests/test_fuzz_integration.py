@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from vocation_events.core.partners import hash_api_key
+from vocation_events.testing.helpers import start_gateway
 from vocation_local.aio import run_sync
 from vocation_local.paths import free_port
 from vocation_local.pg_admin import create_database, drop_database
@@ -42,15 +40,7 @@ def gateway_url(kafka_bootstrap: str, postgres_url: str) -> Iterator[str]:
     name = f"fuzz_{uuid.uuid4().hex[:10]}"
     dsn = run_sync(create_database(postgres_url, name))
     port = free_port()
-    env = {
-        **os.environ,
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": dsn,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_ARCHIVE_ENABLED": "false",
-        "VOCATION_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen([sys.executable, "-m", "vocation_events"], env=env)
+    process = start_gateway(kafka_bootstrap, dsn, port)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

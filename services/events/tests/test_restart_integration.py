@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from typing import Any
 
@@ -16,7 +13,7 @@ import httpx
 import orjson
 import pytest
 from vocation_events.core.partners import hash_api_key
-from vocation_events.testing.helpers import read_topic
+from vocation_events.testing.helpers import read_topic, start_gateway, wait_ready
 from vocation_local.paths import free_port
 from vocation_shared.testing import samples
 
@@ -24,32 +21,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 KEY = "vk_restart-test-key"
 HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/cloudevents-batch+json"}
-
-
-def start_gateway(kafka_bootstrap: str, dsn: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": dsn,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_ARCHIVE_ENABLED": "false",
-        "VOCATION_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "vocation_events"], env=env)
-
-
-async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(base_url=base, timeout=2) as http:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "the gateway exited"
-            try:
-                if (await http.get("/health/ready")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("gateway not ready")
 
 
 def batch(run: str, first: int, size: int) -> list[dict[str, Any]]:

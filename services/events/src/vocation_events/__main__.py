@@ -31,24 +31,30 @@ async def _serve(settings: EventsSettings, sock: socket.socket | None) -> None:
 
 
 def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket of this worker's own on the shared port (`SO_REUSEPORT`).
+
+    With one socket shared by every worker, the worker that wakes first accepts the whole burst
+    of new connections (asyncio accepts up to 100 per wake-up): a partner's few keep-alive
+    connections all land on one process and the others idle. With a socket each, the kernel
+    spreads the connections over the workers.
+    """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
 def _prefork(settings: EventsSettings) -> int:
-    """`http_workers` processes accept on one socket; only the first runs the archive and the webhooks."""
-    sock = _listen(settings.http_host, settings.http_port)
+    """`http_workers` processes, each listening on the port; only the first archives and sends webhooks."""
     children: list[int] = []
     for index in range(settings.http_workers):
         pid = os.fork()
         if pid == 0:
             others = {"archive_enabled": False, "webhooks_enabled": False}
             worker = settings if index == 0 else settings.model_copy(update=others)
-            asyncio.run(_serve(worker, sock))
+            asyncio.run(_serve(worker, _listen(settings.http_host, settings.http_port)))
             os._exit(0)
         children.append(pid)
 

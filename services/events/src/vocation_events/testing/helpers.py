@@ -1,11 +1,16 @@
-"""Helpers of the integration tests: settings for a test gateway, reading a topic back."""
+"""Helpers of the integration tests: settings for a test gateway, a gateway process, reading a topic back."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from vocation_events.settings import EventsSettings
@@ -27,6 +32,37 @@ def make_settings(kafka_bootstrap: str, database_url: str, **overrides: object) 
         **overrides,
     }
     return EventsSettings(**values)  # type: ignore[arg-type]
+
+
+def start_gateway(kafka_bootstrap: str, dsn: str, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m vocation_events` on `port`, as an operator runs it (`env`: more `VOCATION_*` settings)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "vocation_events"],
+        env={
+            **os.environ,
+            "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "VOCATION_DATABASE_URL": dsn,
+            "VOCATION_HTTP_PORT": str(port),
+            "VOCATION_ARCHIVE_ENABLED": "false",
+            "VOCATION_LOG_LEVEL": "WARNING",
+            **env,
+        },
+    )
+
+
+async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait until the gateway process at `base` answers ready (60 s at most)."""
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=base, timeout=2) as http:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the gateway exited"
+            try:
+                if (await http.get("/health/ready")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("gateway not ready")
 
 
 async def read_topic(bootstrap: str, topic: str, keys: set[bytes]) -> list[ConsumerRecord[bytes, bytes]]:
