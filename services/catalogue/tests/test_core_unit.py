@@ -247,6 +247,25 @@ def test_observatory_merges_each_catalogues_figures_and_puts_the_most_posts_to_f
     }
 
 
+def test_observatory_hides_counts_of_fewer_than_five_people_and_leaves_them_out_of_the_totals() -> None:
+    parts = [
+        NeedCounts("01", "J1501", open_posts=3, candidates=6),
+        NeedCounts("01", "J1506", open_posts=2, candidates=2),
+        NeedCounts("48", "J1501", open_posts=1, candidates=0),
+    ]
+    answer = report(parts, ObservatoryQuery(), datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+    needs: Any = answer["needs"]
+    shown = {
+        (n["departement"], n["rome_code"]): (n["candidates"], n["candidates_per_open_post"]) for n in needs
+    }
+    assert shown == {("01", "J1501"): (6, 2.0), ("01", "J1506"): (None, None), ("48", "J1501"): (0, 0.0)}
+    totals: Any = answer["totals"]
+    assert totals["candidates"] == 6, "the total would give the hidden count back"
+    assert (answer["people_counts_hidden_below"], answer["people_counts_hidden"]) == (5, 1)
+    every = report(parts, ObservatoryQuery(), datetime(2026, 11, 22, 9, 0, tzinfo=UTC), min_people=1)
+    assert (every["totals"]["candidates"], every["people_counts_hidden"]) == (8, 0)  # type: ignore[index]
+
+
 def test_observatory_query_keeps_priority_metiers_and_refuses_a_window_out_of_range() -> None:
     assert "J1501" in build_observatory_query(None, [], True, 90).metiers
     assert build_observatory_query(None, ["J1501,A1101"], True, 90).metiers == ("J1501",)

@@ -124,16 +124,17 @@ async def test_open_posts_and_time_to_fill_are_counted_per_departement_and_metie
     assert (ain["immersion_places"], ain["immersion_places_taken"]) == (5, 2)
     assert (ain["candidates"], ain["candidates_per_open_post"]) == (6, 2.0), "six people for three posts"
     nurses = _need(answer, "01", "J1506")
-    assert (nurses["candidates"], nurses["candidates_per_open_post"]) == (1, None)
+    assert (nurses["candidates"], nurses["candidates_per_open_post"]) == (None, None), "one person: hidden"
     assert (nurses["open_posts"], nurses["closed_unfilled_in_window"], nurses["median_days_open"]) == (
         0,
         1,
         None,
     )
     landes = _need(answer, "40", "J1501")
-    assert (landes["open_posts"], landes["training_places_left"], landes["candidates"]) == (1, 12, 1)
+    assert (landes["open_posts"], landes["training_places_left"], landes["candidates"]) == (1, 12, None)
     assert answer["needs"][0]["departement"] == "01", "the most posts to fill first"
     assert answer["totals"]["open_posts"] == 4 and answer["totals"]["training_places_left"] == 12
+    assert (answer["totals"]["candidates"], answer["people_counts_hidden"]) == (6, 2)
 
 
 async def test_the_observatory_narrows_to_a_departement_and_metiers(client: httpx.AsyncClient) -> None:

@@ -73,6 +73,7 @@ async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True
             PostgresSearch(pool, timezone=settings.timezone),
             [kafka_reachable(broker), postgres_reachable(pool)],
             PostgresObservatory(pool, timezone=settings.timezone),
+            observatory_min_people=settings.observatory_min_people,
         )
         retention = Retention(pool, [PROCESSED_EVENTS], settings.retention())
         await broker.start()

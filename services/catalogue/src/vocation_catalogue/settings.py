@@ -19,3 +19,8 @@ class CatalogueSettings(CommonSettings):
     timezone: str = Field(
         default="Europe/Paris", description="Time zone of 'today' (past slots, training deadlines)."
     )
+    observatory_min_people: int = Field(
+        default=5,
+        ge=1,
+        description="The observatory hides counts of candidates under this (1 shows them all).",
+    )

@@ -26,7 +26,12 @@ from vocation_shared.reference import (
 )
 
 from vocation_catalogue.adapters import metrics
-from vocation_catalogue.core.observatory import DEFAULT_WINDOW_DAYS, build_observatory_query, report
+from vocation_catalogue.core.observatory import (
+    DEFAULT_WINDOW_DAYS,
+    MIN_PEOPLE,
+    build_observatory_query,
+    report,
+)
 from vocation_catalogue.core.search import Catalogue, QueryError, SearchParams, Sort, build_query
 from vocation_catalogue.ports import Observatory, OfferSearch
 
@@ -387,8 +392,11 @@ def _csv(needs: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def observatory_router(observatory: Observatory) -> APIRouter:
-    """The observatory of recruitment needs, for the platform's operators and partners."""
+def observatory_router(observatory: Observatory, min_people: int = MIN_PEOPLE) -> APIRouter:
+    """The observatory of recruitment needs, for the platform's operators and partners.
+
+    Counts of candidates under `min_people` are hidden (`core.observatory.report`).
+    """
     router = APIRouter(prefix="/v1", tags=["observatory"], dependencies=[Depends(known_parameters_only)])
 
     @router.get(
@@ -407,7 +415,7 @@ def observatory_router(observatory: Observatory) -> APIRouter:
     ) -> Any:
         query = build_observatory_query(departement, rome, priority, window_days)
         parts, as_of = await observatory.needs(query)
-        answer = report(parts, query, as_of)
+        answer = report(parts, query, as_of, min_people=min_people)
         if format == "csv":
             rows: list[dict[str, Any]] = answer["needs"]  # type: ignore[assignment]
             return PlainTextResponse(_csv(rows), media_type="text/csv; charset=utf-8")
@@ -417,7 +425,11 @@ def observatory_router(observatory: Observatory) -> APIRouter:
 
 
 def create_http_app(
-    search: OfferSearch, checks: list[ReadinessCheck], observatory: Observatory | None = None
+    search: OfferSearch,
+    checks: list[ReadinessCheck],
+    observatory: Observatory | None = None,
+    *,
+    observatory_min_people: int = MIN_PEOPLE,
 ) -> FastAPI:
     """The catalogue's FastAPI application (OpenAPI at /openapi.json, viewer at /docs)."""
     app = FastAPI(
@@ -432,6 +444,6 @@ def create_http_app(
     app.include_router(reference_router())
     app.include_router(search_router(search))
     if observatory is not None:
-        app.include_router(observatory_router(observatory))
+        app.include_router(observatory_router(observatory, observatory_min_people))
     app.include_router(operations_router(checks))
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
+from typing import Any
 
 from vocation_shared.reference import PRIORITY_METIER_CODES, rome_v4
 
@@ -16,6 +17,9 @@ from vocation_catalogue.core.search import QueryError, parse_departement, parse_
 
 DEFAULT_WINDOW_DAYS = 90
 MAX_WINDOW_DAYS = 730
+MIN_PEOPLE = 5
+"""Counts of people under this are not shown (statistical confidentiality, as INSEE does for small
+cells): 2 nurses looking for work in a small département are nearly named by the count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +103,20 @@ def merge(parts: Iterable[NeedCounts]) -> list[NeedCounts]:
     return list(merged.values())
 
 
-def report(parts: Iterable[NeedCounts], query: ObservatoryQuery, as_of: datetime) -> dict[str, object]:
-    """The observatory's answer: needs sorted by posts to fill (most first), métiers named, totals."""
+def report(
+    parts: Iterable[NeedCounts], query: ObservatoryQuery, as_of: datetime, *, min_people: int = MIN_PEOPLE
+) -> dict[str, object]:
+    """The observatory's answer: needs sorted by posts to fill (most first), métiers named, totals.
+
+    A count of candidates from 1 to `min_people - 1` is shown as null, with its ratio to the
+    posts, and left out of the totals (else the total minus the rows shown would give it back).
+    """
     needs = sorted(merge(parts), key=lambda n: (-n.open_posts, -n.open_vacancies, n.departement, n.rome_code))
     metiers = rome_v4()
     rows = []
+    hidden = 0
     for need in needs:
-        row = asdict(need)
+        row: dict[str, Any] = asdict(need)
         metier = metiers.get(need.rome_code)
         row["metier"] = metier.label if metier is not None else None
         row["priority"] = need.rome_code in PRIORITY_METIER_CODES
@@ -115,13 +126,19 @@ def report(parts: Iterable[NeedCounts], query: ObservatoryQuery, as_of: datetime
         row["candidates_per_open_post"] = (
             round(need.candidates / need.open_posts, 2) if need.open_posts else None
         )
+        if 0 < need.candidates < min_people:
+            row["candidates"] = row["candidates_per_open_post"] = None
+            hidden += 1
         rows.append(row)
     totals = {name: sum(getattr(n, name) for n in needs) for name in _SUMMED}
+    totals["candidates"] = sum(row["candidates"] or 0 for row in rows)
     return {
         "as_of": as_of.isoformat(),
         "departement": query.departement,
         "rome_codes": list(query.metiers),
         "window_days": query.window_days,
         "totals": totals,
+        "people_counts_hidden_below": min_people,
+        "people_counts_hidden": hidden,
         "needs": rows,
     }
