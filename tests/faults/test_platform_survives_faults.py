@@ -204,6 +204,11 @@ def _expected(
         "withdrawn_pairs": len(withdrawn),
         "booked": sum(isinstance(e, ev.ImmersionBooked) for e in outcomes.values()),
         "refused": sum(isinstance(e, ev.ImmersionRefused) for e in outcomes.values()),
+        # Every request of the workload names a slot offered before it: "unknown slot" would be
+        # the catalogue deciding before it read the slot (its two topics read at their own pace).
+        "refused_slot_unknown": sum(
+            isinstance(e, ev.ImmersionRefused) and e.data.reason == "slot_unknown" for e in outcomes.values()
+        ),
     }
     return required_mail, allowed_mail, required_sms, allowed_sms, figures
 
@@ -316,6 +321,7 @@ async def test_a_run_with_every_service_killed_and_the_broker_restarted_loses_an
     assert not lost_in_archive, f"accepted but not archived: {sorted(lost_in_archive)[:10]} {summary}"
     assert not dead_letters, f"dead-lettered under faults: {[r.headers for r in dead_letters[:3]]}"
     assert figures["match_found_pairs"] > 1000 and required_mail, summary
+    assert figures["refused_slot_unknown"] == 0, f"a request decided before its slot was read: {summary}"
     assert not missing_mail, f"emails never sent: {list(missing_mail.items())[:10]} {summary}"
     assert not missing_sms, f"SMS never sent: {list(missing_sms.items())[:10]} {summary}"
     assert not extra_mail, f"emails sent twice or unexpected: {list(extra_mail.items())[:10]} {summary}"

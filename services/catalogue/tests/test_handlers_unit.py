@@ -19,6 +19,7 @@ from vocation_catalogue.testing import (
 )
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.kafka import TransientError
 
 pytestmark = pytest.mark.unit
 
@@ -52,6 +53,21 @@ class FakeReadModels:
     async def erase(self, table: str, id: str) -> None:
         """Forget the row."""
         self.rows.pop((table, id), None)
+
+    async def has_slot(self, slot_id: str) -> bool:
+        """Whether a slot row is held."""
+        return ("immersion_slots", slot_id) in self.rows
+
+
+class FakeSlotFeed:
+    """The slots' consumer is behind until `caught_up` is set."""
+
+    def __init__(self) -> None:
+        self.caught_up = False
+
+    async def behind(self, slot_id: str, request_id: str) -> bool:
+        """Behind until told otherwise."""
+        return not self.caught_up
 
 
 class FakeBookings:
@@ -96,6 +112,18 @@ async def test_booking_publishes_the_outcome_then_the_slot_and_republishes_them_
     await handlers.on_booking(request)
     await handlers.on_booking(request)
     assert [e.id for e in sink.published] == ["r1.outcome", "r1.slot", "r1.outcome", "r1.slot"]
+
+
+async def test_a_request_for_a_slot_not_read_yet_is_retried_until_the_slots_are_read() -> None:
+    feed = FakeSlotFeed()
+    sink = RecordingSink()
+    handlers = CatalogueHandlers(FakeReadModels(), FakeBookings(), sink, feed)
+    with pytest.raises(TransientError):
+        await handlers.on_booking(request_event("s1", "r1", "c1"))
+    assert sink.published == [], "nothing decided while the slot may be on its way"
+    feed.caught_up = True
+    await handlers.on_booking(request_event("s1", "r1", "c1"))
+    assert [e.id for e in sink.published] == ["r1.outcome", "r1.slot"]
 
 
 async def test_events_the_catalogue_publishes_itself_are_not_handled_again() -> None:

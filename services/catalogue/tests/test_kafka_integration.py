@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from vocation_catalogue.adapters import metrics
 from vocation_catalogue.app import running_catalogue
 from vocation_catalogue.settings import CatalogueSettings
 from vocation_catalogue.testing import request_event, run_id, slot_event, vacancy_event
@@ -17,6 +18,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.kafka import EventPublisher, make_broker
+from vocation_shared.kafka.batches import murmur2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -150,3 +152,81 @@ async def test_malformed_booking_message_goes_to_the_dead_letters_and_booking_go
         await _eventually(decided)
     dead = await _read_records(kafka_bootstrap, "immersion-bookings.dlq", slot_id)
     assert dead == [b"{not json"]
+
+
+async def _slot_on_the_same_partition(bootstrap: str, slot_id: str) -> str:
+    """Another slot id that the default partitioner puts on `slot_id`'s partition of `immersion-slots`."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        count = len(await producer.partitions_for("immersion-slots"))
+    finally:
+        await producer.stop()
+
+    def partition(key: str) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % count
+
+    return next(
+        f"{slot_id}-before-{n}"
+        for n in range(1000)
+        if partition(f"{slot_id}-before-{n}") == partition(slot_id)
+    )
+
+
+async def test_a_request_read_before_its_slot_waits_for_it_instead_of_being_refused(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    """After a restart the bookings may be read before a slot offered meanwhile: no "unknown slot".
+
+    The slots' consumer is held up on an earlier slot of the same partition (its table locked),
+    so the requested slot is published but not read when the request comes.
+    """
+    run = run_id()
+    slot_id = f"slot-{run}"
+    earlier = await _slot_on_the_same_partition(kafka_bootstrap, slot_id)
+    settings = CatalogueSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=fresh_database,
+        consumer_group=f"catalogue-{run}",
+        consumer_retry_initial_s=0.05,
+        consumer_retry_max_s=0.5,
+    )
+    waits_before = metrics.SLOT_WAITS._value.get()
+    async with running_catalogue(settings) as catalogue:
+
+        async def decided() -> bool:
+            return bool(
+                await catalogue.pool.fetchval(
+                    "SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"request:req-{run}"
+                )
+            )
+
+        async def waiting_or_decided() -> bool:
+            return bool(metrics.SLOT_WAITS._value.get() > waits_before) or await decided()
+
+        # The slots' consumer cannot store anything while this lock is held (reads stay possible).
+        blocker = await asyncpg.connect(fresh_database)
+        holding = blocker.transaction()
+        await holding.start()
+        try:
+            await blocker.execute("LOCK TABLE immersion_slots IN SHARE MODE")
+            await _publish(
+                kafka_bootstrap,
+                [
+                    slot_event(earlier),
+                    slot_event(slot_id, capacity=2, places_left=2),
+                    request_event(slot_id, f"req-{run}", f"cand-{run}"),
+                ],
+            )
+            await _eventually(waiting_or_decided)
+            assert not await decided(), "decided before its slot was read"
+        finally:
+            await holding.rollback()
+            await blocker.close()
+        await _eventually(decided)
+    [outcome] = [
+        e
+        for e in await _read(kafka_bootstrap, "immersion-bookings", slot_id)
+        if isinstance(e, ev.ImmersionBooked | ev.ImmersionRefused)
+    ]
+    assert isinstance(outcome, ev.ImmersionBooked), outcome

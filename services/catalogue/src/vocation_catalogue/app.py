@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
+from vocation_shared.contracts.topics import Topic
 from vocation_shared.http import kafka_reachable, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
 from vocation_shared.postgres import create_pool
@@ -17,9 +18,10 @@ from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, prun
 from vocation_shared.reference import preload
 
 from vocation_catalogue.adapters.http import create_http_app
-from vocation_catalogue.adapters.kafka import CatalogueHandlers, register
+from vocation_catalogue.adapters.kafka import CatalogueHandlers, group_for, register
 from vocation_catalogue.adapters.observatory import PostgresObservatory
 from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, PostgresSearch
+from vocation_catalogue.adapters.slot_feed import KafkaSlotFeed
 from vocation_catalogue.settings import CatalogueSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -66,7 +68,13 @@ async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True
         bookings = PostgresBookings(
             pool, settings.consumer_group, settings.event_source, timezone=settings.timezone
         )
-        handlers = CatalogueHandlers(read_models, bookings, EventPublisher(broker))
+        slot_feed = KafkaSlotFeed(
+            settings.kafka_bootstrap,
+            group_for(settings.consumer_group, Topic.IMMERSION_SLOTS),
+            str(Topic.IMMERSION_SLOTS),
+            client_id=settings.service_name,
+        )
+        handlers = CatalogueHandlers(read_models, bookings, EventPublisher(broker), slot_feed)
         if consume:
             register(consumer, handlers, settings.consumer_group)
         http = create_http_app(
@@ -82,3 +90,4 @@ async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True
                 yield Catalogue(settings, pool, broker, handlers, http)
         finally:
             await broker.stop()
+            await slot_feed.close()

@@ -41,6 +41,21 @@ class ReadModelStore(Protocol):
         """Remove an entity whose key was tombstoned on its compacted topic."""
         ...
 
+    async def has_slot(self, slot_id: str) -> bool:
+        """Whether the read model holds this immersion slot (in any status)."""
+        ...
+
+
+class SlotFeed(Protocol):
+    """The catalogue's reading of `immersion-slots`, seen from the bookings (another topic)."""
+
+    async def behind(self, slot_id: str, request_id: str) -> bool:
+        """Whether events of this slot published before the request was first seen may be unread yet.
+
+        Raises `TransientError` when the broker cannot tell.
+        """
+        ...
+
 
 class BookingStore(Protocol):
     """Immersion bookings, decided under a lock on the slot, with their outcome kept for replays."""

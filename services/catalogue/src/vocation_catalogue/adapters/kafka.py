@@ -5,7 +5,7 @@ from __future__ import annotations
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
-from vocation_shared.kafka import EventConsumer
+from vocation_shared.kafka import EventConsumer, TransientError
 from vocation_shared.kafka.consumer import TombstoneHandler
 from vocation_shared.logs import get_logger
 
@@ -16,7 +16,7 @@ from vocation_catalogue.core.projection import (
     training_row,
     vacancy_row,
 )
-from vocation_catalogue.ports import BookingStore, EventSink, ReadModelStore
+from vocation_catalogue.ports import BookingStore, EventSink, ReadModelStore, SlotFeed
 
 log = get_logger(__name__)
 
@@ -51,10 +51,18 @@ SUPPLY = "candidate_supply"
 class CatalogueHandlers:
     """The catalogue's event handlers: thin, each one transaction then the publishes it implies."""
 
-    def __init__(self, read_models: ReadModelStore, bookings: BookingStore, sink: EventSink) -> None:
+    def __init__(
+        self,
+        read_models: ReadModelStore,
+        bookings: BookingStore,
+        sink: EventSink,
+        slot_feed: SlotFeed | None = None,
+    ) -> None:
+        """`slot_feed` None: a request for a slot the read model lacks is refused at once (tests)."""
         self._read_models = read_models
         self._bookings = bookings
         self._sink = sink
+        self._slot_feed = slot_feed
 
     async def on_entity(self, event: AnyEvent) -> None:
         """Apply an establishment, vacancy, training or slot event to its read model."""
@@ -81,6 +89,7 @@ class CatalogueHandlers:
     async def on_booking(self, event: AnyEvent) -> None:
         """Decide a request or apply a cancellation, then publish what it gives (again on redelivery)."""
         if isinstance(event, ev.ImmersionRequested):
+            await self._slot_read_first(event.data.slot_id, event.data.request_id)
             published = await self._bookings.request(event)
             for outcome in published[:1]:
                 metrics.BOOKINGS.labels(outcome=outcome.type.split(".")[3]).inc()
@@ -91,6 +100,18 @@ class CatalogueHandlers:
         for fact in published:
             await self._sink.publish(fact)
         log.info("immersion.handled", subject=event.subject, published=[f.type for f in published])
+
+    async def _slot_read_first(self, slot_id: str, request_id: str) -> None:
+        """Retry (`TransientError`) a request for a slot not read yet that may be on its way.
+
+        The slot comes on another topic, which may be read later than the request (a restart):
+        refusing it as unknown then would be wrong, and final (the outcome is kept).
+        """
+        if self._slot_feed is None or await self._read_models.has_slot(slot_id):
+            return
+        if await self._slot_feed.behind(slot_id, request_id):
+            metrics.SLOT_WAITS.inc()  # the consumer logs each retry, with this reason
+            raise TransientError(f"slot {slot_id} may not be read yet: the request waits for it")
 
     async def on_candidate(self, event: AnyEvent) -> None:
         """Who looks for what where (the observatory's supply); on erasure, forget bookings and requests too."""
@@ -120,26 +141,31 @@ class CatalogueHandlers:
         return erase
 
 
+def group_for(group_id: str, topic: Topic) -> str:
+    """The consumer group reading `topic`: one group per topic, `<consumer_group>.<topic>`."""
+    return f"{group_id}.{topic}"
+
+
 def register(consumer: EventConsumer, handlers: CatalogueHandlers, group_id: str) -> None:
     """Subscribe the catalogue's consumer groups to its topics (erasures come from `candidates`)."""
     for topic, types in ENTITY_TYPES.items():
         consumer.subscribe(
             str(topic),
-            group_id=f"{group_id}.{topic}",
+            group_id=group_for(group_id, topic),
             handle=handlers.on_entity,
             accepts=types,
             on_tombstone=handlers.on_tombstone(topic),
         )
     consumer.subscribe(
         str(Topic.CANDIDATES),
-        group_id=f"{group_id}.{Topic.CANDIDATES}",
+        group_id=group_for(group_id, Topic.CANDIDATES),
         handle=handlers.on_candidate,
         accepts=CANDIDATE_TYPES,
         on_tombstone=handlers.erase_candidate,
     )
     consumer.subscribe(
         str(Topic.IMMERSION_BOOKINGS),
-        group_id=f"{group_id}.{Topic.IMMERSION_BOOKINGS}",
+        group_id=group_for(group_id, Topic.IMMERSION_BOOKINGS),
         handle=handlers.on_booking,
         accepts=BOOKING_TYPES,
     )

@@ -20,3 +20,7 @@ SEARCH_SECONDS = Histogram(
     ["catalogue"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+SLOT_WAITS = Counter(
+    "catalogue_requests_waiting_for_slot_total",
+    "Times an immersion request was put back because its slot may not be read yet.",
+)

@@ -128,6 +128,10 @@ class PostgresReadModels:
             )
             return bool(status.endswith(" 1"))
 
+    async def has_slot(self, slot_id: str) -> bool:
+        """Whether the read model holds this immersion slot (in any status)."""
+        return bool(await self._pool.fetchval("SELECT true FROM immersion_slots WHERE id = $1", slot_id))
+
     async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
         """Apply an owner's slot event under the slot's lock; the merged state to republish, if any.
 
