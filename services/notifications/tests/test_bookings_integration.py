@@ -239,3 +239,18 @@ async def test_a_booking_whose_slot_never_comes_is_confirmed_after_the_grace_all
     assert "Du mercredi 25 novembre 2026 au vendredi 27 novembre 2026" in mail.part("plain")
     [host] = h.sink.to(f"tuteur-{h.run}@ehpad-tilleuls.fr")
     assert "Places restantes : 1" in host.part("plain")
+
+
+async def test_a_refusal_for_a_slot_that_does_not_exist_goes_at_once(harness: Harness) -> None:
+    """The slot will never come: nothing to wait for."""
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand, channels=["email"])
+    refused = p.ImmersionRefused.model_validate(
+        _request(h, h.id("no-such-slot"), cand, reason="slot_unknown", message="Ce créneau n'existe pas.")
+    )
+    await h.publish(ev.ImmersionRefused.build(refused, source="urn:test:catalogue", time=h.clock.now()))
+    await h.wait_rows(cand, 1)
+    await h.drain()
+    [mail] = h.sink.to(f"{cand}@exemple.fr")
+    assert mail.message["Subject"] == "Votre demande d'immersion n'a pas pu être acceptée"

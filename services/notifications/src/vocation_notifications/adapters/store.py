@@ -13,7 +13,13 @@ import orjson
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
-from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
+from vocation_shared.contracts.vocabulary import (
+    Channel,
+    DigestMode,
+    ImmersionRefusalReason,
+    NotificationPurpose,
+    SuppressionReason,
+)
 from vocation_shared.postgres.retention import Expiry
 
 from vocation_notifications.adapters.contact_cipher import ContactCipher, ContactKeyError
@@ -55,8 +61,15 @@ class OutboxRow:
 
     @property
     def slot_unknown(self) -> bool:
-        """A booking message about a slot this service has not read yet (its payload lacks it)."""
-        return self.purpose in SLOT_PURPOSES and "slot" not in self.payload
+        """A booking message about a slot this service has not read yet (its payload lacks it).
+
+        Not a refusal because the slot does not exist: that slot will never come.
+        """
+        return (
+            self.purpose in SLOT_PURPOSES
+            and "slot" not in self.payload
+            and self.payload.get("reason") != str(ImmersionRefusalReason.SLOT_UNKNOWN)
+        )
 
 
 def _contact_of(
