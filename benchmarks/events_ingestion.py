@@ -116,9 +116,9 @@ async def _raw_timed(
                 futures = [await producer.send(TOPIC, v, key=k, headers=h) for v, k, h in chunk]
                 await asyncio.gather(*futures)
 
+        tune_for_throughput()  # as the gateway does: the documents above are not walked again
         if barrier is not None:
             await asyncio.to_thread(barrier.wait)
-        tune_for_throughput()  # as the gateway does: the documents above are not walked again
         cpu = time.process_time()
         started = time.monotonic()
         await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
