@@ -32,13 +32,13 @@ def _positions(by: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
         for c in communes().all()
         if c.latitude is not None and c.longitude is not None and c.population and c.insee not in cities
     ]
-    departements = sorted({getattr(c, by) for c in rows})
-    index = {d: i for i, d in enumerate(departements)}
+    territories = sorted({getattr(c, by) for c in rows})
+    index = {t: i for i, t in enumerate(territories)}
     lat = np.radians(np.array([c.latitude for c in rows], dtype=np.float64))
     lon = np.radians(np.array([c.longitude for c in rows], dtype=np.float64))
     population = np.array([c.population for c in rows], dtype=np.float64)
-    departement = np.array([index[getattr(c, by)] for c in rows], dtype=np.int64)
-    return lat, lon, population, departement, departements
+    territory = np.array([index[getattr(c, by)] for c in rows], dtype=np.int64)
+    return lat, lon, population, territory, territories
 
 
 def _spread(values: np.ndarray) -> dict[str, float]:

@@ -65,6 +65,13 @@ async def _read(bootstrap: str, topic: str, key: str) -> list[AnyEvent]:
     return [parse_event(value) for value in await _read_records(bootstrap, topic, key)]
 
 
+async def _decided(pool: asyncpg.Pool, request_id: str) -> bool:
+    """Whether the catalogue kept an outcome for this request."""
+    return bool(
+        await pool.fetchval("SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"request:{request_id}")
+    )
+
+
 async def test_running_catalogue_projects_topics_and_books_over_kafka_once_per_request(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
@@ -142,14 +149,7 @@ async def test_malformed_booking_message_goes_to_the_dead_letters_and_booking_go
             await producer.stop()
         await _publish(kafka_bootstrap, [request_event(slot_id, f"req-{run}", f"cand-{run}")])
 
-        async def decided() -> bool:
-            return bool(
-                await catalogue.pool.fetchval(
-                    "SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"request:req-{run}"
-                )
-            )
-
-        await _eventually(decided)
+        await _eventually(lambda: _decided(catalogue.pool, f"req-{run}"))
     dead = await _read_records(kafka_bootstrap, "immersion-bookings.dlq", slot_id)
     assert dead == [b"{not json"]
 
@@ -195,11 +195,7 @@ async def test_a_request_read_before_its_slot_waits_for_it_instead_of_being_refu
     async with running_catalogue(settings) as catalogue:
 
         async def decided() -> bool:
-            return bool(
-                await catalogue.pool.fetchval(
-                    "SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"request:req-{run}"
-                )
-            )
+            return await _decided(catalogue.pool, f"req-{run}")
 
         async def waiting_or_decided() -> bool:
             return bool(metrics.SLOT_WAITS._value.get() > waits_before) or await decided()

@@ -192,9 +192,8 @@ async def test_a_booking_too_old_to_tell_is_not_told(harness: Harness) -> None:
     assert await h.rows(old_cand) == []
 
 
-async def test_a_booking_read_before_its_slot_waits_for_it_and_names_the_place(harness: Harness) -> None:
-    """The slot is on another topic, which may lag (a restart): the confirmation waits a little for it."""
-    h = harness
+async def _booked_before_its_slot(h: Harness) -> tuple[str, p.ImmersionSlot]:
+    """A candidate (email) booked on a slot this service has not read; its establishment is known."""
     cand = h.id("cand")
     establishment, offered = _site(h)
     await h.publish(ev.EstablishmentRegistered.build(establishment, source="urn:test:catalogue"))
@@ -202,6 +201,13 @@ async def test_a_booking_read_before_its_slot_waits_for_it_and_names_the_place(h
     await h.register_contact(cand, channels=["email"])
     await _book(h, offered.id, cand, establishment.id)
     await h.wait_rows(cand, 2)
+    return cand, offered
+
+
+async def test_a_booking_read_before_its_slot_waits_for_it_and_names_the_place(harness: Harness) -> None:
+    """The slot is on another topic, which may lag (a restart): the confirmation waits a little for it."""
+    h = harness
+    cand, offered = await _booked_before_its_slot(h)
     await h.drain()
     assert h.sink.to(f"{cand}@exemple.fr") == [], "sent without knowing the place"
 
@@ -221,13 +227,7 @@ async def test_a_booking_whose_slot_never_comes_is_confirmed_after_the_grace_all
     harness: Harness,
 ) -> None:
     h = harness
-    cand = h.id("cand")
-    establishment, offered = _site(h)
-    await h.publish(ev.EstablishmentRegistered.build(establishment, source="urn:test:catalogue"))
-    await _stored(h, "establishments", establishment.id)
-    await h.register_contact(cand, channels=["email"])
-    await _book(h, offered.id, cand, establishment.id)
-    await h.wait_rows(cand, 2)
+    cand, _ = await _booked_before_its_slot(h)
     h.clock.advance(seconds=30)
     await h.drain()
     assert h.sink.to(f"{cand}@exemple.fr") == []
