@@ -11,12 +11,15 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from vocation_catalogue.adapters import metrics
+from vocation_catalogue.adapters.kafka import group_for
 from vocation_catalogue.app import running_catalogue
 from vocation_catalogue.settings import CatalogueSettings
 from vocation_catalogue.testing import request_event, run_id, slot_event, vacancy_event
+from vocation_local.kafka_admin import start_groups_at_end
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.kafka.batches import murmur2
 
@@ -190,6 +193,15 @@ async def test_a_request_read_before_its_slot_waits_for_it_instead_of_being_refu
         consumer_group=f"catalogue-{run}",
         consumer_retry_initial_s=0.05,
         consumer_retry_max_s=0.5,
+    )
+    # A catalogue that handled the history already (the other tests' requests and slots on this
+    # shared broker), so that only this test's events are read while the slots' table is locked.
+    await start_groups_at_end(
+        kafka_bootstrap,
+        {
+            group_for(settings.consumer_group, topic): str(topic)
+            for topic in (Topic.IMMERSION_SLOTS, Topic.IMMERSION_BOOKINGS)
+        },
     )
     waits_before = metrics.SLOT_WAITS._value.get()
     async with running_catalogue(settings) as catalogue:

@@ -17,6 +17,9 @@ from aiokafka.errors import KafkaError
 from vocation_shared.kafka import TransientError
 from vocation_shared.kafka.batches import murmur2
 
+ASK_TIMEOUT_S = 5.0
+"""Longest wait for the broker's answer (its client's default is 40 s): past it, the request is
+retried later like any transient failure (a group coordinator still loading, a broker restarting)."""
 MAX_REMEMBERED = 10_000
 """Requests waiting at once, at most: past this the oldest targets are forgotten (and taken anew)."""
 
@@ -36,25 +39,29 @@ class KafkaSlotFeed:
     async def behind(self, slot_id: str, request_id: str) -> bool:
         """Whether the slot's partition had events, when the request was first seen, not committed yet."""
         try:
-            consumer, admin = await self._connected()
-            target = self._targets.get(request_id)
-            if target is None:
-                partitions = sorted(await self._partitions(consumer))
-                if not partitions:
-                    return False  # no such topic: nothing can be on its way
-                partition = TopicPartition(
-                    self._topic, partitions[(murmur2(slot_id.encode()) & 0x7FFFFFFF) % len(partitions)]
-                )
-                end = (await consumer.end_offsets([partition]))[partition]
-                if len(self._targets) >= MAX_REMEMBERED:
-                    self._targets.pop(next(iter(self._targets)))
-                target = self._targets[request_id] = (partition, end)
-            partition, end = target
-            committed = await admin.list_consumer_group_offsets(self._group_id, partitions=[partition])
-        except KafkaError as exc:
+            async with asyncio.timeout(ASK_TIMEOUT_S):
+                return await self._behind(slot_id, request_id)
+        except (KafkaError, TimeoutError) as exc:
             raise TransientError(
                 f"cannot tell whether slot {slot_id} was read: {type(exc).__name__}"
             ) from exc
+
+    async def _behind(self, slot_id: str, request_id: str) -> bool:
+        consumer, admin = await self._connected()
+        target = self._targets.get(request_id)
+        if target is None:
+            partitions = sorted(await self._partitions(consumer))
+            if not partitions:
+                return False  # no such topic: nothing can be on its way
+            partition = TopicPartition(
+                self._topic, partitions[(murmur2(slot_id.encode()) & 0x7FFFFFFF) % len(partitions)]
+            )
+            end = (await consumer.end_offsets([partition]))[partition]
+            if len(self._targets) >= MAX_REMEMBERED:
+                self._targets.pop(next(iter(self._targets)))
+            target = self._targets[request_id] = (partition, end)
+        partition, end = target
+        committed = await admin.list_consumer_group_offsets(self._group_id, partitions=[partition])
         done = committed.get(partition)
         if (done.offset if done is not None else -1) >= end or end == 0:
             self._targets.pop(request_id, None)
