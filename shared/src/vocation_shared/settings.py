@@ -31,6 +31,13 @@ class CommonSettings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=100)
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="JSON log lines (false: human-readable console).")
+    dev_mode: bool = Field(
+        default=False,
+        description=(
+            "Development mode: secrets may keep their public defaults (the service says so at start). "
+            "Set by `make run`, `make demo` and the tests; never in production."
+        ),
+    )
     event_source: str = Field(
         default="urn:vocation:service",
         description="CloudEvents `source` of the events this service publishes.",
