@@ -48,10 +48,8 @@ async def serve(
     networks); `[]` believes no one (the client is the socket's peer); None keeps uvicorn's
     default (loopback only).
     """
-    proxies: dict[str, object] = {}
+    config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_config=None, lifespan="on")
     if forwarded_allow_ips is not None:
-        proxies = {"proxy_headers": bool(forwarded_allow_ips), "forwarded_allow_ips": forwarded_allow_ips}
-    config = uvicorn.Config(
-        app, host=host, port=port, access_log=access_log, log_config=None, lifespan="on", **proxies
-    )
+        config.proxy_headers = bool(forwarded_allow_ips)
+        config.forwarded_allow_ips = forwarded_allow_ips
     await _Server(config).serve(sockets=sockets)

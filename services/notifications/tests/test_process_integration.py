@@ -1,4 +1,4 @@
-"""`python -m vocation_notifications` refuses to start on weak secrets, with one line, before connecting to anything."""
+"""The real `python -m vocation_notifications` process: it refuses weak secrets with one line before connecting; its client address."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 from vocation_notifications.testing import TEST_CONTACTS_KEYS, free_port
 
@@ -114,3 +115,54 @@ def test_development_mode_starts_on_the_public_defaults_and_says_so() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_the_real_server_counts_failures_by_socket_peer_unless_the_proxy_is_trusted(
+    kafka_bootstrap: str, fresh_database: str, trusted: str
+) -> None:
+    """`X-Forwarded-For` from an untrusted peer cannot dodge the throttle; from a trusted proxy it names the client."""
+    port = free_port()
+    env = {
+        **_environment(VOCATION_DEV_MODE="true"),
+        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "VOCATION_DATABASE_URL": fresh_database,
+        "VOCATION_HTTP_PORT": str(port),
+        "VOCATION_CONSUMER_GROUP_PREFIX": f"notif-proxy-{port}",
+        "VOCATION_WORKER_ENABLED": "false",
+        "VOCATION_PUBLIC_FAILURES_BURST": "2",
+        "VOCATION_TRUSTED_PROXIES": trusted,
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "vocation_notifications"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/health/live", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert child.poll() is None, "the service died at start"
+            assert time.monotonic() < deadline, "the service did not answer in time"
+            time.sleep(0.2)
+        statuses = [
+            httpx.post(
+                f"{base}/desinscription?token=forged.link",
+                headers={"x-forwarded-for": f"192.0.2.{i}"},  # a new address each time
+                timeout=5,
+            ).status_code
+            for i in range(1, 5)
+        ]
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+    if trusted:
+        assert statuses == [400, 400, 400, 400]  # four clients behind the proxy, one failure each
+    else:
+        assert statuses == [400, 400, 429, 429]  # one client, whatever it claims
