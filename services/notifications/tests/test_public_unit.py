@@ -51,6 +51,14 @@ def test_empty_or_placeholder_contacts_keys_are_named_with_the_new_key_command()
         assert "contacts new-key" in line
 
 
+def test_placeholder_contacts_keys_mean_no_keys_only_in_development_mode() -> None:
+    assert _settings(contacts_keys="CHANGE-ME", dev_mode=True).contact_cipher() is not None
+    with pytest.raises(ValueError, match="VOCATION_CONTACTS_KEYS is a placeholder"):
+        _settings(contacts_keys="CHANGE-ME").contact_cipher()  # e.g. `contacts reseal`: never "in clear"
+    with pytest.raises(ValueError, match="contact key"):
+        _settings(contacts_keys="k1:not-a-key")  # a malformed key is an error, not a placeholder
+
+
 def test_a_real_sms_provider_needs_a_strong_inbound_token() -> None:
     assert "VOCATION_SMS_INBOUND_TOKEN" in _problems(_settings(sms_provider="brevo"))
     assert "VOCATION_SMS_INBOUND_TOKEN" in _problems(_settings(sms_provider="brevo", sms_inbound_token="abc"))

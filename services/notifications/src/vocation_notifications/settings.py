@@ -20,6 +20,12 @@ DEFAULT_SECRET = "change-me-in-production"  # noqa: S105 - public: refused outsi
 NEW_CONTACTS_KEY_COMMAND = "vocation notifications contacts new-key k1"
 
 
+def _placeholder(value: str) -> bool:
+    """Whether a setting is a placeholder (`CHANGE-ME`…) rather than a value, however malformed."""
+    problem = weak_secret("", value.strip())
+    return problem is not None and problem.reason == "is a placeholder"
+
+
 class NotificationsSettings(CommonSettings):
     """What the notifications service needs: SMTP, SMS provider, rules, links."""
 
@@ -147,7 +153,7 @@ class NotificationsSettings(CommonSettings):
     @field_validator("contacts_keys")
     @classmethod
     def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and weak_secret("", value.get_secret_value()) is None:
+        if value is not None and not _placeholder(value.get_secret_value()):
             parse_keys(value.get_secret_value())  # a clear error at start-up, never at the first contact
         return value
 
@@ -208,10 +214,15 @@ class NotificationsSettings(CommonSettings):
         return problems
 
     def _contacts_keys_setting(self, *, raw: bool = False) -> str:
-        """The keys setting; unless `raw`, "" for a placeholder (development mode runs without keys)."""
+        """The keys setting; unless `raw`, "" for a placeholder in development mode (no keys)."""
         keys = self.contacts_keys.get_secret_value().strip() if self.contacts_keys else ""
-        if raw or weak_secret("", keys) is None:
+        if raw or not _placeholder(keys):
             return keys
+        if not self.dev_mode:
+            raise ValueError(
+                f"VOCATION_CONTACTS_KEYS is a placeholder, not keys: set it to a value made with"
+                f" `{NEW_CONTACTS_KEY_COMMAND}`"
+            )
         return ""
 
     def contact_cipher(self) -> ContactCipher:
