@@ -543,6 +543,7 @@ def _start_instance(infra: BenchInfra, dsn: str, group: str, port: int) -> Any:
         "VOCATION_CONSUMER_GROUP": group,
         "VOCATION_HTTP_PORT": str(port),
         "VOCATION_LOG_LEVEL": "WARNING",
+        "VOCATION_DEV_MODE": "true",  # a measurement on the public development secrets
     }
     return subprocess.Popen([sys.executable, "-m", "vocation_matching"], env=env)
 

@@ -139,6 +139,7 @@ async def _pipeline(postgres_url: str, bootstrap: str, smtp_port: int) -> dict[s
         worker_lanes=int(os.environ.get("BENCH_WORKER_LANES", "1")),
         daily_cap_email=PIPELINE_ROWS,
         consumer_group_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        dev_mode=True,  # a measurement on the public development secrets
     )
     payload = {
         "offer_id": "vac-1",

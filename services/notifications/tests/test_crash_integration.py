@@ -77,6 +77,7 @@ async def test_service_killed_mid_batch_and_restarted_sends_every_message_exactl
                 "VOCATION_LEASE_S": "1",
                 "VOCATION_WORKER_BATCH": "10",
                 "VOCATION_LOG_JSON": "false",
+                "VOCATION_DEV_MODE": "true",  # the public test secrets
             }
             # Start where the shared topics end now, not at other tests' thousands of matches.
             await start_groups_at_end(kafka_bootstrap, {f"crash-{run}-{t}": t for t in CONSUMED})

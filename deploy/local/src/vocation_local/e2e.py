@@ -82,6 +82,9 @@ class Platform:
             "VOCATION_SMS_SINK_FILE": str(self.sms_file),
             "VOCATION_PUBLIC_BASE_URL": self.urls["notifications"],
             "VOCATION_LOG_JSON": "true",
+            # Test platforms run on the public development secrets (each service logs it at start);
+            # a test of the refusal passes VOCATION_DEV_MODE=false in `extra`.
+            "VOCATION_DEV_MODE": "true",
             **extra,
         }
 

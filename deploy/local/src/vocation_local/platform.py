@@ -98,6 +98,8 @@ def _start_service(
         "VOCATION_DATABASE_URL": database_dsn(server.url, spec.name),
         "VOCATION_HTTP_HOST": "127.0.0.1",
         "VOCATION_HTTP_PORT": str(spec.port),
+        # `make run` is for development: public default secrets are allowed, and each service says so.
+        "VOCATION_DEV_MODE": "true",
     }
     log_file = (log_dir / f"{spec.name}.log").open("ab")
     return subprocess.Popen(
@@ -126,6 +128,10 @@ def run(kafka_port: int = 9092, postgres_port: int = 5432, run_dir: Path | None 
             )
         else:
             print(f"  {spec.name:<14}not built yet: only the infrastructure runs for it")
+    print(
+        "Development mode (VOCATION_DEV_MODE=true): the services run on public default secrets;"
+        ' never like this in production (README, "Before going to production").'
+    )
     print("Ctrl-C stops everything.")
     stop = False
 

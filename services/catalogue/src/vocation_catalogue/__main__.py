@@ -9,6 +9,7 @@ from types import FrameType
 from vocation_shared.http import serve
 from vocation_shared.logs import configure_logging, get_logger
 from vocation_shared.runtime import tune_for_throughput
+from vocation_shared.secrets import fail_closed
 
 from vocation_catalogue.app import running_catalogue
 from vocation_catalogue.settings import CatalogueSettings
@@ -40,6 +41,8 @@ def run() -> None:
     """Entry point."""
     settings = CatalogueSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    # Fail closed on weak secrets before any connection (none of its own yet); in development mode, say so.
+    fail_closed([], dev_mode=settings.dev_mode, log=get_logger(__name__))
     tune_for_throughput()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _remember)

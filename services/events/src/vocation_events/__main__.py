@@ -10,8 +10,9 @@ import socket
 import sys
 
 import uvicorn
-from vocation_shared.logs import configure_logging
+from vocation_shared.logs import configure_logging, get_logger
 from vocation_shared.runtime import tune_for_throughput
+from vocation_shared.secrets import fail_closed
 
 from vocation_events.app import running_service
 from vocation_events.settings import EventsSettings
@@ -76,6 +77,8 @@ def main() -> None:
     """Read the settings, configure logging, serve (in `http_workers` processes)."""
     settings = EventsSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    # Fail closed on weak secrets before any connection (none of its own yet); in development mode, say so.
+    fail_closed([], dev_mode=settings.dev_mode, log=get_logger(__name__))
     # The collector off the hot path: about 40 % of the gateway's CPU in the benchmark otherwise.
     tune_for_throughput(settings.gc_gen0_threshold)
     if settings.http_workers > 1:

@@ -13,24 +13,29 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from vocation_shared.http import kafka_reachable, operations_router, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
+from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, pruning
+from vocation_shared.secrets import fail_closed
 
 from vocation_notifications.adapters.email_events import BrevoEmailEvents
-from vocation_notifications.adapters.http_api import api_router
+from vocation_notifications.adapters.http_api import PUBLIC_PATHS, api_router
 from vocation_notifications.adapters.kafka_handlers import Handlers
 from vocation_notifications.adapters.metrics import Metrics
+from vocation_notifications.adapters.public_http import BodyLimit
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
 from vocation_notifications.adapters.store import FINISHED_NOTIFICATIONS, OutcomeEvents, Store
 from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.consent_service import ConsentService
 from vocation_notifications.core.backoff import Backoff
+from vocation_notifications.core.throttle import FailureThrottle
 from vocation_notifications.delivery import DeliveryWorker
 from vocation_notifications.ports import Clock, EmailSender, SmsSender, SystemClock
 from vocation_notifications.settings import NotificationsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
 
 
 @dataclass
@@ -48,6 +53,15 @@ class NotificationsService:
     renderer: Renderer
     email: EmailSender
     sms: SmsSender
+
+
+def check_secrets(settings: NotificationsSettings) -> None:
+    """Refuse to start on a public, placeholder or short secret, unless in development mode.
+
+    Raises `InsecureConfiguration` (a `SystemExit` with one line naming the variable and the
+    command that makes a good value); in development mode, logs that the mode is on instead.
+    """
+    fail_closed(settings.secret_problems(), dev_mode=settings.dev_mode, log=log)
 
 
 def make_email_sender(settings: NotificationsSettings) -> SmtpEmailSender:
@@ -92,7 +106,11 @@ async def running_service(
     email_sender: EmailSender | None = None,
     sms_sender: SmsSender | None = None,
 ) -> AsyncIterator[NotificationsService]:
-    """Start everything (consumers, and the worker when `worker_enabled`); stop it all on exit."""
+    """Start everything (consumers, and the worker when `worker_enabled`); stop it all on exit.
+
+    Weak secrets stop it first, before any connection (see `check_secrets`).
+    """
+    check_secrets(settings)
     clock = clock or SystemClock()
     policy = settings.policy()
     metrics = Metrics()
@@ -153,7 +171,11 @@ async def running_service(
         app.include_router(
             operations_router([kafka_reachable(broker), postgres_reachable(pool)], registry=metrics.registry)
         )
-        app.include_router(api_router(consent, settings.signing_secret, settings.sms_inbound_token))
+        throttle = FailureThrottle(settings.public_failures_per_minute, settings.public_failures_burst)
+        app.include_router(
+            api_router(consent, settings.signing_secrets(), settings.sms_inbound_token, throttle)
+        )
+        app.add_middleware(BodyLimit, paths=PUBLIC_PATHS, limit=settings.public_body_limit)
         service = NotificationsService(
             settings, app, pool, broker, store, worker, consent, metrics, renderer, email, sms
         )

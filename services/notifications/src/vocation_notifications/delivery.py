@@ -22,7 +22,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.kafka import EventPublisher
-from vocation_shared.logs import get_logger
+from vocation_shared.logs import get_logger, redact
 
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.store import OutboxRow, Store
@@ -290,7 +290,9 @@ class DeliveryWorker:
                     continue
                 assert outcome.error is not None
                 retry_at = self._retry_at(claimed, outcome.error, now)
-                message = str(outcome.error)
+                # The one place a failure is stored (last_error) and published (notification.failed):
+                # whatever a provider said, no address or number goes further.
+                message = redact(str(outcome.error))
                 if retry_at is None and not outcome.error.permanent:
                     message += f" (gave up after {claimed.attempts} attempts)"
                 await self._store.mark_failed(
@@ -316,7 +318,7 @@ class DeliveryWorker:
                 "notification.failed",
                 notification_id=row.id,
                 recipient_id=row.recipient_id,
-                error=str(outcome.error),
+                error=redact(str(outcome.error)),
                 permanent=retry_at is None,
                 attempts=outcome.claimed.attempts,
             )

@@ -292,6 +292,8 @@ def settings_for_tests(
         "contacts_keys": TEST_CONTACTS_KEYS,
         "public_base_url": "https://notifications.vocation.test",
         "site_base_url": "https://vocation.test",
+        # The public test secrets are allowed (the refusal itself is tested on a real process).
+        "dev_mode": True,
     }
     values.update(overrides)
     return NotificationsSettings(**values)

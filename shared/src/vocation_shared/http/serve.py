@@ -40,7 +40,16 @@ async def serve(
     *,
     access_log: bool = False,
     sockets: list[socket.socket] | None = None,
+    forwarded_allow_ips: list[str] | None = None,
 ) -> None:
-    """Run `app` on host:port (or on pre-bound `sockets`); returns once a signal asked it to stop."""
+    """Run `app` on host:port (or on pre-bound `sockets`); returns once a signal asked it to stop.
+
+    `forwarded_allow_ips`: the proxies whose `X-Forwarded-For` names the client (addresses or
+    networks); `[]` believes no one (the client is the socket's peer); None keeps uvicorn's
+    default (loopback only).
+    """
     config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_config=None, lifespan="on")
+    if forwarded_allow_ips is not None:
+        config.proxy_headers = bool(forwarded_allow_ips)
+        config.forwarded_allow_ips = forwarded_allow_ips
     await _Server(config).serve(sockets=sockets)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import re
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -11,34 +13,50 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from markupsafe import escape
 from pydantic import SecretStr
+from starlette.responses import Response
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
+from vocation_shared.logs import get_logger
 
+from vocation_notifications.adapters.public_http import page, problem, wants_html
 from vocation_notifications.consent_service import ConsentService
 from vocation_notifications.core.consent import is_stop_reply
+from vocation_notifications.core.throttle import FailureThrottle, retry_after
 from vocation_notifications.core.tokens import BadToken, verify_unsubscribe
 
-_PAGE = """<!DOCTYPE html>
-<html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title></head>
-<body style="font-family: Arial, Helvetica, sans-serif; max-width: 560px; margin: 40px auto; padding: 0 16px;">
-<h1 style="font-size: 22px;">{title}</h1>
-{body}
-</body></html>"""
+log = get_logger(__name__)
+
+PUBLIC_PATHS = ("/desinscription", "/sms/inbound")
+"""The endpoints anyone on the Internet reaches: bounded bodies, throttled failures."""
 
 _PHONE_FIELDS = ("from", "msisdn", "sender", "phoneNumber", "phone")
 _TEXT_FIELDS = ("text", "message", "content", "body")
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status)
-
-
-def _bad_link() -> HTMLResponse:
-    return _page(
-        "Lien invalide",
-        "<p>Ce lien de désinscription n'est pas valide. Utilisez le lien reçu dans votre dernier e-mail.</p>",
+def _bad_link(html: bool) -> Response:
+    return problem(
         400,
+        "invalid-link",
+        "Lien invalide",
+        "Ce lien de désinscription n'est pas valide. Utilisez le lien reçu dans votre dernier e-mail.",
+        html=html,
     )
+
+
+def _slow_down(wait_s: float, html: bool) -> Response:
+    seconds = retry_after(wait_s)
+    return problem(
+        429,
+        "too-many-requests",
+        "Trop de tentatives",
+        f"Trop de liens ou de jetons invalides depuis votre adresse. Réessayez dans {seconds} secondes.",
+        html=html,
+        headers={"Retry-After": seconds},
+    )
+
+
+def _client_address(request: Request) -> str:
+    """The socket's peer, or the client a trusted proxy names (uvicorn applies `TRUSTED_PROXIES`)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _normalise_phone(raw: str) -> str | None:
@@ -50,22 +68,50 @@ def _normalise_phone(raw: str) -> str | None:
     return digits if re.fullmatch(r"\+[1-9][0-9]{7,14}", digits) else None
 
 
+def _inbound_token(request: Request) -> str:
+    """The token an inbound webhook carries: `X-Vocation-Token`, or `Authorization: Bearer` (Brevo's webhook auth)."""
+    given = request.headers.get("x-vocation-token")
+    if given is not None:
+        return given
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
 def api_router(
-    consent: ConsentService, signing_secret: SecretStr, inbound_token: SecretStr | None
+    consent: ConsentService,
+    signing_secrets: Sequence[str],
+    inbound_token: SecretStr | None,
+    throttle: FailureThrottle,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> APIRouter:
-    """The public endpoints of the service."""
+    """The public endpoints of the service.
+
+    A client address that sent too many invalid links or inbound tokens gets 429 (with
+    `Retry-After`) until its bucket refills; valid requests are never charged.
+    """
     router = APIRouter()
-    secret = signing_secret.get_secret_value()
+    secrets = list(signing_secrets)
+
+    def _throttled(request: Request, html: bool) -> Response | None:
+        wait = throttle.wait(_client_address(request), monotonic())
+        return _slow_down(wait, html) if wait > 0 else None
+
+    def _failed(request: Request) -> None:
+        throttle.failed(_client_address(request), monotonic())
 
     @router.get(
         "/desinscription", response_class=HTMLResponse, summary="Unsubscribe page (does not unsubscribe)"
     )
-    async def unsubscribe_page(token: str = "") -> HTMLResponse:
+    async def unsubscribe_page(request: Request, token: str = "") -> Response:
+        html = True  # the page a candidate's browser shows, whoever asks
+        if (refused := _throttled(request, html)) is not None:
+            return refused
         try:
-            verify_unsubscribe(secret, token)
+            verify_unsubscribe(secrets, token)
         except BadToken:
-            return _bad_link()
-        return _page(
+            _failed(request)
+            return _bad_link(html)
+        return page(
             "Se désinscrire des e-mails de Vocation",
             "<p>Vous ne recevrez plus d'e-mails de Vocation : ni les offres qui vous correspondent, "
             "ni les confirmations d'immersion.</p>"
@@ -75,48 +121,74 @@ def api_router(
         )
 
     @router.post("/desinscription", response_class=HTMLResponse, summary="Unsubscribe (one-click, RFC 8058)")
-    async def unsubscribe(request: Request, token: str = "") -> HTMLResponse:
+    async def unsubscribe(request: Request, token: str = "") -> Response:
+        html = wants_html(request.headers.get("accept"))
+        if (refused := _throttled(request, html)) is not None:
+            return refused
         if not token:
             form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
             token = (form.get("token") or [""])[0]
         try:
-            candidate_id, channel = verify_unsubscribe(secret, token)
+            candidate_id, channel = verify_unsubscribe(secrets, token)
         except BadToken:
-            return _bad_link()
+            _failed(request)
+            return _bad_link(html)
         try:
             await consent.withdraw(candidate_id, channel, ConsentOrigin.EMAIL_UNSUBSCRIBE)
         except Exception:
-            return _page(
-                "Désinscription momentanément impossible",
-                "<p>Un incident nous empêche d'enregistrer votre demande. Merci de réessayer dans quelques minutes.</p>",
+            log.exception("unsubscribe.unavailable", recipient_id=candidate_id, channel=str(channel))
+            return problem(
                 503,
+                "unavailable",
+                "Désinscription momentanément impossible",
+                "Un incident nous empêche d'enregistrer votre demande. Merci de réessayer dans quelques minutes.",
+                html=html,
+                headers={"Retry-After": "60"},
             )
         what = "d'e-mails" if channel is Channel.EMAIL else "de SMS"
-        return _page("Vous êtes désinscrit(e)", f"<p>Vous ne recevrez plus {what} de Vocation.</p>")
+        return page("Vous êtes désinscrit(e)", f"<p>Vous ne recevrez plus {what} de Vocation.</p>")
 
     @router.post("/sms/inbound", summary="Inbound SMS webhook: a STOP reply withdraws SMS consent")
-    async def inbound_sms(request: Request) -> JSONResponse:
+    async def inbound_sms(request: Request) -> Response:
+        if (refused := _throttled(request, False)) is not None:
+            return refused
         if inbound_token is not None:
-            given = request.headers.get("x-vocation-token", "")
+            given = _inbound_token(request)
             if not hmac.compare_digest(given.encode(), inbound_token.get_secret_value().encode()):
-                return JSONResponse({"detail": "unauthorised"}, status_code=401)
+                _failed(request)
+                return problem(
+                    401,
+                    "unauthorized",
+                    "Jeton manquant ou invalide",
+                    "Envoyez le jeton du webhook dans `X-Vocation-Token` ou `Authorization: Bearer`.",
+                    headers={"WWW-Authenticate": 'Bearer realm="vocation-sms"'},
+                )
         try:
             body: Any = await request.json()
         except ValueError:
-            return JSONResponse({"detail": "a JSON object is expected"}, status_code=400)
+            body = None
         if not isinstance(body, dict):
-            return JSONResponse({"detail": "a JSON object is expected"}, status_code=400)
+            return problem(400, "not-json", "Corps invalide", "Un objet JSON est attendu.")
         raw_phone = next((str(body[k]) for k in _PHONE_FIELDS if body.get(k)), "")
         text = next((str(body[k]) for k in _TEXT_FIELDS if body.get(k)), "")
         phone = _normalise_phone(raw_phone)
         if phone is None:
-            return JSONResponse({"detail": "the sender's number is missing or invalid"}, status_code=422)
+            return problem(
+                422, "invalid-phone", "Numéro invalide", "Le numéro de l'expéditeur est absent ou invalide."
+            )
         if not is_stop_reply(text):
             return JSONResponse({"status": "ignored"})
         try:
             await consent.stop_reply(phone)
         except Exception:
-            return JSONResponse({"detail": "try again later"}, status_code=503)
+            log.exception("sms_stop.unavailable")
+            return problem(
+                503,
+                "unavailable",
+                "Service momentanément indisponible",
+                "La demande n'a pas pu être enregistrée ; renvoyez-la plus tard.",
+                headers={"Retry-After": "30"},
+            )
         # Same answer whether the number is known or not: nothing to learn from it.
         return JSONResponse({"status": "stopped"})
 

@@ -9,6 +9,7 @@ import uuid
 from email.message import EmailMessage as MimeMessage
 
 import aiosmtplib
+from vocation_shared.logs import redact
 
 from vocation_notifications.ports import DeliveryError, EmailEvents, EmailMessage, Receipt
 
@@ -152,14 +153,16 @@ class SmtpEmailSender:
                     # A reused session the server closed while idle: once more on a fresh one.
                     if reused and attempt == 1:
                         continue
-                    raise DeliveryError(f"SMTP disconnected: {exc}", permanent=False) from exc
+                    raise DeliveryError(f"SMTP disconnected: {redact(str(exc))}", permanent=False) from exc
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     await _close(client)
                     code = exc.recipients[0].code if exc.recipients else 450
                     raise DeliveryError(f"SMTP recipient refused ({code})", permanent=code >= 500) from exc
                 except aiosmtplib.SMTPResponseException as exc:
                     await _close(client)
-                    raise DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500) from exc
+                    # The server's text often names the recipient ("550 5.1.1 <x@y.fr>: user unknown").
+                    text = redact(exc.message)
+                    raise DeliveryError(f"SMTP {exc.code}: {text}", permanent=exc.code >= 500) from exc
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     await _close(client)
                     raise DeliveryError(f"SMTP unavailable: {type(exc).__name__}", permanent=False) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 from vocation_shared.contracts.vocabulary import Channel
 
@@ -28,16 +29,25 @@ def sign_unsubscribe(secret: str, candidate_id: str, channel: Channel) -> str:
     return f"{_b64(body)}.{_b64(mac)}"
 
 
-def verify_unsubscribe(secret: str, token: str) -> tuple[str, Channel]:
-    """The (candidate id, channel) a token names; raises `BadToken` if it is forged or malformed."""
+def verify_unsubscribe(secrets: str | Sequence[str], token: str) -> tuple[str, Channel]:
+    """The (candidate id, channel) a token names; raises `BadToken` if it is forged or malformed.
+
+    `secrets`: the active signing secrets (the current one, and the previous one during a
+    rotation); a token signed with any of them verifies.
+    """
+    active = [secrets] if isinstance(secrets, str) else list(secrets)
     try:
         body_part, mac_part = token.split(".", 1)
         body = _unb64(body_part)
         mac = _unb64(mac_part)
     except (ValueError, TypeError) as exc:
         raise BadToken("malformed token") from exc
-    expected = hmac.new(secret.encode(), b"unsubscribe|" + body, hashlib.sha256).digest()[:20]
-    if not hmac.compare_digest(mac, expected):
+    # Every secret is tried (no early exit): the time taken does not tell which one matched.
+    matched = False
+    for secret in active:
+        expected = hmac.new(secret.encode(), b"unsubscribe|" + body, hashlib.sha256).digest()[:20]
+        matched |= hmac.compare_digest(mac, expected)
+    if not matched:
         raise BadToken("bad signature")
     try:
         candidate_id, channel = body.decode().rsplit("|", 1)
