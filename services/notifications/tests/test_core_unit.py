@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from vocation_notifications.core.backoff import Backoff
-from vocation_notifications.core.consent import is_stop_reply, should_apply, without_channel
+from vocation_notifications.core.consent import (
+    ConsentMark,
+    is_stop_reply,
+    mark_of,
+    merge_marks,
+    reachable_channels,
+    should_apply,
+    without_channel,
+)
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import HeldRow, build_digests
 from vocation_notifications.core.model import Contact, DueItem, RecipientKind
@@ -17,7 +25,13 @@ from vocation_notifications.core.sms import SmsEncoding, fit, size_of, to_gsm7_f
 from vocation_notifications.core.tokens import BadToken, sign_unsubscribe, verify_unsubscribe
 from vocation_notifications.core.windows import DailyWindow
 from vocation_shared.contracts import payloads as p
-from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
+from vocation_shared.contracts.vocabulary import (
+    Channel,
+    ConsentOrigin,
+    DigestMode,
+    NotificationPurpose,
+    SuppressionReason,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -136,12 +150,45 @@ def test_unsubscribe_token_round_trips_and_refuses_forgery() -> None:
         verify_unsubscribe("s3cret", "garbage")
 
 
-def test_withdrawing_a_channel_bumps_the_version_and_is_idempotent() -> None:
+def test_withdrawing_a_channel_keeps_the_partners_version() -> None:
     contact = _contact(urgent_shift_sms=True, version=3)
     updated = without_channel(contact, Channel.SMS)
-    assert updated is not None
-    assert updated.channels == {Channel.EMAIL} and updated.version == 4 and not updated.urgent_shift_sms
-    assert without_channel(updated, Channel.SMS) is None
+    assert updated.channels == {Channel.EMAIL} and updated.version == 3 and not updated.urgent_shift_sms
+    assert without_channel(updated, Channel.SMS) == updated
+
+
+def _consent_updated(consented: bool, origin: str, at: datetime) -> p.ConsentUpdated:
+    return p.ConsentUpdated.model_validate(
+        {
+            "candidate_id": "c1",
+            "email": "c1@exemple.fr",
+            "channels": ["email"],
+            "change": {"channel": "sms", "consented": consented, "origin": origin, "at": at},
+        }
+    )
+
+
+def test_a_withdrawal_of_any_origin_suppresses_and_only_the_candidate_lifts() -> None:
+    earlier = NOON - timedelta(hours=1)
+    for origin in ("sms_stop", "email_unsubscribe", "partner", "candidate"):
+        mark = mark_of(_consent_updated(False, origin, earlier), NOON)
+        assert mark is not None and not mark.lifts and mark.at == earlier
+    assert mark_of(_consent_updated(True, "partner", earlier), NOON) is None
+    lift = mark_of(_consent_updated(True, "candidate", NOON + timedelta(days=400)), NOON)
+    assert lift is not None and lift.lifts and lift.at == NOON  # no later than now
+
+
+def test_a_suppression_is_lifted_only_by_a_strictly_newer_re_consent_whatever_the_order() -> None:
+    stop = ConsentMark("c1", Channel.SMS, NOON, ConsentOrigin.SMS_STOP, lifts=False)
+    same_time = ConsentMark("c1", Channel.SMS, NOON, ConsentOrigin.CANDIDATE, lifts=True)
+    newer = ConsentMark("c1", Channel.SMS, NOON + timedelta(minutes=1), ConsentOrigin.CANDIDATE, lifts=True)
+    stop_again = ConsentMark("c1", Channel.SMS, NOON + timedelta(minutes=2), ConsentOrigin.SMS_STOP, lifts=False)
+    assert merge_marks([stop])["c1", Channel.SMS].active
+    assert merge_marks([stop, same_time])["c1", Channel.SMS].active
+    assert not merge_marks([newer, stop])["c1", Channel.SMS].active
+    assert merge_marks([stop_again, newer, stop])["c1", Channel.SMS].active
+    assert not merge_marks([newer])["c1", Channel.SMS].active  # a re-consent alone suppresses nothing
+    assert reachable_channels({Channel.EMAIL, Channel.SMS}, {Channel.SMS}) == {Channel.EMAIL}
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from vocation_shared.postgres.idempotency import mark_many_processed
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.store import Store
 from vocation_notifications.core.batches import distinct_events, latest_contacts, plan_match_steps
+from vocation_notifications.core.consent import mark_of
 from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.planning import plan_booking, plan_refusal
 from vocation_notifications.core.policy import Policy
@@ -133,24 +134,52 @@ class Handlers:
     # --- contacts ---
 
     async def on_contacts(self, events: list[AnyEvent]) -> None:
-        """ContactRegistered / ConsentUpdated: store each candidate's newest full state; wake what waited."""
+        """ContactRegistered / ConsentUpdated: store each candidate's newest full state; wake what waited.
+
+        A `consent-updated`'s change is remembered whatever its version (`core.consent.mark_of`): a
+        withdrawal suppresses the channel, the candidate's own newer re-consent lifts it. A state
+        claiming a suppressed channel is stored (its contact changes apply) with the channel kept
+        off, and that is said (`contact.opt_out_kept`, `..._opt_out_kept_total`).
+        """
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._fresh(conn, Topic.CANDIDATE_CONTACTS, events)
             states = [e.data for e in fresh if isinstance(e, ev.ContactRegistered | ev.ConsentUpdated)]
+            marks = [
+                mark
+                for e in fresh
+                if isinstance(e, ev.ConsentUpdated) and (mark := mark_of(e.data, now)) is not None
+            ]
             contacts = latest_contacts(states)
+            touched = {c.candidate_id for c in contacts} | {m.candidate_id for m in marks}
+            # Contact rows first, then suppressions: the order an opt-out takes them in too.
+            await self._store.lock_contacts(conn, touched)
             applied = await self._store.save_contacts(conn, contacts)
+            await self._store.record_consent_marks(conn, marks)
+            kept_off = await self._store.refresh_channels(conn, touched)
             # What waited for these contacts is decided now, not at its next retry.
             woken = await self._store.wake_many(conn, applied, RecipientKind.CANDIDATE, now)
+        claimed_off = {cid: off for cid, off in kept_off.items() if cid in set(applied)}
+        for candidate_id, off in sorted(claimed_off.items()):
+            for channel in sorted(off):
+                self._metrics.opt_out_kept.labels(channel=str(channel)).inc()
+            log.warning(
+                "contact.opt_out_kept",
+                recipient_id=candidate_id,
+                channels=sorted(str(c) for c in off),
+                why="opted out; only the candidate's own newer consent lifts it",
+            )
         log.info(
             "contacts.saved",
             events=len(events),
             fresh=len(fresh),
             candidates=len(contacts),
             applied=len(applied),
+            consent_changes=len(marks),
+            opt_outs_kept=len(claimed_off),
             woken=woken,
         )
-        if applied:
+        if applied or marks:
             self._on_planned()
 
     async def on_contact_erased(self, candidate_id: str) -> None:
