@@ -7,8 +7,8 @@ batch handled at once can be compared with the same events handled one by one, i
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -486,7 +486,11 @@ async def test_a_consent_dated_in_the_future_cannot_outlive_a_later_stop() -> No
     assert Channel.SMS in store.contacts["c1"].channels
     after = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a STOP an hour after NOON
     await handlers.on_contacts(
-        [_consent("c1", "stop2", channel="sms", consented=False, origin="sms_stop", at=after, channels=["email"])]
+        [
+            _consent(
+                "c1", "stop2", channel="sms", consented=False, origin="sms_stop", at=after, channels=["email"]
+            )
+        ]
     )
     assert store.contacts["c1"].channels == {Channel.EMAIL}
 
@@ -505,7 +509,9 @@ async def test_a_partner_withdrawal_also_sticks_and_the_order_of_a_batch_does_no
             await _handlers(store).on_contacts([event])
         at_once = FakeStore()
         await _handlers(at_once).on_contacts(order)
-        assert store.contacts["c1"].channels == at_once.contacts["c1"].channels == {Channel.EMAIL, Channel.SMS}
+        assert (
+            store.contacts["c1"].channels == at_once.contacts["c1"].channels == {Channel.EMAIL, Channel.SMS}
+        )
     store = FakeStore()
     await _handlers(store).on_contacts(events[:3])
     assert store.contacts["c1"].channels == {Channel.SMS} and store.contacts["c1"].version == 2

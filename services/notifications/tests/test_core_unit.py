@@ -182,7 +182,9 @@ def test_a_suppression_is_lifted_only_by_a_strictly_newer_re_consent_whatever_th
     stop = ConsentMark("c1", Channel.SMS, NOON, ConsentOrigin.SMS_STOP, lifts=False)
     same_time = ConsentMark("c1", Channel.SMS, NOON, ConsentOrigin.CANDIDATE, lifts=True)
     newer = ConsentMark("c1", Channel.SMS, NOON + timedelta(minutes=1), ConsentOrigin.CANDIDATE, lifts=True)
-    stop_again = ConsentMark("c1", Channel.SMS, NOON + timedelta(minutes=2), ConsentOrigin.SMS_STOP, lifts=False)
+    stop_again = ConsentMark(
+        "c1", Channel.SMS, NOON + timedelta(minutes=2), ConsentOrigin.SMS_STOP, lifts=False
+    )
     assert merge_marks([stop])["c1", Channel.SMS].active
     assert merge_marks([stop, same_time])["c1", Channel.SMS].active
     assert not merge_marks([newer, stop])["c1", Channel.SMS].active

@@ -15,8 +15,8 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
 from vocation_shared.contracts.vocabulary import (
     Channel,
-    DigestMode,
     ConsentOrigin,
+    DigestMode,
     ImmersionRefusalReason,
     NotificationPurpose,
     SuppressionReason,
@@ -394,7 +394,9 @@ class Store:
         )
         kept_off: dict[str, frozenset[Channel]] = {}
         for r in records:
-            off = frozenset(Channel(ch) for ch in r["claimed_channels"]) - {Channel(ch) for ch in r["channels"]}
+            off = frozenset(Channel(ch) for ch in r["claimed_channels"]) - {
+                Channel(ch) for ch in r["channels"]
+            }
             if off:
                 kept_off[r["candidate_id"]] = off
         return kept_off
