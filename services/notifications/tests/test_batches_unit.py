@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 from vocation_notifications.adapters.kafka_handlers import Handlers
-from vocation_notifications.adapters.store import Store
+from vocation_notifications.adapters.store import OutcomeEvents, Store
 from vocation_notifications.core.batches import (
     distinct_events,
     latest_contacts,
@@ -136,6 +136,8 @@ class FakeStore:
         self.outbox: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
         self.processed: set[tuple[str, str, str]] = set()
         self.suppressed_facts: list[tuple[str, str]] = []
+        self.queued: list[AnyEvent] = []
+        self.events = OutcomeEvents("urn:vocation:notifications")
         self.calls: list[str] = []
 
     # what Handlers calls
@@ -157,6 +159,22 @@ class FakeStore:
                 self.contacts[c.candidate_id] = c
                 applied.append(c.candidate_id)
         return applied
+
+    async def add_missing_contacts(self, conn: Any, contacts: Sequence[Contact]) -> list[str]:
+        self.calls.append("add_missing_contacts")
+        return await self.save_contacts(conn, [c for c in contacts if c.candidate_id not in self.contacts])
+
+    async def suppressed_channels(
+        self, conn: Any, ids: Iterable[str]
+    ) -> dict[str, dict[Channel, Suppression]]:
+        found: dict[str, dict[Channel, Suppression]] = {}
+        for (cid, ch), record in self.suppressions.items():
+            if cid in ids and record.active:
+                found.setdefault(cid, {})[ch] = record
+        return found
+
+    async def queue_events(self, conn: Any, events: Iterable[AnyEvent]) -> None:
+        self.queued += [e for e in events if e.id not in {q.id for q in self.queued}]
 
     async def lock_contacts(self, conn: Any, ids: Iterable[str]) -> None:
         self.calls.append("lock_contacts")
@@ -385,9 +403,11 @@ async def test_contacts_batch_keeps_the_newest_state_and_wakes_what_waited() -> 
     await _handlers(store, woken).on_contacts(batch)
     assert store.contacts["c1"].version == 2 and store.contacts["c1"].channels == {Channel.EMAIL}
     assert {row["not_before"] for row in store.outbox.values()} == {NOON} and woken == [1]
-    assert store.calls[-6:] == [
+    assert store.calls[-8:] == [
         "mark_many_processed",
         "lock_contacts",
+        "save_contacts",
+        "add_missing_contacts",
         "save_contacts",
         "record_consent_marks",
         "refresh_channels",
@@ -453,6 +473,40 @@ async def test_a_partner_registration_after_a_stop_applies_its_changes_but_keeps
     assert c1.channels == {Channel.EMAIL}  # its claim of SMS is not
     kept = handlers._metrics.opt_out_kept.labels(channel="sms")._value.get()
     assert kept == 1  # visible, not silent
+    # …and said again on the topic, so that its newest record of c1 (what compaction keeps) has it.
+    [restated] = store.queued
+    assert isinstance(restated, ev.ConsentUpdated) and restated.source == "urn:vocation:notifications"
+    assert restated.data.version == 2 and restated.data.email == "lea@exemple.fr"
+    assert restated.data.channels == ["email"]
+    assert (restated.data.change.channel, restated.data.change.origin, restated.data.change.at) == (
+        "sms",
+        "sms_stop",
+        STOP_AT,
+    )
+    # Read back, it changes nothing and is not restated again.
+    await handlers.on_contacts([restated])
+    assert store.contacts["c1"] == c1 and len(store.queued) == 1
+
+
+async def test_a_state_stated_here_fills_a_missing_contact_and_never_overwrites_one() -> None:
+    stop = _consent(
+        "c1",
+        "stop",
+        channel="sms",
+        consented=False,
+        origin="sms_stop",
+        at=STOP_AT,
+        source="urn:vocation:notifications",
+        channels=["email"],
+        email="old@exemple.fr",
+    )
+    rebuilt = FakeStore()  # a rebuild from the compacted topic: only the opt-out is left
+    await _handlers(rebuilt).on_contacts([stop])
+    assert rebuilt.contacts["c1"].channels == {Channel.EMAIL}
+    stored = FakeStore()
+    await _handlers(stored).on_contacts([_registered("c1", "r1", email="new@exemple.fr"), stop])
+    assert stored.contacts["c1"].email == "new@exemple.fr"
+    assert stored.contacts["c1"].channels == {Channel.EMAIL}
 
 
 async def test_only_the_candidates_own_newer_consent_lifts_a_stop() -> None:

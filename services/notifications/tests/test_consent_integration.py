@@ -222,6 +222,12 @@ async def test_an_sms_stop_sticks_until_the_candidate_consents_again_and_contact
     await h.drain()
     assert h.stub.to(phone_of(cand)) == []  # still no SMS
     assert len(h.sink.to(new_email)) == 1 and h.sink.to(f"{cand}@exemple.fr") == []
+    # The topic's newest record of the candidate (what compaction keeps) says the opt-out again.
+    events = await read_events(h.bootstrap, Topic.CANDIDATE_CONTACTS, cand, expected=4)
+    newest = events[-1]
+    assert isinstance(newest.data, p.ConsentUpdated) and newest.source == h.service.settings.event_source
+    assert (newest.data.version, str(newest.data.email), newest.data.channels) == (2, new_email, ["email"])
+    assert (newest.data.change.channel, newest.data.change.origin) == ("sms", "sms_stop")
 
     # The candidate consents again, after the STOP: SMS allowed again.
     h.clock.advance(minutes=10)

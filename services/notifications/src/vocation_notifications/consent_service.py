@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncpg
 from vocation_shared.contracts import events as ev
-from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
 from vocation_shared.kafka import EventPublisher
 from vocation_shared.logs import get_logger
 
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.store import Store
-from vocation_notifications.core.consent import ConsentMark, without_channel
+from vocation_notifications.core.consent import ConsentMark, opt_out_state
 from vocation_notifications.ports import Clock
 
 log = get_logger(__name__)
@@ -23,7 +22,7 @@ class ConsentService:
     The event is published first (acks=all: the topic is the source of truth, a replay must not
     bring the consent back), then the suppression is recorded here at once so that sending stops
     even before our own event comes back through the consumer (the same mark again: idempotent).
-    The published state keeps the partner's version (`core.consent.without_channel`): the
+    The published state keeps the partner's version (`core.consent.opt_out_state`): the
     partner's next contact change is newer and applies, the channel staying off.
     """
 
@@ -55,21 +54,8 @@ class ConsentService:
             active = await self._store.suppressed_channels(conn, [candidate_id])
         if channel in active.get(candidate_id, {}):
             return False
-        updated = without_channel(contact, channel)
         now = self._clock.now()
-        change = p.ConsentChange(channel=channel, consented=False, origin=origin, at=now)
-        data = p.ConsentUpdated(
-            candidate_id=updated.candidate_id,
-            first_name=updated.first_name,
-            email=updated.email,
-            phone=updated.phone,
-            channels=sorted(updated.channels),
-            digest=updated.digest,
-            urgent_shift_sms=updated.urgent_shift_sms,
-            language=updated.language,
-            version=updated.version,
-            change=change,
-        )
+        data = opt_out_state(contact, channel, origin, now)
         await self._publisher.publish(ev.ConsentUpdated.build(data, source=self._source, time=now))
         mark = ConsentMark(candidate_id, channel, now, origin, lifts=False)
         async with self._pool.acquire() as conn, conn.transaction():

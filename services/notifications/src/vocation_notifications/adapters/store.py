@@ -167,6 +167,13 @@ class OutcomeEvents:
             "about_id": get("about_id"),
         }
 
+    def opt_out_restated(self, data: p.ConsentUpdated, now: datetime) -> AnyEvent:
+        """An opt-out said again on `candidate-contacts` after a partner's state claimed the channel,
+        so that the topic's newest record of the candidate (what compaction keeps) carries it.
+        One id per (candidate, channel, partner version): restated once per claim."""
+        event_id = f"{data.candidate_id}.opt-out.{data.change.channel}.v{data.version}"
+        return ev.ConsentUpdated.build(data, source=self.source, id=event_id, time=now)
+
     def sent(self, row: OutboxRow, at: datetime, provider_id: str | None, attempts: int) -> AnyEvent:
         """The provider accepted the message."""
         data = p.NotificationSent(
@@ -318,6 +325,20 @@ class Store:
             [self.cipher.seal(c.first_name, c.candidate_id, "first_name") for c in ordered],
         )
         return [r["candidate_id"] for r in records]
+
+    async def add_missing_contacts(self, conn: asyncpg.Connection, contacts: Sequence[Contact]) -> list[str]:
+        """Store full states this service published (an opt-out) only for candidates with no contact
+        here (a rebuild from the topic); returns those stored."""
+        if not contacts:
+            return []
+        stored = {
+            r["candidate_id"]
+            for r in await conn.fetch(
+                "SELECT candidate_id FROM contacts WHERE candidate_id = ANY($1::text[])",
+                [c.candidate_id for c in contacts],
+            )
+        }
+        return await self.save_contacts(conn, [c for c in contacts if c.candidate_id not in stored])
 
     async def lock_contacts(self, conn: asyncpg.Connection, candidate_ids: Iterable[str]) -> None:
         """Lock these candidates' contact rows (sorted: a steady order) until the transaction ends.

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from vocation_shared.contracts.payloads import CandidateContact, ConsentUpdated
+from vocation_shared.contracts.payloads import CandidateContact, ConsentChange, ConsentUpdated
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
 
 from vocation_notifications.core.model import Contact
@@ -51,6 +51,24 @@ def without_channel(contact: Contact, channel: Channel) -> Contact:
     )
 
 
+def opt_out_state(contact: Contact, channel: Channel, origin: ConsentOrigin, at: datetime) -> ConsentUpdated:
+    """The `consent-updated` this service publishes for an opt-out of `channel` (or restates): the
+    contact's full state (compaction keeps the contact) with that channel off, at the partner's version."""
+    state = without_channel(contact, channel)
+    return ConsentUpdated(
+        candidate_id=state.candidate_id,
+        first_name=state.first_name,
+        email=state.email,
+        phone=state.phone,
+        channels=sorted(state.channels),
+        digest=state.digest,
+        urgent_shift_sms=state.urgent_shift_sms,
+        language=state.language,
+        version=state.version,
+        change=ConsentChange(channel=channel, consented=False, origin=origin, at=at),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ConsentMark:
     """One change of consent to remember: a suppression (`lifts=False`) or a re-consent that may lift one."""
@@ -60,6 +78,20 @@ class ConsentMark:
     at: datetime
     origin: ConsentOrigin
     lifts: bool
+
+
+SERVICE_ORIGINS = frozenset({ConsentOrigin.SMS_STOP, ConsentOrigin.EMAIL_UNSUBSCRIBE})
+"""Consent changes this service states (a STOP reply, an unsubscribe link); consumers refuse them
+from any other source (`vocation_shared.contracts.producers.forged_reason`)."""
+
+
+def stated_here(data: CandidateContact) -> bool:
+    """Whether a full state was published by this service (an opt-out, or an opt-out restated).
+
+    Such a state only fills a contact this service does not have (a rebuild from the compacted
+    topic): over a stored contact it would put back an older view of the partner's claims.
+    """
+    return isinstance(data, ConsentUpdated) and data.change.origin in SERVICE_ORIGINS
 
 
 def mark_of(data: ConsentUpdated, now: datetime) -> ConsentMark | None:
