@@ -238,3 +238,29 @@ async def test_an_sms_stop_sticks_until_the_candidate_consents_again_and_contact
     await h.drain()
     assert len(h.stub.to(phone_of(cand))) == 1
     assert len(h.sink.to(new_email)) == 2
+
+
+async def test_an_opt_out_restatement_not_published_yet_goes_with_an_erasure(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand)
+    async with _client(h) as client:
+        await client.post("/sms/inbound", json={"from": phone_of(cand), "text": "STOP"})
+    await eventually(lambda: _channels_are(h, cand, "email"))
+    await h.publish(ev.ContactRegistered.build(contact(cand, version=2), source="urn:test:partner"))
+
+    async def queued(count: int) -> bool:
+        found = await h.fetchval("SELECT count(*) FROM outcome_events WHERE event->>'subject' = $1", cand)
+        return bool(found == count)
+
+    await eventually(lambda: queued(1), what="the opt-out restated, not published yet")
+    await h.publisher.tombstone(Topic.CANDIDATE_CONTACTS, cand)
+    await eventually(lambda: _version_gone(h, cand), what="contact erased")
+    assert await queued(0)
+    await h.drain()
+    events = await read_events(h.bootstrap, Topic.CANDIDATE_CONTACTS, cand, expected=4, within_s=3)
+    assert len(events) == 3 and not any(".opt-out." in e.id for e in events)
+
+
+async def _version_gone(h: Harness, cand: str) -> bool:
+    return await h.contact_version(cand) is None

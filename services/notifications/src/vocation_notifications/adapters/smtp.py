@@ -204,7 +204,8 @@ class SmtpEmailSender:
                     await _close(client)
                     raise DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500) from exc
                 except aiosmtplib.SMTPNotSupported as exc:
-                    self._idle.append(client)  # nothing was sent on it: the session stays usable
+                    if client is not None:  # nothing was sent on it: the session stays usable
+                        self._idle.append(client)
                     raise DeliveryError(
                         "SMTP server does not offer SMTPUTF8: a non-ASCII local part cannot be delivered",
                         permanent=True,

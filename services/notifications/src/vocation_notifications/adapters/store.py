@@ -479,6 +479,13 @@ class Store:
         """
         await conn.execute("DELETE FROM contacts WHERE candidate_id = $1", candidate_id)
         await conn.execute("DELETE FROM consent_suppressions WHERE candidate_id = $1", candidate_id)
+        # An opt-out restatement not published yet carries the contact: published after the
+        # tombstone, it would bring the person back on the topic.
+        await conn.execute(
+            "DELETE FROM outcome_events WHERE event->>'type' = $2 AND event->>'subject' = $1",
+            candidate_id,
+            ev.ConsentUpdated.TYPE,
+        )
         records = await conn.fetch(
             """
             UPDATE outbox SET state = 'suppressed', why = 'erased', lease_until = NULL
