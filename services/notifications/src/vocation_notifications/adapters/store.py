@@ -399,17 +399,26 @@ class Store:
         """Set each contact's usable channels to what its state claims minus its active suppressions.
 
         Returns, per candidate whose state claims a suppressed channel, the channels kept off. The
-        rows are locked first, so that this statement sees an opt-out committed meanwhile.
+        caller holds the rows' locks (`lock_contacts`, taken before the suppressions were touched),
+        so this statement sees an opt-out committed meanwhile; a row whose channels do not change
+        is not written.
         """
         ids = sorted(set(candidate_ids))
         if not ids:
             return {}
-        await self.lock_contacts(conn, ids)
         records = await conn.fetch(
             f"""
-            UPDATE contacts c SET channels = {_REACHABLE_STORED}
-            WHERE c.candidate_id = ANY($1::text[])
-            RETURNING c.candidate_id, c.claimed_channels, c.channels
+            WITH wanted AS (
+                SELECT c.candidate_id, c.claimed_channels, {_REACHABLE_STORED} AS channels
+                FROM contacts c WHERE c.candidate_id = ANY($1::text[])
+            ), changed AS (  -- run once whether read or not (a data-modifying WITH)
+                UPDATE contacts c SET channels = w.channels
+                FROM wanted w
+                WHERE c.candidate_id = w.candidate_id AND c.channels IS DISTINCT FROM w.channels
+            )
+            SELECT w.candidate_id, w.claimed_channels, w.channels
+            FROM wanted w
+            WHERE NOT (w.claimed_channels <@ w.channels)
             """,
             ids,
         )
