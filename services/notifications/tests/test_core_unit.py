@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.consent import (
     ConsentMark,
+    Suppression,
     is_stop_reply,
     mark_of,
     merge_marks,
@@ -462,3 +466,38 @@ def test_an_urgent_shift_is_news_for_a_day_only() -> None:
     assert not policy.too_old(now - timedelta(hours=23), now, urgent=True)
     assert policy.too_old(now - timedelta(hours=25), now, urgent=True)
     assert not policy.too_old(now - timedelta(hours=25), now), "an ordinary match is news for a week"
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=20), st.booleans(), st.sampled_from(list(Channel))),
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_suppressions_do_not_depend_on_the_order_marks_are_read_in(
+    marks: list[tuple[int, bool, Channel]], rnd: random.Random
+) -> None:
+    built = [
+        ConsentMark(
+            "c1",
+            channel,
+            NOON + timedelta(minutes=minute),
+            ConsentOrigin.CANDIDATE if lifts else ConsentOrigin.SMS_STOP,
+            lifts=lifts,
+        )
+        for minute, lifts, channel in marks
+    ]
+    shuffled = list(built)
+    rnd.shuffle(shuffled)
+    one_at_a_time: dict[tuple[str, Channel], Suppression] = {}
+    for mark in shuffled:
+        key = (mark.candidate_id, mark.channel)
+        one_at_a_time[key] = one_at_a_time.get(key, Suppression(None, None)).with_mark(mark)
+    at_once = merge_marks(built)
+    assert {k: v.active for k, v in at_once.items()} == {k: v.active for k, v in one_at_a_time.items()}
+    for (_, channel), record in at_once.items():
+        stops = [m.at for m in built if m.channel is channel and not m.lifts]
+        lifts = [m.at for m in built if m.channel is channel and m.lifts]
+        # Off exactly when some opt-out is not followed by a strictly newer re-consent.
+        assert record.active == (bool(stops) and (not lifts or max(lifts) <= max(stops)))
