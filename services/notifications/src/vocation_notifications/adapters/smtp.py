@@ -150,7 +150,8 @@ class SmtpEmailSender:
         self._events = events
         self._port = port
         self._sender = sender
-        self._envelope_from = email.utils.parseaddr(sender)[1]
+        # An operator's sender on an IDN domain goes IDNA-encoded in the envelope too.
+        self._envelope_from = smtp_recipient(email.utils.parseaddr(sender)[1]).address
         self._domain = message_id_domain
         self._username = username
         self._password = password
