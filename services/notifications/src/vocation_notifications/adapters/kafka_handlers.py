@@ -156,6 +156,7 @@ class Handlers:
             # Contact rows first, then suppressions: the order an opt-out takes them in too.
             await self._store.lock_contacts(conn, touched)
             applied = await self._store.save_contacts(conn, contacts)
+            applied_set = set(applied)
             filled = await self._store.add_missing_contacts(conn, ours)
             await self._store.record_consent_marks(conn, marks)
             kept_off = await self._store.refresh_channels(conn, touched)
@@ -163,9 +164,7 @@ class Handlers:
             # opt-out later in the same batch already says it all).
             newest_is_partner = {state.candidate_id: not stated_here(state) for state in states}
             claimed_off = {
-                cid: off
-                for cid, off in kept_off.items()
-                if cid in set(applied) and newest_is_partner.get(cid, False)
+                cid: off for cid, off in kept_off.items() if cid in applied_set and newest_is_partner.get(cid)
             }
             restated = await self._restate_opt_outs(conn, claimed_off, now)
             # What waited for these contacts is decided now, not at its next retry.
