@@ -46,3 +46,35 @@ def test_group_coordinator_not_ready_yet_is_a_warning_not_an_error(
     lines = capsys.readouterr().err.splitlines()
     assert '"level": "warning"' in lines[0] and "GroupCoordinatorNotAvailableError" in lines[0]
     assert '"level": "error"' in lines[1]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "léa@exemple-école.fr",
+        "lea.martin@exemple-école.fr",
+        "user@xn--exemple-cole-ieb.fr",
+        "LÉA@EXEMPLE-ÉCOLE.FR",
+        "иван@пример.рф",
+        "ivan@xn--e1afmkfd.xn--p1ai",
+        "用户@例子.广告",
+        "δοκιμή@παράδειγμα.δοκιμή",
+        "o'brien+vocation@straße.de",
+    ],
+)
+def test_redact_removes_internationalised_emails(address: str) -> None:
+    cleaned = redact(f"SMTP 550 for <{address}>: mailbox unavailable (vac-0001, 01053)")
+    local, _, domain = address.partition("@")
+    assert local not in cleaned and domain not in cleaned and "@" not in cleaned
+    assert "vac-0001" in cleaned and "01053" in cleaned and "mailbox unavailable" in cleaned
+
+
+def test_log_lines_never_contain_internationalised_contact_data(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test", json=True)
+    get_logger("test").warning(
+        "smtp.refused", detail="refused léa@exemple-école.fr and ivan@xn--e1afmkfd.xn--p1ai"
+    )
+    logging.getLogger("plain").warning("failed for иван@пример.рф")
+    err = capsys.readouterr().err
+    for fragment in ("exemple-école", "xn--e1afmkfd", "пример", "léa@", "иван"):
+        assert fragment not in err and fragment.encode("unicode_escape").decode() not in err

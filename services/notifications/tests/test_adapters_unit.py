@@ -12,7 +12,7 @@ import httpx
 import pytest
 from vocation_notifications.adapters.provider_http import parse_retry_after, provider_events
 from vocation_notifications.adapters.sms import LocalSmsSink
-from vocation_notifications.adapters.smtp import message_id, render_mime
+from vocation_notifications.adapters.smtp import Recipient, message_id, render_mime, smtp_recipient
 from vocation_notifications.ports import DeliveryError, EmailMessage, SmsMessage
 
 pytestmark = pytest.mark.unit
@@ -98,3 +98,31 @@ async def test_a_provider_that_cannot_tell_is_never_taken_for_one_that_has_nothi
         with pytest.raises(DeliveryError) as caught:
             await provider_events(client, "/busy", {}, "email provider")
         assert caught.value.retry_after_s == 20
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("camille@exemple.fr", Recipient("camille@exemple.fr", smtputf8=False)),
+        ("lea@exemple-école.fr", Recipient("lea@xn--exemple-cole-ieb.fr", smtputf8=False)),
+        ("léa@exemple-école.fr", Recipient("léa@xn--exemple-cole-ieb.fr", smtputf8=True)),
+        ("ivan@пример.рф", Recipient("ivan@xn--e1afmkfd.xn--p1ai", smtputf8=False)),
+        ("x@straße.de", Recipient("x@xn--strae-oqa.de", smtputf8=False)),  # IDNA 2008, not "strasse"
+    ],
+)
+def test_smtp_recipients_have_their_domain_idna_encoded(address: str, expected: Recipient) -> None:
+    assert smtp_recipient(address) == expected
+
+
+def test_a_domain_idna_refuses_is_a_permanent_failure_without_the_address() -> None:
+    with pytest.raises(DeliveryError) as refused:
+        smtp_recipient("léa@exemple..école.fr")
+    assert refused.value.permanent and "léa" not in str(refused.value)
+
+
+def test_wire_form_to_a_unicode_local_part_is_utf8_and_ascii_otherwise() -> None:
+    message = EmailMessage("n-1", "léa@exemple-école.fr", "Offre", "Bonjour", "<p>Bonjour</p>")
+    ascii_to = render_mime(message, sender="V <v@v.fr>", domain="v.fr", to="lea@xn--exemple-cole-ieb.fr")
+    assert ascii_to.isascii() and _parse(ascii_to)["To"] == "lea@xn--exemple-cole-ieb.fr"
+    utf8_to = render_mime(message, sender="V <v@v.fr>", domain="v.fr", to="léa@xn--exemple-cole-ieb.fr")
+    assert "To: léa@xn--exemple-cole-ieb.fr\r\n".encode() in utf8_to

@@ -137,6 +137,8 @@ async def test_contact_changes_and_a_tombstone_of_one_person_are_applied_in_orde
     assert {(r["state"], r["why"]) for r in rows} == {("suppressed", "erased")}
     assert all(r["payload"] == {} for r in rows)
     assert await h.fetchval("SELECT channels FROM contacts WHERE candidate_id = $1", cand) == ["email"]
+    # The partner's withdrawal was a suppression: erased with the person, it leaves no trace.
+    assert await h.fetchval("SELECT count(*) FROM consent_suppressions WHERE candidate_id = $1", cand) == 0
     # The new registration plans as usual (email only, instant).
     await h.publish(match(cand, h.id("vac-after")))
     await h.wait_rows(cand, 3)

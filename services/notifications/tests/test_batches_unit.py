@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 from vocation_notifications.adapters.kafka_handlers import Handlers
-from vocation_notifications.adapters.store import Store
+from vocation_notifications.adapters.store import OutcomeEvents, Store
 from vocation_notifications.core.batches import (
     distinct_events,
     latest_contacts,
     plan_match_steps,
     row_key,
 )
+from vocation_notifications.core.consent import ConsentMark, Suppression
 from vocation_notifications.core.model import Contact, PlannedNotification, RecipientKind
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.testing import FakeClock, contact, match, withdrawal
@@ -129,9 +131,13 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.contacts: dict[str, Contact] = {}
+        self.claimed: dict[str, frozenset[Channel]] = {}
+        self.suppressions: dict[tuple[str, Channel], Suppression] = {}
         self.outbox: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
         self.processed: set[tuple[str, str, str]] = set()
         self.suppressed_facts: list[tuple[str, str]] = []
+        self.queued: list[AnyEvent] = []
+        self.events = OutcomeEvents("urn:vocation:notifications")
         self.calls: list[str] = []
 
     # what Handlers calls
@@ -149,9 +155,48 @@ class FakeStore:
         for c in contacts:
             stored = self.contacts.get(c.candidate_id)
             if stored is None or stored.version <= c.version:
+                self.claimed[c.candidate_id] = c.channels
                 self.contacts[c.candidate_id] = c
                 applied.append(c.candidate_id)
         return applied
+
+    async def add_missing_contacts(self, conn: Any, contacts: Sequence[Contact]) -> list[str]:
+        self.calls.append("add_missing_contacts")
+        return await self.save_contacts(conn, [c for c in contacts if c.candidate_id not in self.contacts])
+
+    async def suppressed_channels(
+        self, conn: Any, ids: Iterable[str]
+    ) -> dict[str, dict[Channel, Suppression]]:
+        found: dict[str, dict[Channel, Suppression]] = {}
+        for (cid, ch), record in self.suppressions.items():
+            if cid in ids and record.active:
+                found.setdefault(cid, {})[ch] = record
+        return found
+
+    async def queue_events(self, conn: Any, events: Iterable[AnyEvent]) -> None:
+        self.queued += [e for e in events if e.id not in {q.id for q in self.queued}]
+
+    async def lock_contacts(self, conn: Any, ids: Iterable[str]) -> None:
+        self.calls.append("lock_contacts")
+
+    async def record_consent_marks(self, conn: Any, marks: Iterable[ConsentMark]) -> None:
+        self.calls.append("record_consent_marks")
+        for mark in marks:
+            key = (mark.candidate_id, mark.channel)
+            self.suppressions[key] = self.suppressions.get(key, Suppression(None, None)).with_mark(mark)
+
+    async def refresh_channels(self, conn: Any, ids: Iterable[str]) -> dict[str, frozenset[Channel]]:
+        self.calls.append("refresh_channels")
+        kept_off: dict[str, frozenset[Channel]] = {}
+        for cid in ids:
+            if cid not in self.contacts:
+                continue
+            claimed = self.claimed.get(cid, self.contacts[cid].channels)
+            off = frozenset(ch for ch in claimed if (s := self.suppressions.get((cid, ch))) and s.active)
+            self.contacts[cid] = replace(self.contacts[cid], channels=claimed - off)
+            if off:
+                kept_off[cid] = off
+        return kept_off
 
     async def save_contact(self, conn: Any, c: Contact) -> bool:
         return bool(await self.save_contacts(conn, [c]))
@@ -358,7 +403,172 @@ async def test_contacts_batch_keeps_the_newest_state_and_wakes_what_waited() -> 
     await _handlers(store, woken).on_contacts(batch)
     assert store.contacts["c1"].version == 2 and store.contacts["c1"].channels == {Channel.EMAIL}
     assert {row["not_before"] for row in store.outbox.values()} == {NOON} and woken == [1]
-    assert store.calls[-3:] == ["mark_many_processed", "save_contacts", "wake_many"]
+    assert store.calls[-8:] == [
+        "mark_many_processed",
+        "lock_contacts",
+        "save_contacts",
+        "add_missing_contacts",
+        "save_contacts",
+        "record_consent_marks",
+        "refresh_channels",
+        "wake_many",
+    ]
+
+
+# --- an opt-out sticks ---------------------------------------------------------------------------
+
+
+def _consent(
+    cid: str,
+    event_id: str,
+    *,
+    channel: str,
+    consented: bool,
+    origin: str,
+    at: datetime,
+    source: str = "urn:test:partner",
+    **fields: Any,
+) -> ev.ConsentUpdated:
+    state = contact(cid, **fields).model_dump()
+    data = p.ConsentUpdated.model_validate(
+        {**state, "change": {"channel": channel, "consented": consented, "origin": origin, "at": at}}
+    )
+    return ev.ConsentUpdated.build(data, source=source, id=event_id)
+
+
+def _registered(cid: str, event_id: str, **fields: Any) -> ev.ContactRegistered:
+    return ev.ContactRegistered.build(contact(cid, **fields), source="urn:test:partner", id=event_id)
+
+
+STOP_AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+async def _stopped(store: FakeStore) -> None:
+    """c1 registered (v1, email and SMS), then a STOP as the service publishes it (v1 kept, SMS off)."""
+    await _handlers(store).on_contacts(
+        [
+            _registered("c1", "r1"),
+            _consent(
+                "c1",
+                "stop",
+                channel="sms",
+                consented=False,
+                origin="sms_stop",
+                at=STOP_AT,
+                source="urn:vocation:notifications",
+                channels=["email"],
+            ),
+        ]
+    )
+    assert store.contacts["c1"].channels == {Channel.EMAIL}
+
+
+async def test_a_partner_registration_after_a_stop_applies_its_changes_but_keeps_sms_off() -> None:
+    store = FakeStore()
+    await _stopped(store)
+    handlers = _handlers(store)
+    await handlers.on_contacts([_registered("c1", "r2", version=2, email="lea@exemple.fr")])
+    c1 = store.contacts["c1"]
+    assert c1.version == 2 and c1.email == "lea@exemple.fr"  # the partner's change is applied
+    assert c1.channels == {Channel.EMAIL}  # its claim of SMS is not
+    kept = handlers._metrics.opt_out_kept.labels(channel="sms")._value.get()
+    assert kept == 1  # visible, not silent
+    # …and said again on the topic, so that its newest record of c1 (what compaction keeps) has it.
+    [restated] = store.queued
+    assert isinstance(restated, ev.ConsentUpdated) and restated.source == "urn:vocation:notifications"
+    assert restated.data.version == 2 and restated.data.email == "lea@exemple.fr"
+    assert restated.data.channels == ["email"]
+    assert (restated.data.change.channel, restated.data.change.origin, restated.data.change.at) == (
+        "sms",
+        "sms_stop",
+        STOP_AT,
+    )
+    # Read back, it changes nothing and is not restated again.
+    await handlers.on_contacts([restated])
+    assert store.contacts["c1"] == c1 and len(store.queued) == 1
+
+
+async def test_a_state_stated_here_fills_a_missing_contact_and_never_overwrites_one() -> None:
+    stop = _consent(
+        "c1",
+        "stop",
+        channel="sms",
+        consented=False,
+        origin="sms_stop",
+        at=STOP_AT,
+        source="urn:vocation:notifications",
+        channels=["email"],
+        email="old@exemple.fr",
+    )
+    rebuilt = FakeStore()  # a rebuild from the compacted topic: only the opt-out is left
+    await _handlers(rebuilt).on_contacts([stop])
+    assert rebuilt.contacts["c1"].channels == {Channel.EMAIL}
+    stored = FakeStore()
+    await _handlers(stored).on_contacts([_registered("c1", "r1", email="new@exemple.fr"), stop])
+    assert stored.contacts["c1"].email == "new@exemple.fr"
+    assert stored.contacts["c1"].channels == {Channel.EMAIL}
+
+
+async def test_only_the_candidates_own_newer_consent_lifts_a_stop() -> None:
+    store = FakeStore()
+    await _stopped(store)
+    later = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+    handlers = _handlers(store)
+    # The partner says "consented" on its own authority, or relays a consent older than the STOP.
+    await handlers.on_contacts(
+        [
+            _consent("c1", "p", channel="sms", consented=True, origin="partner", at=later, version=2),
+            _consent("c1", "old", channel="sms", consented=True, origin="candidate", at=STOP_AT, version=3),
+        ]
+    )
+    assert store.contacts["c1"].channels == {Channel.EMAIL} and store.contacts["c1"].version == 3
+    # The candidate's own consent, newer than the STOP: SMS again.
+    await handlers.on_contacts(
+        [_consent("c1", "yes", channel="sms", consented=True, origin="candidate", at=later, version=4)]
+    )
+    assert store.contacts["c1"].channels == {Channel.EMAIL, Channel.SMS}
+
+
+async def test_a_consent_dated_in_the_future_cannot_outlive_a_later_stop() -> None:
+    store = FakeStore()
+    await _stopped(store)
+    handlers = _handlers(store)  # the clock says NOON
+    future = datetime(2030, 1, 1, tzinfo=UTC)
+    await handlers.on_contacts(
+        [_consent("c1", "yes", channel="sms", consented=True, origin="candidate", at=future, version=2)]
+    )
+    assert Channel.SMS in store.contacts["c1"].channels
+    after = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a STOP an hour after NOON
+    await handlers.on_contacts(
+        [
+            _consent(
+                "c1", "stop2", channel="sms", consented=False, origin="sms_stop", at=after, channels=["email"]
+            )
+        ]
+    )
+    assert store.contacts["c1"].channels == {Channel.EMAIL}
+
+
+async def test_a_partner_withdrawal_also_sticks_and_the_order_of_a_batch_does_not_matter() -> None:
+    later = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+    events: list[AnyEvent] = [
+        _registered("c1", "r1"),
+        _consent("c1", "w", channel="email", consented=False, origin="partner", at=STOP_AT, channels=["sms"]),
+        _registered("c1", "r2", version=2),
+        _consent("c1", "yes", channel="email", consented=True, origin="candidate", at=later, version=3),
+    ]
+    for order in (events, [events[0], events[3], events[1], events[2]]):
+        store = FakeStore()
+        for event in order:  # one by one, as after a failed batch
+            await _handlers(store).on_contacts([event])
+        at_once = FakeStore()
+        await _handlers(at_once).on_contacts(order)
+        assert (
+            store.contacts["c1"].channels == at_once.contacts["c1"].channels == {Channel.EMAIL, Channel.SMS}
+        )
+    store = FakeStore()
+    await _handlers(store).on_contacts(events[:3])
+    assert store.contacts["c1"].channels == {Channel.SMS} and store.contacts["c1"].version == 2
 
 
 def test_row_keys_are_the_outbox_unique_key() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -14,11 +16,13 @@ from vocation_notifications.core.tokens import sign_unsubscribe
 from vocation_notifications.testing import (
     TEST_CONTACTS_KEYS,
     Harness,
+    contact,
     eventually,
     match,
     phone_of,
     read_events,
 )
+from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
 
@@ -31,8 +35,15 @@ def _client(h: Harness) -> httpx.AsyncClient:
     )
 
 
-async def _version_is(h: Harness, cand: str, version: int) -> bool:
-    return await h.contact_version(cand) == version
+async def _email_is(h: Harness, cand: str, email: str) -> bool:
+    async with h.service.pool.acquire() as conn:
+        stored = await h.service.store.get_contact(conn, cand)
+    return stored is not None and stored.email == email
+
+
+async def _channels_are(h: Harness, cand: str, *channels: str) -> bool:
+    stored = await h.fetchval("SELECT channels FROM contacts WHERE candidate_id = $1", cand)
+    return stored is not None and sorted(stored) == sorted(channels)
 
 
 async def test_unsubscribe_link_shows_a_page_then_one_click_post_withdraws_email_consent(
@@ -72,7 +83,7 @@ async def test_unsubscribe_link_shows_a_page_then_one_click_post_withdraws_email
         if e.type.endswith("consent.updated.v1")
     ]
     assert isinstance(updated.data, p.ConsentUpdated)
-    assert updated.data.channels == ["sms"] and updated.data.version == 2
+    assert updated.data.channels == ["sms"] and updated.data.version == 1  # the partner's version, kept
     assert (updated.data.change.channel, updated.data.change.consented, updated.data.change.origin) == (
         "email",
         False,
@@ -104,7 +115,7 @@ async def test_stop_reply_withdraws_sms_consent_and_no_sms_follows(harness: Harn
         assert unknown.json() == {"status": "stopped"}  # nothing to learn about who is known
         bad = await client.post("/sms/inbound", json={"text": "STOP"})
         assert bad.status_code == 422
-    await eventually(lambda: _version_is(h, cand, 2))
+    await eventually(lambda: _channels_are(h, cand, "email"))
     await h.drain()
     assert h.stub.to(phone_of(cand)) == []  # the pending SMS was not sent either
     assert len(h.sink.to(f"{cand}@exemple.fr")) == 1
@@ -175,3 +186,81 @@ async def test_operator_reseal_moves_every_contact_to_the_new_key_batch_by_batch
     emails = [await h.fetchval("SELECT email FROM contacts WHERE candidate_id = $1", c) for c in cands]
     assert all(e.startswith("enc1:k2:") for e in emails)
     assert await reseal(settings) == 0
+
+
+def _consent(cand: str, *, at: datetime, **fields: Any) -> ev.ConsentUpdated:
+    """The candidate's own consent to SMS again, as a partner relays it."""
+    state = contact(cand, **fields).model_dump()
+    change = {"channel": "sms", "consented": True, "origin": "candidate", "at": at}
+    data = p.ConsentUpdated.model_validate({**state, "change": change})
+    return ev.ConsentUpdated.build(data, source="urn:test:partner")
+
+
+async def test_an_sms_stop_sticks_until_the_candidate_consents_again_and_contact_changes_still_apply(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand)
+    async with _client(h) as client:
+        stopped = await client.post("/sms/inbound", json={"from": phone_of(cand), "text": "STOP"})
+        assert stopped.json() == {"status": "stopped"}
+    await eventually(lambda: _channels_are(h, cand, "email"))
+
+    # The partner registers the contact again: a new address, and "consent: email and SMS".
+    new_email = f"{cand}.nouvelle@exemple.fr"
+    again = contact(cand, version=2, email=new_email)
+    await h.publish(ev.ContactRegistered.build(again, source="urn:test:partner"))
+    await eventually(lambda: _email_is(h, cand, new_email), what="the partner's change applied")
+    assert await h.contact_version(cand) == 2
+    assert await _channels_are(h, cand, "email")  # its SMS claim is kept off
+    kept = h.service.metrics.opt_out_kept.labels(channel="sms")._value.get()
+    assert kept >= 1
+
+    await h.publish(match(cand, h.id("vac1")))
+    await h.wait_rows(cand, 1)
+    await h.drain()
+    assert h.stub.to(phone_of(cand)) == []  # still no SMS
+    assert len(h.sink.to(new_email)) == 1 and h.sink.to(f"{cand}@exemple.fr") == []
+    # The topic's newest record of the candidate (what compaction keeps) says the opt-out again.
+    events = await read_events(h.bootstrap, Topic.CANDIDATE_CONTACTS, cand, expected=4)
+    newest = events[-1]
+    assert isinstance(newest.data, p.ConsentUpdated) and newest.source == h.service.settings.event_source
+    assert (newest.data.version, str(newest.data.email), newest.data.channels) == (2, new_email, ["email"])
+    assert (newest.data.change.channel, newest.data.change.origin) == ("sms", "sms_stop")
+
+    # The candidate consents again, after the STOP: SMS allowed again.
+    h.clock.advance(minutes=10)
+    await h.publish(_consent(cand, at=h.clock.now(), version=3, email=new_email))
+    await eventually(lambda: _channels_are(h, cand, "email", "sms"), what="SMS consented again")
+    await h.publish(match(cand, h.id("vac2")))
+    await h.wait_rows(cand, 3)
+    await h.drain()
+    assert len(h.stub.to(phone_of(cand))) == 1
+    assert len(h.sink.to(new_email)) == 2
+
+
+async def test_an_opt_out_restatement_not_published_yet_goes_with_an_erasure(harness: Harness) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand)
+    async with _client(h) as client:
+        await client.post("/sms/inbound", json={"from": phone_of(cand), "text": "STOP"})
+    await eventually(lambda: _channels_are(h, cand, "email"))
+    await h.publish(ev.ContactRegistered.build(contact(cand, version=2), source="urn:test:partner"))
+
+    async def queued(count: int) -> bool:
+        found = await h.fetchval("SELECT count(*) FROM outcome_events WHERE event->>'subject' = $1", cand)
+        return bool(found == count)
+
+    await eventually(lambda: queued(1), what="the opt-out restated, not published yet")
+    await h.publisher.tombstone(Topic.CANDIDATE_CONTACTS, cand)
+    await eventually(lambda: _version_gone(h, cand), what="contact erased")
+    assert await queued(0)
+    await h.drain()
+    events = await read_events(h.bootstrap, Topic.CANDIDATE_CONTACTS, cand, expected=4, within_s=3)
+    assert len(events) == 3 and not any(".opt-out." in e.id for e in events)
+
+
+async def _version_gone(h: Harness, cand: str) -> bool:
+    return await h.contact_version(cand) is None

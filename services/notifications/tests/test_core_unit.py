@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from vocation_notifications.core.backoff import Backoff
-from vocation_notifications.core.consent import is_stop_reply, should_apply, without_channel
+from vocation_notifications.core.consent import (
+    ConsentMark,
+    Suppression,
+    is_stop_reply,
+    mark_of,
+    merge_marks,
+    reachable_channels,
+    should_apply,
+    without_channel,
+)
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import HeldRow, build_digests
 from vocation_notifications.core.model import Contact, DueItem, RecipientKind
@@ -17,7 +29,13 @@ from vocation_notifications.core.sms import SmsEncoding, fit, size_of, to_gsm7_f
 from vocation_notifications.core.tokens import BadToken, sign_unsubscribe, verify_unsubscribe
 from vocation_notifications.core.windows import DailyWindow
 from vocation_shared.contracts import payloads as p
-from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
+from vocation_shared.contracts.vocabulary import (
+    Channel,
+    ConsentOrigin,
+    DigestMode,
+    NotificationPurpose,
+    SuppressionReason,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -136,12 +154,47 @@ def test_unsubscribe_token_round_trips_and_refuses_forgery() -> None:
         verify_unsubscribe("s3cret", "garbage")
 
 
-def test_withdrawing_a_channel_bumps_the_version_and_is_idempotent() -> None:
+def test_withdrawing_a_channel_keeps_the_partners_version() -> None:
     contact = _contact(urgent_shift_sms=True, version=3)
     updated = without_channel(contact, Channel.SMS)
-    assert updated is not None
-    assert updated.channels == {Channel.EMAIL} and updated.version == 4 and not updated.urgent_shift_sms
-    assert without_channel(updated, Channel.SMS) is None
+    assert updated.channels == {Channel.EMAIL} and updated.version == 3 and not updated.urgent_shift_sms
+    assert without_channel(updated, Channel.SMS) == updated
+
+
+def _consent_updated(consented: bool, origin: str, at: datetime) -> p.ConsentUpdated:
+    return p.ConsentUpdated.model_validate(
+        {
+            "candidate_id": "c1",
+            "email": "c1@exemple.fr",
+            "channels": ["email"],
+            "change": {"channel": "sms", "consented": consented, "origin": origin, "at": at},
+        }
+    )
+
+
+def test_a_withdrawal_of_any_origin_suppresses_and_only_the_candidate_lifts() -> None:
+    earlier = NOON - timedelta(hours=1)
+    for origin in ("sms_stop", "email_unsubscribe", "partner", "candidate"):
+        mark = mark_of(_consent_updated(False, origin, earlier), NOON)
+        assert mark is not None and not mark.lifts and mark.at == earlier
+    assert mark_of(_consent_updated(True, "partner", earlier), NOON) is None
+    lift = mark_of(_consent_updated(True, "candidate", NOON + timedelta(days=400)), NOON)
+    assert lift is not None and lift.lifts and lift.at == NOON  # no later than now
+
+
+def test_a_suppression_is_lifted_only_by_a_strictly_newer_re_consent_whatever_the_order() -> None:
+    stop = ConsentMark("c1", Channel.SMS, NOON, ConsentOrigin.SMS_STOP, lifts=False)
+    same_time = ConsentMark("c1", Channel.SMS, NOON, ConsentOrigin.CANDIDATE, lifts=True)
+    newer = ConsentMark("c1", Channel.SMS, NOON + timedelta(minutes=1), ConsentOrigin.CANDIDATE, lifts=True)
+    stop_again = ConsentMark(
+        "c1", Channel.SMS, NOON + timedelta(minutes=2), ConsentOrigin.SMS_STOP, lifts=False
+    )
+    assert merge_marks([stop])["c1", Channel.SMS].active
+    assert merge_marks([stop, same_time])["c1", Channel.SMS].active
+    assert not merge_marks([newer, stop])["c1", Channel.SMS].active
+    assert merge_marks([stop_again, newer, stop])["c1", Channel.SMS].active
+    assert not merge_marks([newer])["c1", Channel.SMS].active  # a re-consent alone suppresses nothing
+    assert reachable_channels({Channel.EMAIL, Channel.SMS}, {Channel.SMS}) == {Channel.EMAIL}
 
 
 @pytest.mark.parametrize(
@@ -413,3 +466,38 @@ def test_an_urgent_shift_is_news_for_a_day_only() -> None:
     assert not policy.too_old(now - timedelta(hours=23), now, urgent=True)
     assert policy.too_old(now - timedelta(hours=25), now, urgent=True)
     assert not policy.too_old(now - timedelta(hours=25), now), "an ordinary match is news for a week"
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=20), st.booleans(), st.sampled_from(list(Channel))),
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_suppressions_do_not_depend_on_the_order_marks_are_read_in(
+    marks: list[tuple[int, bool, Channel]], rnd: random.Random
+) -> None:
+    built = [
+        ConsentMark(
+            "c1",
+            channel,
+            NOON + timedelta(minutes=minute),
+            ConsentOrigin.CANDIDATE if lifts else ConsentOrigin.SMS_STOP,
+            lifts=lifts,
+        )
+        for minute, lifts, channel in marks
+    ]
+    shuffled = list(built)
+    rnd.shuffle(shuffled)
+    one_at_a_time: dict[tuple[str, Channel], Suppression] = {}
+    for mark in shuffled:
+        key = (mark.candidate_id, mark.channel)
+        one_at_a_time[key] = one_at_a_time.get(key, Suppression(None, None)).with_mark(mark)
+    at_once = merge_marks(built)
+    assert {k: v.active for k, v in at_once.items()} == {k: v.active for k, v in one_at_a_time.items()}
+    for (_, channel), record in at_once.items():
+        stops = [m.at for m in built if m.channel is channel and not m.lifts]
+        lifts = [m.at for m in built if m.channel is channel and m.lifts]
+        # Off exactly when some opt-out is not followed by a strictly newer re-consent.
+        assert record.active == (bool(stops) and (not lifts or max(lifts) <= max(stops)))

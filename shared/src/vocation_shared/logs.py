@@ -20,7 +20,12 @@ __all__ = [
     "redact",
 ]
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_EMAIL = re.compile(
+    # Internationalised too (RFC 6531): a local part in any script, a domain in Unicode (U-labels)
+    # or punycode (A-labels, `xn--…`), its last label letters or an A-label.
+    r"[\w.!#$%&'*+/=?^`{|}~\-]+@(?:[\w\-]+\.)+(?:[^\W\d_]{2,}|xn--[\w\-]+)",
+    re.IGNORECASE,
+)
 _PHONE = re.compile(
     r"(?<![\w])(?:\+|00)[1-9](?:[\s.\-]?\d){7,14}(?![\w])|(?<!\d)0[1-9](?:[\s.\-]?\d{2}){4}(?!\d)"
 )

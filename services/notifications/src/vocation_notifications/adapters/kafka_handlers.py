@@ -14,14 +14,14 @@ they cause are queued in `outcome_events` and published by the worker.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent, types_on
 from vocation_shared.contracts.topics import Topic
-from vocation_shared.contracts.vocabulary import NotificationPurpose
+from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
 from vocation_shared.kafka import EventConsumer
 from vocation_shared.kafka.consumer import BatchHandler
 from vocation_shared.logs import get_logger
@@ -30,6 +30,7 @@ from vocation_shared.postgres.idempotency import mark_many_processed
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.store import Store
 from vocation_notifications.core.batches import distinct_events, latest_contacts, plan_match_steps
+from vocation_notifications.core.consent import SERVICE_ORIGINS, mark_of, opt_out_state, stated_here
 from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.planning import plan_booking, plan_refusal
 from vocation_notifications.core.policy import Policy
@@ -133,25 +134,94 @@ class Handlers:
     # --- contacts ---
 
     async def on_contacts(self, events: list[AnyEvent]) -> None:
-        """ContactRegistered / ConsentUpdated: store each candidate's newest full state; wake what waited."""
+        """ContactRegistered / ConsentUpdated: store each candidate's newest full state; wake what waited.
+
+        A `consent-updated`'s change is remembered whatever its version (`core.consent.mark_of`): a
+        withdrawal suppresses the channel, the candidate's own newer re-consent lifts it. A state
+        claiming a suppressed channel is stored (its contact changes apply) with the channel kept
+        off, and that is said (`contact.opt_out_kept`, `..._opt_out_kept_total`).
+        """
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._fresh(conn, Topic.CANDIDATE_CONTACTS, events)
             states = [e.data for e in fresh if isinstance(e, ev.ContactRegistered | ev.ConsentUpdated)]
+            marks = [
+                mark
+                for e in fresh
+                if isinstance(e, ev.ConsentUpdated) and (mark := mark_of(e.data, now)) is not None
+            ]
             contacts = latest_contacts(states)
+            ours = latest_contacts(states, stated_here_only=True)  # our opt-outs: fill a gap only
+            touched = {c.candidate_id for c in contacts + ours} | {m.candidate_id for m in marks}
+            # Contact rows first, then suppressions: the order an opt-out takes them in too.
+            await self._store.lock_contacts(conn, touched)
             applied = await self._store.save_contacts(conn, contacts)
+            applied_set = set(applied)
+            filled = await self._store.add_missing_contacts(conn, ours)
+            await self._store.record_consent_marks(conn, marks)
+            kept_off = await self._store.refresh_channels(conn, touched)
+            # A claim is "kept off" when the candidate's newest state read is a partner's (an
+            # opt-out later in the same batch already says it all).
+            newest_is_partner = {state.candidate_id: not stated_here(state) for state in states}
+            claimed_off = {
+                cid: off for cid, off in kept_off.items() if cid in applied_set and newest_is_partner.get(cid)
+            }
+            restated = await self._restate_opt_outs(conn, claimed_off, now)
             # What waited for these contacts is decided now, not at its next retry.
-            woken = await self._store.wake_many(conn, applied, RecipientKind.CANDIDATE, now)
+            woken = await self._store.wake_many(conn, applied + filled, RecipientKind.CANDIDATE, now)
+        for candidate_id, off in sorted(claimed_off.items()):
+            for channel in sorted(off):
+                self._metrics.opt_out_kept.labels(channel=str(channel)).inc()
+            log.warning(
+                "contact.opt_out_kept",
+                recipient_id=candidate_id,
+                channels=sorted(str(c) for c in off),
+                why="opted out; only the candidate's own newer consent lifts it",
+            )
         log.info(
             "contacts.saved",
             events=len(events),
             fresh=len(fresh),
             candidates=len(contacts),
             applied=len(applied),
+            filled=len(filled),
+            consent_changes=len(marks),
+            opt_outs_kept=len(claimed_off),
+            opt_outs_restated=restated,
             woken=woken,
         )
-        if applied:
+        if applied or filled or marks:
             self._on_planned()
+
+    async def _restate_opt_outs(
+        self, conn: asyncpg.Connection, claimed_off: dict[str, frozenset[Channel]], now: datetime
+    ) -> int:
+        """Queue a `consent-updated` restating each STOP or unsubscribe a partner's state claimed back.
+
+        The topic is compacted by candidate: its newest record is what a rebuild reads. After a
+        partner's claim that record would say "SMS consented"; the restatement (published by the
+        worker, like every fact of ours) makes it say the opt-out again. A withdrawal stated by a
+        partner is the partner's own record and is not restated (the service may state only STOP
+        and unsubscribe changes).
+        """
+        if not claimed_off:
+            return 0
+        ids = sorted(claimed_off)
+        contacts = await self._store.get_contacts(conn, ids)
+        suppressions = await self._store.suppressed_channels(conn, ids)
+        events: list[AnyEvent] = []
+        for candidate_id in ids:
+            contact = contacts.get(candidate_id)
+            for channel in sorted(claimed_off[candidate_id]):
+                record = suppressions.get(candidate_id, {}).get(channel)
+                if contact is None or record is None or record.suppressed_at is None:
+                    continue
+                if record.origin not in SERVICE_ORIGINS:
+                    continue
+                data = opt_out_state(contact, channel, record.origin, record.suppressed_at)
+                events.append(self._store.events.opt_out_restated(data, now))
+        await self._store.queue_events(conn, events)
+        return len(events)
 
     async def on_contact_erased(self, candidate_id: str) -> None:
         """Tombstone on candidate-contacts: erase the contact and everything still to send."""

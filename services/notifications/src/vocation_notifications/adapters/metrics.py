@@ -47,6 +47,12 @@ class Metrics:
             ["origin"],
             registry=self.registry,
         )
+        self.opt_out_kept = Counter(
+            "vocation_notifications_opt_out_kept_total",
+            "Contact states claiming a channel the candidate opted out of, kept off, by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
 
     def outcome(self, channel: str, purpose: str, outcome: str) -> None:
         """Count one outcome."""

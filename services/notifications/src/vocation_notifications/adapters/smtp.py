@@ -1,4 +1,9 @@
-"""Email over SMTP (aiosmtplib) with reused connections; 4xx replies are transient, 5xx permanent."""
+"""Email over SMTP (aiosmtplib) with reused connections; 4xx replies are transient, 5xx permanent.
+
+Internationalised addresses: the domain goes to the envelope and the `To` header IDNA-encoded
+(A-labels, `xn--…`, IDNA 2008 with UTS 46 as the contract's validation); a non-ASCII local part
+needs SMTPUTF8 (RFC 6531), used when the server offers it and otherwise a permanent failure.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,39 @@ import asyncio
 import base64
 import email.utils
 import uuid
+from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
 
 import aiosmtplib
+import idna
 from vocation_shared.logs import redact
 
 from vocation_notifications.ports import DeliveryError, EmailEvents, EmailMessage, Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """An address as the SMTP envelope takes it: domain in A-labels, and whether it needs SMTPUTF8."""
+
+    address: str
+    smtputf8: bool
+
+
+def smtp_recipient(address: str) -> Recipient:
+    """`address` with its domain IDNA-encoded; raises a permanent `DeliveryError` for a domain IDNA refuses.
+
+    An ASCII address is returned as is (the common case costs nothing).
+    """
+    if address.isascii():
+        return Recipient(address, smtputf8=False)
+    local, at, domain = address.rpartition("@")
+    if not at or not local:
+        raise DeliveryError("invalid email address (no local part or domain)", permanent=True)
+    try:
+        ascii_domain = domain if domain.isascii() else idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise DeliveryError("email domain cannot be IDNA-encoded", permanent=True) from exc
+    return Recipient(f"{local}@{ascii_domain.lower()}", smtputf8=not local.isascii())
 
 
 def message_id(notification_id: str, domain: str) -> str:
@@ -39,16 +71,18 @@ def _base64_lines(text: str) -> str:
     return base64.encodebytes(text.encode("utf-8")).decode("ascii").rstrip("\n")
 
 
-def render_mime(message: EmailMessage, *, sender: str, domain: str) -> bytes:
+def render_mime(message: EmailMessage, *, sender: str, domain: str, to: str | None = None) -> bytes:
     """The wire form of a multipart/alternative message (plain text, then HTML), built directly.
 
     The standard library's `email` package takes milliseconds per message to fold headers; this
-    writes the same structure (UTF-8 bodies in base64, CRLF line ends) in microseconds.
+    writes the same structure (UTF-8 bodies in base64, CRLF line ends) in microseconds. `to` is the
+    recipient as sent (`smtp_recipient`); a non-ASCII local part is written in UTF-8 (RFC 6532, only
+    sent with SMTPUTF8), everything else is ASCII.
     """
     boundary = f"=_vocation_{uuid.uuid4().hex}"
     headers = {
         "From": sender,
-        "To": message.to,
+        "To": " ".join((to or message.to).splitlines()),
         "Subject": _header(message.subject),
         "Date": email.utils.formatdate(localtime=False),
         "Message-ID": message_id(message.notification_id, domain),
@@ -73,7 +107,8 @@ def render_mime(message: EmailMessage, *, sender: str, domain: str) -> bytes:
         f"--{boundary}--",
         "",
     ]
-    return "\n".join(lines).replace("\r\n", "\n").replace("\n", "\r\n").encode("ascii")
+    wire = "\n".join(lines).replace("\r\n", "\n").replace("\n", "\r\n")
+    return wire.encode("ascii") if wire.isascii() else wire.encode("utf-8")
 
 
 def build_mime(message: EmailMessage, *, sender: str, domain: str) -> MimeMessage:
@@ -116,7 +151,8 @@ class SmtpEmailSender:
         self._events = events
         self._port = port
         self._sender = sender
-        self._envelope_from = email.utils.parseaddr(sender)[1]
+        # An operator's sender on an IDN domain goes IDNA-encoded in the envelope too.
+        self._envelope_from = smtp_recipient(email.utils.parseaddr(sender)[1]).address
         self._domain = message_id_domain
         self._username = username
         self._password = password
@@ -139,8 +175,14 @@ class SmtpEmailSender:
         return client
 
     async def send(self, message: EmailMessage) -> Receipt:
-        """Send one email; raises `DeliveryError` (transient for 4xx and connection trouble)."""
-        wire = render_mime(message, sender=self._sender, domain=self._domain)
+        """Send one email; raises `DeliveryError` (transient for 4xx and connection trouble).
+
+        A non-ASCII local part asks for SMTPUTF8; a server that does not offer it cannot take the
+        address at all: a permanent failure (no retries), said plainly.
+        """
+        recipient = smtp_recipient(message.to)
+        wire = render_mime(message, sender=self._sender, domain=self._domain, to=recipient.address)
+        options = ["SMTPUTF8"] if recipient.smtputf8 else None
         async with self._slots:
             for attempt in (1, 2):
                 reused = bool(self._idle)
@@ -148,7 +190,9 @@ class SmtpEmailSender:
                 try:
                     if client is None or not client.is_connected:
                         client = await self._connect()
-                    await client.sendmail(self._envelope_from, [message.to], wire)
+                    await client.sendmail(
+                        self._envelope_from, [recipient.address], wire, mail_options=options
+                    )
                 except aiosmtplib.SMTPServerDisconnected as exc:
                     # A reused session the server closed while idle: once more on a fresh one.
                     if reused and attempt == 1:
@@ -163,6 +207,18 @@ class SmtpEmailSender:
                     # The server's text often names the recipient ("550 5.1.1 <x@y.fr>: user unknown").
                     text = redact(exc.message)
                     raise DeliveryError(f"SMTP {exc.code}: {text}", permanent=exc.code >= 500) from exc
+                except aiosmtplib.SMTPNotSupported as exc:
+                    if client is not None:  # nothing was sent on it: the session stays usable
+                        self._idle.append(client)
+                    raise DeliveryError(
+                        "SMTP server does not offer SMTPUTF8: a non-ASCII local part cannot be delivered",
+                        permanent=True,
+                    ) from exc
+                except ValueError as exc:  # an address aiosmtplib cannot write (never retried)
+                    await _close(client)
+                    raise DeliveryError(
+                        f"email address cannot be written in SMTP: {type(exc).__name__}", permanent=True
+                    ) from exc
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     await _close(client)
                     raise DeliveryError(f"SMTP unavailable: {type(exc).__name__}", permanent=False) from exc

@@ -23,7 +23,7 @@ from typing import TypeVar
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.payloads import CandidateContact, MatchFound, MatchWithdrawn
 
-from vocation_notifications.core.consent import contact_from, should_apply
+from vocation_notifications.core.consent import contact_from, should_apply, stated_here
 from vocation_notifications.core.model import Contact, PlannedNotification
 from vocation_notifications.core.planning import plan_match
 from vocation_notifications.core.policy import Policy
@@ -46,14 +46,18 @@ def distinct_events(events: Iterable[E]) -> list[E]:
     return kept
 
 
-def latest_contacts(states: Iterable[CandidateContact]) -> list[Contact]:
+def latest_contacts(states: Iterable[CandidateContact], *, stated_here_only: bool = False) -> list[Contact]:
     """Per candidate, the full state that applying `states` one by one in order would leave.
 
     Newer or equal version wins, as in `should_apply`: the last of the highest versions. The store
     then writes it only over an older or equal stored version, which gives the same result.
+    The partners' states and the states this service published (`core.consent.stated_here`: they
+    only fill a missing contact) are taken apart: `stated_here_only` picks the latter.
     """
     latest: dict[str, Contact] = {}
     for data in states:
+        if stated_here(data) is not stated_here_only:
+            continue
         current = latest.get(data.candidate_id)
         if current is None or should_apply(current.version, data.version):
             latest[data.candidate_id] = contact_from(data)
