@@ -196,9 +196,9 @@ async def test_restart_from_a_snapshot_applies_what_changed_meanwhile_as_a_full_
     async with _service(settings) as first:
         assert not first.reader.restored_from_snapshot
         assert first.state.candidates.version_of(ids[0]) is not None
-    written = folder / snapshot.FILE_NAME
+    written = snapshot.location(folder) / snapshot.FILE_NAME
     assert written.exists(), "written at the clean stop"
-    assert (_mode(written), _mode(folder)) == (0o600, 0o700), "readable by the service's user only"
+    assert (_mode(written), _mode(written.parent)) == (0o600, 0o700), "readable by the service's user only"
     assert _traces(folder, ids[0]), "the person is in it before the erasure"
     assert _traces(folder, f"zelie.{run}", "Zélie", "+33612345678") == [], "no contact ever"
 
@@ -216,7 +216,7 @@ async def test_restart_from_a_snapshot_applies_what_changed_meanwhile_as_a_full_
 
     async with _service(settings) as restored:
         assert restored.reader.restored_from_snapshot
-        assert list(folder.iterdir()) == [], "taken at start: no copy on disk while the service runs"
+        assert list(written.parent.iterdir()) == [], "taken at start: no copy on disk while the service runs"
         # While it runs: another one withdraws.
         gone = p.CandidateWithdrawn(candidate_id=ids[3], erasure_requested=True)
         await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(gone, source=SOURCE)])

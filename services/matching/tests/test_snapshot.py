@@ -66,7 +66,7 @@ def test_snapshot_reads_back_the_state_and_its_offsets(tmp_path: Path) -> None:
 def test_a_snapshot_is_taken_once_it_is_not_left_on_disk_while_the_service_runs(tmp_path: Path) -> None:
     snapshot.write(tmp_path, _state(), {}, 1.0)
     assert snapshot.read(tmp_path, 1.0) is not None
-    assert list(tmp_path.iterdir()) == []
+    assert list(snapshot.location(tmp_path).iterdir()) == []
     assert snapshot.read(tmp_path, 1.0) is None
 
 
@@ -74,11 +74,12 @@ def test_the_file_is_0600_and_the_folder_0700_whatever_the_umask(tmp_path: Path)
     folder = tmp_path / "open-folder"
     folder.mkdir(mode=0o777)
     os.chmod(folder, 0o777)  # noqa: S103 - the careless folder the service must tighten
+    snapshot.location(folder).mkdir(mode=0o755)
     with _umask(0):
         path = snapshot.write(folder, _state(), {}, 1.0)
-        assert (_mode(path), _mode(folder)) == (0o600, 0o700)
+        assert (_mode(path), _mode(path.parent)) == (0o600, 0o700), "an existing folder is tightened"
         created = snapshot.private_folder(tmp_path / "new" / "snapshots")
-        assert _mode(created) == 0o700
+        assert _mode(created) == 0o700 and created == snapshot.location(tmp_path / "new" / "snapshots")
 
 
 def test_the_temporary_file_is_private_from_its_creation(
@@ -95,7 +96,7 @@ def test_the_temporary_file_is_private_from_its_creation(
     with _umask(0):
         snapshot.write(tmp_path, _state(), {}, 1.0)
     assert modes == [0o600]
-    assert [p.name for p in tmp_path.iterdir()] == [snapshot.FILE_NAME], "the temporary file was renamed"
+    assert [p.name for p in snapshot.location(tmp_path).iterdir()] == [snapshot.FILE_NAME], "renamed"
 
 
 def test_after_an_erasure_the_person_is_in_no_file_of_the_snapshot_folder(tmp_path: Path) -> None:
@@ -136,13 +137,13 @@ def test_a_stale_snapshot_is_deleted_not_used(
 ) -> None:
     snapshot.write(tmp_path, _state(), {}, 1.0)
     assert snapshot.read(tmp_path, cell_scale, now=time.time() + now_offset_s) is None, why
-    assert list(tmp_path.iterdir()) == [], why
+    assert list(snapshot.location(tmp_path).iterdir()) == [], why
 
 
 def test_a_broken_file_or_one_others_may_read_is_deleted_unread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / snapshot.FILE_NAME
+    path = snapshot.private_folder(tmp_path) / snapshot.FILE_NAME
     path.write_bytes(b"not a pickle")
     os.chmod(path, 0o600)
     assert snapshot.read(tmp_path, 1.0) is None and not path.exists()
@@ -158,24 +159,41 @@ def test_a_broken_file_or_one_others_may_read_is_deleted_unread(
 
 
 def test_a_temporary_file_left_by_a_crashed_write_is_deleted_a_young_one_kept(tmp_path: Path) -> None:
-    old = tmp_path / f"{snapshot.FILE_NAME}.123.deadbeef{snapshot.PARTIAL_SUFFIX}"
-    young = tmp_path / f"{snapshot.FILE_NAME}.456.cafecafe{snapshot.PARTIAL_SUFFIX}"
+    folder = snapshot.private_folder(tmp_path)
+    old = folder / f"{snapshot.FILE_NAME}.123.deadbeef{snapshot.PARTIAL_SUFFIX}"
+    young = folder / f"{snapshot.FILE_NAME}.456.cafecafe{snapshot.PARTIAL_SUFFIX}"
     for partial in (old, young):
         partial.write_bytes(ERASED.encode())
     long_ago = time.time() - snapshot.PARTIAL_MAX_AGE_S - 60
     os.utime(old, (long_ago, long_ago))
     assert snapshot.read(tmp_path, 1.0) is None
-    assert sorted(p.name for p in tmp_path.iterdir()) == [young.name], "another instance may be writing it"
+    assert sorted(p.name for p in folder.iterdir()) == [young.name], "another instance may be writing it"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
-def test_a_folder_of_another_user_is_refused(tmp_path: Path) -> None:
-    folder = tmp_path / "theirs"
-    folder.mkdir(mode=0o700)
-    os.chown(folder, 65534, 65534)
+def test_a_snapshot_folder_of_another_user_is_refused_a_shared_mount_point_is_not(tmp_path: Path) -> None:
+    theirs = snapshot.location(tmp_path / "theirs")
+    theirs.mkdir(mode=0o700, parents=True)
+    os.chown(theirs, 65534, 65534)
     with pytest.raises(snapshot.SnapshotFolderError, match="VOCATION_SNAPSHOT_DIR"):
-        snapshot.write(folder, _state(), {}, 1.0)
-    assert list(folder.iterdir()) == []
+        snapshot.write(tmp_path / "theirs", _state(), {}, 1.0)
+    assert list(theirs.iterdir()) == []
+    # A volume's mount point: root's (here another user's), shared with a group (fsGroup), setgid.
+    mount = tmp_path / "volume"
+    mount.mkdir()
+    os.chown(mount, 65534, 65534)
+    os.chmod(mount, 0o2775)  # noqa: S103 - what fsGroup makes of a volume
+    path = snapshot.write(mount, _state(), {}, 1.0)
+    assert path.parent.stat().st_uid == os.geteuid() and _mode(path.parent) == 0o700
+
+
+def test_a_snapshot_left_where_earlier_versions_wrote_it_is_deleted(tmp_path: Path) -> None:
+    legacy = tmp_path / snapshot.FILE_NAME
+    legacy.write_bytes(ERASED.encode())
+    assert snapshot.read(tmp_path, 1.0) is None and not legacy.exists()
+    legacy.write_bytes(ERASED.encode())
+    snapshot.private_folder(tmp_path)
+    assert not legacy.exists()
 
 
 def test_index_read_back_from_disk_finds_the_same_matches(tmp_path: Path) -> None:

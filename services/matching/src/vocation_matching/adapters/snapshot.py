@@ -22,10 +22,13 @@ disability, diplomas, wanted métiers), so:
   snapshot could bring back a candidate erased since), written by other code (`fingerprint`:
   the format, the model and index modules, the grid setting), or dated in the future. The state
   reader also refuses one whose partitions differ or whose offsets the broker no longer has.
-- **Only the service's user can read it**: the folder is made 0700 (created so, or tightened;
-  owned by another user, it is refused), the file is created 0600 from the start (a temporary
-  file opened with those modes, written, synced, then renamed), and a file that is not the
-  service user's own or that others may read is deleted unread (unpickling it could run code).
+- **Only the service's user can read it**: it lives in `<SNAPSHOT_DIR>/private/`, a folder the
+  service creates 0700 for its own user (or tightens to 0700; owned by another user, it is
+  refused) — `SNAPSHOT_DIR` itself may be a volume's mount point owned by root and shared with
+  a group (Kubernetes' `fsGroup`). The file is created 0600 from the start (a temporary file
+  opened with those modes, written, synced, then renamed), and a file that is not the service
+  user's own or that others may read is deleted unread (unpickling it could run code). A
+  snapshot left directly in `SNAPSHOT_DIR` by earlier versions is deleted at start.
 
 Instances sharing a folder never mix their writes (each writes its own temporary file, the last
 rename wins); a temporary file left by a crash mid-write is deleted after `PARTIAL_MAX_AGE_S`.
@@ -59,6 +62,8 @@ MAX_AHEAD_S = 300.0
 PARTIAL_MAX_AGE_S = 600.0
 """A temporary file older than this is a crashed write (a write takes ~1 s per million candidates)."""
 FILE_NAME = "matching-state.pickle"
+PRIVATE_FOLDER = "private"
+"""The folder of the snapshot inside the configured one, created by and for the service's user."""
 PARTIAL_SUFFIX = ".partial"
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -88,16 +93,30 @@ def fingerprint(cell_scale: float) -> str:
     return digest.hexdigest()
 
 
-def private_folder(folder: Path) -> Path:
-    """The folder, created 0700 or tightened to 0700; SnapshotFolderError if another user owns it."""
-    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+def location(configured: Path) -> Path:
+    """Where the snapshot of a configured `SNAPSHOT_DIR` lives: its `private` folder."""
+    return configured / PRIVATE_FOLDER
+
+
+def private_folder(configured: Path) -> Path:
+    """The snapshot's folder, created 0700 (or tightened to 0700) in `configured`.
+
+    SnapshotFolderError if it is not a directory of the service's own user. A snapshot left
+    directly in `configured` by earlier versions (not private) is deleted.
+    """
+    configured.mkdir(parents=True, exist_ok=True)
+    discard(configured, "legacy_location")
+    discard_partials(configured, time.time() + PARTIAL_MAX_AGE_S + 1)
+    folder = location(configured)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=FOLDER_MODE)
     info = os.stat(folder, follow_symlinks=False)
     if not stat.S_ISDIR(info.st_mode):
-        raise SnapshotFolderError(f"the snapshot folder {folder} is not a directory (VOCATION_SNAPSHOT_DIR)")
+        raise SnapshotFolderError(f"{folder} is not a directory: check VOCATION_SNAPSHOT_DIR")
     if info.st_uid != os.geteuid():
         raise SnapshotFolderError(
-            f"the snapshot folder {folder} belongs to another user: give VOCATION_SNAPSHOT_DIR a folder"
-            " of the service's own user"
+            f"{folder} belongs to another user: give VOCATION_SNAPSHOT_DIR a folder where the"
+            " service's user can create its own"
         )
     if stat.S_IMODE(info.st_mode) != FOLDER_MODE:
         os.chmod(folder, FOLDER_MODE)
@@ -105,9 +124,9 @@ def private_folder(folder: Path) -> Path:
     return folder
 
 
-def write(folder: Path, state: MatchingState, positions: Positions, cell_scale: float) -> Path:
+def write(configured: Path, state: MatchingState, positions: Positions, cell_scale: float) -> Path:
     """Write the snapshot (0600 temporary file, then rename) after purging removed candidates; its path."""
-    private_folder(folder)
+    folder = private_folder(configured)
     discard_partials(folder)
     state.candidates.purge_removed()
     target = folder / FILE_NAME
@@ -130,8 +149,11 @@ def write(folder: Path, state: MatchingState, positions: Positions, cell_scale: 
     return target
 
 
-def read(folder: Path, cell_scale: float, now: float | None = None) -> Snapshot | None:
-    """The snapshot in `folder` if it can be used, else None (said in the log); the file is deleted either way."""
+def read(configured: Path, cell_scale: float, now: float | None = None) -> Snapshot | None:
+    """The snapshot of `configured` if it can be used, else None (said in the log); the file is deleted either way."""
+    if configured.is_dir():
+        discard(configured, "legacy_location")
+    folder = location(configured)
     path = folder / FILE_NAME
     if not folder.is_dir():
         return None
