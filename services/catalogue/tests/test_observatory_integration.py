@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -180,3 +181,37 @@ async def test_an_erased_candidate_leaves_the_supply(pool: asyncpg.Pool, client:
     assert await pool.fetchval("SELECT count(*) FROM candidate_supply WHERE id = 'c-ain-0'") == 0
     answer = (await client.get("/v1/observatory", params={"departement": "01", "rome": "J1501"})).json()
     assert _need(answer, "01", "J1501")["candidates"] == 5
+
+
+async def test_a_repeated_question_is_answered_from_the_cache_without_reading_the_tables_again(
+    pool: asyncpg.Pool, client: httpx.AsyncClient
+) -> None:
+    first = (await client.get("/v1/observatory", params={"departement": "40"})).json()
+    bookings = PostgresBookings(pool, "catalogue", "urn:vocation:catalogue", clock=fixed_clock())
+    handlers = CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
+    await handlers.on_entity(
+        vacancy_event("as-landes-2", commune_insee=samples.MONT_DE_MARSAN, posts=3, at=NOW - days(1))
+    )
+    again = (await client.get("/v1/observatory", params={"departement": "40", "format": "csv"})).text
+    assert _need(first, "40", "J1501")["open_posts"] == 1
+    [row] = [r for r in csv.DictReader(io.StringIO(again)) if r["rome_code"] == "J1501"]
+    assert row["open_posts"] == "1", "the same question within a minute: the kept answer"
+    other = (await client.get("/v1/observatory", params={"departement": "40", "window_days": 30})).json()
+    assert _need(other, "40", "J1501")["open_posts"] == 4, "another question reads the tables"
+
+
+async def test_an_aggregate_stuck_past_its_time_limit_is_a_503_not_a_hung_request(pool: asyncpg.Pool) -> None:
+    app = create_http_app(
+        PostgresSearch(pool, clock=fixed_clock()),
+        [],
+        PostgresObservatory(pool, clock=fixed_clock(), statement_timeout_ms=300),
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://catalogue"
+    ) as client:
+        async with pool.acquire() as locker, locker.transaction():
+            await locker.execute("LOCK TABLE vacancies IN ACCESS EXCLUSIVE MODE")
+            answer = await asyncio.wait_for(client.get("/v1/observatory"), timeout=10)
+        assert answer.status_code == 503
+        again = await client.get("/v1/observatory")
+        assert again.status_code == 200, "the failure was not kept: once the lock is gone, it answers"

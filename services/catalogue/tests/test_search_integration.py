@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -196,6 +197,35 @@ async def test_offer_detail_adds_the_establishment_without_its_contact_address(
     assert offer["establishment"]["address"] == "12 rue des Tilleuls"
     assert offer["offer_kind"] == "apprenticeship"
     assert "tutrice" not in answer.text
+
+
+async def test_an_immersion_slot_is_served_without_its_tutors_name(
+    handlers: CatalogueHandlers, client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    await handlers.on_entity(slot_event("s-tutor", tutor_name="Claire Mercier"))
+    listed = await client.get("/v1/immersions", params={"commune": "01053"})
+    one = await client.get("/v1/immersions/s-tutor")
+    assert [i["id"] for i in listed.json()["items"]] == ["s-tutor"]
+    assert one.json()["establishment"]["name"] == "EHPAD Les Tilleuls" and one.json()["commune_name"]
+    for answer in (listed, one):
+        assert answer.status_code == 200 and "Mercier" not in answer.text
+    stored = await pool.fetchval("SELECT data->>'tutor_name' FROM immersion_slots WHERE id = 's-tutor'")
+    assert stored == "Claire Mercier", "kept for the slot's state the catalogue republishes"
+
+
+async def test_a_vacancy_dated_in_2099_is_as_new_as_its_arrival_and_does_not_pin_the_top(
+    handlers: CatalogueHandlers, client: httpx.AsyncClient
+) -> None:
+    """A partner writing straight to Kafka sets `time` far ahead: the date order must not trust it."""
+    await _seed_territory(handlers)
+    await handlers.on_entity(vacancy_event("v-2099", at=datetime(2099, 1, 1, tzinfo=UTC)))
+    await handlers.on_entity(vacancy_event("v-later", at=datetime.now(UTC)))
+    items = (await client.get("/v1/offers", params={"sort": "date"})).json()["items"]
+    assert [i["id"] for i in items][:2] == ["v-later", "v-2099"]
+    assert datetime.fromisoformat(items[1]["posted_at"]) <= datetime.now(UTC)
+    # A later version with a sane time keeps the earliest date seen, clamped as it was.
+    await handlers.on_entity(vacancy_event("v-2099", version=2, kind=ev.VacancyUpdated, at=NOW))
+    assert (await _ids(client, sort="date"))[0] == "v-later"
 
 
 async def test_pages_follow_each_other_without_gap_or_repeat_even_with_equal_distances(

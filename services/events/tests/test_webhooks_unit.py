@@ -6,6 +6,7 @@ import orjson
 import pytest
 from vocation_events.core.webhooks import (
     SUBSCRIBABLE_TYPES,
+    WITHHELD_FIELDS,
     SubscriptionError,
     check_subscription,
     outgoing_body,
@@ -70,3 +71,27 @@ def test_who_took_a_shift_is_not_sent_out_nor_a_tutors_address() -> None:
     assert sent["data"] == {"id": "etab-1", "name": "EHPAD Les Tilleuls"}
     vacancy = orjson.dumps({"id": "e-2", "type": "fr.vocation.vacancy.posted.v1", "data": {"id": "v"}})
     assert outgoing_body("fr.vocation.vacancy.posted.v1", vacancy) == vacancy, "sent as it is on the topic"
+
+
+def test_an_immersion_slot_goes_out_without_its_tutors_name() -> None:
+    slot = {
+        "id": "imm-1",
+        "establishment": {"id": "etab-1", "siret": "12345678901234", "name": "EHPAD Les Tilleuls"},
+        "title": "Vis ma vie d'aide-soignant",
+        "commune_insee": "01053",
+        "tutor_name": "Claire Mercier",
+    }
+    for kind in ("offered", "updated", "closed"):
+        event_type = f"fr.vocation.immersion-slot.{kind}.v1"
+        event = {"id": f"e-{kind}", "type": event_type, "data": slot}
+        sent = orjson.loads(outgoing_body(event_type, orjson.dumps(event)))
+        assert "tutor_name" not in sent["data"] and "Mercier" not in orjson.dumps(sent).decode()
+        assert sent["data"]["establishment"]["name"] == "EHPAD Les Tilleuls"
+        assert sent["data"]["commune_insee"] == "01053"
+    assert set(WITHHELD_FIELDS) == {
+        "fr.vocation.establishment.registered.v1",
+        "fr.vocation.establishment.updated.v1",
+        "fr.vocation.immersion-slot.offered.v1",
+        "fr.vocation.immersion-slot.updated.v1",
+        "fr.vocation.immersion-slot.closed.v1",
+    }

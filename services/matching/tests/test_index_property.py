@@ -168,7 +168,7 @@ def test_indexed_offer_matching_equals_brute_force(
 
 @SETTINGS
 @given(population=populations(), replacements=populations(), offer=offers(), data=st.data())
-def test_index_stays_exact_through_updates_removals_and_compaction(
+def test_index_stays_exact_through_updates_removals_compaction_and_purge(
     population: list[Candidate], replacements: list[Candidate], offer: Offer, data: st.DataObject
 ) -> None:
     index = CandidateIndex(capacity=2, first_pass=1)
@@ -181,8 +181,12 @@ def test_index_stays_exact_through_updates_removals_and_compaction(
     for candidate_id in data.draw(st.lists(st.sampled_from(sorted(current)), unique=True)) if current else []:
         assert index.remove(candidate_id)
         del current[candidate_id]
-    if data.draw(st.booleans()):
+    tidying = data.draw(st.sampled_from(["none", "compact", "purge"]))
+    if tidying == "compact":
         index.compact()
+    elif tidying == "purge":  # what a snapshot does before writing: compact, then blank the dead rows
+        index.purge_removed()
+    if tidying != "none":
         for candidate in data.draw(st.lists(candidates(99), max_size=3)):
             index.upsert(candidate)
             current[candidate.id] = candidate

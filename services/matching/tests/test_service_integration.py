@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +22,7 @@ from vocation_local.kafka_admin import end_offsets, start_groups_at
 from vocation_matching.adapters import snapshot
 from vocation_matching.adapters.state_reader import partitions_of
 from vocation_matching.app import MatchingService, running_service
-from vocation_matching.core.model import OfferSource
+from vocation_matching.core.model import OfferSource, stable_hash
 from vocation_matching.settings import MatchingSettings
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
@@ -184,13 +185,22 @@ async def test_restart_from_a_snapshot_applies_what_changed_meanwhile_as_a_full_
     kafka_bootstrap: str, fresh_database: str, tmp_path: Path
 ) -> None:
     run = _run()
-    ids = [f"cand-{run}-{n}" for n in range(3)]
-    await _publish(kafka_bootstrap, [_candidate(run, 0), _candidate(run, 1), _vacancy(run)])
-    settings = _settings(kafka_bootstrap, fresh_database, f"snap-{run}", snapshot_dir=tmp_path)
+    ids = [f"cand-{run}-{n}" for n in range(4)]
+    folder = tmp_path / "snapshots"
+    contact = {"first_name": "Zélie", "email": f"zelie.{run}@example.org", "phone": "+33612345678"}
+    await _publish(
+        kafka_bootstrap,
+        [_candidate(run, 0), _candidate(run, 1), _candidate(run, 3, contact=contact), _vacancy(run)],
+    )
+    settings = _settings(kafka_bootstrap, fresh_database, f"snap-{run}", snapshot_dir=folder)
     async with _service(settings) as first:
         assert not first.reader.restored_from_snapshot
         assert first.state.candidates.version_of(ids[0]) is not None
-    assert (tmp_path / snapshot.FILE_NAME).exists(), "written at the clean stop"
+    written = snapshot.location(folder) / snapshot.FILE_NAME
+    assert written.exists(), "written at the clean stop"
+    assert (_mode(written), _mode(written.parent)) == (0o600, 0o700), "readable by the service's user only"
+    assert _traces(folder, ids[0]), "the person is in it before the erasure"
+    assert _traces(folder, f"zelie.{run}", "Zélie", "+33612345678") == [], "no contact ever"
 
     # While it was stopped: one candidate erased (tombstone), one registered, the vacancy closed.
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
@@ -206,16 +216,41 @@ async def test_restart_from_a_snapshot_applies_what_changed_meanwhile_as_a_full_
 
     async with _service(settings) as restored:
         assert restored.reader.restored_from_snapshot
+        assert list(written.parent.iterdir()) == [], "taken at start: no copy on disk while the service runs"
+        # While it runs: another one withdraws.
+        gone = p.CandidateWithdrawn(candidate_id=ids[3], erasure_requested=True)
+        await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(gone, source=SOURCE)])
+        await restored.reader.caught_up()
         candidates = {c: restored.state.candidates.version_of(c) for c in ids}
         vacancy = restored.state.offers.get((OfferSource.VACANCY, f"vac-{run}-1"))
         sizes = (len(restored.state.candidates), len(restored.state.offers))
     assert candidates[ids[0]] is None and candidates[ids[1]] == 1 and candidates[ids[2]] == 1
+    assert candidates[ids[3]] is None
     assert vacancy is not None and not vacancy.open
+    assert written.exists() and _mode(written) == 0o600
+    erased = [stable_hash(c).to_bytes(8, "little", signed=True) for c in (ids[0], ids[3])]
+    assert _traces(folder, ids[0], ids[3], *erased) == [], "erased people are in no file of the folder"
+    assert _traces(folder, ids[1], ids[2])
 
     rebuilt_settings = _settings(kafka_bootstrap, fresh_database, f"snap-full-{run}")
     async with _service(rebuilt_settings) as rebuilt:
         assert not rebuilt.reader.restored_from_snapshot
         assert (len(rebuilt.state.candidates), len(rebuilt.state.offers)) == sizes
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _traces(folder: Path, *needles: str | bytes) -> list[tuple[str, str | bytes]]:
+    """Every (file, needle) such that the needle is in the file, over every file of the folder."""
+    return [
+        (path.name, needle)
+        for path in folder.rglob("*")
+        if path.is_file()
+        for needle in needles
+        if (needle.encode() if isinstance(needle, str) else needle) in path.read_bytes()
+    ]
 
 
 async def test_offer_posted_emits_matches_to_candidates_in_reach(

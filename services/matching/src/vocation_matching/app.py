@@ -22,6 +22,7 @@ from vocation_shared.postgres.retention import Retention, pruning
 from vocation_shared.reference import preload
 from vocation_shared.runtime import freeze_long_lived
 
+from vocation_matching.adapters import snapshot
 from vocation_matching.adapters.ledger import EMITTED_MATCHES, PostgresMatchLedger
 from vocation_matching.adapters.publishing import KafkaBatchPublisher
 from vocation_matching.adapters.reactions import BarrierConsumer, Reactions, subscribe_reactions
@@ -73,7 +74,12 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 async def running_service(
     settings: MatchingSettings, clock: Clock | None = None
 ) -> AsyncIterator[MatchingService]:
-    """Start the service: rebuild the state in the background, then join the group; stop on exit."""
+    """Start the service: rebuild the state in the background, then join the group; stop on exit.
+
+    With a snapshot folder, it is made private (0700) first, or the start fails naming it.
+    """
+    if settings.snapshot_dir is not None:
+        snapshot.private_folder(settings.snapshot_dir)
     preload()
     state = MatchingState.empty(settings.grid_cell_scale)
     metrics = Metrics(state)

@@ -26,6 +26,7 @@ from vocation_shared.reference import (
 )
 
 from vocation_catalogue.adapters import metrics
+from vocation_catalogue.adapters.observatory import CachedObservatory, ObservatoryBusy
 from vocation_catalogue.core.observatory import (
     DEFAULT_WINDOW_DAYS,
     MIN_PEOPLE,
@@ -70,6 +71,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     log.warning("http.database_unavailable", error=repr(exc))
     return JSONResponse({"detail": "the catalogue's database is unavailable, retry later"}, status_code=503)
+
+
+async def _observatory_busy(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ObservatoryBusy)
+    log.warning("http.observatory_busy")
+    return JSONResponse(
+        {"detail": "the observatory is busy, retry later"},
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after_s)},
+    )
 
 
 def _metier_summary(metier: Metier) -> dict[str, Any]:
@@ -431,7 +442,11 @@ def create_http_app(
     *,
     observatory_min_people: int = MIN_PEOPLE,
 ) -> FastAPI:
-    """The catalogue's FastAPI application (OpenAPI at /openapi.json, viewer at /docs)."""
+    """The catalogue's FastAPI application (OpenAPI at /openapi.json, viewer at /docs).
+
+    The observatory is put behind a `CachedObservatory` (unless it already is one): its answers
+    cost full scans and it is served without a key.
+    """
     app = FastAPI(
         title="Vocation catalogue",
         version="1",
@@ -439,11 +454,14 @@ def create_http_app(
     )
     app.add_exception_handler(QueryError, _query_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ObservatoryBusy, _observatory_busy)
     for error in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError):
         app.add_exception_handler(error, _database_down)
     app.include_router(reference_router())
     app.include_router(search_router(search))
     if observatory is not None:
+        if not isinstance(observatory, CachedObservatory):
+            observatory = CachedObservatory(observatory)
         app.include_router(observatory_router(observatory, observatory_min_people))
     app.include_router(operations_router(checks))
     return app

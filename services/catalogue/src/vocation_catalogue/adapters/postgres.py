@@ -36,13 +36,29 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+CLAMPED_TO_READ_TIME = frozenset({"posted_at", "updated_at"})
+"""Columns taken from an event's `time`, never later than when the catalogue applies it.
+
+A partner writing straight to Kafka chooses the `time` of its events (the gateway refuses one
+more than 5 minutes ahead, a direct producer is not checked): a vacancy "posted" in 2099 would
+stay first of every date-sorted search for years. Clamped, it is as new as its arrival, no newer.
+"""
+
+
+def _placeholder(name: str, n: int) -> str:
+    return f"LEAST(${n}::timestamptz, now())" if name in CLAMPED_TO_READ_TIME else f"${n}"
+
+
 async def upsert(conn: asyncpg.Connection, row: Row) -> bool:
-    """Insert or replace a row, unless the stored version is the same or newer; True if written."""
+    """Insert or replace a row, unless the stored version is the same or newer; True if written.
+
+    `posted_at` and `updated_at` are clamped to the transaction's time (`CLAMPED_TO_READ_TIME`).
+    """
     if row.table not in _KNOWN_TABLES:
         raise ValueError(f"unknown read-model table {row.table!r}")
     names = ["id", "version", *row.columns]
     values = [row.id, row.version, *row.columns.values()]
-    placeholders = ", ".join(f"${n}" for n in range(1, len(names) + 1))
+    placeholders = ", ".join(_placeholder(name, n) for n, name in enumerate(names, start=1))
     updates = ", ".join(
         f"{name} = LEAST({row.table}.posted_at, EXCLUDED.posted_at)"
         if name == "posted_at"
@@ -118,7 +134,7 @@ class PostgresReadModels:
             status = await conn.execute(
                 """
                 UPDATE vacancies
-                SET status = 'filled', updated_at = $2,
+                SET status = 'filled', updated_at = LEAST($2::timestamptz, now()),
                     data = jsonb_set(data, '{status}', '"filled"')
                          || jsonb_build_object('posts_filled', coalesce((data->>'posts')::int, 1))
                 WHERE id = $1 AND status = 'open'
@@ -354,6 +370,10 @@ class PostgresBookings:
 RING_STEPS_KM = (5.0, 20.0, 60.0)
 PRIVATE_ESTABLISHMENT_FIELDS = frozenset({"immersion_contact_email"})
 """Kept in the read model, never served: the tutor's address is for the notifications service."""
+PRIVATE_ITEM_FIELDS = frozenset({"tutor_name"})
+"""Kept in the read model (the slot's state the catalogue republishes after a booking carries it),
+never served: a tutor's name is for the candidate who booked, told by the notifications service.
+A candidate looking for a place needs the establishment and the place, which are served."""
 DENSE_AREA_ROWS = 3000
 """Past this many rows in the bounding box, a date-sorted search walks the date index instead."""
 
@@ -569,7 +589,7 @@ class PostgresSearch:
 
 def _item(row: asyncpg.Record) -> dict[str, Any]:
     """A result: the entity's full state, plus its distance, place names, métier label, dates."""
-    item: dict[str, Any] = dict(row["data"])
+    item: dict[str, Any] = {k: v for k, v in row["data"].items() if k not in PRIVATE_ITEM_FIELDS}
     commune = communes().get(row["commune_insee"])
     metier = rome_v4().get(item.get("rome_code", ""))
     distance = row["distance_km"]

@@ -24,6 +24,9 @@ DEFAULT_RADIUS_KM = 30.0
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 MAX_TEXT_LENGTH = 200
+MAX_ROME_CODES = 20
+MAX_ROME_VALUES = 100
+"""Values of a `rome` parameter read at most (repeats included) before refusing it."""
 _DEPARTEMENT = re.compile(r"^(?:[0-9]{2}|2[AB]|97[1-8]|98[0-9])$")
 _ROME = re.compile(r"^[A-N][0-9]{4}$")
 _INSEE = re.compile(r"^(?:[0-9]{2}|2[AB])[0-9]{3}$|^9[78][0-9]{3}$")
@@ -194,16 +197,22 @@ def _no_control_characters(param: str, value: str) -> str:
 
 
 def parse_rome_codes(values: Sequence[str]) -> list[str]:
-    """The ROME 4 codes of a `rome` parameter (repeated or comma-separated), each once, at most 20."""
+    """The ROME 4 codes of a `rome` parameter (repeated or comma-separated), each once, at most 20.
+
+    Refused as soon as a 21st code or a 101st value is read: a long list costs nothing to check.
+    """
     rome_codes: list[str] = []
-    for raw in _split(values):
+    raws = _split(values)
+    if len(raws) > MAX_ROME_VALUES:
+        raise QueryError("rome", f"at most {MAX_ROME_CODES} ROME codes")
+    for raw in raws:
         code = _no_control_characters("rome", raw).upper()
         if not _ROME.match(code) or code not in rome_v4():
             raise QueryError("rome", f"unknown ROME 4 code {raw[:20]!r}")
         if code not in rome_codes:
             rome_codes.append(code)
-    if len(rome_codes) > 20:
-        raise QueryError("rome", "at most 20 ROME codes")
+            if len(rome_codes) > MAX_ROME_CODES:
+                raise QueryError("rome", f"at most {MAX_ROME_CODES} ROME codes")
     return rome_codes
 
 

@@ -40,11 +40,22 @@ SUBSCRIBABLE_TYPES = frozenset(
 )
 """Event types of those topics whose data names nobody (`shift.accepted` names who took the shift)."""
 
+PERSONAL_FIELDS = ("immersion_contact_email", "tutor_name")
+"""Fields of offers and sites that name or reach a person: the tutor's address (for the
+notifications service only) and the tutor's name (for the candidate who booked, told by the
+notifications service). A partner learns the establishment and the place, never who tutors."""
+
+
+def _withheld(model: type[Any]) -> tuple[str, ...]:
+    data = model.model_fields["data"].annotation
+    known = getattr(data, "model_fields", {})
+    return tuple(name for name in PERSONAL_FIELDS if name in known)
+
+
 WITHHELD_FIELDS: dict[str, tuple[str, ...]] = {
-    "fr.vocation.establishment.registered.v1": ("immersion_contact_email",),
-    "fr.vocation.establishment.updated.v1": ("immersion_contact_email",),
+    name: withheld for name in sorted(SUBSCRIBABLE_TYPES) if (withheld := _withheld(EVENT_TYPES[name]))
 }
-"""Fields of `data` never sent out: a tutor's address is for the notifications service only."""
+"""Fields of `data` never sent out, per event type (every subscribable type whose data has one)."""
 
 
 def outgoing_body(event_type: str, value: bytes) -> bytes:

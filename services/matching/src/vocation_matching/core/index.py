@@ -482,6 +482,19 @@ class CandidateIndex:
         self._dead_posted = 0
         self.compactions += 1
 
+    def purge_removed(self) -> None:
+        """Compact, then blank every unused row: nothing of a removed candidate is left in memory.
+
+        `remove` only marks a row dead (its position, birth year, flags and the hash of its id
+        stay until the row is reused); before the index is written to disk, the dead rows are
+        dropped from the postings and experience and their records reset to the empty values.
+        """
+        self.compact()
+        if self._free:
+            rows = np.asarray(self._free, dtype=np.int64)
+            self._cols[rows] = _new_records(1)[0]
+            self._wanted[rows] = -1
+
     # --- reads ---
 
     def _hits(self, metier: int, lat: float, lon: float) -> _Hits:
