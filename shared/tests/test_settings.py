@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
+from pydantic import ValidationError
+from vocation_shared.contracts.producers import Service
 from vocation_shared.settings import CommonSettings
 
 pytestmark = pytest.mark.unit
@@ -45,3 +49,34 @@ def test_retention_zero_keeps_everything(monkeypatch: pytest.MonkeyPatch) -> Non
     assert CommonSettings().retention() is None
     monkeypatch.setenv("VOCATION_RETENTION_DAYS", "500")
     assert CommonSettings().retention() == timedelta(days=500)
+
+
+class _MatchingLike(CommonSettings):
+    publisher: ClassVar[Service] = Service.MATCHING
+
+
+def test_a_service_publishes_with_its_registry_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOCATION_EVENT_SOURCE", raising=False)
+    assert _MatchingLike().event_source == "urn:vocation:matching"
+    monkeypatch.setenv("VOCATION_EVENT_SOURCE", "urn:vocation:matching")
+    assert _MatchingLike().event_source == "urn:vocation:matching"
+
+
+def test_another_source_is_refused_at_start_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCATION_EVENT_SOURCE", "urn:partner:matching-bis")
+    with pytest.raises(ValidationError, match="VOCATION_EVENT_SOURCE must be urn:vocation:matching"):
+        _MatchingLike()
+
+
+def test_every_service_settings_names_its_registry_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOCATION_EVENT_SOURCE", raising=False)
+    sources = {}
+    for service in Service:
+        module = importlib.import_module(f"vocation_{service.value}.settings")
+        settings_class = next(
+            c
+            for c in vars(module).values()
+            if isinstance(c, type) and issubclass(c, CommonSettings) and c is not CommonSettings
+        )
+        sources[service] = settings_class.publisher
+    assert sources == {s: s for s in Service}
