@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from typing import ClassVar
 
@@ -66,17 +65,3 @@ def test_another_source_is_refused_at_start_with_the_variable_named(monkeypatch:
     monkeypatch.setenv("VOCATION_EVENT_SOURCE", "urn:partner:matching-bis")
     with pytest.raises(ValidationError, match="VOCATION_EVENT_SOURCE must be urn:vocation:matching"):
         _MatchingLike()
-
-
-def test_every_service_settings_names_its_registry_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VOCATION_EVENT_SOURCE", raising=False)
-    sources = {}
-    for service in Service:
-        module = importlib.import_module(f"vocation_{service.value}.settings")
-        settings_class = next(
-            c
-            for c in vars(module).values()
-            if isinstance(c, type) and issubclass(c, CommonSettings) and c is not CommonSettings
-        )
-        sources[service] = settings_class.publisher
-    assert sources == {s: s for s in Service}
