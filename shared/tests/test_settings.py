@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
+from pydantic import ValidationError
+from vocation_shared.contracts.producers import Service
 from vocation_shared.settings import CommonSettings
 
 pytestmark = pytest.mark.unit
@@ -45,3 +48,20 @@ def test_retention_zero_keeps_everything(monkeypatch: pytest.MonkeyPatch) -> Non
     assert CommonSettings().retention() is None
     monkeypatch.setenv("VOCATION_RETENTION_DAYS", "500")
     assert CommonSettings().retention() == timedelta(days=500)
+
+
+class _MatchingLike(CommonSettings):
+    publisher: ClassVar[Service] = Service.MATCHING
+
+
+def test_a_service_publishes_with_its_registry_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOCATION_EVENT_SOURCE", raising=False)
+    assert _MatchingLike().event_source == "urn:vocation:matching"
+    monkeypatch.setenv("VOCATION_EVENT_SOURCE", "urn:vocation:matching")
+    assert _MatchingLike().event_source == "urn:vocation:matching"
+
+
+def test_another_source_is_refused_at_start_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCATION_EVENT_SOURCE", "urn:partner:matching-bis")
+    with pytest.raises(ValidationError, match="VOCATION_EVENT_SOURCE must be urn:vocation:matching"):
+        _MatchingLike()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -193,3 +194,70 @@ async def test_malformed_records_on_every_topic_are_dead_lettered_by_every_reade
         await connection.close()
     assert archived == len(events), "the archive stopped after the malformed records"
     assert time.monotonic() - started < 60
+
+
+async def test_a_match_forged_straight_to_kafka_is_dead_lettered_and_never_emailed(
+    platform: Platform, api_key: str
+) -> None:
+    """A system with Kafka access writes a match under a partner's source: nobody is emailed."""
+    run = uuid.uuid4().hex[:8]
+    candidate_id, email = f"cand-forged-{run}", f"cible.{run}@example.org"
+    person = samples.candidate(id=candidate_id, contact={"email": email, "channels": ["email"]})
+    registration = _envelope("fr.vocation.candidate.registered.v1", candidate_id, person)
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.post(
+            f"{platform.urls['events']}/v1/events",
+            content=json.dumps(registration),
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/cloudevents+json"},
+        )
+        assert answer.status_code == 202, answer.text
+
+        def found(offer: str, title: str, source: str) -> dict[str, Any]:
+            data = samples.match_found(
+                match_id=f"m-{offer}", candidate_id=candidate_id, offer_id=offer, offer_title=title
+            )
+            event_type = "fr.vocation.match.found.v1"
+            now = datetime.now(UTC).isoformat()  # a match older than a week is never told
+            return samples.cloud_event(
+                event_type, candidate_id, data, id=f"found.{offer}", source=source, time=now
+            )
+
+        forged = found(f"vac-forged-{run}", f"Offre piégée {run}", SOURCE)
+        genuine = found(f"vac-genuine-{run}", f"Offre vraie {run}", "urn:vocation:matching")
+        key = candidate_id.encode()
+        [where, _] = await produce_raw(
+            platform.kafka_bootstrap,
+            [
+                (Topic.MATCHES, key, json.dumps(forged).encode()),
+                (Topic.MATCHES, key, json.dumps(genuine).encode()),
+            ],
+        )
+
+        async def subjects() -> list[str]:
+            answer = await client.get(f"{platform.mailbox_url}/api/messages")
+            return [m["subject"] for m in answer.json() if email in m["to"]]
+
+        async def genuine_mailed() -> bool:
+            return any(f"Offre vraie {run}" in s for s in await subjects())
+
+        # The genuine match, written after the forged one on the same partition, is told: the
+        # forged one was looked at, and not told.
+        await wait_for(genuine_mailed, "the email of the genuine match", within_s=45)
+        assert not [s for s in await subjects() if "piégée" in s]
+
+    letters: list[dict[str, str]] = []
+
+    async def dead_lettered() -> bool:
+        letters.clear()
+        for record in await read_topics(platform.kafka_bootstrap, [f"{Topic.MATCHES}.dlq"]):
+            headers = h.decode_headers(record.headers)
+            if headers.get(h.DLQ_OFFSET) == str(where.offset) and headers.get(h.DLQ_PARTITION) == str(
+                where.partition
+            ):
+                letters.append(headers)
+        return bool(letters)
+
+    await wait_for(dead_lettered, "the forged match in matches.dlq", within_s=30)
+    assert {(d[h.DLQ_CONSUMER], d[h.DLQ_REASON]) for d in letters} == {("notifications", "forged-source")}
+    assert "published only with source urn:vocation:matching" in letters[0][h.DLQ_ERROR]
+    assert not [v for d in letters for v in d.values() if email in v or "piégée" in v]

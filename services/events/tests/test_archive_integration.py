@@ -214,8 +214,8 @@ async def test_dead_letters_are_listed_and_redriven_once(kafka_bootstrap: str) -
         second = await dead_letters.redrive(kafka_bootstrap, "trainings", sink)
     finally:
         await sink.stop()
-    assert f"ts-{run}".encode() in [d.key for d in first]
-    assert f"ts-{run}".encode() not in [d.key for d in second]
+    assert f"ts-{run}".encode() in [d.key for d in first.redriven]
+    assert f"ts-{run}".encode() not in [d.key for d in second.redriven]
     (back,) = await read_topic(kafka_bootstrap, "trainings", {f"ts-{run}".encode()})
     headers = dict(back.headers)
     assert "dlq.reason" not in headers and headers["ce_id"] == f"evt-{run}".encode()

@@ -9,6 +9,7 @@ import pytest
 from vocation_notifications.testing import Harness, eventually, phone_of
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.producers import Service
 from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,7 @@ def _request(h: Harness, slot: str, cand: str, **extra: Any) -> dict[str, Any]:
 async def _book(h: Harness, slot: str, cand: str, etab: str) -> None:
     """Publish the booking of the last place of `slot` for `cand` at `etab`."""
     booked = p.ImmersionBooked.model_validate(_request(h, slot, cand, establishment_id=etab, places_left=1))
-    await h.publish(ev.ImmersionBooked.build(booked, source="urn:test:catalogue", time=h.clock.now()))
+    await h.publish(ev.ImmersionBooked.build(booked, source=Service.CATALOGUE.source, time=h.clock.now()))
 
 
 async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day_before(
@@ -147,7 +148,7 @@ async def test_refusal_tells_the_candidate_why_in_plain_french(harness: Harness)
     refused = p.ImmersionRefused.model_validate(
         _request(h, slot, cand, reason="slot_full", message="Toutes les places sont prises cette semaine.")
     )
-    await h.publish(ev.ImmersionRefused.build(refused, source="urn:test:catalogue"))
+    await h.publish(ev.ImmersionRefused.build(refused, source=Service.CATALOGUE.source))
     await h.wait_rows(cand, 1)
     await h.drain()
     [mail] = h.sink.to(f"{cand}@exemple.fr")
@@ -185,7 +186,7 @@ async def test_a_booking_too_old_to_tell_is_not_told(harness: Harness) -> None:
         _request(h, slot, old_cand, establishment_id=etab, places_left=1) | {"request_id": h.id("old-req")}
     )
     await h.publish(
-        ev.ImmersionBooked.build(old, source="urn:test:catalogue", time=h.clock.now() - timedelta(days=8))
+        ev.ImmersionBooked.build(old, source=Service.CATALOGUE.source, time=h.clock.now() - timedelta(days=8))
     )
     await _book(h, slot, cand, etab)  # same slot, same partition: read after the old one
     await h.wait_rows(cand, 4)
@@ -249,7 +250,7 @@ async def test_a_refusal_for_a_slot_that_does_not_exist_goes_at_once(harness: Ha
     refused = p.ImmersionRefused.model_validate(
         _request(h, h.id("no-such-slot"), cand, reason="slot_unknown", message="Ce créneau n'existe pas.")
     )
-    await h.publish(ev.ImmersionRefused.build(refused, source="urn:test:catalogue", time=h.clock.now()))
+    await h.publish(ev.ImmersionRefused.build(refused, source=Service.CATALOGUE.source, time=h.clock.now()))
     await h.wait_rows(cand, 1)
     await h.drain()
     [mail] = h.sink.to(f"{cand}@exemple.fr")

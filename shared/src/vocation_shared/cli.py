@@ -10,7 +10,7 @@ import typer
 
 from vocation_shared.contracts.schemas import write_all
 from vocation_shared.contracts.topics import all_topics
-from vocation_shared.kafka.admin import create_topics
+from vocation_shared.kafka.admin import TopicsReport, ensure_topics
 from vocation_shared.settings import CommonSettings
 
 PLUGIN_GROUP = "vocation.cli"
@@ -45,19 +45,46 @@ def create_missing_topics(
     replication_factor: int = typer.Option(
         1, min=1, help="Replicas of each partition (3 on a real cluster)."
     ),
+    check: bool = typer.Option(
+        False, "--check", help="Only report what differs from the registry; exit 1 if anything does."
+    ),
 ) -> None:
-    """Create the registry's topics that are missing on VOCATION_KAFKA_BOOTSTRAP (existing ones are kept).
+    """Create the registry's missing topics on VOCATION_KAFKA_BOOTSTRAP and set the registry's
+    configuration on the existing ones, printing every setting that differed.
 
-    Run once before the services, e.g. as the provisioning job of a deployment; running it again
-    changes nothing.
+    Run before the services, e.g. as the provisioning job of a deployment, and after an upgrade
+    (a new retention or compaction setting reaches the existing topics); running it again changes
+    nothing. Partition counts are reported, never changed (more partitions would move keys).
     """
     bootstrap = CommonSettings().kafka_bootstrap
-    created = asyncio.run(
-        create_topics(bootstrap, all_topics(partitions), replication_factor=replication_factor)
+    specs = all_topics(partitions)
+    report = asyncio.run(
+        ensure_topics(bootstrap, specs, replication_factor=replication_factor, check_only=check)
     )
-    for name in created:
+    _print_report(report, len(specs), check)
+    if check and not report.in_line:
+        raise typer.Exit(1)
+
+
+def _print_report(report: TopicsReport, total: int, check: bool) -> None:
+    for name in report.missing if check else ():
+        typer.echo(f"missing {name}")
+    for drift in report.drift:
+        typer.echo(f"{'drift' if check else 'changed'} {drift}")
+    for differs in report.partitions:
+        typer.echo(f"note {differs}")
+    for name in report.created:
         typer.echo(f"created {name}")
-    typer.echo(f"{len(created)} topics created, {len(all_topics(partitions)) - len(created)} already there")
+    topics = len({d.topic for d in report.drift})
+    if check:
+        verdict = "in line with the registry" if report.in_line else "run without --check to fix"
+        typer.echo(
+            f"{len(report.missing)} topics missing, {len(report.drift)} settings off the registry "
+            f"on {topics} topics: {verdict}"
+        )
+        return
+    typer.echo(f"{len(report.drift)} settings changed on {topics} topics")
+    typer.echo(f"{len(report.created)} topics created, {total - len(report.created)} already there")
 
 
 def _load_plugins() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vocation_shared.contracts.producers import Service
 from vocation_shared.postgres.retention import MIN_RETENTION_DAYS
 
 
@@ -38,9 +40,15 @@ class CommonSettings(BaseSettings):
             "Set by `make run`, `make demo` and the tests; never in production."
         ),
     )
+    publisher: ClassVar[Service | None] = None
+    """The service whose facts this process publishes (each service's settings name it)."""
     event_source: str = Field(
-        default="urn:vocation:service",
-        description="CloudEvents `source` of the events this service publishes.",
+        default="",
+        description=(
+            "CloudEvents `source` of the events this service publishes: fixed by the contract registry "
+            "(urn:vocation:<service>), leave it unset. Another value is refused at start: consumers "
+            "dead-letter a service's facts under any other source."
+        ),
     )
     consumer_retry_initial_s: float = Field(default=0.2, gt=0)
     consumer_retry_max_s: float = Field(default=30.0, gt=0)
@@ -70,6 +78,19 @@ class CommonSettings(BaseSettings):
                 "on a topic (a group reset, a dead letter re-driven) must find its idempotency record"
             )
         return days
+
+    @model_validator(mode="after")
+    def _source_of_the_registry(self) -> Self:
+        expected = self.publisher.source if self.publisher is not None else ""
+        if not self.event_source:
+            self.event_source = expected
+        elif self.event_source != expected:
+            raise ValueError(
+                f"VOCATION_EVENT_SOURCE must be {expected or 'unset'} (the contract registry's source of "
+                f"this service), not {self.event_source!r}: consumers dead-letter its facts under any other "
+                "source. Unset it."
+            )
+        return self
 
     def retention(self) -> timedelta | None:
         """How long finished rows are kept (None: forever)."""

@@ -124,6 +124,56 @@ async def test_event_on_the_wrong_topic_is_dead_lettered() -> None:
     assert dead.sent[0][1] is DeadLetterReason.WRONG_TOPIC
 
 
+def match_bytes(source: str) -> bytes:
+    event = samples.cloud_event(MATCH_FOUND, "cand-0001", samples.match_found(), source=source)
+    return orjson.dumps(event)
+
+
+MATCH_FOUND = "fr.vocation.match.found.v1"
+MATCHING = "urn:vocation:matching"
+
+
+async def test_a_match_from_a_partner_source_is_dead_lettered_as_forged_and_never_handled() -> None:
+    dead, handler = FakeDeadLetters(), Recorder()
+    forged = record(match_bytes("urn:partner:conseil-departemental"), topic="matches", key=b"cand-0001")
+    await consumer(dead).process_record(forged, subscription(handler))
+    assert handler.calls == 0
+    assert [(reason, error) for _, reason, error in dead.sent] == [
+        (
+            DeadLetterReason.FORGED_SOURCE,
+            f"{MATCH_FOUND} is published only with source {MATCHING}, not 'urn:partner:conseil-departemental'",
+        )
+    ]
+
+
+async def test_a_match_from_the_matching_service_reaches_the_handler() -> None:
+    dead, handler = FakeDeadLetters(), Recorder()
+    await consumer(dead).process_record(
+        record(match_bytes(MATCHING), topic="matches", key=b"cand-0001"), subscription(handler)
+    )
+    assert [e.source for e in handler.applied] == [MATCHING]
+    assert dead.sent == []
+
+
+async def test_a_partner_fact_under_a_service_source_is_dead_lettered_as_forged() -> None:
+    dead, handler = FakeDeadLetters(), Recorder()
+    await consumer(dead).process_record(record(vacancy_bytes(), topic="vacancies"), subscription(handler))
+    spoofed = orjson.loads(vacancy_bytes()) | {"source": MATCHING}
+    await consumer(dead).process_record(record(orjson.dumps(spoofed)), subscription(handler))
+    assert handler.calls == 1
+    assert [reason for _, reason, _ in dead.sent] == [DeadLetterReason.FORGED_SOURCE]
+
+
+async def test_a_forged_fact_of_a_type_not_accepted_is_skipped_like_any_other() -> None:
+    dead, handler = FakeDeadLetters(), Recorder()
+    forged = record(match_bytes("urn:partner:x"), topic="matches", key=b"cand-0001")
+    await consumer(dead).process_record(
+        forged, subscription(handler, accepts={"fr.vocation.match.withdrawn.v1"})
+    )
+    assert handler.calls == 0
+    assert dead.sent == []
+
+
 async def test_transient_failures_are_retried_until_success() -> None:
     dead, handler = (
         FakeDeadLetters(),
@@ -200,6 +250,19 @@ async def test_bulk_applies_valid_events_as_one_batch_and_dead_letters_the_inval
     await consumer(dead).process_records_in_bulk(records, "vacancies", "g", handler, None)
     assert handler.batches == [["evt-1", "evt-3"]]
     assert [reason for _, reason, _ in dead.sent] == [DeadLetterReason.UNPARSABLE]
+
+
+async def test_bulk_dead_letters_a_forged_fact_and_applies_the_others() -> None:
+    dead, handler = FakeDeadLetters(), BatchRecorder()
+    found = orjson.loads(match_bytes(MATCHING))
+    records = [
+        record(orjson.dumps(found | {"id": "m-1"}), topic="matches", key=b"cand-0001", offset=1),
+        record(match_bytes("urn:partner:x"), topic="matches", key=b"cand-0001", offset=2),
+        record(orjson.dumps(found | {"id": "m-3"}), topic="matches", key=b"cand-0001", offset=3),
+    ]
+    await consumer(dead).process_records_in_bulk(records, "matches", "g", handler, None)
+    assert handler.batches == [["m-1", "m-3"]]
+    assert [(r.offset, reason) for r, reason, _ in dead.sent] == [(2, DeadLetterReason.FORGED_SOURCE)]
 
 
 async def test_a_poison_event_in_a_batch_is_isolated_and_the_others_are_applied() -> None:

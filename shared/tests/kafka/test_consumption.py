@@ -12,10 +12,18 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from vocation_shared.contracts import AnyEvent
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
-from vocation_shared.kafka import EventPublisher, make_broker
+from vocation_shared.kafka import (
+    DeadLetterPublisher,
+    EventConsumer,
+    EventPublisher,
+    PermanentError,
+    RetryPolicy,
+    make_broker,
+)
 from vocation_shared.kafka import headers as h
 from vocation_shared.testing import samples
 from vocation_shared.testing.ledger import running_ledger
@@ -170,3 +178,96 @@ async def test_consumer_killed_after_effect_before_commit_gets_it_again_and_appl
     async with running_ledger(kafka_bootstrap, fresh_database, group):
         await _eventually(lambda: _delivered(fresh_database, [victim.id, victim.id]), timeout=60)
     assert await _effects_of(fresh_database, run) == 1
+
+
+async def test_a_forged_match_written_straight_to_kafka_is_dead_lettered_and_never_handled(
+    kafka_bootstrap: str,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    group = f"forged-{run}"
+    key = f"cand-{run}".encode()
+    match = samples.match_found(candidate_id=f"cand-{run}", match_id=f"m-{run}")
+    forged = samples.cloud_event(
+        "fr.vocation.match.found.v1", f"cand-{run}", match, id=f"forged-{run}", source="urn:partner:intrus"
+    )
+    genuine = forged | {"id": f"genuine-{run}", "source": "urn:vocation:matching"}
+    handled: list[str] = []
+
+    async def handle(event: AnyEvent) -> None:
+        if run in event.id:  # the session's broker holds other tests' matches too
+            handled.append(event.id)
+
+    broker = make_broker(kafka_bootstrap, client_id=group)
+    consumer = EventConsumer(broker, DeadLetterPublisher(broker, group), RetryPolicy(initial_s=0.05))
+    consumer.subscribe("matches", group_id=group, handle=handle)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    await broker.start()
+    try:
+        await producer.send_and_wait("matches", orjson.dumps(forged), key=key)
+        await producer.send_and_wait("matches", orjson.dumps(genuine), key=key)
+        await _eventually(lambda: _has(handled, f"genuine-{run}"))
+    finally:
+        await broker.stop()
+        await producer.stop()
+    assert handled == [f"genuine-{run}"]
+    [letter] = await _read_dlq(kafka_bootstrap, "matches.dlq", key, expected=1)
+    assert letter[h.DLQ_REASON] == "forged-source"
+    assert "published only with source urn:vocation:matching" in letter[h.DLQ_ERROR]
+    assert letter[h.DLQ_CONSUMER] == group
+    assert h.DLQ_TOMBSTONE not in letter
+
+
+async def test_a_tombstone_that_fails_is_dead_lettered_as_a_tombstone(kafka_bootstrap: str) -> None:
+    run = uuid.uuid4().hex[:8]
+    group = f"tombstones-{run}"
+    key = f"cand-{run}".encode()
+
+    async def refuse(subject: str) -> None:
+        if subject == key.decode():  # other tests' tombstones are on the topic too
+            raise PermanentError("cannot erase here")
+
+    async def ignore(_: AnyEvent) -> None:
+        return None
+
+    broker = make_broker(kafka_bootstrap, client_id=group)
+    consumer = EventConsumer(broker, DeadLetterPublisher(broker, group), RetryPolicy(initial_s=0.05))
+    consumer.subscribe("candidates", group_id=group, handle=ignore, on_tombstone=refuse)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    await broker.start()
+    try:
+        await producer.send_and_wait("candidates", None, key=key)
+        letters = await _read_dlq_records(kafka_bootstrap, "candidates.dlq", key, expected=1)
+    finally:
+        await broker.stop()
+        await producer.stop()
+    [letter] = letters
+    assert letter.value is None
+    headers = h.decode_headers(letter.headers)
+    assert headers[h.DLQ_TOMBSTONE] == "true"
+    assert headers[h.DLQ_REASON] == "rejected"
+
+
+async def _has(handled: list[str], event_id: str) -> bool:
+    return event_id in handled
+
+
+async def _read_dlq_records(
+    bootstrap: str, topic: str, key: bytes, expected: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, n) for n in consumer.partitions_for_topic(topic) or {0}])
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.monotonic() + 30
+        while len(found) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                found += [r for r in records if r.key == key]
+        return found
+    finally:
+        await consumer.stop()

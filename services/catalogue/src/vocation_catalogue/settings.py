@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
+from vocation_shared.contracts.producers import Service
 from vocation_shared.settings import CommonSettings
 
 
@@ -10,9 +13,7 @@ class CatalogueSettings(CommonSettings):
     """The common settings plus the catalogue's HTTP address, consumer group and time zone."""
 
     service_name: str = "catalogue"
-    event_source: str = Field(
-        default="urn:vocation:catalogue", description="CloudEvents `source` of the catalogue's events."
-    )
+    publisher: ClassVar[Service] = Service.CATALOGUE
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
     http_port: int = Field(default=8081, ge=1, le=65535)
     consumer_group: str = Field(default="catalogue", description="Kafka consumer group of the read models.")

@@ -340,8 +340,9 @@ def dlq_list(topic: str) -> None:
     for d in letters:
         state = "redriven" if d.redriven else "pending"
         key = (d.key or b"").decode("utf-8", errors="replace")
+        kind = "tombstone" if d.tombstone else "event"
         typer.echo(
-            f"{d.partition}:{d.offset}\t{d.timestamp:%Y-%m-%dT%H:%M:%SZ}\t{state}\t{d.reason}\t"
+            f"{d.partition}:{d.offset}\t{d.timestamp:%Y-%m-%dT%H:%M:%SZ}\t{state}\t{kind}\t{d.reason}\t"
             f"key={key}\tconsumer={d.headers.get('dlq.consumer', '?')}\t"
             f"from={d.headers.get('dlq.original.topic', '?')}/{d.headers.get('dlq.original.partition', '?')}"
             f"@{d.headers.get('dlq.original.offset', '?')}\t{d.headers.get('dlq.error', '')[:300]}"
@@ -355,12 +356,28 @@ def dlq_redrive(
     reason: Annotated[str | None, typer.Option(help="Only the letters of this reason.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ) -> None:
-    """Write the dead letters not yet re-driven back to their original topic, once."""
+    """Write the dead letters not yet re-driven back to their original topic, once.
+
+    Letters about a candidate erased since (the events database's `erasures` table) are skipped for
+    good; a dead-lettered tombstone is re-driven as a tombstone.
+    """
     settings = EventsSettings()
 
-    async def go() -> int:
-        async with _sink(settings) as sink:
-            return len(await dead_letters.redrive(settings.kafka_bootstrap, topic, sink, reason, dry_run))
+    async def go() -> dead_letters.Redrive:
+        async with _pool(settings) as pool, _sink(settings) as sink:
+            return await dead_letters.redrive(
+                settings.kafka_bootstrap,
+                topic,
+                sink,
+                reason,
+                dry_run,
+                erased_among=lambda ids: dead_letters.erased_in(pool, ids),
+            )
 
-    count = _run(go())
-    typer.echo(f"{'would re-drive' if dry_run else 're-drove'} {count} dead letters of {topic}")
+    done = _run(go())
+    tombstones = sum(d.tombstone for d in done.redriven)
+    typer.echo(
+        f"{'would re-drive' if dry_run else 're-drove'} {len(done.redriven)} dead letters of {topic} "
+        f"({tombstones} tombstones); {'would skip' if dry_run else 'skipped'} {len(done.erased)} "
+        "about erased candidates"
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
+from vocation_shared.contracts.producers import Service
 from vocation_shared.settings import CommonSettings
 
 
@@ -10,7 +13,7 @@ class EventsSettings(CommonSettings):
     """The gateway's HTTP endpoint, its limits, and the archive consumer."""
 
     service_name: str = "events"
-    event_source: str = "urn:vocation:events"
+    publisher: ClassVar[Service] = Service.EVENTS
     http_host: str = Field(default="127.0.0.1", description="Address the gateway listens on.")
     http_port: int = Field(default=8080, ge=0, le=65535)
     http_workers: int = Field(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
+from vocation_shared.contracts.producers import Service
 from vocation_shared.settings import CommonSettings
 
 
@@ -12,7 +14,7 @@ class MatchingSettings(CommonSettings):
     """What the matching service can be told: where to listen, how many matches, which caps."""
 
     service_name: str = "matching"
-    event_source: str = "urn:vocation:matching"
+    publisher: ClassVar[Service] = Service.MATCHING
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/matching",
         description="PostgreSQL DSN of the matching database (the emitted matches).",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.secrets import SecretProblem, weak_secret
 from vocation_shared.settings import CommonSettings
@@ -30,7 +31,7 @@ class NotificationsSettings(CommonSettings):
     """What the notifications service needs: SMTP, SMS provider, rules, links."""
 
     service_name: str = "notifications"
-    event_source: str = "urn:vocation:notifications"
+    publisher: ClassVar[Service] = Service.NOTIFICATIONS
     database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications"
     http_host: str = "127.0.0.1"
     http_port: int = 8083

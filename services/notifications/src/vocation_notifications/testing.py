@@ -33,6 +33,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.producers import Service
 from vocation_shared.kafka import EventPublisher
 from vocation_shared.testing import samples
 from vocation_shared.testing.asgi import serve_asgi
@@ -405,7 +406,7 @@ def match(candidate_id: str, offer_id: str, **fields: Any) -> ev.MatchFound:
         "reasons": ["à 12 km de chez vous", "logement proposé", "diplôme DEAS requis : vous l'avez"],
     }
     values.update(fields)
-    return ev.MatchFound.build(p.MatchFound.model_validate(values), source="urn:test:matching")
+    return ev.MatchFound.build(p.MatchFound.model_validate(values), source=Service.MATCHING.source)
 
 
 def withdrawal(
@@ -421,7 +422,7 @@ def withdrawal(
     }
     values.update(fields)
     data = p.MatchWithdrawn.model_validate(values)
-    return ev.MatchWithdrawn.build(data, source="urn:test:matching", id=event_id)
+    return ev.MatchWithdrawn.build(data, source=Service.MATCHING.source, id=event_id)
 
 
 async def _partitions_of(bootstrap: str, topic: str) -> set[int]:

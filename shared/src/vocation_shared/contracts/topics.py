@@ -1,4 +1,12 @@
-"""The topic registry: every Kafka topic of Vocation, its partitions and cleanup policy."""
+"""The topic registry: every Kafka topic of Vocation, its partitions, cleanup and retention.
+
+Erasure must reach Kafka: a compacted topic rolls its active segment every day (`segment.ms`) and
+compacts a record at most a day after it was superseded (`max.compaction.lag.ms`), whatever the
+share of dirty records, so that an erased person's records are gone within about two days of the
+tombstone; the tombstone itself (the id alone) is kept a week so that every consumer sees it. Topics
+about people roll daily too, so that their retention is kept to the day, and their dead letters are
+kept 30 days (a year for the others).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,11 @@ from enum import StrEnum
 
 DLQ_SUFFIX = ".dlq"
 DEFAULT_PARTITIONS = 6
-WEEK_MS = 7 * 24 * 3600 * 1000
-YEAR_MS = 365 * 24 * 3600 * 1000
+DAY_MS = 24 * 3600 * 1000
+WEEK_MS = 7 * DAY_MS
+YEAR_MS = 365 * DAY_MS
+PERSONAL_DLQ_RETENTION_MS = 30 * DAY_MS
+"""Dead letters of a topic about people: long enough to repair and re-drive, not a year."""
 
 
 class Cleanup(StrEnum):
@@ -27,6 +38,8 @@ class TopicSpec:
     partitions: int = DEFAULT_PARTITIONS
     retention_ms: int | None = None
     holds_personal_contact_data: bool = False
+    holds_personal_data: bool = False
+    """Records name a person (a candidate id, contact data): erasure must reach them."""
     description: str = ""
     extra_config: dict[str, str] = field(default_factory=dict)
 
@@ -44,6 +57,11 @@ class TopicSpec:
             # Keep tombstones long enough for every consumer to see an erasure.
             config["delete.retention.ms"] = str(WEEK_MS)
             config["min.compaction.lag.ms"] = "0"
+            # A superseded record (an erased person's) is compacted within a day, whatever the
+            # dirty ratio; the active segment, never compacted, rolls daily.
+            config["max.compaction.lag.ms"] = str(DAY_MS)
+        if self.cleanup is Cleanup.COMPACT or self.holds_personal_data:
+            config["segment.ms"] = str(DAY_MS)
         config.update(self.extra_config)
         return config
 
@@ -67,12 +85,14 @@ ENTITY_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         Topic.CANDIDATES,
         Cleanup.COMPACT,
+        holds_personal_data=True,
         description="Candidate profiles without contact data, keyed by candidate id; tombstone on erasure.",
     ),
     TopicSpec(
         Topic.CANDIDATE_CONTACTS,
         Cleanup.COMPACT,
         holds_personal_contact_data=True,
+        holds_personal_data=True,
         description="Email, phone and consent, keyed by candidate id; read by notifications only; tombstone on erasure.",
     ),
     TopicSpec(
@@ -89,18 +109,21 @@ ENTITY_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         Topic.IMMERSION_BOOKINGS,
         Cleanup.DELETE,
+        holds_personal_data=True,
         retention_ms=YEAR_MS,
         description="Immersion requests and their outcome, keyed by slot id so a slot's requests stay in order.",
     ),
     TopicSpec(
         Topic.MATCHES,
         Cleanup.DELETE,
+        holds_personal_data=True,
         retention_ms=4 * WEEK_MS,
         description="Matches found and withdrawn, keyed by candidate id.",
     ),
     TopicSpec(
         Topic.NOTIFICATIONS,
         Cleanup.DELETE,
+        holds_personal_data=True,
         retention_ms=4 * WEEK_MS,
         description="Delivery outcomes, keyed by candidate id.",
     ),
@@ -108,13 +131,15 @@ ENTITY_TOPICS: tuple[TopicSpec, ...] = (
 
 
 def dlq_spec(topic: TopicSpec) -> TopicSpec:
-    """The dead-letter topic of `topic`: one partition suffices, kept a long time for re-drive."""
+    """The dead-letter topic of `topic`: one partition suffices, kept a year for re-drive, or 30 days
+    when its records are about people (erasure reaches dead letters by their retention)."""
     return TopicSpec(
         topic.dlq,
         Cleanup.DELETE,
         partitions=1,
-        retention_ms=YEAR_MS,
+        retention_ms=PERSONAL_DLQ_RETENTION_MS if topic.holds_personal_data else YEAR_MS,
         holds_personal_contact_data=topic.holds_personal_contact_data,
+        holds_personal_data=topic.holds_personal_data,
         description=f"What consumers of `{topic.name}` could not process, with the reason in headers.",
     )
 
@@ -131,12 +156,18 @@ def all_topics(partitions: int | None = None) -> tuple[TopicSpec, ...]:
             partitions=partitions or t.partitions,
             retention_ms=t.retention_ms,
             holds_personal_contact_data=t.holds_personal_contact_data,
+            holds_personal_data=t.holds_personal_data,
             description=t.description,
             extra_config=t.extra_config,
         )
         for t in ENTITY_TOPICS
     )
     return entities + tuple(dlq_spec(t) for t in entities)
+
+
+def personal_topics() -> tuple[str, ...]:
+    """The entity topics whose records are about people (erasure must reach them)."""
+    return tuple(str(t.name) for t in ENTITY_TOPICS if t.holds_personal_data)
 
 
 def spec_of(name: str) -> TopicSpec:

@@ -18,6 +18,7 @@ from faststream.middlewares import AckPolicy
 
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.kafka.dead_letters import DeadLetterPublisher, DeadLetterReason
 from vocation_shared.kafka.headers import CE_TYPE
 from vocation_shared.logs import bound_contextvars, get_logger
@@ -90,7 +91,9 @@ class EventConsumer:
 
     For each record, in order: a tombstone goes to `on_tombstone`; bytes that are not a
     valid event of a known type go to the dead-letter topic; types the subscriber does
-    not accept are skipped; the rest go to the handler, with retries. Offsets are
+    not accept are skipped; an accepted event whose source may not publish it (a match not
+    from matching, a partner fact under a service's source: `forged_reason`) goes to the
+    dead-letter topic as `forged-source`; the rest go to the handler, with retries. Offsets are
     committed only after every record of a fetched batch is done (AckPolicy.NACK_ON_ERROR:
     an escaping error rewinds to the batch's first record instead).
     """
@@ -231,8 +234,11 @@ class EventConsumer:
             if record.value is None:
                 continue
             event = await self._parse_or_dead_letter(record)
-            if event is not None and (accepts is None or event.type in accepts):
-                chunk.append((record, event))
+            if event is None or (accepts is not None and event.type not in accepts):
+                continue
+            if await self._forged(record, event):
+                continue
+            chunk.append((record, event))
             if len(chunk) >= chunk_size:
                 if in_flight is not None:
                     await in_flight
@@ -280,6 +286,21 @@ class EventConsumer:
             return None
         return event
 
+    async def _forged(self, record: ConsumerRecord[bytes, bytes], event: AnyEvent) -> bool:
+        """Dead-letter `event` if its source may not publish its type; whether it was."""
+        reason = forged_reason(event.type, event.source, event.data)
+        if reason is None:
+            return False
+        log.warning(
+            "event.dead_lettered",
+            reason=str(DeadLetterReason.FORGED_SOURCE),
+            event_id=event.id,
+            event_type=event.type,
+            **_where(record),
+        )
+        await self._dead_letters.send(record, DeadLetterReason.FORGED_SOURCE, reason)
+        return True
+
     async def process_batch(
         self, records: Iterable[ConsumerRecord[bytes, bytes]], subscription: Subscription
     ) -> None:
@@ -299,6 +320,8 @@ class EventConsumer:
         if event is None:
             return
         if subscription.accepts is not None and event.type not in subscription.accepts:
+            return
+        if await self._forged(record, event):
             return
         with bound_contextvars(event_id=event.id, event_type=event.type):
             await self._with_retries(lambda: subscription.handle(event), record, where)

@@ -23,6 +23,8 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_TYPE = "unknown-type"
     INVALID = "invalid"
     WRONG_TOPIC = "wrong-topic"
+    FORGED_SOURCE = "forged-source"
+    """A valid event whose `source` may not publish its type (an internal fact not from its service)."""
     REJECTED = "rejected"
     """The event is well-formed but the domain cannot apply it (e.g. refers to nothing known)."""
     PROCESSING_FAILED = "processing-failed"
@@ -30,7 +32,11 @@ class DeadLetterReason(StrEnum):
 
 
 class DeadLetterPublisher:
-    """Copies a record, untouched, to its topic's dead-letter topic with the reason."""
+    """Copies a record, untouched, to its topic's dead-letter topic with the reason.
+
+    A tombstone stays a tombstone (null value, header `dlq.tombstone: true`), so that a re-drive
+    writes an erasure back as an erasure, never as an empty value that compaction would keep.
+    """
 
     def __init__(self, broker: KafkaBroker, consumer_name: str) -> None:
         self._broker = broker
@@ -57,8 +63,10 @@ class DeadLetterPublisher:
                 h.DLQ_ATTEMPTS: str(attempts),
             }
         )
+        if record.value is None:
+            original[h.DLQ_TOMBSTONE] = "true"
         await self._broker.publish(
-            record.value if record.value is not None else b"",
+            record.value,  # None with a key: FastStream writes a real tombstone
             topic=record.topic + DLQ_SUFFIX,
             key=record.key,
             headers=original,

@@ -15,6 +15,8 @@ DLQ_OFFSET = "dlq.original.offset"
 DLQ_CONSUMER = "dlq.consumer"
 DLQ_FAILED_AT = "dlq.failed_at"
 DLQ_ATTEMPTS = "dlq.attempts"
+DLQ_TOMBSTONE = "dlq.tombstone"
+"""`true` when the dead letter is a tombstone (null value): it is re-driven as a tombstone."""
 
 
 def decode_headers(

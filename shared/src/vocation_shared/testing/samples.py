@@ -69,6 +69,26 @@ def candidate(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+def match_found(**overrides: Any) -> dict[str, Any]:
+    """The match of `candidate()` with `vacancy()`, as the matching service announces it."""
+    data: dict[str, Any] = {
+        "match_id": "m-cand-0001-vac-0001",
+        "candidate_id": "cand-0001",
+        "offer_id": "vac-0001",
+        "offer_kind": "vacancy",
+        "offer_version": 1,
+        "offer_title": "Aide-soignant(e) de nuit",
+        "rome_code": "J1501",
+        "commune_insee": BOURG_EN_BRESSE,
+        "establishment_name": "EHPAD Les Tilleuls",
+        "distance_km": 12.4,
+        "score": 87,
+        "reasons": ["à 12 km de chez vous", "diplôme DEAS requis : vous l'avez"],
+    }
+    data.update(overrides)
+    return data
+
+
 def cloud_event(event_type: str, subject: str, data: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """A structured-mode CloudEvent as a partner would send it."""
     event: dict[str, Any] = {

@@ -1,20 +1,36 @@
-"""Reading and re-driving a dead-letter topic with a plain aiokafka consumer."""
+"""Reading and re-driving a dead-letter topic with a plain aiokafka consumer.
+
+A re-drive never brings back what belongs to an erased candidate: the candidate ids of each letter
+(its key on the topics keyed by candidate, `data.candidate_id` in its event) are looked up in the
+events database's `erasures` table, and such letters are skipped for good. Tombstones are the
+exception: a tombstone is the erasure itself, and is re-driven as a tombstone (null value).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from vocation_shared.contracts.topics import DLQ_SUFFIX
+from vocation_shared.contracts.topics import DLQ_SUFFIX, Topic
 from vocation_shared.kafka import headers as h
 
 from vocation_events.core.ingestion import Record
 from vocation_events.ports import EventSink
 
 REDRIVE_GROUP = "events-dlq-redrive"
+CANDIDATE_KEYED = frozenset({Topic.CANDIDATES, Topic.CANDIDATE_CONTACTS, Topic.MATCHES, Topic.NOTIFICATIONS})
+"""Topics whose record key is a candidate id."""
+TOMBSTONE_REASONS = frozenset({"rejected", "processing-failed"})
+"""Reasons a tombstone was dead-lettered for (its handler failed): an empty value with one of them,
+written before tombstones were marked, was a tombstone (an empty record would be `unparsable`)."""
+
+ErasedAmong = Callable[[Collection[str]], Awaitable[set[str]]]
+"""Which of the given candidate ids were erased."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +50,58 @@ class DeadLetter:
         """Why the consumer gave up."""
         return self.headers.get(h.DLQ_REASON, "?")
 
+    @property
+    def tombstone(self) -> bool:
+        """Whether the original record was a tombstone (an erasure)."""
+        if self.value is None or self.headers.get(h.DLQ_TOMBSTONE) == "true":
+            return True
+        return self.value == b"" and self.reason in TOMBSTONE_REASONS
+
+    def candidate_ids(self, default_topic: str) -> set[str]:
+        """The candidates this letter is about: its key on a topic keyed by candidate, and
+        `data.candidate_id` when its value is an event naming one."""
+        found: set[str] = set()
+        if self.headers.get(h.DLQ_TOPIC, default_topic) in CANDIDATE_KEYED and self.key:
+            found.add(self.key.decode("utf-8", errors="replace"))
+        if self.value:
+            try:
+                document = orjson.loads(self.value)
+            except orjson.JSONDecodeError:
+                return found
+            data = document.get("data") if isinstance(document, dict) else None
+            candidate = data.get("candidate_id") if isinstance(data, dict) else None
+            if isinstance(candidate, str):
+                found.add(candidate)
+        return found
+
     def original_record(self, default_topic: str) -> Record:
-        """The record to write back: original topic, key, value and headers, without the dlq ones."""
+        """The record to write back: original topic, key, value and headers, without the dlq ones.
+
+        A tombstone goes back as a tombstone (null value), never as an empty value.
+        """
         headers = tuple(
             (name, value.encode()) for name, value in self.headers.items() if not name.startswith("dlq.")
         )
-        return Record(self.headers.get(h.DLQ_TOPIC, default_topic), self.key or b"", self.value, headers)
+        value = None if self.tombstone else self.value
+        return Record(self.headers.get(h.DLQ_TOPIC, default_topic), self.key or b"", value, headers)
+
+
+@dataclass(slots=True)
+class Redrive:
+    """What a re-drive wrote back, and what it skipped for good because the person was erased."""
+
+    redriven: list[DeadLetter] = field(default_factory=list)
+    erased: list[DeadLetter] = field(default_factory=list)
+
+
+async def erased_in(pool: asyncpg.Pool, candidate_ids: Collection[str]) -> set[str]:
+    """The ids among `candidate_ids` that the events database has erased (table `erasures`)."""
+    if not candidate_ids:
+        return set()
+    rows = await pool.fetch(
+        "SELECT candidate_id FROM erasures WHERE candidate_id = ANY($1::text[])", list(candidate_ids)
+    )
+    return {r["candidate_id"] for r in rows}
 
 
 def dlq_topic(topic: str) -> str:
@@ -112,21 +174,39 @@ async def list_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
 
 
 async def redrive(
-    bootstrap: str, topic: str, sink: EventSink, reason: str | None = None, dry_run: bool = False
-) -> list[DeadLetter]:
-    """Write the dead letters not yet re-driven back to their original topic; returns them.
+    bootstrap: str,
+    topic: str,
+    sink: EventSink,
+    reason: str | None = None,
+    dry_run: bool = False,
+    erased_among: ErasedAmong | None = None,
+) -> Redrive:
+    """Write the dead letters not yet re-driven back to their original topic.
 
     Progress is committed in the consumer group `events-dlq-redrive`, so a letter is re-driven
-    once. Consumers are idempotent: a re-driven event that had been applied is skipped.
+    once. Consumers are idempotent: a re-driven event that had been applied is skipped. With
+    `erased_among`, a letter about an erased candidate is skipped for good (committed, not written);
+    a tombstone is always re-driven, as a tombstone.
     """
     name = dlq_topic(topic)
     original = name.removesuffix(DLQ_SUFFIX)
+    result = Redrive()
     async with _consumer(bootstrap) as consumer:
         pending = await _read(consumer, name, only_new=True)
-        letters = [d for d in pending if reason is None or d.reason == reason]
-        if dry_run or not letters:
-            return letters
-        await sink.write([d.original_record(original) for d in letters])
+        chosen = [d for d in pending if reason is None or d.reason == reason]
+        erased: set[str] = set()
+        if erased_among is not None:
+            about = {c for d in chosen if not d.tombstone for c in d.candidate_ids(original)}
+            erased = await erased_among(about)
+        for d in chosen:
+            if not d.tombstone and d.candidate_ids(original) & erased:
+                result.erased.append(d)
+            else:
+                result.redriven.append(d)
+        if dry_run or not chosen:
+            return result
+        if result.redriven:
+            await sink.write([d.original_record(original) for d in result.redriven])
         # Commit, per partition, up to the first letter left out by the reason filter.
         commit: dict[TopicPartition, int] = {}
         blocked: set[int] = set()
@@ -139,4 +219,4 @@ async def redrive(
             commit[TopicPartition(name, d.partition)] = d.offset + 1
         if commit:
             await consumer.commit(commit)
-        return letters
+        return result

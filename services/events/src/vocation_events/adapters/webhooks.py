@@ -25,6 +25,7 @@ import httpx
 import orjson
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
+from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres.retention import Expiry
 
@@ -264,6 +265,8 @@ class WebhookFanOut:
             if fields is None:
                 continue  # not an event: the archive's group dead-letters it with the reason
             source, event_id, subject, event_type = fields
+            if forged_reason(event_type, source) is not None:
+                continue  # e.g. a partner fact under a service's source: the consumers dead-letter it
             wanted = [s for s in subscriptions if event_type in s.types]
             if wanted:
                 body = outgoing_body(event_type, record.value)
