@@ -512,7 +512,12 @@ def create_api(
         request: Request,
         kind: Annotated[str, Query(description=f"One of: {', '.join(sorted(KINDS))}.", max_length=50)],
         after: Annotated[
-            str | None, Query(description="The last id of the previous page.", max_length=200)
+            str | None,
+            Query(
+                description="The last id of the previous page.",
+                max_length=128,
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+            ),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=ENTITIES_MAX_PAGE)] = ENTITIES_PAGE,
         bearer: HTTPAuthorizationCredentials | None = _BEARER,
