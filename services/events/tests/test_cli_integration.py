@@ -36,7 +36,9 @@ def cli(monkeypatch: pytest.MonkeyPatch, kafka_bootstrap: str, fresh_database: s
 def run(cli: CliRunner, *args: str) -> tuple[int, str]:
     result = cli.invoke(vocation, list(args))
     # stdout and stderr, without the line naming the database (on stderr, before anything else)
-    said = [line for line in result.output.splitlines(keepends=True) if not line.startswith("events database: ")]
+    said = [
+        line for line in result.output.splitlines(keepends=True) if not line.startswith("events database: ")
+    ]
     return result.exit_code, "".join(said)
 
 

@@ -279,11 +279,11 @@ def owner(
             return await owners.owner_of(kind, entity_id), transfers
 
     current, transfers = _run(fetch())
-    typer.echo(f"{kind} {entity_id}	owner={current or '(none)'}")
+    typer.echo(f"{kind} {entity_id}\towner={current or '(none)'}")
     for t in transfers:
         typer.echo(
-            f"{t['transferred_at']:%Y-%m-%dT%H:%M:%SZ}	transferred {t['from_owner'] or '(none)'} -> "  # type: ignore[str-format]
-            f"{t['to_owner']} ({t['to_partner']})	by {t['operator']}	{t['reason'] or ''}"
+            f"{t['transferred_at']:%Y-%m-%dT%H:%M:%SZ}\ttransferred {t['from_owner'] or '(none)'} -> "
+            f"{t['to_owner']} ({t['to_partner']})\tby {t['operator']}\t{t['reason'] or ''}"
         )
 
 

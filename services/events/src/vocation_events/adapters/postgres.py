@@ -253,7 +253,7 @@ async def _check_owners(
     refused: dict[int, Refusal] = {}
     raced: list[tuple[int, int]] = []
     for event_no, ref_no, owner in zip(*answer, strict=True):
-        at = (int(event_no), int(ref_no))  # type: ignore[arg-type]
+        at = (int(event_no), int(ref_no))
         if owner is None:
             raced.append(at)
         elif at[0] not in refused:
