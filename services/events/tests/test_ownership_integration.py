@@ -12,10 +12,12 @@ import httpx
 import orjson
 import pytest
 from typer.testing import CliRunner
-from vocation_events.app import MIGRATIONS, Service
+from vocation_events.app import MIGRATIONS, Service, running_service
 from vocation_events.cli import partners_app
+from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.settings import EventsSettings
-from vocation_events.testing.helpers import AddPartner, read_topic
+from vocation_events.testing.helpers import AddPartner, make_settings, read_topic
+from vocation_local.paths import free_port
 from vocation_shared.postgres.migrations import apply_migrations, load_migrations
 from vocation_shared.testing import samples
 
@@ -262,3 +264,34 @@ async def test_the_migration_gives_entities_published_before_it_to_their_first_p
         ("vacancy", "vac-1", "urn:partner:a"),
         ("vacancy", "vac-2", "urn:partner:c"),
     ]
+
+
+async def test_a_first_publisher_whose_write_failed_owns_nothing(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    key_a, key_b = f"vk_a-{run}", f"vk_b-{run}"
+    dead = make_settings(
+        f"127.0.0.1:{free_port()}", fresh_database, archive_enabled=False, publish_timeout_s=2
+    )
+    async with running_service(dead) as service:
+        await service.partners.create(Partner("a", SOURCE_A, frozenset({"*"})), hash_api_key(key_a))
+        await service.partners.create(Partner("b", SOURCE_B, frozenset({"*"})), hash_api_key(key_b))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=service.api), base_url="http://gw"
+        ) as http:
+            event = vacancy(SOURCE_A, f"vac-{run}", f"a-{run}", f"etab-a-{run}")
+            assert (
+                await http.post("/v1/events", content=orjson.dumps(event), headers=auth(key_a))
+            ).status_code == 503
+        assert await owners_of(service, "vacancy", [f"vac-{run}"]) == {}
+    alive = make_settings(kafka_bootstrap, fresh_database, archive_enabled=False)
+    async with running_service(alive) as service:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=service.api), base_url="http://gw"
+        ) as http:
+            event = vacancy(SOURCE_B, f"vac-{run}", f"b-{run}", f"etab-b-{run}")
+            assert (
+                await http.post("/v1/events", content=orjson.dumps(event), headers=auth(key_b))
+            ).status_code == 202
+        assert await owners_of(service, "vacancy", [f"vac-{run}"]) == {f"vac-{run}": SOURCE_B}

@@ -423,3 +423,15 @@ async def test_an_event_from_the_future_is_422_at_time(
 async def test_a_clock_a_few_minutes_ahead_is_tolerated(http: httpx.AsyncClient) -> None:
     ahead = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
     assert (await post(http, "key-all", vacancy("key-all", "vac-f") | {"time": ahead})).status_code == 202
+
+
+async def test_an_entity_whose_first_event_was_not_accepted_is_not_owned(
+    http: httpx.AsyncClient, world: FakeWorld
+) -> None:
+    world.sink.down = True  # Kafka unreachable: 503, the claim transaction rolls back
+    assert (await post(http, "key-all", vacancy("key-all", "vac-x"))).status_code == 503
+    world.sink.down = False
+    assert world.claims.owners == {}
+    establishment = {**samples.vacancy()["establishment"], "id": "etab-b"}
+    response = await post(http, "key-other", vacancy("key-other", "vac-x", establishment=establishment))
+    assert response.status_code == 202
