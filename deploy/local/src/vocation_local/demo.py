@@ -37,7 +37,7 @@ from vocation_local.paths import default_run_dir
 
 PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_PARTNER = "vocation-demo"
-DEFAULT_SOURCE = "urn:vocation:demo:departements-ain-landes"
+DEFAULT_SOURCE = "urn:partner:demo-departements-ain-landes"  # urn:vocation: is reserved for the services
 PARTNER_FILE = "demo-partner.json"
 STATE_FILE = "demo-state.json"
 MAIL_DOMAIN = "courriel.example"
