@@ -63,8 +63,13 @@ def _establishment_event(run: str) -> dict[str, Any]:
     return _envelope("fr.vocation.establishment.registered.v1", data["id"], data)
 
 
+def _own_establishment(run: str) -> dict[str, Any]:
+    """The sample establishment under an id of this module's partner: the first source naming an id owns it."""
+    return {**samples.vacancy()["establishment"], "id": f"etab-bad-{run}"}
+
+
 def _vacancy_event(run: str) -> dict[str, Any]:
-    data = samples.vacancy(id=f"vac-bad-{run}")
+    data = samples.vacancy(id=f"vac-bad-{run}", establishment=_own_establishment(run))
     return _envelope("fr.vocation.vacancy.posted.v1", data["id"], data)
 
 
@@ -152,7 +157,9 @@ async def test_malformed_records_on_every_topic_are_dead_lettered_by_every_reade
         contact={"email": email, "channels": ["email"]},
         mobility_radius_km=40,
     )
-    vacancy = samples.vacancy(id=f"vac-after-{run}", title=f"Aide-soignant(e) de nuit {run}")
+    vacancy = samples.vacancy(
+        id=f"vac-after-{run}", title=f"Aide-soignant(e) de nuit {run}", establishment=_own_establishment(run)
+    )
     events = [
         _envelope("fr.vocation.candidate.registered.v1", person["id"], person),
         _envelope("fr.vocation.vacancy.posted.v1", vacancy["id"], vacancy),

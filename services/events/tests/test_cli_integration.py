@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+import orjson
 import pytest
 import typer
 from typer.testing import CliRunner
-from vocation_events.cli import dlq_app, events_app, partners_app, replay_app
+from vocation_events.cli import describe_database, dlq_app, events_app, partners_app, replay_app
 from vocation_shared.cli import PLUGIN_GROUP
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,11 @@ def cli(monkeypatch: pytest.MonkeyPatch, kafka_bootstrap: str, fresh_database: s
 
 def run(cli: CliRunner, *args: str) -> tuple[int, str]:
     result = cli.invoke(vocation, list(args))
-    return result.exit_code, result.output
+    # stdout and stderr, without the line naming the database (on stderr, before anything else)
+    said = [
+        line for line in result.output.splitlines(keepends=True) if not line.startswith("events database: ")
+    ]
+    return result.exit_code, "".join(said)
 
 
 def test_an_operator_creates_lists_and_revokes_a_partner(cli: CliRunner) -> None:
@@ -59,10 +64,55 @@ def test_an_operator_creates_lists_and_revokes_a_partner(cli: CliRunner) -> None
     assert key not in out
     assert "fr.vocation.vacancy.closed.v1,fr.vocation.vacancy.posted.v1" in out
     assert run(cli, "partners", "create", "ehpad-tilleuls", "--source", "urn:x:y", "--allow", "*")[0] == 1
-    assert run(cli, "partners", "revoke", "ehpad-tilleuls")[0] == 0
-    assert "ehpad-tilleuls\trevoked" in run(cli, "partners", "list")[1]
     code, out = run(cli, "partners", "rotate-key", "ehpad-tilleuls")
     assert code == 0 and out.strip().splitlines()[-1] != key
+    assert run(cli, "partners", "revoke", "ehpad-tilleuls")[0] == 0
+    assert "ehpad-tilleuls\trevoked" in run(cli, "partners", "list")[1]
+    # A new key does not bring a revoked partner back: that is `reactivate`, explicitly.
+    code, out = run(cli, "partners", "rotate-key", "ehpad-tilleuls")
+    assert code == 1 and "revoked" in out and "reactivate" in out
+    assert "ehpad-tilleuls\trevoked" in run(cli, "partners", "list")[1]
+    code, out = run(cli, "partners", "reactivate", "ehpad-tilleuls")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("vk_")
+    assert "ehpad-tilleuls\tactive" in run(cli, "partners", "list")[1]
+    assert run(cli, "partners", "reactivate", "ehpad-tilleuls")[0] == 1  # not revoked
+
+
+def test_create_json_prints_the_key_for_scripts_and_says_which_database(cli: CliRunner) -> None:
+    result = cli.invoke(
+        vocation,
+        ["partners", "create", "portail-ain", "--source", "urn:partner:ain", "--allow", "*", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    created = orjson.loads(result.stdout)
+    assert created["name"] == "portail-ain" and created["source"] == "urn:partner:ain"
+    assert created["key"].startswith("vk_")
+    # stderr names the database, never a password
+    assert "events database: " in result.stderr
+    assert ":" in result.stderr.split("events database: ")[1]
+
+
+def test_describe_database_never_shows_the_password() -> None:
+    described = describe_database("postgresql://events:s3cr3t@db.internal:6432/events_prod?sslmode=require")
+    assert described == "db.internal:6432/events_prod"
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--source", "urn:partner:x", "--allow", "fr.vocation.match.found.v1"], "internal facts"),
+        (
+            ["--source", "urn:partner:x", "--allow", "*", "--allow", "fr.vocation.immersion.booked.v1"],
+            "internal facts",
+        ),
+        (["--source", "urn:vocation:matching", "--allow", "*"], "reserved for the platform"),
+    ],
+)
+def test_a_partner_cannot_be_given_internal_facts_nor_a_service_source(
+    cli: CliRunner, args: list[str], why: str
+) -> None:
+    code, out = run(cli, "partners", "create", "x", *args)
+    assert code == 2 and why in out
 
 
 def test_an_unknown_event_type_is_refused_when_creating_a_partner(cli: CliRunner) -> None:

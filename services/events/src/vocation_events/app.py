@@ -21,7 +21,7 @@ from vocation_shared.postgres.retention import Retention, pruning
 from vocation_events.adapters.archive import Archiver
 from vocation_events.adapters.http import create_api
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import INGESTED_EVENTS, PgArchive, PgClaims, PgPartners
+from vocation_events.adapters.postgres import INGESTED_EVENTS, PgArchive, PgClaims, PgOwners, PgPartners
 from vocation_events.adapters.rate_limits import PgRateLimits
 from vocation_events.adapters.webhooks import FINISHED_DELIVERIES, PgWebhooks, WebhookFanOut, WebhookSender
 from vocation_events.auth import Authenticator
@@ -112,6 +112,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
             ),
             metrics=metrics,
             settings=settings,
+            owners=PgOwners(pool),
             routers=[operations_router(checks, registry=metrics.registry)],
         )
         sender = WebhookSender(

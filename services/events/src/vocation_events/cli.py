@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import orjson
 import typer
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import Topic
+from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 
 from vocation_events.adapters import dead_letters
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import PgArchive, PgPartners
+from vocation_events.adapters.postgres import PgArchive, PgOwners, PgPartners
 from vocation_events.adapters.webhooks import PgWebhooks
 from vocation_events.app import MIGRATIONS
 from vocation_events.core.ingestion import Record
+from vocation_events.core.ownership import KINDS
 from vocation_events.core.partners import (
     Partner,
+    ReservedSource,
     UnknownEventType,
     check_allowed_types,
+    check_source,
     hash_api_key,
     key_hint,
     new_api_key,
@@ -38,6 +45,7 @@ replay_app = typer.Typer(help="Republish archived events of a topic, unchanged (
 dlq_app = typer.Typer(help="Dead letters: inspect and re-drive.", no_args_is_help=True)
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 def _run(coro: Awaitable[T]) -> T:
@@ -47,8 +55,20 @@ def _run(coro: Awaitable[T]) -> T:
     return asyncio.run(wrapper())
 
 
+def describe_database(dsn: str) -> str:
+    """Where a DSN points, as `host:port/dbname` (never its user's password)."""
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    host = parts.hostname or query.get("host", [os.environ.get("PGHOST", "localhost")])[0]
+    port = parts.port or int(query.get("port", [os.environ.get("PGPORT", "5432")])[0])
+    name = parts.path.lstrip("/") or query.get("dbname", [parts.username or "postgres"])[0]
+    return f"{host}:{port}/{name}"
+
+
 @asynccontextmanager
 async def _pool(settings: EventsSettings) -> AsyncIterator[asyncpg.Pool]:
+    """The events database (`VOCATION_DATABASE_URL`, else the service's default), said on stderr."""
+    typer.echo(f"events database: {describe_database(settings.database_url)}", err=True)
     async with create_pool(settings.database_url, migrations=[("events", MIGRATIONS)], max_size=2) as pool:
         yield pool
 
@@ -78,12 +98,20 @@ def create_partner(
     rate: Annotated[float | None, typer.Option(help="Events per second (default: the service's).")] = None,
     burst: Annotated[float | None, typer.Option(help="Bucket size (default: the service's).")] = None,
     rome_v3: Annotated[bool, typer.Option("--rome-v3", help="It sends ROME v3 codes: convert them.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"name", "source", "key"} as JSON on stdout, for scripts.')
+    ] = False,
 ) -> None:
-    """Add a partner and print its API key (shown once; only its hash is stored)."""
+    """Add a partner and print its API key (shown once; only its hash is stored).
+
+    `*` allows every type partners may publish; internal facts of the platform (matches, bookings,
+    notifications…) are refused.
+    """
     types = [t for item in allow for t in item.replace(",", " ").split()]
     try:
         allowed = check_allowed_types(types)
-    except UnknownEventType as exc:
+        check_source(source)
+    except (UnknownEventType, ReservedSource) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     key = new_api_key()
@@ -96,6 +124,9 @@ def create_partner(
     if not _run(create()):
         typer.echo(f"error: a partner named {name!r} exists already", err=True)
         raise typer.Exit(1)
+    if as_json:
+        typer.echo(orjson.dumps({"name": name, "source": source, "key": key}).decode())
+        return
     typer.echo(f"partner {name} created; its API key (shown once):")
     typer.echo(key)
 
@@ -133,19 +164,127 @@ def revoke_partner(name: str) -> None:
 
 
 @partners_app.command("rotate-key")
-def rotate_key(name: str) -> None:
-    """Give a partner a new API key (printed once); the old one stops working."""
+def rotate_key(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new key as JSON on stdout.")] = False,
+) -> None:
+    """Give an active partner a new API key (printed once); the old one stops working.
+
+    A revoked partner stays revoked (`partners reactivate` brings it back).
+    """
     key = new_api_key()
 
-    async def rotate() -> bool:
+    async def rotate() -> tuple[bool, Partner | None]:
         async with _pool(EventsSettings()) as pool:
-            return await PgPartners(pool).rotate(name, hash_api_key(key), key_hint(key))
+            partners = PgPartners(pool)
+            return await partners.rotate(name, hash_api_key(key), key_hint(key)), await partners.by_name(name)
 
-    if not _run(rotate()):
-        typer.echo(f"error: no partner named {name!r}", err=True)
+    done, found = _run(rotate())
+    if not done:
+        if found is not None:
+            typer.echo(
+                f"error: partner {name!r} is revoked; `vocation partners reactivate {name}` first", err=True
+            )
+        else:
+            typer.echo(f"error: no partner named {name!r}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"partner {name}: new API key (shown once):")
+    _print_key(name, found.source if found else "", key, as_json, "new API key")
+
+
+@partners_app.command("reactivate")
+def reactivate(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new key as JSON on stdout.")] = False,
+) -> None:
+    """Bring a revoked partner back, with a new API key (printed once; its old key stays dead)."""
+    key = new_api_key()
+
+    async def again() -> tuple[bool, Partner | None]:
+        async with _pool(EventsSettings()) as pool:
+            partners = PgPartners(pool)
+            return await partners.reactivate(name, hash_api_key(key), key_hint(key)), await partners.by_name(
+                name
+            )
+
+    done, found = _run(again())
+    if not done:
+        why = "is not revoked" if found is not None else "does not exist"
+        typer.echo(f"error: partner {name!r} {why}", err=True)
+        raise typer.Exit(1)
+    log.info("partners.reactivated", partner=name, operator=getpass.getuser())
+    _print_key(name, found.source if found else "", key, as_json, "reactivated; its new API key")
+
+
+def _print_key(name: str, source: str, key: str, as_json: bool, what: str) -> None:
+    if as_json:
+        typer.echo(orjson.dumps({"name": name, "source": source, "key": key}).decode())
+        return
+    typer.echo(f"partner {name}: {what} (shown once):")
     typer.echo(key)
+
+
+@partners_app.command("transfer")
+def transfer(
+    kind: Annotated[str, typer.Argument(help=f"The entity's kind: {', '.join(sorted(KINDS))}.")],
+    entity_id: Annotated[str, typer.Argument(metavar="ID", help="The entity's id.")],
+    to: Annotated[str, typer.Option("--to", help="The partner that owns it from now on.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit trail).")] = None,
+) -> None:
+    """Give an entity to another partner (a merger of two systems); logged and audited.
+
+    From then on only that partner may publish about it; its former owner gets 403.
+    """
+    if kind not in KINDS:
+        typer.echo(f"error: unknown kind {kind!r}; one of: {', '.join(sorted(KINDS))}", err=True)
+        raise typer.Exit(2)
+    operator = getpass.getuser()
+
+    async def give() -> tuple[Partner | None, str | None]:
+        async with _pool(EventsSettings()) as pool:
+            target = await PgPartners(pool).by_name(to)
+            if target is None or target.revoked_at is not None:
+                return None, None
+            return target, await PgOwners(pool).transfer(kind, entity_id, target, operator, reason)
+
+    target, previous = _run(give())
+    if target is None:
+        typer.echo(f"error: no active partner named {to!r}", err=True)
+        raise typer.Exit(1)
+    log.info(
+        "ownership.transferred",
+        kind=kind,
+        entity_id=entity_id,
+        from_owner=previous,
+        to_owner=target.source,
+        to_partner=target.name,
+        operator=operator,
+    )
+    typer.echo(f"{kind} {entity_id}: owner {previous or '(none)'} -> {target.source} ({target.name})")
+
+
+@partners_app.command("owner")
+def owner(
+    kind: Annotated[str, typer.Argument(help=f"The entity's kind: {', '.join(sorted(KINDS))}.")],
+    entity_id: Annotated[str, typer.Argument(metavar="ID")],
+) -> None:
+    """Print who owns an entity, and its audited transfers."""
+    if kind not in KINDS:
+        typer.echo(f"error: unknown kind {kind!r}; one of: {', '.join(sorted(KINDS))}", err=True)
+        raise typer.Exit(2)
+
+    async def fetch() -> tuple[str | None, list[dict[str, object]]]:
+        async with _pool(EventsSettings()) as pool:
+            owners = PgOwners(pool)
+            transfers = [t for t in await owners.transfers(entity_id) if t["kind"] == kind]
+            return await owners.owner_of(kind, entity_id), transfers
+
+    current, transfers = _run(fetch())
+    typer.echo(f"{kind} {entity_id}\towner={current or '(none)'}")
+    for t in transfers:
+        typer.echo(
+            f"{t['transferred_at']:%Y-%m-%dT%H:%M:%SZ}\ttransferred {t['from_owner'] or '(none)'} -> "
+            f"{t['to_owner']} ({t['to_partner']})\tby {t['operator']}\t{t['reason'] or ''}"
+        )
 
 
 # --- webhooks ---------------------------------------------------------------------------------

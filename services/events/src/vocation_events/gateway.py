@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 from vocation_shared.contracts.envelope import CloudEvent
 from vocation_shared.contracts.events import AnyEvent
 
-from vocation_events.core.ingestion import Plan, Record, check_event, plan
+from vocation_events.core.ingestion import Plan, Record, check_event, latest_time, plan
+from vocation_events.core.ownership import not_owned, refs_of
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import Problem
 from vocation_events.metrics import GatewayMetrics
@@ -82,7 +83,10 @@ class Gateway:
 
     async def ingest(self, partner: Partner, documents: Sequence[Any]) -> list[Outcome]:
         """The outcome of each document, in order. Raises `Unavailable` if nothing could be written."""
-        return await self.ingest_checked(partner, [check_event(d, partner) for d in documents], documents)
+        latest = latest_time()
+        return await self.ingest_checked(
+            partner, [check_event(d, partner, latest) for d in documents], documents
+        )
 
     async def ingest_checked(
         self,
@@ -137,8 +141,20 @@ class Gateway:
         events = [pl.event for pl in plans]
         ids = [e.id for e in events]
         types = [e.type for e in events]
-        claims = Claims(partner.source, partner.name, ids, types, [e.subject for e in events])
+        refs = [refs_of(e) for e in events]
+        claims = Claims(partner.source, partner.name, ids, types, [e.subject for e in events], refs)
         async with self._claims.claim(claims) as claim:
+            refused = claim.refused
+            if refused:
+                # Another partner's entity: nothing of these events is published (nor claimed).
+                for i, refusal in refused.items():
+                    outcomes[indexes[i]] = _new(Outcome, (REJECTED, ids[i], not_owned(refs[i][refusal.ref])))
+                    tally[REJECTED, types[i]] += 1
+                kept = [i for i in range(len(ids)) if i not in refused]
+                plans = [plans[i] for i in kept]
+                indexes = [indexes[i] for i in kept]
+                ids = [ids[i] for i in kept]
+                types = [types[i] for i in kept]
             taken = claim.taken
             if taken:
                 for index, event_id, event_type in zip(indexes, ids, types, strict=True):

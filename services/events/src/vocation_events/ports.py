@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from vocation_events.core.ingestion import Record
+from vocation_events.core.ownership import Ref, Refusal
 from vocation_events.core.partners import Partner
 
 
@@ -20,7 +21,8 @@ class Claims(NamedTuple):
     """The events of one request the gateway is about to accept, as columns.
 
     Every event of a request has the partner's one `source` (the gateway refuses any other), so
-    the idempotency keys are `(source, ids[i])`; `types[i]` and `subjects[i]` say what each is about.
+    the idempotency keys are `(source, ids[i])`; `types[i]` and `subjects[i]` say what each is about;
+    `refs[i]` are the entities the i-th event names, which its source must own (or claims).
     """
 
     source: str
@@ -28,14 +30,20 @@ class Claims(NamedTuple):
     ids: Sequence[str]
     types: Sequence[str]
     subjects: Sequence[str]
+    refs: Sequence[Sequence[Ref]] = ()
 
 
 class ClaimTransaction(Protocol):
     """An open claim: the keys it won are held until it ends; it commits only if no error escaped."""
 
     @property
+    def refused(self) -> Mapping[int, Refusal]:
+        """The events (by index in the claims) naming an entity another source owns: not claimed."""
+        ...
+
+    @property
     def taken(self) -> frozenset[str]:
-        """The ids that were already claimed (accepted before: duplicates); all the others were won."""
+        """The ids that were already claimed (accepted before: duplicates); all the others not refused were won."""
         ...
 
     async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
@@ -44,10 +52,27 @@ class ClaimTransaction(Protocol):
 
 
 class ClaimStore(Protocol):
-    """Idempotency of (source, id), durable across restarts and safe under concurrency."""
+    """Idempotency of (source, id) and owners of entities, durable and safe under concurrency."""
 
     def claim(self, claims: Claims) -> AbstractAsyncContextManager[ClaimTransaction]:
-        """Claim the keys (distinct ids); a concurrent claim of the same key waits until this one ends."""
+        """Check and claim the entities the events name, then claim the keys (distinct ids) of the
+        events not refused; a concurrent claim of the same key or new entity waits until this one ends."""
+        ...
+
+
+class OwnedEntity(NamedTuple):
+    """An entity a partner source owns, and since when."""
+
+    kind: str
+    entity_id: str
+    since: datetime
+
+
+class Owners(Protocol):
+    """The owners of entities, as partners read them."""
+
+    async def owned(self, source: str, kind: str, after: str | None, limit: int) -> list[OwnedEntity]:
+        """The entities of `kind` that `source` owns, by id, those after the id `after`, `limit` at most."""
         ...
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import orjson
-from fastapi import FastAPI, Request, Response, Security
+from fastapi import FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -14,13 +15,14 @@ from vocation_shared.contracts.codec import FieldError
 from vocation_shared.logs import get_logger
 
 from vocation_events.auth import Authenticator
-from vocation_events.core.ingestion import check_event, check_model, check_models, validate_batch
+from vocation_events.core.ingestion import check_event, check_model, check_models, latest_time, validate_batch
+from vocation_events.core.ownership import KINDS
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import PROBLEM_CONTENT_TYPE, Problem
 from vocation_events.core.ratelimit import retry_after_seconds
 from vocation_events.gateway import ACCEPTED, DUPLICATE, REJECTED, Gateway, Outcome
 from vocation_events.metrics import GatewayMetrics
-from vocation_events.ports import RateLimits, Unavailable
+from vocation_events.ports import Owners, RateLimits, Unavailable
 from vocation_events.settings import EventsSettings
 
 log = get_logger(__name__)
@@ -28,6 +30,8 @@ log = get_logger(__name__)
 SINGLE_TYPES = frozenset({"application/cloudevents+json", "application/json"})
 BATCH_TYPES = frozenset({"application/cloudevents-batch+json", "application/json"})
 RETRY_AFTER_UNAVAILABLE_S = 5
+ENTITIES_PAGE = 1000
+ENTITIES_MAX_PAGE = 10_000
 
 _bearer = HTTPBearer(auto_error=False, description="The partner's API key: `Authorization: Bearer <key>`.")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The partner's API key.")
@@ -96,10 +100,18 @@ def _problem_doc(description: str) -> dict[str, Any]:
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _problem_doc("The body is not JSON."),
     401: _problem_doc("Missing, unknown or revoked API key."),
-    403: _problem_doc("This partner may not publish this event type, or with this `source`."),
+    403: _problem_doc(
+        "This partner may not publish this event: its type (`/type`: not allowed, or an internal fact of "
+        "the platform), its `source` (`/source`), an entity another partner owns (`not-owner`: "
+        "`/subject` or the field naming it), or a consent change only the platform states "
+        "(`/data/change/origin`)."
+    ),
     413: _problem_doc("The body is too large, or the batch holds too many events."),
     415: _problem_doc("Wrong content type."),
-    422: _problem_doc("The event breaks its contract; `errors` locates each problem by JSON pointer."),
+    422: _problem_doc(
+        "The event breaks its contract, or its `time` is more than 5 minutes ahead of the platform's "
+        "clock (`time-in-the-future`, `/time`); `errors` locates each problem by JSON pointer."
+    ),
     429: _problem_doc("Rate limit of this partner reached; see `Retry-After`."),
     503: _problem_doc("Kafka or PostgreSQL unreachable: the event was NOT accepted; retry later."),
 }
@@ -151,6 +163,7 @@ def create_api(
     limiter: RateLimits,
     metrics: GatewayMetrics,
     settings: EventsSettings,
+    owners: Owners | None = None,
     routers: list[Any] | None = None,
 ) -> FastAPI:
     """The gateway's FastAPI app (the operations router is passed in by the composition root)."""
@@ -387,11 +400,14 @@ def create_api(
             limited = await _rate_limited(endpoint, partner, max(1, len(items)))
             if limited is not None:
                 return limited
+            latest = latest_time()
             checked_events = (
-                check_models(items, partner)
+                check_models(items, partner, latest)
                 if all_valid
                 else [
-                    check_model(item, partner) if type(item) in models else check_event(document, partner)
+                    check_model(item, partner, latest)
+                    if type(item) in models
+                    else check_event(document, partner, latest)
                     for item, document in zip(items, documents, strict=True)
                 ]
             )
@@ -451,6 +467,112 @@ def create_api(
                 "The batch holds too many events",
                 f"at most {settings.max_batch_events} events per batch",
             )
+        )
+
+    @app.get(
+        "/v1/entities",
+        summary="The entities this partner owns, of one kind",
+        description=(
+            "The first partner that publishes an entity's id owns it (per kind); only its owner may "
+            "publish about it. This lists the caller's own entities of `kind`, by id, a page at a "
+            "time: follow `next` until it is null. To check a migration."
+        ),
+        responses={
+            200: {
+                "description": "A page of the caller's entities.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "kind": {"type": "string", "enum": sorted(KINDS)},
+                                "items": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": {"type": "string"},
+                                            "since": {"type": "string", "format": "date-time"},
+                                        },
+                                    },
+                                },
+                                "next": {"type": ["string", "null"]},
+                            },
+                        }
+                    }
+                },
+            },
+            401: _ERROR_RESPONSES[401],
+            422: _problem_doc("Unknown `kind`, or a bad `limit`."),
+            429: _ERROR_RESPONSES[429],
+            503: _ERROR_RESPONSES[503],
+        },
+    )
+    async def list_entities(
+        request: Request,
+        kind: Annotated[str, Query(description=f"One of: {', '.join(sorted(KINDS))}.", max_length=50)],
+        after: Annotated[
+            str | None,
+            Query(
+                description="The last id of the previous page.",
+                max_length=128,
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=ENTITIES_MAX_PAGE)] = ENTITIES_PAGE,
+        bearer: HTTPAuthorizationCredentials | None = _BEARER,
+        api_key: str | None = _API_KEY,
+    ) -> Response:
+        endpoint = "entities"
+        key = bearer.credentials if bearer is not None else api_key
+        try:
+            partner = await authenticator.partner(key)
+        except Exception as exc:  # the partner store is down: not the caller's fault
+            return _unavailable(endpoint, f"PostgreSQL unavailable: {type(exc).__name__}")
+        if partner is None:
+            metrics.requests.labels(endpoint, "401").inc()
+            return _problem_response(
+                Problem(401, "unauthorized", "Missing, unknown or revoked API key"),
+                {"WWW-Authenticate": 'Bearer realm="vocation"'},
+            )
+        if kind not in KINDS:
+            metrics.requests.labels(endpoint, "422").inc()
+            message = f"unknown kind {kind[:50]!r}; one of: {', '.join(sorted(KINDS))}"
+            return _problem_response(
+                Problem(
+                    422,
+                    "invalid-request",
+                    "The request is invalid",
+                    message,
+                    (FieldError("/query/kind", message),),
+                )
+            )
+        limited = await _rate_limited(endpoint, partner, 1)
+        if limited is not None:
+            return limited
+        if owners is None:
+            return _unavailable(endpoint, "no owner store")
+        try:
+            found = await owners.owned(partner.source, kind, after, limit)
+        except Exception as exc:
+            return _unavailable(endpoint, f"PostgreSQL unavailable: {type(exc).__name__}")
+        next_page = (
+            str(request.url.path)
+            + "?"
+            + urlencode({"kind": kind, "after": found[-1].entity_id, "limit": limit})
+            if len(found) == limit
+            else None
+        )
+        metrics.requests.labels(endpoint, "200").inc()
+        return Response(
+            orjson.dumps(
+                {
+                    "kind": kind,
+                    "items": [{"id": e.entity_id, "since": e.since} for e in found],
+                    "next": next_page,
+                }
+            ),
+            media_type="application/json",
         )
 
     @app.exception_handler(RequestValidationError)

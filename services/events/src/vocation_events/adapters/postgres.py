@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -12,8 +12,9 @@ import asyncpg
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.postgres.retention import Expiry
 
+from vocation_events.core.ownership import Ref, Refusal
 from vocation_events.core.partners import Partner
-from vocation_events.ports import ArchivedEvent, Claims, Unavailable
+from vocation_events.ports import ArchivedEvent, Claims, OwnedEntity, Unavailable
 
 PERSONAL_TOPICS = ("candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings")
 INGESTED_EVENTS = Expiry("ingested_events", "accepted_at")
@@ -92,11 +93,14 @@ class PgPartners:
         return bool(done)
 
     async def rotate(self, name: str, key_hash: bytes, key_hint: str) -> bool:
-        """Give a partner a new key (the old one stops working); False if no such partner."""
+        """Give an active partner a new key (the old one stops working); False if no such active partner.
+
+        A revoked partner stays revoked: `reactivate` brings it back, explicitly.
+        """
         done = await self._pool.fetchval(
             """
-            UPDATE partners SET key_hash = $2, key_hint = $3, revoked_at = NULL
-            WHERE name = $1 RETURNING true
+            UPDATE partners SET key_hash = $2, key_hint = $3
+            WHERE name = $1 AND revoked_at IS NULL RETURNING true
             """,
             name,
             key_hash,
@@ -104,11 +108,36 @@ class PgPartners:
         )
         return bool(done)
 
+    async def reactivate(self, name: str, key_hash: bytes, key_hint: str) -> bool:
+        """Bring a revoked partner back with a new key (its old key stays dead); False if not revoked."""
+        done = await self._pool.fetchval(
+            """
+            UPDATE partners SET key_hash = $2, key_hint = $3, revoked_at = NULL
+            WHERE name = $1 AND revoked_at IS NOT NULL RETURNING true
+            """,
+            name,
+            key_hash,
+            key_hint,
+        )
+        return bool(done)
+
+    async def by_name(self, name: str) -> Partner | None:
+        """The partner of that name, revoked or not."""
+        row = await self._pool.fetchrow("SELECT * FROM partners WHERE name = $1", name)
+        return None if row is None else _partner(row)
+
 
 class _PgClaim:
-    def __init__(self, conn: asyncpg.Connection, taken: frozenset[str]) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, taken: frozenset[str], refused: Mapping[int, Refusal]
+    ) -> None:
         self._conn = conn
         self._taken = taken
+        self._refused = refused
+
+    @property
+    def refused(self) -> Mapping[int, Refusal]:
+        return self._refused
 
     @property
     def taken(self) -> frozenset[str]:
@@ -154,8 +183,95 @@ FROM claimed
 """
 
 
+# `core.ownership.decide` in one statement: the current owners of the entities the events name,
+# which events are refused (an entity of another source, unless a vouching ref is the source's),
+# and the claim of the unowned entities of the others, in (kind, id) order. It answers NULL when
+# nothing was refused or raced (the usual case), else (event, ref, owner) arrays: owner NULL is
+# an entity another request claimed between this statement's snapshot and its insert (that
+# request committed meanwhile): read again by `_OWNERS`.
+_OWN = """
+WITH r AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::bool[])
+        AS r(kind, entity_id, event_no, ref_no, claims)
+), cur AS (
+    SELECT r.*, o.owner FROM r LEFT JOIN entity_owners o ON o.kind = r.kind AND o.entity_id = r.entity_id
+), verdict AS (
+    SELECT event_no,
+           coalesce(bool_or(NOT claims AND owner = $1), false) AS vouched,
+           coalesce(bool_or(claims AND owner <> $1), false) AS conflict
+    FROM cur GROUP BY event_no
+), ins AS (
+    INSERT INTO entity_owners (kind, entity_id, owner)
+    SELECT DISTINCT c.kind, c.entity_id, $1 FROM cur c JOIN verdict v USING (event_no)
+    WHERE c.claims AND c.owner IS NULL AND NOT v.vouched AND NOT v.conflict
+    ORDER BY 1, 2
+    ON CONFLICT DO NOTHING
+    RETURNING kind, entity_id
+), answer AS (
+    SELECT c.event_no, c.ref_no, c.owner FROM cur c JOIN verdict v USING (event_no)
+    WHERE c.claims AND NOT v.vouched AND (
+        (v.conflict AND c.owner <> $1)
+        OR (NOT v.conflict AND c.owner IS NULL
+            AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.kind = c.kind AND ins.entity_id = c.entity_id))
+    )
+)
+SELECT CASE WHEN count(*) = 0 THEN NULL
+            ELSE ARRAY[array_agg(event_no ORDER BY event_no, ref_no)::text[],
+                       array_agg(ref_no ORDER BY event_no, ref_no)::text[],
+                       array_agg(owner ORDER BY event_no, ref_no)] END
+FROM answer
+"""
+_OWNERS = """
+SELECT o.kind, o.entity_id, o.owner FROM unnest($1::text[], $2::text[]) AS k(kind, entity_id)
+JOIN entity_owners o ON o.kind = k.kind AND o.entity_id = k.entity_id
+"""
+
+
+async def _check_owners(
+    conn: asyncpg.Connection, source: str, refs: Sequence[Sequence[Ref]]
+) -> dict[int, Refusal]:
+    """The events refused for naming another source's entity; the unowned entities of the others are claimed."""
+    kinds: list[str] = []
+    entity_ids: list[str] = []
+    event_nos: list[int] = []
+    ref_nos: list[int] = []
+    claims: list[bool] = []
+    for event_no, event_refs in enumerate(refs):
+        for ref_no, ref in enumerate(event_refs):
+            kinds.append(ref.kind)
+            entity_ids.append(ref.entity_id)
+            event_nos.append(event_no)
+            ref_nos.append(ref_no)
+            claims.append(ref.claims)
+    if not kinds:
+        return {}
+    answer: list[list[str | None]] | None = await conn.fetchval(
+        _OWN, source, kinds, entity_ids, event_nos, ref_nos, claims
+    )
+    if answer is None:
+        return {}
+    refused: dict[int, Refusal] = {}
+    raced: list[tuple[int, int]] = []
+    for event_no, ref_no, owner in zip(*answer, strict=True):
+        at = (int(event_no), int(ref_no))
+        if owner is None:
+            raced.append(at)
+        elif at[0] not in refused:
+            refused[at[0]] = Refusal(at[1], owner)
+    if raced:
+        # Claimed by a request that committed during the statement: its owner is visible now.
+        named = [refs[e][r] for e, r in raced]
+        rows = await conn.fetch(_OWNERS, [r.kind for r in named], [r.entity_id for r in named])
+        owners = {(row[0], row[1]): row[2] for row in rows}
+        for (event_no, ref_no), ref in zip(raced, named, strict=True):
+            owner = owners.get((ref.kind, ref.entity_id))
+            if owner != source and event_no not in refused:
+                refused[event_no] = Refusal(ref_no, owner)
+    return refused
+
+
 class PgClaims:
-    """Idempotency claims held in a transaction until the records are acknowledged."""
+    """Idempotency claims and entity owners, held in a transaction until the records are acknowledged."""
 
     def __init__(self, pool: asyncpg.Pool, attempts: int = 3) -> None:
         self._pool = pool
@@ -169,8 +285,6 @@ class PgClaims:
         case, nothing to decode), else the ids won, from which the ones already taken follow.
         """
         ids = claims.ids
-        order = sorted(range(len(ids)), key=ids.__getitem__)
-        sorted_ids = [ids[i] for i in order]
         types, subjects = claims.types, claims.subjects
         try:
             conn: asyncpg.Connection = await self._pool.acquire()
@@ -180,15 +294,22 @@ class PgClaims:
             transaction = conn.transaction()
             await transaction.start()
             try:
-                won: list[str] | None = await conn.fetchval(
-                    _CLAIM,
-                    claims.source,
-                    claims.partner,
-                    sorted_ids,
-                    [types[i] for i in order],
-                    [subjects[i] for i in order],
-                )
-                yield _PgClaim(conn, _EMPTY if won is None else frozenset(ids).difference(won))
+                # Owners first (every request locks new owners, then new keys, each in sorted order).
+                refused = await _check_owners(conn, claims.source, claims.refs) if claims.refs else {}
+                kept = [i for i in range(len(ids)) if i not in refused] if refused else range(len(ids))
+                order = sorted(kept, key=ids.__getitem__)
+                won: list[str] | None = None
+                if order:
+                    won = await conn.fetchval(
+                        _CLAIM,
+                        claims.source,
+                        claims.partner,
+                        [ids[i] for i in order],
+                        [types[i] for i in order],
+                        [subjects[i] for i in order],
+                    )
+                taken = _EMPTY if won is None else frozenset(ids[i] for i in order).difference(won)
+                yield _PgClaim(conn, taken, refused)
             except BaseException:
                 await transaction.rollback()
                 raise
@@ -203,6 +324,84 @@ class PgClaims:
 
 
 _EMPTY: frozenset[str] = frozenset()
+
+
+class PgOwners:
+    """Who owns which entity: partners read their own; operators transfer (audited)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def owned(self, source: str, kind: str, after: str | None, limit: int) -> list[OwnedEntity]:
+        """The entities of `kind` that `source` owns, by id, after the id `after`, `limit` at most."""
+        rows = await self._pool.fetch(
+            """
+            SELECT kind, entity_id, claimed_at FROM entity_owners
+            WHERE owner = $1 AND kind = $2 AND ($3::text IS NULL OR entity_id > $3)
+            ORDER BY entity_id LIMIT $4
+            """,
+            source,
+            kind,
+            after,
+            limit,
+        )
+        return [OwnedEntity(r[0], r[1], r[2]) for r in rows]
+
+    async def owner_of(self, kind: str, entity_id: str) -> str | None:
+        """The source owning an entity, or None."""
+        owner: str | None = await self._pool.fetchval(
+            "SELECT owner FROM entity_owners WHERE kind = $1 AND entity_id = $2", kind, entity_id
+        )
+        return owner
+
+    async def transfer(
+        self, kind: str, entity_id: str, to_partner: Partner, operator: str, reason: str | None
+    ) -> str | None:
+        """Give an entity to a partner's source and audit it, in one transaction; the previous owner.
+
+        An entity without an owner yet is given too (the partner will publish it). Events in flight
+        were checked against the owner their claim read.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            previous: str | None = await conn.fetchval(
+                "SELECT owner FROM entity_owners WHERE kind = $1 AND entity_id = $2 FOR UPDATE",
+                kind,
+                entity_id,
+            )
+            await conn.execute(
+                """
+                INSERT INTO entity_owners (kind, entity_id, owner) VALUES ($1, $2, $3)
+                ON CONFLICT (kind, entity_id) DO UPDATE SET owner = EXCLUDED.owner, claimed_at = now()
+                """,
+                kind,
+                entity_id,
+                to_partner.source,
+            )
+            await conn.execute(
+                """
+                INSERT INTO ownership_transfers (kind, entity_id, from_owner, to_owner, to_partner, operator, reason)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                """,
+                kind,
+                entity_id,
+                previous,
+                to_partner.source,
+                to_partner.name,
+                operator,
+                reason,
+            )
+        return previous
+
+    async def transfers(self, entity_id: str) -> list[dict[str, Any]]:
+        """The audited transfers of an entity (any kind), oldest first."""
+        rows = await self._pool.fetch(
+            """
+            SELECT kind, entity_id, from_owner, to_owner, to_partner, operator, reason, transferred_at
+            FROM ownership_transfers WHERE entity_id = $1 ORDER BY seq
+            """,
+            entity_id,
+        )
+        return [dict(r) for r in rows]
 
 
 class PgArchive:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NamedTuple, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -17,6 +18,7 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import FieldError, errors_of
 from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
+from vocation_shared.contracts.producers import CONSENT_UPDATED, is_partner_type, partner_forbidden_reason
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import headers as h
 
@@ -52,9 +54,20 @@ class Plan(NamedTuple):
 
 _new_plan = tuple.__new__
 
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the gateway's clock an event's `time` may be (partners' clocks drift a little)."""
 
-def check_event(document: Any, partner: Partner) -> AnyEvent | Problem:
-    """The event model of a partner's JSON document, or why it cannot be accepted (403 or 422)."""
+
+def latest_time(now: datetime | None = None) -> datetime:
+    """The latest event `time` the gateway accepts now: a fact cannot happen in the future."""
+    return (now or datetime.now(UTC)) + MAX_CLOCK_SKEW
+
+
+def check_event(document: Any, partner: Partner, not_after: datetime | None = None) -> AnyEvent | Problem:
+    """The event model of a partner's JSON document, or why it cannot be accepted (403 or 422).
+
+    `not_after`: the latest `time` accepted (`latest_time()` when not given).
+    """
     if not isinstance(document, dict):
         return invalid("not-an-event", [FieldError("", "a CloudEvent is a JSON object")])
     event_type = document.get("type")
@@ -74,14 +87,15 @@ def check_event(document: Any, partner: Partner) -> AnyEvent | Problem:
             return invalid("invalid", errors)
         document = {**document, "data": data}
     try:
-        return model.model_validate(document)
+        event: AnyEvent = model.model_validate(document)
     except ValidationError as exc:
         return invalid("invalid", errors_of(exc))
     except (ValueError, TypeError, RecursionError) as exc:  # a validator choking on odd input
         return invalid("invalid", [FieldError("", f"invalid event: {type(exc).__name__}")])
+    return _check_valid(event, not_after or latest_time())
 
 
-def check_model(event: AnyEvent, partner: Partner) -> AnyEvent | Problem:
+def check_model(event: AnyEvent, partner: Partner, not_after: datetime | None = None) -> AnyEvent | Problem:
     """`check_event` for an event validated already (from the request's JSON): the partner's rights.
 
     A valid event has a known type and a source, so this is what `check_event` would answer.
@@ -90,17 +104,47 @@ def check_model(event: AnyEvent, partner: Partner) -> AnyEvent | Problem:
         return _type_forbidden(partner, event.type)
     if event.source != partner.source:
         return _source_forbidden(partner)
+    return _check_valid(event, not_after or latest_time())
+
+
+def check_models(
+    events: Sequence[AnyEvent], partner: Partner, not_after: datetime | None = None
+) -> list[AnyEvent | Problem]:
+    """`check_model` of each event, deciding each distinct type once (a batch has few)."""
+    latest = not_after or latest_time()
+    allowed = {t for t in {e.type for e in events} if partner.may_send(t) and t != CONSENT_UPDATED}
+    source = partner.source
+    return [
+        e
+        if e.type in allowed and e.source == source and e.time <= latest
+        else check_model(e, partner, latest)
+        for e in events
+    ]
+
+
+def _check_valid(event: AnyEvent, not_after: datetime) -> AnyEvent | Problem:
+    """What a partner may not say even in a valid event: a fact in the future, a consent change from a STOP."""
+    if event.type == CONSENT_UPDATED:
+        reason = partner_forbidden_reason(event.type, event.data)
+        if reason is not None:
+            return forbidden(reason, "/data/change/origin")
+    if event.time > not_after:
+        return invalid(
+            "time-in-the-future",
+            [
+                FieldError(
+                    "/time",
+                    f"the event's time is ahead of the platform's clock by more than "
+                    f"{int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes: a fact cannot happen in the future",
+                )
+            ],
+        )
     return event
 
 
-def check_models(events: Sequence[AnyEvent], partner: Partner) -> list[AnyEvent | Problem]:
-    """`check_model` of each event, deciding each distinct type once (a batch has few)."""
-    allowed = {t for t in {e.type for e in events} if partner.may_send(t)}
-    source = partner.source
-    return [e if e.type in allowed and e.source == source else check_model(e, partner) for e in events]
-
-
 def _type_forbidden(partner: Partner, event_type: str) -> Problem:
+    if not is_partner_type(event_type):
+        return forbidden(partner_forbidden_reason(event_type, None) or "an internal fact", "/type")
     return forbidden(f"partner {partner.name!r} may not publish {event_type}", "/type")
 
 

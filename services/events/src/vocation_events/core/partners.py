@@ -8,9 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vocation_shared.contracts.events import EVENT_TYPES
+from vocation_shared.contracts.producers import (
+    RESERVED_SOURCE_PREFIX,
+    is_partner_type,
+    is_reserved_source,
+    partner_types,
+)
 
 KEY_PREFIX = "vk_"
 ALL_TYPES = "*"
+PARTNER_TYPES = partner_types(EVENT_TYPES)
+"""What `*` means: every type partners may publish, never an internal fact of the platform."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +36,13 @@ class Partner:
     key_hint: str = ""
 
     def may_send(self, event_type: str) -> bool:
-        """Whether this partner may publish events of `event_type`."""
+        """Whether this partner may publish events of `event_type`.
+
+        Never an internal fact, whatever is stored (a partner created with `*`, or with an internal
+        type, before the contracts said who publishes what).
+        """
+        if event_type not in PARTNER_TYPES:
+            return False
         return ALL_TYPES in self.allowed_types or event_type in self.allowed_types
 
 
@@ -48,14 +62,39 @@ def key_hint(key: str) -> str:
 
 
 class UnknownEventType(ValueError):
-    """An allowed type that is not an event type of the contracts."""
+    """An allowed type that is not an event type of the contracts, or not one partners may publish."""
+
+
+class ReservedSource(ValueError):
+    """A partner source in the namespace reserved for the platform's services."""
 
 
 def check_allowed_types(types: list[str]) -> frozenset[str]:
-    """The allowed set for a partner; refuses types the contracts do not know ("*" is every type)."""
+    """The allowed set for a partner ("*" is every partner type).
+
+    Refuses types the contracts do not know, and internal facts of the platform (a match, a
+    booking, a notification…), which only the service that decides them publishes.
+    """
     unknown = [t for t in types if t != ALL_TYPES and t not in EVENT_TYPES]
     if unknown:
         raise UnknownEventType(f"unknown event types: {', '.join(unknown)}")
+    internal = sorted({t for t in types if t != ALL_TYPES and not is_partner_type(t)})
+    if internal:
+        raise UnknownEventType(
+            f"internal facts of the platform, published only by its services, never by a partner: "
+            f"{', '.join(internal)}"
+        )
     if not types:
         raise UnknownEventType("a partner needs at least one allowed event type")
     return frozenset(types)
+
+
+def check_source(source: str) -> str:
+    """A partner's CloudEvents source; refuses the namespace of the platform's services."""
+    if is_reserved_source(source):
+        raise ReservedSource(
+            f"sources starting with {RESERVED_SOURCE_PREFIX!r} are reserved for the platform's services"
+        )
+    if not source.strip():
+        raise ReservedSource("a partner needs a source (a URI such as urn:partner:<name>)")
+    return source

@@ -38,11 +38,11 @@ def invalid(
     return Problem(422, kind, title, errors=tuple(errors))
 
 
-def forbidden(detail: str, pointer: str) -> Problem:
-    """A 403: this partner may not publish this event."""
+def forbidden(detail: str, pointer: str, kind: str = "forbidden") -> Problem:
+    """A 403: this partner may not publish this event (`not-owner`: about another partner's entity)."""
     return Problem(
         403,
-        "forbidden",
+        kind,
         "This partner may not publish this event",
         detail,
         (FieldError(pointer, detail),),

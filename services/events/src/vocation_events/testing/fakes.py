@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -13,20 +14,27 @@ from vocation_events.adapters.http import create_api
 from vocation_events.adapters.rate_limits import InMemoryRateLimits
 from vocation_events.auth import Authenticator
 from vocation_events.core.ingestion import Record
+from vocation_events.core.ownership import Refusal, decide
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.core.ratelimit import RateLimiter
 from vocation_events.gateway import Gateway
 from vocation_events.metrics import GatewayMetrics
-from vocation_events.ports import Claims, Unavailable
+from vocation_events.ports import Claims, OwnedEntity, Unavailable
 from vocation_events.settings import EventsSettings
 
 SOURCE = "urn:partner:test"
+OTHER_SOURCE = "urn:partner:other"
 
 
 class FakeClaimTx:
-    def __init__(self, taken: frozenset[str]) -> None:
+    def __init__(self, taken: frozenset[str], refused: Mapping[int, Refusal]) -> None:
         self._taken = taken
+        self._refused = refused
         self.erased: list[str] = []
+
+    @property
+    def refused(self) -> Mapping[int, Refusal]:
+        return self._refused
 
     @property
     def taken(self) -> frozenset[str]:
@@ -37,23 +45,37 @@ class FakeClaimTx:
 
 
 class FakeClaims:
-    """Claims kept in a set; committed only when the block ends without error."""
+    """Claims kept in a set, owners in a dict; committed only when the block ends without error."""
 
     def __init__(self) -> None:
         self.accepted: set[tuple[str, str]] = set()
+        self.owners: dict[tuple[str, str], tuple[str, datetime]] = {}
         self.erased: list[str] = []
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
     async def claim(self, claims: Claims) -> AsyncIterator[FakeClaimTx]:
         async with self._lock:
-            keys = {(claims.source, event_id) for event_id in claims.ids}
-            assert len(keys) == len(claims.ids), "the ids of one claim are distinct"
+            assert len(set(claims.ids)) == len(claims.ids), "the ids of one claim are distinct"
+            named = {(r.kind, r.entity_id) for refs in claims.refs for r in refs}
+            owners = {k: self.owners[k][0] for k in named if k in self.owners}
+            refused, new_owners = decide(claims.refs, owners, claims.source)
+            keys = {(claims.source, event_id) for i, event_id in enumerate(claims.ids) if i not in refused}
             won = keys - self.accepted
-            tx = FakeClaimTx(frozenset(event_id for _, event_id in keys - won))
+            tx = FakeClaimTx(frozenset(event_id for _, event_id in keys - won), refused)
             yield tx
             self.accepted |= won
+            now = datetime.now(UTC)
+            self.owners.update({k: (claims.source, now) for k in new_owners})
             self.erased += tx.erased
+
+    async def owned(self, source: str, kind: str, after: str | None, limit: int) -> list[OwnedEntity]:
+        found = sorted(
+            OwnedEntity(k, i, since)
+            for (k, i), (owner, since) in self.owners.items()
+            if owner == source and k == kind and (after is None or i > after)
+        )
+        return found[:limit]
 
 
 class FakeSink:
@@ -98,6 +120,7 @@ class FakeWorld:
         self.partners.add("key-all", partner())
         self.partners.add("key-vac", partner("vacancies-only", frozenset({"fr.vocation.vacancy.posted.v1"})))
         self.partners.add("key-slow", partner("slow", rate_per_s=1.0, burst=1.0))
+        self.partners.add("key-other", Partner("other", OTHER_SOURCE, frozenset({"*"})))
         self.metrics = GatewayMetrics()
         self.gateway = Gateway(self.claims, self.sink, self.metrics)
         self.app: FastAPI = create_api(
@@ -106,4 +129,5 @@ class FakeWorld:
             limiter=InMemoryRateLimits(RateLimiter(1000, 2000, 1), time.monotonic),
             metrics=self.metrics,
             settings=self.settings,
+            owners=self.claims,
         )

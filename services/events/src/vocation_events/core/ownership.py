@@ -1,0 +1,143 @@
+"""Who owns an entity: the first partner source that publishes its id, per kind of entity.
+
+An event names the entities it is about (its subject) and the ones it refers to (a vacancy's
+establishment, an immersion request's candidate). Each of them must be owned by the event's
+source, or be owned by no one yet (the event then claims it). The one exception is a
+cancellation of an immersion request: the host (the owner of the slot) may cancel it too.
+
+Pure rules: the store (PostgreSQL, or the fake) applies `decide` to the owners it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from vocation_events.core.problems import Problem, forbidden
+
+
+class Kind(StrEnum):
+    """The kinds of entities partners publish; an id is unique within its kind."""
+
+    ESTABLISHMENT = "establishment"
+    VACANCY = "vacancy"
+    CANDIDATE = "candidate"
+    TRAINING_SESSION = "training-session"
+    IMMERSION_SLOT = "immersion-slot"
+    IMMERSION_REQUEST = "immersion-request"
+
+
+KINDS = frozenset(str(k) for k in Kind)
+
+_T = "fr.vocation."
+_SUBJECT_KIND: dict[str, Kind] = {
+    **{f"{_T}establishment.{v}.v1": Kind.ESTABLISHMENT for v in ("registered", "updated")},
+    **{f"{_T}vacancy.{v}.v1": Kind.VACANCY for v in ("posted", "updated", "closed")},
+    f"{_T}shift.accepted.v1": Kind.VACANCY,
+    **{
+        f"{_T}{t}.v1": Kind.CANDIDATE
+        for t in (
+            "candidate.registered",
+            "apprentice.registered",
+            "candidate.updated",
+            "candidate.withdrawn",
+            "contact.registered",  # the contact belongs to its candidate
+            "consent.updated",
+        )
+    },
+    **{f"{_T}training-session.{v}.v1": Kind.TRAINING_SESSION for v in ("published", "updated")},
+    **{f"{_T}immersion-slot.{v}.v1": Kind.IMMERSION_SLOT for v in ("offered", "updated", "closed")},
+}
+_WITH_ESTABLISHMENT = frozenset(
+    t for t, k in _SUBJECT_KIND.items() if k in (Kind.VACANCY, Kind.IMMERSION_SLOT) and "shift" not in t
+)
+IMMERSION_REQUESTED = f"{_T}immersion.requested.v1"
+IMMERSION_CANCELLED = f"{_T}immersion.cancelled.v1"
+
+
+class Ref(NamedTuple):
+    """An entity an event names: its kind and id, where the event names it, and how it counts.
+
+    `claims`: the event must own it, or claims it when no one does. Otherwise the ref only
+    vouches: when the event's source owns it, the event may go whatever its other refs say (the
+    slot's owner cancelling a request made on its slot), and nothing is claimed.
+    """
+
+    kind: str
+    entity_id: str
+    pointer: str
+    claims: bool = True
+
+
+def refs_of(event: Any) -> tuple[Ref, ...]:
+    """The entities `event` (a validated partner event) names, its subject first."""
+    event_type: str = event.type
+    kind = _SUBJECT_KIND.get(event_type)
+    if kind is not None:
+        subject = Ref(kind, event.subject, "/subject")
+        if event_type in _WITH_ESTABLISHMENT:
+            establishment = event.data.establishment.id
+            return (subject, Ref(Kind.ESTABLISHMENT, establishment, "/data/establishment/id"))
+        return (subject,)
+    if event_type == IMMERSION_REQUESTED:
+        data = event.data
+        return (
+            Ref(Kind.IMMERSION_REQUEST, data.request_id, "/data/request_id"),
+            Ref(Kind.CANDIDATE, data.candidate_id, "/data/candidate_id"),
+        )
+    if event_type == IMMERSION_CANCELLED:
+        data = event.data
+        return (
+            Ref(Kind.IMMERSION_REQUEST, data.request_id, "/data/request_id"),
+            Ref(Kind.IMMERSION_SLOT, event.subject, "/subject", claims=False),
+        )
+    return ()  # an internal fact: refused before (`check_event`)
+
+
+class Refusal(NamedTuple):
+    """Why an event was refused: which of its refs is owned by another source."""
+
+    ref: int
+    owner: str | None
+
+
+def decide(
+    refs: Sequence[Sequence[Ref]], owners: Mapping[tuple[str, str], str], source: str
+) -> tuple[dict[int, Refusal], list[tuple[str, str]]]:
+    """The events refused (by index, with their first ref owned by another) and the entities to claim.
+
+    `owners` holds the current owner of the entities the refs name (absent: no owner). The
+    entities to claim are the unowned ones named by events that go, each once, sorted (the order
+    concurrent claims lock them in). PostgreSQL's `_OWN` statement is this function.
+    """
+    refused: dict[int, Refusal] = {}
+    claim: set[tuple[str, str]] = set()
+    for index, event_refs in enumerate(refs):
+        vouched = any(not r.claims and owners.get((r.kind, r.entity_id)) == source for r in event_refs)
+        if vouched:
+            continue
+        conflict = next(
+            (
+                (n, owner)
+                for n, r in enumerate(event_refs)
+                if r.claims and (owner := owners.get((r.kind, r.entity_id))) is not None and owner != source
+            ),
+            None,
+        )
+        if conflict is not None:
+            refused[index] = Refusal(*conflict)
+            continue
+        claim.update(
+            (r.kind, r.entity_id) for r in event_refs if r.claims and (r.kind, r.entity_id) not in owners
+        )
+    return refused, sorted(claim)
+
+
+def not_owned(ref: Ref) -> Problem:
+    """The 403 of an event naming an entity another partner owns (its owner is not told)."""
+    return forbidden(
+        f"the {ref.kind} {ref.entity_id[:200]!r} belongs to another partner: only its owner may publish about it",
+        ref.pointer,
+        "not-owner",
+    )
