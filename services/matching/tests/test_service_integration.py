@@ -296,6 +296,23 @@ async def test_candidate_registered_is_matched_with_open_offers(
     assert [e["data"]["offer_id"] for e in matches.of_type("found")] == [f"vac-{run}-1"]
 
 
+async def test_a_candidate_published_under_a_service_source_is_never_matched(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    genuine = _candidate(run, 1)
+    forged = _candidate(run, 2).model_copy(update={"source": "urn:vocation:catalogue"})
+    await _publish(kafka_bootstrap, [genuine, forged])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await _publish(kafka_bootstrap, [_vacancy(run)])
+        await matches.wait_for(lambda events: len(_found(events)) >= 1)
+        await matches.settle()
+    assert [e["data"]["candidate_id"] for e in _found(matches.events)] == [genuine.data.id]
+
+
 async def test_offer_closed_withdraws_its_matches(kafka_bootstrap: str, fresh_database: str) -> None:
     run = _run()
     await _publish(kafka_bootstrap, [_candidate(run, 1), _candidate(run, 2)])

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
+from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 
 from vocation_matching.adapters import snapshot
@@ -204,8 +205,13 @@ class StateReader:
             # The reactions' consumer sends it to the dead-letter topic; the state just skips it.
             log.warning("state.invalid_record", topic=topic, reason=exc.kind)
             return
-        if topic == event.TOPIC:
-            self._state.apply(event)
+        if topic != event.TOPIC:
+            return
+        if forged_reason(event.type, event.source, event.data) is not None:
+            # The reactions' consumer dead-letters it as forged; the state must not hold it either.
+            log.warning("state.forged_record", topic=topic, type=event.type)
+            return
+        self._state.apply(event)
 
     async def caught_up(self) -> None:
         """Wait until the state holds every record written to the state topics before this call."""
