@@ -10,8 +10,9 @@ import socket
 import sys
 
 import uvicorn
-from vocation_shared.logs import configure_logging
+from vocation_shared.logs import configure_logging, get_logger
 from vocation_shared.runtime import tune_for_throughput
+from vocation_shared.secrets import fail_closed
 
 from vocation_events.app import running_service
 from vocation_events.settings import EventsSettings
@@ -76,6 +77,9 @@ def main() -> None:
     """Read the settings, configure logging, serve (in `http_workers` processes)."""
     settings = EventsSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    # Without contacts keys the archive would hold names, emails and phones in clear: only in
+    # development mode (then it says so).
+    fail_closed(settings.secret_problems(), dev_mode=settings.dev_mode, log=get_logger("vocation_events"))
     # The collector off the hot path: about 40 % of the gateway's CPU in the benchmark otherwise.
     tune_for_throughput(settings.gc_gen0_threshold)
     if settings.http_workers > 1:
