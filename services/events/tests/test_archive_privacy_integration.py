@@ -124,10 +124,13 @@ async def test_contacts_are_archived_sealed_shown_masked_and_replayed_in_clear(
     cli = typer.Typer()
     cli.add_typer(events_app, name="events")
     for subject, clear in ((sealed_id, email), (legacy_id, legacy_email)):
-        shown = CliRunner().invoke(cli, ["events", "show", subject, "--json"])
+        # In a thread: the command runs its own event loop.
+        shown = await asyncio.to_thread(CliRunner().invoke, cli, ["events", "show", subject, "--json"])
         assert shown.exit_code == 0, shown.output
         assert orjson.loads(shown.stdout)["data"]["email"] == MASK and clear not in shown.output
-        revealed = CliRunner().invoke(cli, ["events", "show", subject, "--json", "--reveal"])
+        revealed = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["events", "show", subject, "--json", "--reveal"]
+        )
         assert revealed.exit_code == 0, revealed.output
         assert orjson.loads(revealed.stdout)["data"]["email"] == clear
         assert "archive.revealed" in revealed.stderr and getpass.getuser() in revealed.stderr

@@ -224,11 +224,15 @@ async def test_a_webhook_to_an_internal_address_is_refused_at_once_unless_the_op
     failed at the first attempt with the reason), then with it (delivered)."""
     receiver = Receiver()
     posted = frozenset({"fr.vocation.vacancy.posted.v1"})
-    for topic in SUBSCRIBABLE_TOPICS:
-        await start_groups_at_end(settings.kafka_bootstrap, {settings.webhooks_group: str(topic)})
     async with serve_asgi(receiver.app()) as url:
         for allowed in ("", "127.0.0.1/32"):
-            run_settings = settings.model_copy(update={"webhook_allowed_networks": allowed})
+            # A group each: the second service does not wait for the first one's to rebalance.
+            group = f"{settings.webhooks_group}-{len(allowed)}"
+            for topic in SUBSCRIBABLE_TOPICS:
+                await start_groups_at_end(settings.kafka_bootstrap, {group: str(topic)})
+            run_settings = settings.model_copy(
+                update={"webhook_allowed_networks": allowed, "webhooks_group": group}
+            )
             async with running_service(run_settings) as service:
                 name = f"hr-{len(allowed)}"
                 key = new_api_key()
@@ -266,5 +270,5 @@ async def test_a_webhook_to_an_internal_address_is_refused_at_once_unless_the_op
                     )
                     assert receiver.received == [] and receiver.refused == 0, "the receiver was never called"
                 else:
-                    expected = [f"vac-ssrf-{name}"]
-                    await _until(lambda e=expected: receiver.ids() == e, "the allowed delivery")
+                    expected = f"vac-ssrf-{name}"  # (the first subscription, still active, gets it too)
+                    await _until(lambda e=expected: e in receiver.ids(), "the allowed delivery")

@@ -175,10 +175,12 @@ def subscribe(
     settings = EventsSettings()
     try:
         # The sender checks again at each delivery (a name may resolve elsewhere later).
-        _run(AddressGuard(settings.allowed_networks()).check_url(checked_url))
+        warning = _run(AddressGuard(settings.allowed_networks()).check_url(checked_url))
     except SubscriptionError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
 
     async def create() -> Subscription | None:
         async with _pool(settings) as pool:

@@ -101,8 +101,12 @@ class AddressGuard:
                 raise RefusedTarget(f"{host} → {reason}")
         return found
 
-    async def check_url(self, url: str) -> None:
-        """At subscription time: `SubscriptionError` when the URL's host is refused or unknown."""
+    async def check_url(self, url: str) -> str | None:
+        """At subscription time: `SubscriptionError` when the URL's host is refused.
+
+        A host that does not resolve now is accepted with a warning (returned): a partner may
+        subscribe before its DNS is live, and every delivery checks the address again anyway.
+        """
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
@@ -113,7 +117,10 @@ class AddressGuard:
                 " (an operator may allow a development network with VOCATION_WEBHOOK_ALLOWED_NETWORKS)"
             ) from exc
         except (OSError, TimeoutError) as exc:
-            raise SubscriptionError(f"the host {parts.hostname} does not resolve: {exc}") from exc
+            return (
+                f"{parts.hostname} does not resolve now ({type(exc).__name__}); each delivery checks it again"
+            )
+        return None
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
