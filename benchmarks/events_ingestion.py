@@ -211,7 +211,7 @@ def _start_gateway(infra: BenchInfra, dsn: str, port: int) -> subprocess.Popen[b
         "VOCATION_HTTP_HOST": "127.0.0.1",
         "VOCATION_HTTP_PORT": str(port),
         "VOCATION_LOG_LEVEL": "WARNING",
-        "VOCATION_DEV_MODE": "true",  # a measurement on the public development secrets
+        "VOCATION_DEV_MODE": "true",  # no contacts keys needed: the archive is off
         # The archive and webhook consumers can run in their own instances; only ingestion is measured.
         "VOCATION_ARCHIVE_ENABLED": "false",
         "VOCATION_WEBHOOKS_ENABLED": "false",

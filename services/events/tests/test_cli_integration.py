@@ -151,6 +151,8 @@ def test_an_operator_subscribes_a_partner_to_webhooks_lists_and_stops_the_subscr
         cli, "partners", "subscribe", "portail-ain", "--url", hook, "--type", "fr.vocation.vacancy.posted.v1"
     )
     assert code == 0, out
+    # Without DNS (as here) the host is accepted with a warning: each delivery checks it again.
+    out = "\n".join(line for line in out.splitlines() if not line.startswith("warning:"))
     subscription_id = out.split()[1]
     secret = out.strip().splitlines()[-1]
     assert subscription_id.startswith("sub_") and secret.startswith("whsec_")
@@ -178,3 +180,31 @@ def test_a_webhook_subscription_that_cannot_be_made_says_why(
     )
     code, out = run(cli, "partners", "subscribe", partner, "--url", url, "--type", event_type)
     assert code != 0 and why in out
+
+
+def test_a_webhook_to_an_internal_address_is_refused_at_subscription_unless_allowed(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(cli, "partners", "create", "dev-tool", "--source", "urn:partner:dev", "--allow", "*")[0] == 0
+    for url, why in (
+        ("http://127.0.0.1:9000/hook", "127.0.0.1 is a loopback address"),
+        ("http://localhost:9000/hook", "is a loopback address"),
+        ("https://169.254.169.254/latest", "cloud metadata address"),
+        ("https://10.1.2.3/hook", "private address"),
+    ):
+        code, out = run(
+            cli, "partners", "subscribe", "dev-tool", "--url", url, "--type", "fr.vocation.vacancy.posted.v1"
+        )
+        assert code == 2 and why in out and "VOCATION_WEBHOOK_ALLOWED_NETWORKS" in out, out
+    monkeypatch.setenv("VOCATION_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")
+    code, out = run(
+        cli,
+        "partners",
+        "subscribe",
+        "dev-tool",
+        "--url",
+        "http://127.0.0.1:9000/hook",
+        "--type",
+        "fr.vocation.vacancy.posted.v1",
+    )
+    assert code == 0, out

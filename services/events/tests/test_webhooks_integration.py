@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from vocation_events.app import Service, running_service
+from vocation_events.core.partners import Partner, hash_api_key, new_api_key
 from vocation_events.core.webhooks import SUBSCRIBABLE_TOPICS
 from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import AddPartner, make_settings
@@ -69,6 +70,8 @@ def settings(kafka_bootstrap: str, fresh_database: str) -> EventsSettings:
         webhook_retry_max_s=0.4,
         webhook_max_attempts=4,
         webhook_poll_s=0.05,
+        # The receivers run on 127.0.0.1: allowed here as `make run` allows it (never in production).
+        webhook_allowed_networks="127.0.0.1/32",
     )
 
 
@@ -153,6 +156,10 @@ async def test_a_partner_receives_its_types_signed_in_order_after_its_endpoint_f
         assert len(receiver.received) == 2, "nothing else: the establishment's event was not subscribed"
         [listed] = await service.webhooks.listing("hr-tool")
         assert (listed["pending"], listed["delivered"], listed["failed"]) == (0, 2, 0)
+        stored = await service.pool.fetchval(
+            "SELECT secret FROM webhook_subscriptions WHERE id = $1", subscription.id
+        )
+        assert stored.startswith("enc1:") and subscription.secret not in stored, "the secret is stored sealed"
 
 
 async def test_a_stopped_subscription_or_a_revoked_partner_receives_nothing_more(
@@ -208,3 +215,60 @@ async def test_deliveries_that_kept_failing_are_failed_then_redelivered_on_deman
         receiver.failures = 0
         assert await service.webhooks.redeliver(subscription.id) == 1
         await _until(lambda: receiver.ids() == ["vac-wh-3-v1"], "the redelivery")
+
+
+async def test_a_webhook_to_an_internal_address_is_refused_at_once_unless_the_operator_allows_it(
+    settings: EventsSettings,
+) -> None:
+    """SSRF: the same loopback receiver, first without the allow-list (refused, never called,
+    failed at the first attempt with the reason), then with it (delivered)."""
+    receiver = Receiver()
+    posted = frozenset({"fr.vocation.vacancy.posted.v1"})
+    async with serve_asgi(receiver.app()) as url:
+        for allowed in ("", "127.0.0.1/32"):
+            # A group each: the second service does not wait for the first one's to rebalance.
+            group = f"{settings.webhooks_group}-{len(allowed)}"
+            for topic in SUBSCRIBABLE_TOPICS:
+                await start_groups_at_end(settings.kafka_bootstrap, {group: str(topic)})
+            run_settings = settings.model_copy(
+                update={"webhook_allowed_networks": allowed, "webhooks_group": group}
+            )
+            async with running_service(run_settings) as service:
+                name = f"hr-{len(allowed)}"
+                key = new_api_key()
+                await service.partners.create(
+                    Partner(name, f"urn:partner:{name}", frozenset({"*"})), hash_api_key(key)
+                )
+                subscription = await service.webhooks.subscribe(name, f"{url}/hook", posted)
+                transport = httpx.ASGITransport(app=service.api)
+                async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                    event = samples.cloud_event(
+                        "fr.vocation.vacancy.posted.v1",
+                        f"vac-ssrf-{name}",
+                        samples.vacancy(id=f"vac-ssrf-{name}"),
+                        id=f"vac-ssrf-{name}",
+                        source=f"urn:partner:{name}",
+                    )
+                    await _post(client, key, event)
+                if not allowed:
+
+                    async def failed(name: str = name) -> bool:
+                        [listed] = await service.webhooks.listing(name)
+                        return int(listed["failed"]) == 1
+
+                    deadline = asyncio.get_running_loop().time() + 30
+                    while not await failed():
+                        assert asyncio.get_running_loop().time() < deadline, "the delivery was not refused"
+                        await asyncio.sleep(0.05)
+                    row = await service.pool.fetchrow(
+                        "SELECT attempts, last_error FROM webhook_deliveries WHERE subscription_id = $1",
+                        subscription.id,
+                    )
+                    assert row["attempts"] == 1, "refused once, not retried"
+                    assert (
+                        row["last_error"].startswith("refused: 127.0.0.1") and "loopback" in row["last_error"]
+                    )
+                    assert receiver.received == [] and receiver.refused == 0, "the receiver was never called"
+                else:
+                    expected = f"vac-ssrf-{name}"  # (the first subscription, still active, gets it too)
+                    await _until(lambda e=expected: e in receiver.ids(), "the allowed delivery")

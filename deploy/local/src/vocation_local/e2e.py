@@ -78,6 +78,8 @@ class Platform:
             # The mailbox keeps Brevo's activity log too: after a crash, an email is looked up, not re-sent.
             "VOCATION_EMAIL_EVENTS_URL": self.mailbox_url,
             "VOCATION_CONTACTS_KEYS": DEV_CONTACTS_KEYS,
+            # A partner's test receiver on this machine may get webhooks (never in production).
+            "VOCATION_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32,::1/128",
             "VOCATION_SMS_PROVIDER": "sink",
             "VOCATION_SMS_SINK_FILE": str(self.sms_file),
             "VOCATION_PUBLIC_BASE_URL": self.urls["notifications"],

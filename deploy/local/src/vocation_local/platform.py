@@ -89,6 +89,8 @@ def _start_service(
         "VOCATION_SMTP_PORT": str(MAILBOX_SMTP_PORT),
         "VOCATION_EMAIL_EVENTS_URL": f"http://127.0.0.1:{MAILBOX_HTTP_PORT}",
         "VOCATION_CONTACTS_KEYS": DEV_CONTACTS_KEYS,
+        # A partner's test receiver on this machine may get webhooks (never in production).
+        "VOCATION_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32,::1/128",
         "VOCATION_SMS_PROVIDER": "sink",
         "VOCATION_SMS_SINK_FILE": str(log_dir.parent / "sms.jsonl"),
         # Matching keeps its state there at a clean stop: the next `make run` starts in a second.

@@ -77,8 +77,9 @@ def main() -> None:
     """Read the settings, configure logging, serve (in `http_workers` processes)."""
     settings = EventsSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    # Fail closed on weak secrets before any connection (none of its own yet); in development mode, say so.
-    fail_closed([], dev_mode=settings.dev_mode, log=get_logger(__name__))
+    # Without contacts keys the archive would hold names, emails and phones in clear: only in
+    # development mode (then it says so).
+    fail_closed(settings.secret_problems(), dev_mode=settings.dev_mode, log=get_logger("vocation_events"))
     # The collector off the hot path: about 40 % of the gateway's CPU in the benchmark otherwise.
     tune_for_throughput(settings.gc_gen0_threshold)
     if settings.http_workers > 1:

@@ -19,12 +19,20 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import Retention, pruning
 
 from vocation_events.adapters.archive import Archiver
+from vocation_events.adapters.archive_store import ArchiveEraser, PgArchive
 from vocation_events.adapters.http import create_api
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import INGESTED_EVENTS, PgArchive, PgClaims, PgOwners, PgPartners
+from vocation_events.adapters.postgres import INGESTED_EVENTS, PgClaims, PgOwners, PgPartners
 from vocation_events.adapters.rate_limits import PgRateLimits
-from vocation_events.adapters.webhooks import FINISHED_DELIVERIES, PgWebhooks, WebhookFanOut, WebhookSender
+from vocation_events.adapters.webhooks import (
+    FINISHED_DELIVERIES,
+    AddressGuard,
+    PgWebhooks,
+    WebhookFanOut,
+    WebhookSender,
+)
 from vocation_events.auth import Authenticator
+from vocation_events.core.archive_sealing import ArchiveSeal
 from vocation_events.core.ratelimit import RateDefaults
 from vocation_events.gateway import Gateway
 from vocation_events.metrics import GatewayMetrics
@@ -48,6 +56,8 @@ class Service:
     partners: PgPartners
     archive: PgArchive
     webhooks: PgWebhooks
+    eraser: ArchiveEraser
+    seal: ArchiveSeal
 
 
 async def _start_broker(broker: KafkaBroker) -> None:
@@ -84,8 +94,18 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
         )
         partners = PgPartners(pool)
         archive = PgArchive(pool)
+        cipher = settings.contact_cipher()
+        seal = ArchiveSeal(cipher)
+        if not cipher.enabled:
+            log.warning("archive.personal_data_in_clear", hint="set VOCATION_CONTACTS_KEYS")
+        eraser = ArchiveEraser(
+            pool,
+            erasures_per_pass=settings.eraser_erasures_per_pass,
+            rows_per_pass=settings.eraser_rows_per_pass,
+            pause_s=settings.eraser_pause_s,
+        )
         gateway = Gateway(PgClaims(pool), sink, metrics)
-        webhooks = PgWebhooks(pool)
+        webhooks = PgWebhooks(pool, cipher)
         broker: KafkaBroker | None = None
         if settings.archive_enabled or settings.webhooks_enabled:
             broker = make_broker(
@@ -102,7 +122,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
                 max_attempts=settings.consumer_max_attempts,
             )
             consumer = EventConsumer(broker, DeadLetterPublisher(broker, settings.archive_group), retry)
-            Archiver(archive, consumer, metrics, settings.archive_group, retry).subscribe(broker)
+            Archiver(archive, consumer, metrics, settings.archive_group, seal, retry).subscribe(broker)
         checks = [ReadinessCheck("kafka", sink.ping), postgres_reachable(pool)]
         api = create_api(
             gateway=gateway,
@@ -121,6 +141,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
             retry_initial_s=settings.webhook_retry_initial_s,
             retry_max_s=settings.webhook_retry_max_s,
             max_attempts=settings.webhook_max_attempts,
+            guard=AddressGuard(settings.allowed_networks()),
         )
         stop = asyncio.Event()
         await sink.start()
@@ -130,16 +151,25 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
             if settings.webhooks_enabled
             else None
         )
+        # Erasures are recorded by the claims and applied to the archive here, off the ingestion
+        # path, by the process that archives.
+        erasing = (
+            asyncio.create_task(eraser.run(stop, settings.eraser_poll_s), name="archive-eraser")
+            if settings.archive_enabled
+            else None
+        )
         try:
             async with pruning(
                 Retention(pool, [INGESTED_EVENTS, FINISHED_DELIVERIES], settings.retention()),
                 settings.retention_every_s,
             ):
-                yield Service(api, pool, sink, broker, metrics, partners, archive, webhooks)
+                yield Service(api, pool, sink, broker, metrics, partners, archive, webhooks, eraser, seal)
         finally:
             stop.set()
             if sending is not None:
                 await sending
+            if erasing is not None:
+                await erasing
             await sender.aclose()
             if starting is not None:
                 starting.cancel()

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -16,14 +16,17 @@ import orjson
 import typer
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import Topic
-from vocation_shared.logs import get_logger
+from vocation_shared.logs import configure_logging, get_logger
 from vocation_shared.postgres import create_pool
+from vocation_shared.sealing import ContactKeyError
 
 from vocation_events.adapters import dead_letters
+from vocation_events.adapters.archive_store import PgArchive
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import PgArchive, PgOwners, PgPartners
-from vocation_events.adapters.webhooks import PgWebhooks
+from vocation_events.adapters.postgres import PgOwners, PgPartners
+from vocation_events.adapters.webhooks import AddressGuard, PgWebhooks
 from vocation_events.app import MIGRATIONS
+from vocation_events.core.archive_sealing import ArchiveSeal
 from vocation_events.core.ingestion import Record
 from vocation_events.core.ownership import KINDS
 from vocation_events.core.partners import (
@@ -306,13 +309,24 @@ def subscribe(
     except SubscriptionError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    settings = EventsSettings()
+    try:
+        # The sender checks again at each delivery (a name may resolve elsewhere later).
+        warning = _run(AddressGuard(settings.allowed_networks()).check_url(checked_url))
+    except SubscriptionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
 
     async def create() -> Subscription | None:
-        async with _pool(EventsSettings()) as pool:
+        async with _pool(settings) as pool:
             known = {p.name for p in await PgPartners(pool).all() if p.revoked_at is None}
             if name not in known:
                 return None
-            return await PgWebhooks(pool).subscribe(name, checked_url, checked_types)
+            return await PgWebhooks(pool, settings.contact_cipher()).subscribe(
+                name, checked_url, checked_types
+            )
 
     subscription = _run(create())
     if subscription is None:
@@ -374,18 +388,44 @@ def redeliver(subscription_id: str) -> None:
 def show(
     subject: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print each event in full, one per line.")] = False,
+    reveal: Annotated[
+        bool,
+        typer.Option(
+            "--reveal",
+            help="With --json: print names, emails and phones in clear (logged: who, which subject).",
+        ),
+    ] = False,
     limit: int = 1000,
 ) -> None:
-    """Print the archived history of an entity (its id is the events' subject), oldest first."""
+    """Print the archived history of an entity (its id is the events' subject), oldest first.
 
-    async def fetch() -> list[dict[str, object]]:
-        async with _pool(EventsSettings()) as pool:
+    Personal fields (names, emails, phones, free texts about a person) read `[scellé]` unless
+    `--reveal` is given; a reveal is logged with the operator's user name and the subject.
+    """
+    settings = EventsSettings()
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with _pool(settings) as pool:
             return [a.event for a in await PgArchive(pool).history(subject, limit)]
 
     found = _run(fetch())
     if not found:
         typer.echo(f"no archived event about {subject!r}", err=True)
         raise typer.Exit(1)
+    if as_json and reveal:
+        configure_logging(f"{settings.service_name}-cli", "INFO", settings.log_json)
+        # Who and what, never the values.
+        get_logger(__name__).warning(
+            "archive.revealed", operator=getpass.getuser(), subject=subject, events=len(found)
+        )
+        seal = ArchiveSeal(settings.contact_cipher())
+        try:
+            found = [seal.opened(event) for event in found]
+        except ContactKeyError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    else:
+        found = [ArchiveSeal.masked(event) for event in found]
     for event in found:
         if as_json:
             typer.echo(orjson.dumps(event).decode())
@@ -416,16 +456,20 @@ def replay(
     if event_type is not None and event_type not in EVENT_TYPES:
         typer.echo(f"error: unknown event type {event_type!r}", err=True)
         raise typer.Exit(2)
-    count = _run(
-        replay_slice(
-            EventsSettings(),
-            topic,
-            _parse_time(since),
-            _parse_time(until) if until else None,
-            event_type,
-            dry_run,
+    try:
+        count = _run(
+            replay_slice(
+                EventsSettings(),
+                topic,
+                _parse_time(since),
+                _parse_time(until) if until else None,
+                event_type,
+                dry_run,
+            )
         )
-    )
+    except ContactKeyError as exc:
+        typer.echo(f"error: {exc}; events replayed before it stay replayed (idempotent)", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"{'would replay' if dry_run else 'replayed'} {count} events of {topic}")
 
 
@@ -438,12 +482,17 @@ async def replay_slice(
     dry_run: bool = False,
     chunk: int = 500,
 ) -> int:
-    """Republish the archived events of `topic` from `since`; returns how many."""
+    """Republish the archived events of `topic` from `since`, their sealed fields opened; how many.
+
+    Raises `ContactKeyError` (before publishing that event) when one was sealed under a key not
+    in `VOCATION_CONTACTS_KEYS`: a replay never publishes sealed values.
+    """
     count = 0
+    seal = ArchiveSeal(settings.contact_cipher())
     async with _pool(settings) as pool, _sink(settings) as sink:
         pending: list[Record] = []
         async for archived in PgArchive(pool).slice(topic, since, until, event_type):
-            event = archived.event
+            event = seal.opened(archived.event)
             pending.append(
                 Record(
                     topic,

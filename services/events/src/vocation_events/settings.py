@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from vocation_shared.contracts.producers import Service
+from vocation_shared.sealing import ContactCipher, parse_keys
+from vocation_shared.secrets import SecretProblem
 from vocation_shared.settings import CommonSettings
+
+NEW_KEYS_COMMAND = "vocation notifications contacts new-key"
 
 
 class EventsSettings(CommonSettings):
@@ -53,6 +58,31 @@ class EventsSettings(CommonSettings):
     )
     webhook_max_attempts: int = Field(default=12, ge=1, description="Attempts before a delivery is `failed`.")
     webhook_poll_s: float = Field(default=1.0, gt=0, description="Wait between two looks for due deliveries.")
+    webhook_allowed_networks: str = Field(
+        default="",
+        description=(
+            "Addresses webhooks may reach although internal (loopback, private…), comma-separated"
+            " networks or addresses, e.g. `127.0.0.1/32,::1` for a development receiver. Empty in production."
+        ),
+    )
+    contacts_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Keys sealing names, emails and phones in the archive and the webhooks' secrets"
+            " (AES-256-GCM): `id:base64key[,id:base64key…]`, the first seals, the others still open"
+            " (rotation); the same as the notifications service's. Required outside development mode."
+        ),
+    )
+    eraser_erasures_per_pass: int = Field(
+        default=100, ge=1, le=10_000, description="Erasures the archive's eraser works on per pass."
+    )
+    eraser_rows_per_pass: int = Field(
+        default=1000, ge=1, le=100_000, description="Archived rows the eraser deletes per statement at most."
+    )
+    eraser_pause_s: float = Field(
+        default=0.0, ge=0, description="Pause between two passes of the eraser while erasures are pending."
+    )
+    eraser_poll_s: float = Field(default=1.0, gt=0, description="Wait between two looks for new erasures.")
     gc_gen0_threshold: int = Field(
         default=100_000,
         ge=0,
@@ -60,3 +90,35 @@ class EventsSettings(CommonSettings):
     )
     producer_max_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=1024 * 1024)
     producer_linger_ms: int = Field(default=2, ge=0, le=1000)
+
+    @field_validator("contacts_keys")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())  # a clear error at start-up, never at the first event
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        for item in value.replace(" ", ",").split(","):
+            if item:
+                ipaddress.ip_network(item, strict=False)  # ValueError names the bad item
+        return value
+
+    def contact_cipher(self) -> ContactCipher:
+        """The cipher of the archive's personal fields and the webhooks' secrets."""
+        keys = self.contacts_keys.get_secret_value() if self.contacts_keys else ""
+        return ContactCipher(parse_keys(keys))
+
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The internal networks webhooks may reach all the same (development receivers)."""
+        items = self.webhook_allowed_networks.replace(" ", ",").split(",")
+        return [ipaddress.ip_network(item, strict=False) for item in items if item]
+
+    def secret_problems(self) -> list[SecretProblem]:
+        """What is wrong with this service's secrets (`vocation_shared.secrets.fail_closed` decides)."""
+        keys = self.contacts_keys.get_secret_value() if self.contacts_keys else ""
+        if not parse_keys(keys):
+            return [SecretProblem("VOCATION_CONTACTS_KEYS", "is empty", NEW_KEYS_COMMAND)]
+        return []

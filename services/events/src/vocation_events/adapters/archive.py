@@ -2,6 +2,8 @@
 
 Invalid records are left to the shared consumer's rules (dead-lettered with the reason), so the
 archive holds events only; the dead-letter topics keep the rest for a year (`vocation dlq list`).
+Names, emails, phones and free texts about a person are sealed before they are stored
+(`core/archive_sealing.py`); each row names the candidate it is about, for erasure.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Any
 
+import orjson
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
@@ -20,13 +22,12 @@ from vocation_shared.kafka import EventConsumer, RetryPolicy
 from vocation_shared.kafka.consumer import TRANSIENT_ERRORS, Subscription
 from vocation_shared.logs import get_logger
 
-from vocation_events.adapters.postgres import PgArchive
+from vocation_events.adapters.archive_store import ArchiveRow, PgArchive, candidate_of
 from vocation_events.adapters.raw_batches import subscribe_raw_batches
+from vocation_events.core.archive_sealing import ArchiveSeal
 from vocation_events.metrics import GatewayMetrics
 
 log = get_logger(__name__)
-
-Row = tuple[str, int, int, str, str, str, str, datetime, str]
 
 
 async def _ignore(_: Any) -> None:
@@ -42,10 +43,12 @@ class Archiver:
         consumer: EventConsumer,
         metrics: GatewayMetrics,
         group_id: str,
+        seal: ArchiveSeal,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self._archive = archive
+        self._seal = seal
         self._consumer = consumer
         self._metrics = metrics
         self._group_id = group_id
@@ -67,7 +70,7 @@ class Archiver:
 
     async def process(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
         """Archive a fetched batch in order: rows are stored in bulk, tombstones applied between."""
-        rows: list[Row] = []
+        rows: list[ArchiveRow] = []
         for record in records:
             if record.value is None:
                 await self._flush(rows)
@@ -99,12 +102,21 @@ class Archiver:
                     event.type,
                     event.subject,
                     event.time,
-                    _jsonb_safe(record.value.decode()),
+                    _jsonb_safe(self._stored_json(event.type, record.value)),
+                    candidate_of(record.topic, event.subject, event.data),
                 )
             )
         await self._flush(rows)
 
-    async def _flush(self, rows: list[Row]) -> None:
+    def _stored_json(self, event_type: str, value: bytes) -> str:
+        """The record's JSON as archived: unchanged, or with its personal fields sealed."""
+        if not (self._seal.enabled and self._seal.concerns(event_type)):
+            return value.decode()
+        document = orjson.loads(value)
+        self._seal.seal(document)
+        return orjson.dumps(document).decode()
+
+    async def _flush(self, rows: list[ArchiveRow]) -> None:
         if not rows:
             return
         await self._retrying(functools.partial(self._archive.store, rows))

@@ -1,22 +1,20 @@
-"""PostgreSQL adapters: partners, idempotency claims, and the event archive."""
+"""PostgreSQL adapters: partners and idempotency claims (the archive: `archive_store.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
 import asyncpg
-from vocation_shared.contracts.topics import Topic
 from vocation_shared.postgres.retention import Expiry
 
+from vocation_events.adapters.archive_store import erase_candidate
 from vocation_events.core.ownership import Ref, Refusal
 from vocation_events.core.partners import Partner
-from vocation_events.ports import ArchivedEvent, Claims, OwnedEntity, Unavailable
+from vocation_events.ports import Claims, OwnedEntity, Unavailable
 
-PERSONAL_TOPICS = ("candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings")
 INGESTED_EVENTS = Expiry("ingested_events", "accepted_at")
 """Idempotency claims of accepted events: past the retention, a partner's re-send is accepted again."""
 DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -145,29 +143,6 @@ class _PgClaim:
 
     async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
         await erase_candidate(self._conn, candidate_id, source, event_id)
-
-
-async def erase_candidate(conn: asyncpg.Connection, candidate_id: str, source: str, event_id: str) -> int:
-    """Delete the archived events about a candidate and remember the erasure; rows deleted."""
-    await conn.execute(
-        """
-        INSERT INTO erasures (candidate_id, source, event_id) VALUES ($1, $2, $3)
-        ON CONFLICT (candidate_id) DO NOTHING
-        """,
-        candidate_id,
-        source,
-        event_id,
-    )
-    status: str = await conn.execute(
-        """
-        DELETE FROM archived_events
-        WHERE topic = ANY($2::text[])
-          AND (subject = $1 OR event -> 'data' ->> 'candidate_id' = $1)
-        """,
-        candidate_id,
-        list(PERSONAL_TOPICS),
-    )
-    return int(status.split()[-1])
 
 
 _CLAIM = """
@@ -402,88 +377,3 @@ class PgOwners:
             entity_id,
         )
         return [dict(r) for r in rows]
-
-
-class PgArchive:
-    """The append-only archive of every event read from the entity topics."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def store(self, rows: Sequence[tuple[str, int, int, str, str, str, str, datetime, str]]) -> int:
-        """Store (topic, partition, offset, source, id, type, subject, time, json) rows; new rows count.
-
-        Already archived (source, id) and events about erased candidates are skipped.
-        """
-        if not rows:
-            return 0
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        for row in rows:
-            for i, value in enumerate(row):
-                columns[i].append(value)
-        async with self._pool.acquire() as conn, conn.transaction():
-            # An erasure being committed holds ROW EXCLUSIVE on `erasures` (its INSERT) until its
-            # DELETE of the archive commits: this batch either waits and sees the erasure, or goes
-            # first and is seen (and deleted) by the erasure's DELETE. Never both missed.
-            await conn.execute("LOCK TABLE erasures IN SHARE MODE")
-            status: str = await conn.execute(
-                """
-                INSERT INTO archived_events (topic, partition, "offset", source, event_id, type, subject, time, event)
-                SELECT k.topic, k.partition, k.off, k.source, k.event_id, k.type, k.subject, k.time, k.event::jsonb
-                FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::timestamptz[], $9::text[])
-                     AS k(topic, partition, off, source, event_id, type, subject, time, event)
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM erasures e
-                    WHERE e.candidate_id = k.subject AND k.topic = ANY($10::text[])
-                )
-                -- keyed by slot: the candidate is in the data (e.g. a booking archived after the erasure)
-                AND NOT (k.topic = $11 AND EXISTS (
-                    SELECT 1 FROM erasures e WHERE e.candidate_id = k.event::jsonb -> 'data' ->> 'candidate_id'
-                ))
-                ON CONFLICT (source, event_id) DO NOTHING
-                """,
-                *columns,
-                list(PERSONAL_TOPICS),
-                str(Topic.IMMERSION_BOOKINGS),
-            )
-        return int(status.split()[-1])
-
-    async def forget(self, topic: str, subject: str) -> int:
-        """A tombstone was read: delete the archived events of `subject` on `topic`."""
-        status: str = await self._pool.execute(
-            "DELETE FROM archived_events WHERE topic = $1 AND subject = $2", topic, subject
-        )
-        return int(status.split()[-1])
-
-    async def history(self, subject: str, limit: int = 1000) -> list[ArchivedEvent]:
-        """An entity's events, oldest first: by event time, then in Kafka order (ties are common)."""
-        rows = await self._pool.fetch(
-            """
-            SELECT topic, partition, "offset", event, archived_at FROM archived_events
-            WHERE subject = $1 ORDER BY time, topic, partition, "offset" LIMIT $2
-            """,
-            subject,
-            limit,
-        )
-        return [ArchivedEvent(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-    async def slice(
-        self, topic: str, since: datetime, until: datetime | None, event_type: str | None
-    ) -> AsyncIterator[ArchivedEvent]:
-        """The archived events of a topic from `since` (event time), in Kafka order per partition."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            cursor = conn.cursor(
-                """
-                SELECT topic, partition, "offset", event, archived_at FROM archived_events
-                WHERE topic = $1 AND time >= $2 AND ($3::timestamptz IS NULL OR time < $3)
-                  AND ($4::text IS NULL OR type = $4)
-                ORDER BY partition, "offset", seq
-                """,
-                topic,
-                since,
-                until,
-                event_type,
-            )
-            async for r in cursor:
-                yield ArchivedEvent(r[0], r[1], r[2], r[3], r[4])

@@ -8,19 +8,29 @@ CloudEvent as it is on the topic, signed, and records the answer: 2xx delivered;
 retried with doubling delays, then `failed` (visible in `vocation partners subscriptions`, and
 `vocation partners redeliver` queues them again). At least once: a crash between the partner's
 2xx and its record sends it again, with the same `webhook-id` (the CloudEvent id).
+
+Webhooks cannot reach the inside: the sender's transport resolves the host when it connects,
+refuses internal addresses (`core.webhooks.refused_address`, minus the operator's allowed networks)
+and connects to the very address it checked (no DNS rebinding between check and connection; TLS
+still checks the certificate against the host name). A refused delivery fails at once, with the
+reason stored on it. Subscription secrets are stored sealed with the contacts keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import secrets
+import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
+import httpcore
 import httpx
 import orjson
 from aiokafka import ConsumerRecord
@@ -28,13 +38,17 @@ from faststream.kafka import KafkaBroker
 from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres.retention import Expiry
+from vocation_shared.sealing import ContactCipher, ContactKeyError
 
 from vocation_events.adapters.raw_batches import subscribe_raw_batches
 from vocation_events.core.webhooks import (
     SUBSCRIBABLE_TOPICS,
+    Network,
     Subscription,
+    SubscriptionError,
     new_secret,
     outgoing_body,
+    refused_address,
     retry_delay_s,
     signature,
 )
@@ -52,8 +66,121 @@ CACHE_S = 5.0
 """How long the consumer trusts its list of active subscriptions (a new one starts within that)."""
 
 
-def _subscription(row: asyncpg.Record) -> Subscription:
-    return Subscription(row["id"], row["partner"], row["url"], frozenset(row["types"]), row["secret"])
+SECRET_FIELD = "webhook_secret"  # noqa: S105 - the sealed column's name in the associated data
+RESOLVE_TIMEOUT_S = 10.0
+
+
+class RefusedTarget(Exception):
+    """A webhook's host is, or resolves to, an address webhooks may not reach: never retried."""
+
+
+class AddressGuard:
+    """Resolves a webhook's host and checks every address it has against the rules."""
+
+    def __init__(self, allowed: Sequence[Network] = ()) -> None:
+        self._allowed = tuple(allowed)
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The host's addresses, each one allowed; `RefusedTarget` if any is not, `OSError` if none.
+
+        Every address must pass, not only the first: a name answering a public and an internal
+        address would otherwise reach the inside on the second try.
+        """
+        try:
+            found: list[str] = [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                RESOLVE_TIMEOUT_S,
+            )
+            found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not found:
+            raise OSError(f"{host} has no address")
+        for address in found:
+            reason = refused_address(ipaddress.ip_address(address.split("%", 1)[0]), self._allowed)
+            if reason is not None:
+                raise RefusedTarget(f"{host} → {reason}")
+        return found
+
+    async def check_url(self, url: str) -> str | None:
+        """At subscription time: `SubscriptionError` when the URL's host is refused.
+
+        A host that does not resolve now is accepted with a warning (returned): a partner may
+        subscribe before its DNS is live, and every delivery checks the address again anyway.
+        """
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            await self.addresses(parts.hostname or "", port)
+        except RefusedTarget as exc:
+            raise SubscriptionError(
+                f"webhooks may not reach internal addresses: {exc}"
+                " (an operator may allow a development network with VOCATION_WEBHOOK_ALLOWED_NETWORKS)"
+            ) from exc
+        except (OSError, TimeoutError) as exc:
+            return (
+                f"{parts.hostname} does not resolve now ({type(exc).__name__}); each delivery checks it again"
+            )
+        return None
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to checked addresses: resolution, check and connection in one place."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self._guard = guard
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await self._guard.addresses(host, port)
+        except (OSError, TimeoutError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc!r}") from exc
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise RefusedTarget("a Unix socket is not a webhook target")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(guard: AddressGuard, limits: httpx.Limits | None = None) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections go only to addresses `guard` checked, never via a proxy.
+
+    The host name stays in the request (Host header, TLS SNI and certificate check); only the
+    connection is pinned to the address resolved and checked at that moment.
+    """
+    limits = limits or httpx.Limits()
+    transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits)
+    # httpx builds its pool without a hook for the network backend: the pool is replaced.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_GuardedBackend(guard),
+    )
+    return transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +193,29 @@ class Due:
     body: bytes
     url: str
     secret: str
+    """As stored: sealed (`PgWebhooks.secret` opens it)."""
+    subscription_id: str
 
 
 class PgWebhooks:
     """Subscriptions and deliveries in the events database."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cipher: ContactCipher | None = None) -> None:
         self._pool = pool
+        self._cipher = cipher or ContactCipher()
+
+    def _subscription(self, row: asyncpg.Record) -> Subscription:
+        secret = self.secret(row["id"], row["secret"])
+        return Subscription(row["id"], row["partner"], row["url"], frozenset(row["types"]), secret)
+
+    def secret(self, subscription_id: str, stored: str) -> str:
+        """A subscription's signing secret from its stored form (sealed, or clear from before)."""
+        opened = self._cipher.open(stored, subscription_id, SECRET_FIELD)
+        assert opened is not None
+        return opened
 
     async def subscribe(self, partner: str, url: str, types: frozenset[str]) -> Subscription:
-        """A new subscription of a known partner, with a fresh secret."""
+        """A new subscription of a known partner, with a fresh secret (stored sealed)."""
         subscription = Subscription("sub_" + secrets.token_hex(8), partner, url, types, new_secret())
         await self._pool.execute(
             "INSERT INTO webhook_subscriptions (id, partner, url, types, secret) VALUES ($1, $2, $3, $4, $5)",
@@ -83,7 +223,7 @@ class PgWebhooks:
             partner,
             url,
             sorted(types),
-            subscription.secret,
+            self._cipher.seal(subscription.secret, subscription.id, SECRET_FIELD),
         )
         return subscription
 
@@ -110,7 +250,7 @@ class PgWebhooks:
             WHERE s.revoked_at IS NULL AND p.revoked_at IS NULL
             """
         )
-        return [_subscription(r) for r in rows]
+        return [self._subscription(r) for r in rows]
 
     async def listing(self, partner: str | None = None) -> list[dict[str, Any]]:
         """Every subscription (of `partner`), with its deliveries counted by state."""
@@ -179,12 +319,15 @@ class PgWebhooks:
             SET attempts = w.attempts + 1, next_at = now() + make_interval(secs => $2)
             FROM due, webhook_subscriptions s
             WHERE w.seq = due.seq AND s.id = w.subscription_id
-            RETURNING w.seq, w.event_id, w.attempts, w.body, s.url, s.secret
+            RETURNING w.seq, w.event_id, w.attempts, w.body, s.id, s.url, s.secret
             """,
             limit,
             lease_s,
         )
-        return [Due(r["seq"], r["event_id"], r["attempts"], r["body"], r["url"], r["secret"]) for r in rows]
+        return [
+            Due(r["seq"], r["event_id"], r["attempts"], r["body"], r["url"], r["secret"], r["id"])
+            for r in rows
+        ]
 
     async def delivered(self, seq: int) -> None:
         """The partner answered 2xx."""
@@ -287,13 +430,19 @@ class WebhookSender:
         max_attempts: int = 12,
         concurrency: int = 8,
         client: httpx.AsyncClient | None = None,
+        guard: AddressGuard | None = None,
     ) -> None:
         self._store = store
         self._timeout_s = timeout_s
         self._retry = (retry_initial_s, retry_max_s)
         self._max_attempts = max_attempts
         self._slots = asyncio.Semaphore(concurrency)
-        self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout_s,
+            follow_redirects=False,
+            trust_env=False,
+            transport=guarded_transport(guard or AddressGuard()),
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -322,16 +471,24 @@ class WebhookSender:
 
     async def _send(self, due: Due) -> None:
         timestamp = int(time.time())
+        try:
+            secret = self._store.secret(due.subscription_id, due.secret)
+        except ContactKeyError as exc:
+            await self._failed(due, f"the signing secret does not open: {exc}")
+            return
         headers = {
             "content-type": "application/cloudevents+json; charset=utf-8",
             "webhook-id": due.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(due.secret, due.event_id, timestamp, due.body),
+            "webhook-signature": signature(secret, due.event_id, timestamp, due.body),
             "user-agent": "vocation-webhooks/1",
         }
         async with self._slots:
             try:
                 answer = await self._client.post(due.url, content=due.body, headers=headers)
+            except RefusedTarget as exc:
+                await self._refused(due, str(exc))
+                return
             except httpx.HTTPError as exc:
                 await self._failed(due, f"{type(exc).__name__}: {exc}"[:300])
                 return
@@ -339,6 +496,11 @@ class WebhookSender:
             await self._store.delivered(due.seq)
         else:
             await self._failed(due, f"HTTP {answer.status_code}")
+
+    async def _refused(self, due: Due, reason: str) -> None:
+        """The target is internal: the delivery fails now, with the reason (retrying cannot help)."""
+        await self._store.attempt_failed(due.seq, f"refused: {reason}", None)
+        log.warning("webhook.refused", event_id=due.event_id, reason=reason)
 
     async def _failed(self, due: Due, error: str) -> None:
         retry = None if due.attempts >= self._max_attempts else retry_delay_s(due.attempts, *self._retry)

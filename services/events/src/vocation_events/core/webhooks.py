@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,3 +138,72 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 def retry_delay_s(attempts: int, initial_s: float, max_s: float) -> float:
     """How long to wait after the `attempts`-th failed attempt: doubling from `initial_s`, at most `max_s`."""
     return float(min(max_s, initial_s * 2 ** max(0, attempts - 1)))
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+"""Cloud instances' metadata services (AWS, GCP, Azure, OpenStack; AWS IPv6; Alibaba): credentials live there."""
+
+_REFUSED_NETWORKS: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "an unspecified address"),
+    ("127.0.0.0/8", "a loopback address"),
+    ("10.0.0.0/8", "a private address (RFC 1918)"),
+    ("172.16.0.0/12", "a private address (RFC 1918)"),
+    ("192.168.0.0/16", "a private address (RFC 1918)"),
+    ("100.64.0.0/10", "a shared address (CGNAT, RFC 6598)"),
+    ("169.254.0.0/16", "a link-local address"),
+    ("192.0.0.0/24", "an IETF protocol address"),
+    ("192.0.2.0/24", "a documentation address"),
+    ("198.18.0.0/15", "a benchmarking address"),
+    ("198.51.100.0/24", "a documentation address"),
+    ("203.0.113.0/24", "a documentation address"),
+    ("224.0.0.0/4", "a multicast address"),
+    ("240.0.0.0/4", "a reserved address"),
+    ("::/128", "an unspecified address"),
+    ("::1/128", "a loopback address"),
+    ("fc00::/7", "a private address (unique local)"),
+    ("fe80::/10", "a link-local address"),
+    ("fec0::/10", "a site-local address"),
+    ("ff00::/8", "a multicast address"),
+    ("64:ff9b:1::/48", "a local NAT64 address"),
+    ("100::/64", "a discard address"),
+    ("2001:db8::/32", "a documentation address"),
+)
+REFUSED_NETWORKS: tuple[tuple[Network, str], ...] = tuple(
+    (ipaddress.ip_network(n), why) for n, why in _REFUSED_NETWORKS
+)
+"""Where a webhook never goes (unless the operator allows it): the platform's inside and the unroutable."""
+
+
+def refused_address(address: Address, allowed: Sequence[Network] = ()) -> str | None:
+    """Why a webhook may not connect to `address`, or None when it may.
+
+    An address embedding an IPv4 one (IPv4-mapped, NAT64, 6to4, Teredo) is judged by it too.
+    `allowed` (the operator's `VOCATION_WEBHOOK_ALLOWED_NETWORKS`) wins over every rule.
+    """
+    if any(address in network for network in allowed if network.version == address.version):
+        return None
+    if address in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
+    for network, why in REFUSED_NETWORKS:
+        if network.version == address.version and address in network:
+            return f"{address} is {why}"
+    if isinstance(address, ipaddress.IPv6Address):
+        for embedded in _embedded_ipv4(address):
+            reason = refused_address(embedded, allowed)
+            if reason is not None:
+                return f"{address} embeds {reason}"
+    return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo is not None:
+        found += list(address.teredo)
+    if address in ipaddress.ip_network("64:ff9b::/96"):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found

@@ -17,6 +17,9 @@ from vocation_events.settings import EventsSettings
 
 AddPartner = Callable[..., Awaitable[str]]
 
+TEST_CONTACTS_KEYS = "test1:dGVzdC1jb250YWN0cy1rZXktMzItYnl0ZXMtLS0tLS0="
+"""The contacts keys of the test gateways (32 bytes, public: tests only)."""
+
 
 def make_settings(kafka_bootstrap: str, database_url: str, **overrides: object) -> EventsSettings:
     values: dict[str, object] = {
@@ -29,6 +32,7 @@ def make_settings(kafka_bootstrap: str, database_url: str, **overrides: object) 
         "archive_group": f"events-archive-{uuid.uuid4().hex[:8]}",
         "webhooks_enabled": False,
         "webhooks_group": f"events-webhooks-{uuid.uuid4().hex[:8]}",
+        "contacts_keys": TEST_CONTACTS_KEYS,
         **overrides,
     }
     return EventsSettings(**values)  # type: ignore[arg-type]
@@ -45,6 +49,7 @@ def start_gateway(kafka_bootstrap: str, dsn: str, port: int, **env: str) -> subp
             "VOCATION_HTTP_PORT": str(port),
             "VOCATION_ARCHIVE_ENABLED": "false",
             "VOCATION_LOG_LEVEL": "WARNING",
+            "VOCATION_CONTACTS_KEYS": TEST_CONTACTS_KEYS,
             **env,
         },
     )

@@ -1,0 +1,207 @@
+"""The event archive in PostgreSQL, and its erasure: recorded in the claim, applied in the background.
+
+A withdrawal with erasure only records the erasure in its claim's transaction (`erase_candidate`);
+the `ArchiveEraser` deletes the archived rows of recorded erasures, by the indexed `candidate_id`
+column, in bounded batches, off the ingestion path, then marks each erasure applied.
+
+Why nothing about an erased candidate survives: `PgArchive.store` holds `erasures` in SHARE mode
+for its transaction, and an erasure's INSERT needs ROW EXCLUSIVE. So a batch being archived
+either waits for a committing erasure and skips its rows, or commits before the erasure does,
+and the eraser, which reads erasures once they are committed, finds its rows and deletes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from vocation_shared.logs import get_logger
+
+from vocation_events.ports import ArchivedEvent
+
+log = get_logger(__name__)
+
+PERSONAL_TOPICS = ("candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings")
+"""Topics about people: their events are erased with the candidate."""
+
+ArchiveRow = tuple[str, int, int, str, str, str, str, datetime, str, str | None]
+"""(topic, partition, offset, source, id, type, subject, time, event JSON, candidate id or None)."""
+
+
+def candidate_of(topic: str, subject: str, data: Any) -> str | None:
+    """The candidate an archived event is about: `data.candidate_id`, else the subject on a person's topic."""
+    candidate = getattr(data, "candidate_id", None)
+    if isinstance(candidate, str):
+        return candidate
+    return subject if topic in PERSONAL_TOPICS else None
+
+
+async def erase_candidate(conn: asyncpg.Connection, candidate_id: str, source: str, event_id: str) -> int:
+    """Record an erasure in the claim's transaction (the eraser applies it); 1 if new, else 0."""
+    status: str = await conn.execute(
+        """
+        INSERT INTO erasures (candidate_id, source, event_id) VALUES ($1, $2, $3)
+        ON CONFLICT (candidate_id) DO NOTHING
+        """,
+        candidate_id,
+        source,
+        event_id,
+    )
+    return int(status.split()[-1])
+
+
+class PgArchive:
+    """The append-only archive of every event read from the entity topics."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def store(self, rows: Sequence[ArchiveRow]) -> int:
+        """Store rows (see `ArchiveRow`); how many were new.
+
+        Already archived (source, id) and events about erased candidates are skipped.
+        """
+        if not rows:
+            return 0
+        columns: list[list[Any]] = [[] for _ in range(10)]
+        for row in rows:
+            for i, value in enumerate(row):
+                columns[i].append(value)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # See the module's docstring: an erasure committing meanwhile is either seen here or
+            # waits for this batch, whose rows the eraser then deletes.
+            await conn.execute("LOCK TABLE erasures IN SHARE MODE")
+            status: str = await conn.execute(
+                """
+                INSERT INTO archived_events
+                    (topic, partition, "offset", source, event_id, type, subject, time, event, candidate_id)
+                SELECT k.topic, k.partition, k.off, k.source, k.event_id, k.type, k.subject, k.time,
+                       k.event::jsonb, k.candidate_id
+                FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::timestamptz[], $9::text[], $10::text[])
+                     AS k(topic, partition, off, source, event_id, type, subject, time, event, candidate_id)
+                WHERE k.candidate_id IS NULL
+                   OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.candidate_id = k.candidate_id)
+                ON CONFLICT (source, event_id) DO NOTHING
+                """,
+                *columns,
+            )
+        return int(status.split()[-1])
+
+    async def forget(self, topic: str, subject: str) -> int:
+        """A tombstone was read: delete the archived events of `subject` on `topic`."""
+        status: str = await self._pool.execute(
+            "DELETE FROM archived_events WHERE topic = $1 AND subject = $2", topic, subject
+        )
+        return int(status.split()[-1])
+
+    async def history(self, subject: str, limit: int = 1000) -> list[ArchivedEvent]:
+        """An entity's events as stored (sealed), oldest first: by event time, then in Kafka order."""
+        rows = await self._pool.fetch(
+            """
+            SELECT topic, partition, "offset", event, archived_at FROM archived_events
+            WHERE subject = $1 ORDER BY time, topic, partition, "offset" LIMIT $2
+            """,
+            subject,
+            limit,
+        )
+        return [ArchivedEvent(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def slice(
+        self, topic: str, since: datetime, until: datetime | None, event_type: str | None
+    ) -> AsyncIterator[ArchivedEvent]:
+        """The archived events (sealed) of a topic from `since` (event time), in Kafka order per partition."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            cursor = conn.cursor(
+                """
+                SELECT topic, partition, "offset", event, archived_at FROM archived_events
+                WHERE topic = $1 AND time >= $2 AND ($3::timestamptz IS NULL OR time < $3)
+                  AND ($4::text IS NULL OR type = $4)
+                ORDER BY partition, "offset", seq
+                """,
+                topic,
+                since,
+                until,
+                event_type,
+            )
+            async for r in cursor:
+                yield ArchivedEvent(r[0], r[1], r[2], r[3], r[4])
+
+
+class ArchiveEraser:
+    """Applies recorded erasures to the archive, a bounded batch at a time, until stopped.
+
+    Each pass takes up to `erasures_per_pass` pending erasures (oldest first) and deletes at most
+    `rows_per_pass` of their archived rows in one short statement; when a pass deletes fewer rows
+    than that, none are left (no row about an erased candidate is archived after its erasure
+    committed) and the erasures are marked applied. `pause_s` between passes leaves the database
+    to the archive and the gateway.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        erasures_per_pass: int = 100,
+        rows_per_pass: int = 1000,
+        pause_s: float = 0.0,
+    ) -> None:
+        self._pool = pool
+        self._erasures = erasures_per_pass
+        self._rows = rows_per_pass
+        self._pause_s = pause_s
+
+    async def pending(self) -> int:
+        """Erasures recorded and not yet applied to the archive."""
+        return int(await self._pool.fetchval("SELECT count(*) FROM erasures WHERE applied_at IS NULL"))
+
+    async def run_once(self) -> int:
+        """One pass; how many erasures it worked on (0: nothing pending)."""
+        candidates: list[str] = [
+            r[0]
+            for r in await self._pool.fetch(
+                "SELECT candidate_id FROM erasures WHERE applied_at IS NULL ORDER BY erased_at LIMIT $1",
+                self._erasures,
+            )
+        ]
+        if not candidates:
+            return 0
+        status: str = await self._pool.execute(
+            """
+            DELETE FROM archived_events WHERE seq IN (
+                SELECT seq FROM archived_events WHERE candidate_id = ANY($1::text[]) LIMIT $2
+            )
+            """,
+            candidates,
+            self._rows,
+        )
+        deleted = int(status.split()[-1])
+        if deleted < self._rows:
+            await self._pool.execute(
+                "UPDATE erasures SET applied_at = now() WHERE candidate_id = ANY($1::text[]) AND applied_at IS NULL",
+                candidates,
+            )
+            log.info("archive.erasures_applied", erasures=len(candidates), rows_deleted=deleted)
+        return len(candidates)
+
+    async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Loop until `stop`: a pass, then `pause_s` while work remains, else `poll_s`; errors logged."""
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("archive.eraser_database_unavailable", error=repr(exc))
+                worked = 0
+            except Exception:
+                log.exception("archive.eraser_bug")
+                worked = 0
+            wait = self._pause_s if worked else poll_s
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+            else:
+                await asyncio.sleep(0)
