@@ -245,7 +245,11 @@ async def test_a_webhook_to_an_internal_address_is_refused_at_once_unless_the_op
                     event = samples.cloud_event(
                         "fr.vocation.vacancy.posted.v1",
                         f"vac-ssrf-{name}",
-                        samples.vacancy(id=f"vac-ssrf-{name}"),
+                        # A site of this partner's own: the two partners are two sources.
+                        samples.vacancy(
+                            id=f"vac-ssrf-{name}",
+                            establishment={**samples.vacancy()["establishment"], "id": f"etab-ssrf-{name}"},
+                        ),
                         id=f"vac-ssrf-{name}",
                         source=f"urn:partner:{name}",
                     )
