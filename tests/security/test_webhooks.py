@@ -1,0 +1,176 @@
+"""Webhooks cannot reach the inside: loopback, private, link-local and cloud metadata addresses are refused.
+
+Safety: no packet of these tests leaves the machine. The platform's webhook sender is only ever
+given loopback targets (127.0.0.0/8, ::1, localhost), each watched by a listener of the test.
+Internal addresses outside the loopback (169.254.169.254, 10.0.0.1, fd00::1) are handed only to
+the operator CLI on a scratch database that no sender reads: whatever the CLI accepts there is
+never delivered.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from vocation_local.aio import run_sync
+from vocation_local.e2e import Platform
+from vocation_local.paths import free_port
+from vocation_local.pg_admin import create_database
+
+from tests.security.kit import BISCARROSSE, Partner, vacancy
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TYPE = "fr.vocation.vacancy.posted.v1"
+INTERNAL_TARGETS = [
+    "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    "http://169.254.169.254/latest/meta-data/",
+    "https://10.0.0.1/admin",
+    "http://10.0.0.1/",
+    "https://192.168.1.1/",
+    "https://[fd00::1]/hook",
+    "https://[fe80::1]/hook",
+]
+
+
+class _Server(ThreadingHTTPServer):
+    requests: list[str]
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        assert isinstance(self.server, _Server)
+        self.server.requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def _listen(host: str, port: int) -> _Server:
+    server = (_Server6 if ":" in host else _Server)((host, port), _Hook)
+    server.requests = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def listeners() -> Iterator[dict[str, _Server]]:
+    """Receivers on loopback addresses, by address: 127.0.0.1 and ::1 on one port, 127.0.0.2 and ::1 on another."""
+    shared, other = free_port(), free_port()
+    servers = {
+        f"127.0.0.1:{shared}": _listen("127.0.0.1", shared),
+        f"[::1]:{shared}": _listen("::1", shared),
+        f"127.0.0.2:{other}": _listen("127.0.0.2", other),
+        f"[::1]:{other}": _listen("::1", other),
+    }
+    try:
+        yield servers
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def _targets(listeners: dict[str, _Server]) -> list[str]:
+    """Webhook URLs naming the listeners: by address, and by the name `localhost`."""
+    port = next(iter(listeners)).rsplit(":", 1)[1]
+    return [f"http://{address}/hook" for address in listeners] + [f"http://localhost:{port}/hook"]
+
+
+def _cli(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in environment.items() if k != "VOCATION_WEBHOOK_ALLOWED_HOSTS"}
+    return subprocess.run(
+        [sys.executable, "-m", "vocation_shared.cli", "partners", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _subscription_id(result: subprocess.CompletedProcess[str]) -> str:
+    line = next(line for line in result.stdout.splitlines() if line.startswith("subscription "))
+    return line.split()[1]
+
+
+def test_webhooks_to_loopback_addresses_never_reach_them(
+    platform: Platform, partner_a: Partner, listeners: dict[str, _Server]
+) -> None:
+    environment = platform.environments["events"]
+    accepted: dict[str, str] = {}
+    for url in _targets(listeners):
+        result = _cli(environment, "subscribe", partner_a.name, "--url", url, "--type", TYPE)
+        if result.returncode == 0:
+            accepted[url] = _subscription_id(result)
+    try:
+        if accepted:
+            time.sleep(6)  # the webhook consumer sees new subscriptions within 5 s
+            run = uuid.uuid4().hex[:8]
+            offer = vacancy(run, "hook", BISCARROSSE, "K1305", "DETISF", title="TISF, offre pour webhooks")
+            partner_a.post(platform, partner_a.event(TYPE, offer["id"], offer))
+
+            deadline = time.monotonic() + 30
+            explained: set[str] = set()
+            while time.monotonic() < deadline and len(explained) < len(accepted):
+                reached = {address: s.requests for address, s in listeners.items() if s.requests}
+                assert not reached, f"a webhook reached a loopback address: {reached}"
+                listing = _cli(environment, "subscriptions", partner_a.name).stdout.splitlines()
+                explained = {
+                    url
+                    for url, sid in accepted.items()
+                    if any(line.startswith(sid) and "last error:" in line for line in listing)
+                }
+                time.sleep(1)
+            assert explained == set(accepted), f"deliveries that failed without a reason: {accepted}"
+            reached = {address: s.requests for address, s in listeners.items() if s.requests}
+            assert not reached, f"a webhook reached a loopback address: {reached}"
+    finally:
+        for sid in accepted.values():
+            _cli(environment, "unsubscribe", sid)
+
+
+@pytest.mark.parametrize("url", INTERNAL_TARGETS)
+def test_a_subscription_to_an_internal_address_is_refused(
+    platform: Platform, postgres_url: str, url: str
+) -> None:
+    # A scratch events database: the CLI writes there, and no webhook sender ever reads it.
+    scratch = run_sync(create_database(postgres_url, "security_scratch_events"))
+    environment = platform.environments["events"] | {"VOCATION_DATABASE_URL": scratch}
+    name = f"sec-ssrf-{uuid.uuid4().hex[:6]}"
+    created = _cli(environment, "create", name, "--source", f"urn:partner:{name}", "--allow", "*")
+    assert created.returncode == 0, created.stderr
+
+    result = _cli(environment, "subscribe", name, "--url", url, "--type", TYPE)
+    assert result.returncode != 0, f"{url} accepted: {result.stdout}"
+    assert result.stderr.strip(), "a refusal says why"
+    listing = _cli(environment, "subscriptions", name)
+    assert url not in listing.stdout
+
+
+def test_the_subscribe_refusal_does_not_hold_for_a_public_https_address(
+    platform: Platform, postgres_url: str
+) -> None:
+    """The refusals above are about the address: a public https URL is still accepted (never delivered)."""
+    scratch = run_sync(create_database(postgres_url, "security_scratch_events"))
+    environment = platform.environments["events"] | {"VOCATION_DATABASE_URL": scratch}
+    name = f"sec-public-{uuid.uuid4().hex[:6]}"
+    assert (
+        _cli(environment, "create", name, "--source", f"urn:partner:{name}", "--allow", "*").returncode == 0
+    )
+    result = _cli(environment, "subscribe", name, "--url", "https://93.184.215.14/hook", "--type", TYPE)
+    assert result.returncode == 0, result.stderr
