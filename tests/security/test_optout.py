@@ -44,7 +44,7 @@ def test_a_partners_new_registration_does_not_undo_a_stop_but_the_candidates_re_
     partner_a.post(platform, partner_a.event("fr.vocation.vacancy.posted.v1", first["id"], first))
     eventually(lambda: len(sms_to(platform, phone)) == 1, "the first SMS", platform)
 
-    started_at = datetime.now(UTC)
+    stopped_at = datetime.now(UTC)
     stopped = httpx.post(
         f"{platform.urls['notifications']}/sms/inbound", json={"from": phone, "text": "STOP"}, timeout=10
     )
@@ -74,7 +74,7 @@ def test_a_partners_new_registration_does_not_undo_a_stop_but_the_candidates_re_
     assert len(sms_to(platform, phone)) == 1, "an SMS after STOP: the partner's registration undid it"
 
     # A re-consent dated before the STOP (a partner replaying its history) does not lift it.
-    before_stop = started_at - timedelta(minutes=5)
+    before_stop = stopped_at - timedelta(minutes=5)
     stale = contact | {"version": 6, "change": _sms_consent(before_stop)}
     partner_a.post(platform, partner_a.event("fr.vocation.consent.updated.v1", cid, stale))
     third = vacancy(run, "trois", SOUSTONS, *EJE, title="EJE en halte-garderie, troisième poste")
