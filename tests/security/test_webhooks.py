@@ -4,11 +4,13 @@ Safety: no packet of these tests leaves the machine. The platform's webhook send
 given loopback targets (127.0.0.0/8, ::1, localhost), each watched by a listener of the test.
 Internal addresses outside the loopback (169.254.169.254, 10.0.0.1, fd00::1) are handed only to
 the operator CLI on a scratch database that no sender reads: whatever the CLI accepts there is
-never delivered.
+never delivered. Addresses the platform's operator allowed for development
+(`VOCATION_WEBHOOK_ALLOWED_NETWORKS`) are left out of the targets; 127.0.0.2 never is.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import subprocess
 import sys
@@ -75,13 +77,13 @@ def _listen(host: str, port: int) -> _Server:
 
 @pytest.fixture
 def listeners() -> Iterator[dict[str, _Server]]:
-    """Receivers on loopback addresses, by address: 127.0.0.1 and ::1 on one port, 127.0.0.2 and ::1 on another."""
+    """Receivers on loopback addresses, by address: 127.0.0.1 and ::1 on one port, 127.0.0.2 and .3 on another."""
     shared, other = free_port(), free_port()
     servers = {
         f"127.0.0.1:{shared}": _listen("127.0.0.1", shared),
         f"[::1]:{shared}": _listen("::1", shared),
         f"127.0.0.2:{other}": _listen("127.0.0.2", other),
-        f"[::1]:{other}": _listen("::1", other),
+        f"127.0.0.3:{other}": _listen("127.0.0.3", other),
     }
     try:
         yield servers
@@ -91,17 +93,30 @@ def listeners() -> Iterator[dict[str, _Server]]:
             server.server_close()
 
 
-def _targets(listeners: dict[str, _Server]) -> list[str]:
-    """Webhook URLs naming the listeners: by address, and by the name `localhost`."""
+def _allowed(environment: dict[str, str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks the platform's operator allowed for webhooks (a development setting)."""
+    setting = environment.get("VOCATION_WEBHOOK_ALLOWED_NETWORKS", "")
+    return [ipaddress.ip_network(item) for item in setting.replace(" ", ",").split(",") if item]
+
+
+def _targets(listeners: dict[str, _Server], environment: dict[str, str]) -> list[str]:
+    """Webhook URLs naming the listeners (by address, and `localhost`), outside the allowed networks."""
+    allowed = _allowed(environment)
+
+    def refused(address: str) -> bool:
+        ip = ipaddress.ip_address(address.strip("[]"))
+        return not any(ip in network for network in allowed)
+
+    hosts = [address for address in listeners if refused(address.rsplit(":", 1)[0])]
     port = next(iter(listeners)).rsplit(":", 1)[1]
-    return [f"http://{address}/hook" for address in listeners] + [f"http://localhost:{port}/hook"]
+    named = [f"localhost:{port}"] if refused("127.0.0.1") and refused("::1") else []
+    return [f"http://{host}/hook" for host in hosts + named]
 
 
 def _cli(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in environment.items() if k != "VOCATION_WEBHOOK_ALLOWED_HOSTS"}
     return subprocess.run(
         [sys.executable, "-m", "vocation_shared.cli", "partners", *args],
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=60,
@@ -120,7 +135,9 @@ def test_webhooks_to_loopback_addresses_never_reach_them(
     environment = platform.environments["events"]
     database = platform.databases["events"]
     accepted: dict[str, str] = {}
-    for url in _targets(listeners):
+    targets = _targets(listeners, environment)
+    assert any("127.0.0.2" in url for url in targets), targets
+    for url in targets:
         result = _cli(environment, "subscribe", partner_a.name, "--url", url, "--type", TYPE)
         if result.returncode == 0:
             accepted[url] = _subscription_id(result)
