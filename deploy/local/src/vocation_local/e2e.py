@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -173,4 +174,23 @@ def platform(
         platform.shutdown()
 
 
-__all__ = ["Platform", "platform"]
+def create_partner(platform: Platform, name: str, source: str, *allow: str) -> str:
+    """A partner created with the operator CLI (`--allow`: `*` unless given); its API key.
+
+    Reads the key from `--json` output when the CLI prints it, else from its last line.
+    """
+    command = [sys.executable, "-m", "vocation_shared.cli", "partners", "create", name, "--source", source]
+    for event_type in allow or ("*",):
+        command += ["--allow", event_type]
+    result = subprocess.run(
+        command, env=platform.environments["events"], capture_output=True, text=True, check=True, timeout=60
+    )
+    last = result.stdout.strip().splitlines()[-1]
+    try:
+        printed = json.loads(last)
+    except ValueError:
+        return last
+    return str(printed["key"]) if isinstance(printed, dict) else last
+
+
+__all__ = ["Platform", "create_partner", "platform"]
