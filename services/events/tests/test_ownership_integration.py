@@ -295,3 +295,31 @@ async def test_a_first_publisher_whose_write_failed_owns_nothing(
                 await http.post("/v1/events", content=orjson.dumps(event), headers=auth(key_b))
             ).status_code == 202
         assert await owners_of(service, "vacancy", [f"vac-{run}"]) == {f"vac-{run}": SOURCE_B}
+
+
+async def test_an_erased_candidate_leaves_no_owner_behind(
+    service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+) -> None:
+    key = await add_partner(source=SOURCE_A)
+    candidate_id = f"cand-erased-{uuid.uuid4().hex[:8]}"
+    registered = samples.cloud_event(
+        "fr.vocation.candidate.registered.v1",
+        candidate_id,
+        samples.candidate(id=candidate_id),
+        id=f"reg-{candidate_id}",
+        source=SOURCE_A,
+    )
+    response = await client.post("/v1/events", content=orjson.dumps(registered), headers=auth(key))
+    assert response.status_code == 202, response.text
+    assert await owners_of(service, "candidate", [candidate_id]) == {candidate_id: SOURCE_A}
+
+    withdrawn = samples.cloud_event(
+        "fr.vocation.candidate.withdrawn.v1",
+        candidate_id,
+        {"candidate_id": candidate_id, "erasure_requested": True},
+        id=f"erase-{candidate_id}",
+        source=SOURCE_A,
+    )
+    response = await client.post("/v1/events", content=orjson.dumps(withdrawn), headers=auth(key))
+    assert response.status_code == 202, response.text
+    assert await owners_of(service, "candidate", [candidate_id]) == {}, "the erased id is still owned"

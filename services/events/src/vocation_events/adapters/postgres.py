@@ -143,6 +143,10 @@ class _PgClaim:
 
     async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
         await erase_candidate(self._conn, candidate_id, source, event_id)
+        # An erased person leaves no owner behind: the id is free, a later registration is a new person.
+        await self._conn.execute(
+            "DELETE FROM entity_owners WHERE kind = 'candidate' AND entity_id = $1", candidate_id
+        )
 
 
 _CLAIM = """
