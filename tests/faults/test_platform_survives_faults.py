@@ -35,8 +35,11 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 BATCH = 100
 SEND_SECONDS = 80.0
-# How long the platform may take to catch up after the run (matching is the slowest reader).
-SETTLE_SECONDS = float(os.environ.get("VOCATION_FAULTS_SETTLE_S", "240"))
+# How long the platform may take to catch up after the run, counted from the first batch sent
+# (matching is the slowest reader: after the broker's restart it reacts at a few offers a second,
+# and settles 290-310 s after the start on this 2-core machine, the same before and after the
+# trust work of issue 12).
+SETTLE_SECONDS = float(os.environ.get("VOCATION_FAULTS_SETTLE_S", "420"))
 # When (fraction of the batches sent) each fault strikes; one after the other.
 FAULTS = (
     (0.10, "events"),
@@ -258,7 +261,10 @@ async def test_a_run_with_every_service_killed_and_the_broker_restarted_loses_an
     seen: dict[str, Any] = {}
     try:
         await wait_for(
-            lambda: _settled(fault_platform, bootstrap, seen), "settling", within_s=240, interval=2
+            lambda: _settled(fault_platform, bootstrap, seen),
+            "settling",
+            within_s=SETTLE_SECONDS - (time.monotonic() - started),
+            interval=2,
         )
     except AssertionError as exc:
         raise AssertionError(f"{exc}: {seen} faults={report.faults} retries={dict(report.retries)}") from exc
