@@ -16,7 +16,7 @@ export VOCATION_UV := $(UV)
 
 PYPROJECTS := pyproject.toml uv.lock $(wildcard shared/pyproject.toml deploy/local/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install run demo test test-unit test-integration test-faults lint format infra-up infra-down infra-status contracts bench clean
+.PHONY: help install run demo test test-all test-unit test-integration test-security test-faults lint format infra-up infra-down infra-status contracts bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -40,8 +40,10 @@ run: install ## Run the platform: Kafka, PostgreSQL and every service; Ctrl-C st
 demo: install ## Feed a narrated scenario to the platform of `make run` (FAST=1: no pauses); mails on :8025
 	$(PY) -m vocation_local demo $(if $(FAST),--fast) $(DEMO_ARGS)
 
-test: install ## Unit, integration, end-to-end and fault tests against a real Kafka and PostgreSQL (≈ 8 min)
-	$(PY) -m pytest
+test: install ## Unit, integration and end-to-end tests against a real Kafka and PostgreSQL (≈ 11 min)
+	$(PY) -m pytest -m "not faults" --ignore=tests/security
+
+test-all: test test-security test-faults ## Everything CI runs: make test, then the security and fault suites (≈ 21 min)
 
 test-unit: install ## Only the tests that need no infrastructure
 	$(PY) -m pytest -m unit
@@ -49,7 +51,10 @@ test-unit: install ## Only the tests that need no infrastructure
 test-integration: install ## Only the tests that talk to Kafka and PostgreSQL
 	$(PY) -m pytest -m integration
 
-test-faults: install ## Kill -9 each service and restart the broker during a 10,000-event run; compare
+test-security: install ## The attacks of one partner on another, forged facts, secrets, erasure traces (≈ 4 min)
+	$(PY) -m pytest tests/security
+
+test-faults: install ## Kill -9 each service and restart the broker during a 10,000-event run; compare (≈ 7 min)
 	$(PY) -m pytest -m faults tests/faults
 
 lint: install ## ruff (lint and format check) and mypy

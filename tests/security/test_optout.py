@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +32,11 @@ def _sms_consent(at: datetime) -> dict[str, object]:
     return {"channel": "sms", "consented": True, "origin": "candidate", "at": at.isoformat()}
 
 
+def _ours(messages: list[dict[str, Any]], run: str) -> list[dict[str, Any]]:
+    """The SMS about this test's offers (the session's platform holds other tests' open offers)."""
+    return [sms for sms in messages if f"vac-{run}-" in sms["text"]]
+
+
 def test_a_partners_new_registration_does_not_undo_a_stop_but_the_candidates_re_consent_does(
     platform: Platform, partner_a: Partner
 ) -> None:
@@ -42,7 +48,7 @@ def test_a_partners_new_registration_does_not_undo_a_stop_but_the_candidates_re_
     partner_a.post(platform, partner_a.event("fr.vocation.candidate.registered.v1", cid, person))
     first = vacancy(run, "un", SOUSTONS, *EJE, title="EJE en multi-accueil, premier poste")
     partner_a.post(platform, partner_a.event("fr.vocation.vacancy.posted.v1", first["id"], first))
-    eventually(lambda: len(sms_to(platform, phone)) == 1, "the first SMS", platform)
+    eventually(lambda: len(_ours(sms_to(platform, phone), run)) == 1, "the first SMS", platform)
 
     stopped_at = datetime.now(UTC)
     stopped = httpx.post(
@@ -71,7 +77,9 @@ def test_a_partners_new_registration_does_not_undo_a_stop_but_the_candidates_re_
         platform,
     )
     time.sleep(3)  # an SMS for it would have come with the email
-    assert len(sms_to(platform, phone)) == 1, "an SMS after STOP: the partner's registration undid it"
+    assert len(_ours(sms_to(platform, phone), run)) == 1, (
+        "an SMS after STOP: the partner's registration undid it"
+    )
 
     # A re-consent dated before the STOP (a partner replaying its history) does not lift it.
     before_stop = stopped_at - timedelta(minutes=5)
@@ -81,11 +89,15 @@ def test_a_partners_new_registration_does_not_undo_a_stop_but_the_candidates_re_
     partner_a.post(platform, partner_a.event("fr.vocation.vacancy.posted.v1", third["id"], third))
     eventually(lambda: bool(mails_about(platform, new_email, third["id"])), "the third offer", platform)
     time.sleep(3)
-    assert len(sms_to(platform, phone)) == 1, "an SMS after a re-consent older than the STOP"
+    assert len(_ours(sms_to(platform, phone), run)) == 1, "an SMS after a re-consent older than the STOP"
 
     # The candidate says so herself (on the partner's site), after her STOP: SMS again.
     fresh = contact | {"version": 7, "change": _sms_consent(datetime.now(UTC))}
     partner_a.post(platform, partner_a.event("fr.vocation.consent.updated.v1", cid, fresh))
     fourth = vacancy(run, "quatre", SOUSTONS, *EJE, title="EJE en micro-crèche, quatrième poste")
     partner_a.post(platform, partner_a.event("fr.vocation.vacancy.posted.v1", fourth["id"], fourth))
-    eventually(lambda: len(sms_to(platform, phone)) == 2, "an SMS after the candidate's re-consent", platform)
+    eventually(
+        lambda: len(_ours(sms_to(platform, phone), run)) == 2,
+        "an SMS after the candidate's re-consent",
+        platform,
+    )

@@ -253,20 +253,28 @@ def _traces(folder: Path, *needles: str | bytes) -> list[tuple[str, str | bytes]
     ]
 
 
+async def _matches_of_an_offer_posted_after(
+    bootstrap: str, dsn: str, run: str, candidates: list[ev.CandidateRegistered]
+) -> MatchesTopic:
+    """The candidates published, the service started, then one vacancy posted: the matches read."""
+    await _publish(bootstrap, list(candidates))
+    async with (
+        _service(_settings(bootstrap, dsn, f"matching-{run}")),
+        MatchesTopic(bootstrap, run) as matches,
+    ):
+        await _publish(bootstrap, [_vacancy(run)])
+        await matches.wait_for(lambda events: len(_found(events)) >= 1)
+        await matches.settle()
+    return matches
+
+
 async def test_offer_posted_emits_matches_to_candidates_in_reach(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
     run = _run()
     near = _candidate(run, 1)
     far = _candidate(run, 2, home_commune_insee=MONT_DE_MARSAN)
-    await _publish(kafka_bootstrap, [near, far])
-    async with (
-        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
-        MatchesTopic(kafka_bootstrap, run) as matches,
-    ):
-        await _publish(kafka_bootstrap, [_vacancy(run)])
-        await matches.wait_for(lambda events: len(_found(events)) >= 1)
-        await matches.settle()
+    matches = await _matches_of_an_offer_posted_after(kafka_bootstrap, fresh_database, run, [near, far])
     (found,) = matches.of_type("found")
     data = found["data"]
     assert data["candidate_id"] == near.data.id
@@ -302,14 +310,7 @@ async def test_a_candidate_published_under_a_service_source_is_never_matched(
     run = _run()
     genuine = _candidate(run, 1)
     forged = _candidate(run, 2).model_copy(update={"source": "urn:vocation:catalogue"})
-    await _publish(kafka_bootstrap, [genuine, forged])
-    async with (
-        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")),
-        MatchesTopic(kafka_bootstrap, run) as matches,
-    ):
-        await _publish(kafka_bootstrap, [_vacancy(run)])
-        await matches.wait_for(lambda events: len(_found(events)) >= 1)
-        await matches.settle()
+    matches = await _matches_of_an_offer_posted_after(kafka_bootstrap, fresh_database, run, [genuine, forged])
     assert [e["data"]["candidate_id"] for e in _found(matches.events)] == [genuine.data.id]
 
 
