@@ -36,7 +36,7 @@ import httpx
 from vocation_local.paths import default_run_dir
 
 PARIS = ZoneInfo("Europe/Paris")
-DEFAULT_PARTNER = "vocation-demo"
+DEFAULT_PARTNER = "demo-ain-landes"  # "vocation-demo" of earlier runs has a source now reserved
 DEFAULT_SOURCE = "urn:partner:demo-departements-ain-landes"  # urn:vocation: is reserved for the services
 PARTNER_FILE = "demo-partner.json"
 STATE_FILE = "demo-state.json"
