@@ -15,6 +15,10 @@ import asyncpg
 import httpx
 import pytest
 from vocation_local.e2e import Platform
+from vocation_local.e2e import eventually as _eventually
+from vocation_local.e2e import mails_to as _mails_to
+from vocation_local.e2e import sms_to as _sms_to
+from vocation_local.e2e import write_to_topic as _publish_raw
 from vocation_shared.testing import samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -60,27 +64,6 @@ def _post(platform: Platform, key: str, event: dict[str, Any]) -> None:
 
 def _event(event_type: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
     return samples.cloud_event(event_type, subject, data, id=f"e2e-{uuid.uuid4().hex}", source=SOURCE)
-
-
-def _mails_to(platform: Platform, address: str) -> list[dict[str, Any]]:
-    messages = httpx.get(f"{platform.mailbox_url}/api/messages", timeout=10).json()
-    return [m for m in messages if address in m["to"]]
-
-
-def _sms_to(platform: Platform, phone: str) -> list[dict[str, Any]]:
-    if not platform.sms_file.exists():
-        return []
-    lines = platform.sms_file.read_text(encoding="utf-8").splitlines()
-    return [sms for sms in map(json.loads, lines) if sms["to"] == phone]
-
-
-def _eventually(check: Callable[[], bool], what: str, platform: Platform, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {n}\n{platform.log(n)[-1500:]}" for n in ("matching", "notifications"))
-            raise AssertionError(f"{what} did not happen within {timeout} s\n{logs}")
-        time.sleep(0.25)
 
 
 def _candidate(
@@ -564,31 +547,6 @@ def test_erasure_removes_the_person_from_every_service_and_the_archive(
 
 
 # --- a match that comes before the person's contact is sent once the contact is there -----------
-
-
-def _publish_raw(platform: Platform, event: Any) -> None:
-    """Write an event straight to its topic, as the service that owns it would."""
-    from aiokafka import AIOKafkaProducer
-
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                str(event.TOPIC),
-                event.to_json_bytes(),
-                key=event.subject.encode(),
-                headers=[
-                    ("content-type", b"application/cloudevents+json"),
-                    ("ce_type", event.type.encode()),
-                    ("ce_id", event.id.encode()),
-                    ("ce_source", event.source.encode()),
-                ],
-            )
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
 
 
 def test_a_match_that_arrives_before_the_contact_is_sent_once_the_contact_is_there(

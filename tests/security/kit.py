@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
-from vocation_local.e2e import Platform, create_partner
+from vocation_local.e2e import Platform, create_partner, mails_to
 from vocation_shared.testing import samples
 
 BISCARROSSE, CAPBRETON, SOUSTONS, VALSERHONE = "40046", "40065", "40310", "01033"
@@ -68,30 +66,6 @@ def assert_refused(answer: httpx.Response, pointer: str, status: int = 403) -> N
 def now() -> str:
     """The current time as a CloudEvent `time`."""
     return datetime.now(UTC).isoformat()
-
-
-def eventually(check: Callable[[], bool], what: str, platform: Platform, timeout: float = 60.0) -> None:
-    """Poll `check` until it holds, failing with the services' logs."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {n}\n{platform.log(n)[-1500:]}" for n in ("events", "notifications"))
-            raise AssertionError(f"{what} did not happen within {timeout} s\n{logs}")
-        time.sleep(0.25)
-
-
-def mails_to(platform: Platform, address: str) -> list[dict[str, Any]]:
-    """Every email the mailbox received for `address`."""
-    messages = httpx.get(f"{platform.mailbox_url}/api/messages", timeout=10).json()
-    return [m for m in messages if address in m["to"]]
-
-
-def sms_to(platform: Platform, phone: str) -> list[dict[str, Any]]:
-    """Every SMS the sink wrote for `phone`."""
-    if not platform.sms_file.exists():
-        return []
-    lines = platform.sms_file.read_text(encoding="utf-8").splitlines()
-    return [sms for sms in map(json.loads, lines) if sms["to"] == phone]
 
 
 def query(dsn: str, sql: str, *args: Any) -> list[Any]:

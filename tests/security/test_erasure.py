@@ -22,7 +22,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from vocation_local.e2e import Platform
+from vocation_local.e2e import Platform, eventually, sms_to
 from vocation_local.faults import read_topics
 from vocation_local.kafka_admin import describe_topics
 from vocation_shared.contracts.topics import ENTITY_TOPICS, Cleanup, Topic, spec_of
@@ -31,11 +31,9 @@ from tests.security.kit import (
     VALSERHONE,
     Partner,
     candidate,
-    eventually,
     mails_about,
     new_phone,
     query,
-    sms_to,
     vacancy,
 )
 

@@ -8,8 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from vocation_local.e2e import Platform
+from vocation_local.e2e import Platform, eventually, mails_to, write_to_topic
 from vocation_local.faults import read_topics
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
@@ -19,9 +18,7 @@ from tests.security.kit import (
     Partner,
     assert_refused,
     candidate,
-    eventually,
     mails_about,
-    mails_to,
     new_phone,
     now,
     vacancy,
@@ -107,32 +104,6 @@ def test_a_partner_cannot_state_a_stop_reply(platform: Platform, partner_a: Part
     assert_refused(answer, "/data/change/origin")
 
 
-def _produce(platform: Platform, event: Any) -> None:
-    """Write an event straight to its topic with the headers the gateway writes (`record_of`)."""
-
-    async def send() -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=platform.kafka_bootstrap, acks="all", enable_idempotence=True
-        )
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                str(event.TOPIC),
-                event.to_json_bytes(),
-                key=event.subject.encode(),
-                headers=[
-                    ("content-type", b"application/cloudevents+json"),
-                    ("ce_type", event.type.encode()),
-                    ("ce_id", event.id.encode()),
-                    ("ce_source", event.source.encode()),
-                ],
-            )
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
-
-
 def _dead_letters_of(platform: Platform, event_id: str) -> list[Any]:
     records = asyncio.run(read_topics(platform.kafka_bootstrap, ["matches.dlq"], within_s=30))
     return [r for r in records if r.value is not None and event_id.encode() in r.value]
@@ -146,7 +117,7 @@ def test_a_match_forged_straight_into_kafka_is_dead_lettered_and_never_sent(
     forged = ev.MatchFound.build(
         p.MatchFound.model_validate(_match(run, cid)), source=partner_a.source, id=f"forged-{run}"
     )
-    _produce(platform, forged)
+    write_to_topic(platform, forged)
 
     eventually(
         lambda: bool(_dead_letters_of(platform, forged.id)), "the forged match in matches.dlq", platform, 30

@@ -9,16 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from vocation_local.e2e import Platform
+from vocation_local.e2e import Platform, eventually, sms_to
 
 from tests.security.kit import (
     SOUSTONS,
     Partner,
     candidate,
-    eventually,
     mails_about,
     new_phone,
-    sms_to,
     vacancy,
 )
 

@@ -8,14 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from vocation_local.e2e import Platform
+from vocation_local.e2e import Platform, eventually
 
 from tests.security.kit import (
     BISCARROSSE,
     Partner,
     assert_refused,
     candidate,
-    eventually,
     mails_about,
     vacancy,
 )

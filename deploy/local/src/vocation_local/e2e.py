@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -194,3 +196,55 @@ def create_partner(platform: Platform, name: str, source: str, *allow: str) -> s
 
 
 __all__ = ["Platform", "create_partner", "platform"]
+
+
+def eventually(check: Callable[[], bool], what: str, platform: Platform, timeout: float = 60.0) -> None:
+    """Poll `check` until it holds, failing with the end of the services' logs."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            names = ("events", "matching", "notifications")
+            logs = "\n".join(f"--- {n}\n{platform.log(n)[-1500:]}" for n in names)
+            raise AssertionError(f"{what} did not happen within {timeout} s\n{logs}")
+        time.sleep(0.25)
+
+
+def mails_to(platform: Platform, address: str) -> list[dict[str, Any]]:
+    """Every email the platform's mailbox received for `address`."""
+    messages = httpx.get(f"{platform.mailbox_url}/api/messages", timeout=10).json()
+    return [m for m in messages if address in m["to"]]
+
+
+def sms_to(platform: Platform, phone: str) -> list[dict[str, Any]]:
+    """Every SMS the platform's sink wrote for `phone`."""
+    if not platform.sms_file.exists():
+        return []
+    lines = platform.sms_file.read_text(encoding="utf-8").splitlines()
+    return [sms for sms in map(json.loads, lines) if sms["to"] == phone]
+
+
+def write_to_topic(platform: Platform, event: Any) -> None:
+    """Write an event straight to its topic, with the CloudEvents headers the gateway writes."""
+    from aiokafka import AIOKafkaProducer
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=platform.kafka_bootstrap, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                str(event.TOPIC),
+                event.to_json_bytes(),
+                key=event.subject.encode(),
+                headers=[
+                    ("content-type", b"application/cloudevents+json"),
+                    ("ce_type", event.type.encode()),
+                    ("ce_id", event.id.encode()),
+                    ("ce_source", event.source.encode()),
+                ],
+            )
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
