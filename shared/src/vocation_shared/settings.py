@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vocation_shared.contracts.producers import Service
 from vocation_shared.postgres.retention import MIN_RETENTION_DAYS
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
+from vocation_shared.secrets import SecretProblem, weak_secret
 
 
 class CommonSettings(BaseSettings):
@@ -38,6 +40,14 @@ class CommonSettings(BaseSettings):
         description=(
             "Development mode: secrets may keep their public defaults (the service says so at start). "
             "Set by `make run`, `make demo` and the tests; never in production."
+        ),
+    )
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_PSEUDONYM_KEY),
+        description=(
+            "Key of the pseudonyms that ledgers keep instead of a person's id (the same in every service; "
+            "never rotated: see vocation_shared.pseudonyms). The public default is refused outside "
+            "development mode."
         ),
     )
     publisher: ClassVar[Service | None] = None
@@ -91,6 +101,18 @@ class CommonSettings(BaseSettings):
                 "source. Unset it."
             )
         return self
+
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The deployment's pseudonymizer (see `pseudonym_key`)."""
+        return Pseudonymizer(self.pseudonym_key.get_secret_value())
+
+    def pseudonym_key_problem(self) -> SecretProblem | None:
+        """What is wrong with the pseudonym key, for the service's `fail_closed` list."""
+        return weak_secret(
+            "VOCATION_PSEUDONYM_KEY",
+            self.pseudonym_key.get_secret_value(),
+            public_default=DEVELOPMENT_PSEUDONYM_KEY,
+        )
 
     def retention(self) -> timedelta | None:
         """How long finished rows are kept (None: forever)."""
