@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from vocation_catalogue.adapters.kafka import CatalogueHandlers
 from vocation_catalogue.core import booking
-from vocation_catalogue.core.projection import Row
 from vocation_catalogue.testing import (
     NOW,
     TODAY,
+    FakeReadModels,
     RecordingSink,
     request_event,
     slot_event,
@@ -22,41 +20,6 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.kafka import TransientError
 
 pytestmark = pytest.mark.unit
-
-
-class FakeReadModels:
-    """Keeps the newest version of each row, applies each event once."""
-
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], Row] = {}
-        self.seen: set[tuple[str, str]] = set()
-
-    async def apply(self, row: Row, event: AnyEvent) -> bool:
-        """Version-guarded, idempotent upsert."""
-        if (event.source, event.id) in self.seen:
-            return False
-        self.seen.add((event.source, event.id))
-        stored = self.rows.get((row.table, row.id))
-        if stored is not None and stored.version >= row.version:
-            return False
-        self.rows[(row.table, row.id)] = row
-        return True
-
-    async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
-        """Slots are not exercised here."""
-        return []
-
-    async def fill_vacancy(self, vacancy_id: str, at: datetime, event: AnyEvent) -> bool:
-        """Shifts are not exercised here."""
-        return False
-
-    async def erase(self, table: str, id: str) -> None:
-        """Forget the row."""
-        self.rows.pop((table, id), None)
-
-    async def has_slot(self, slot_id: str) -> bool:
-        """Whether a slot row is held."""
-        return ("immersion_slots", slot_id) in self.rows
 
 
 class FakeSlotFeed:
@@ -97,13 +60,6 @@ class FakeBookings:
 def _handlers() -> tuple[CatalogueHandlers, FakeReadModels, RecordingSink]:
     read_models, sink = FakeReadModels(), RecordingSink()
     return CatalogueHandlers(read_models, FakeBookings(), sink), read_models, sink
-
-
-async def test_older_vacancy_version_arriving_late_does_not_overwrite_the_newer() -> None:
-    handlers, read_models, _ = _handlers()
-    await handlers.on_entity(vacancy_event("v1", version=2, kind=ev.VacancyUpdated, title="Nouveau titre"))
-    await handlers.on_entity(vacancy_event("v1", version=1))
-    assert read_models.rows[("vacancies", "v1")].version == 2
 
 
 async def test_booking_publishes_the_outcome_then_the_slot_and_republishes_them_on_redelivery() -> None:
