@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from aiokafka.errors import KafkaError
+from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.kafka import EventPublisher
 from vocation_shared.logs import get_logger, redact
 
 from vocation_notifications.adapters.metrics import Metrics
-from vocation_notifications.adapters.store import OutboxRow, Store
+from vocation_notifications.adapters.store import OutboxRow, Outcome, QueuedTombstone, Store
 from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
@@ -376,11 +377,25 @@ class DeliveryWorker:
                 pending = await self._store.pending_events(conn, limit)
                 if not pending:
                     return total
-                await self._publisher.publish_many(event for _, event in pending)
+                await self._publish_in_order([outcome for _, outcome in pending])
                 await self._store.delete_events(conn, [seq for seq, _ in pending])
             total += len(pending)
             if len(pending) < limit:
                 return total
+
+    async def _publish_in_order(self, outcomes: list[Outcome]) -> None:
+        """Events in runs (acknowledged together), each tombstone once the facts before it are acknowledged."""
+        run: list[AnyEvent] = []
+        for outcome in outcomes:
+            if isinstance(outcome, QueuedTombstone):
+                if run:
+                    await self._publisher.publish_many(run)
+                    run = []
+                await self._publisher.tombstone(outcome.topic, outcome.key)
+            else:
+                run.append(outcome)
+        if run:
+            await self._publisher.publish_many(run)
 
     async def update_depth(self) -> None:
         """Refresh the queue depth gauge."""
