@@ -69,9 +69,9 @@ async def test_erasure_deletes_the_contact_and_everything_pending(harness: Harne
     await h.wait_rows(cand, 2, state="held")
     await h.publisher.tombstone(Topic.CANDIDATE_CONTACTS, cand)
     await eventually(lambda: _version_is(h, cand, None), what="contact erased")  # type: ignore[arg-type]
-    assert await h.rows(cand) == []
+    assert await h.bare_rows(cand) == 0
     # Kept for at-most-once under their pseudonym, payloads emptied, no id of theirs left.
-    rows = await h.rows(h.service.store.pseudonyms.candidate(cand))
+    rows = await h.rows(cand)
     assert len(rows) == 2
     assert {(r["state"], r["why"]) for r in rows} == {("suppressed", "erased")}
     assert all(r["payload"] == {} for r in rows)
@@ -106,7 +106,7 @@ async def test_a_match_read_after_the_contacts_erasure_is_erased_at_the_tombston
 
 
 async def _no_rows(h: Harness, recipient_id: str) -> bool:
-    return await h.rows(recipient_id) == []
+    return await h.bare_rows(recipient_id) == 0
 
 
 async def test_processed_marks_written_before_pseudonyms_are_rewritten(harness: Harness) -> None:

@@ -326,12 +326,17 @@ class Harness:
         return await self.service.pool.fetchval(sql, *args)
 
     async def rows(self, recipient_id: str) -> list[asyncpg.Record]:
-        """The outbox rows of a recipient."""
+        """The outbox rows of a recipient, those kept under their pseudonym after an erasure included."""
         return list(
             await self.service.pool.fetch(
-                "SELECT * FROM outbox WHERE recipient_id = $1 ORDER BY purpose, channel", recipient_id
+                "SELECT * FROM outbox WHERE recipient_id = ANY($1::text[]) ORDER BY purpose, channel",
+                [recipient_id, self.service.store.pseudonyms.candidate(recipient_id)],
             )
         )
+
+    async def bare_rows(self, recipient_id: str) -> int:
+        """How many outbox rows hold the recipient's id itself."""
+        return int(await self.fetchval("SELECT count(*) FROM outbox WHERE recipient_id = $1", recipient_id))
 
     async def wait_rows(self, recipient_id: str, count: int, **where: str) -> list[asyncpg.Record]:
         """Wait until the recipient has at least `count` outbox rows (matching `where`)."""
