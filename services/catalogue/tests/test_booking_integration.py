@@ -197,8 +197,12 @@ async def test_ledger_rows_written_before_pseudonyms_are_rewritten_at_start(pool
     assert await pseudonymize_ledgers(pool, pseudonyms) >= 2
     assert await pseudonymize_ledgers(pool, pseudonyms) == 0
     pseudonym = pseudonyms.candidate(legacy)
-    assert await pool.fetchval("SELECT count(*) FROM erased_candidates WHERE candidate_pseudonym = $1", pseudonym)
-    assert await pool.fetchval("SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"erasure:{pseudonym}")
+    assert await pool.fetchval(
+        "SELECT count(*) FROM erased_candidates WHERE candidate_pseudonym = $1", pseudonym
+    )
+    assert await pool.fetchval(
+        "SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"erasure:{pseudonym}"
+    )
     # Still erased: a request of theirs read now is not decided.
     sink = RecordingSink()
     await _handlers(pool, sink).on_booking(request_event(f"slot-{run}", f"req-{run}", legacy))

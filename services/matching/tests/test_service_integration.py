@@ -374,7 +374,11 @@ async def test_an_erasure_withdraws_the_matches_then_writes_a_tombstone_of_the_c
             left = await conn.fetchval(
                 "SELECT count(*) FROM emitted_matches WHERE candidate_id = $1", candidate.data.id
             )
-    kinds = [kind.split(".")[-2] if "." in kind else kind for key, kind in matches.order if key == candidate.data.id]
+    kinds = [
+        kind.split(".")[-2] if "." in kind else kind
+        for key, kind in matches.order
+        if key == candidate.data.id
+    ]
     # Same key, same partition: compaction of the tombstone removes every match event before it.
     assert kinds == ["found", "found", "withdrawn", "withdrawn", "tombstone"]
     assert left == 0

@@ -26,10 +26,10 @@ from vocation_notifications.core.model import Contact, PlannedNotification, Reci
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.testing import FakeClock, contact, match, withdrawal
 from vocation_shared.contracts import events as ev
-from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
 pytestmark = pytest.mark.unit
 

@@ -4,10 +4,10 @@ bare key; a composite `<subject>/<record id>` key placed by its subject."""
 from __future__ import annotations
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
-from aiokafka.partitioner import DefaultPartitioner
 from vocation_shared.contracts.topics import partition_key, record_key
 from vocation_shared.kafka.batches import KeyPrefixPartitioner, murmur2
 
@@ -42,5 +42,7 @@ def test_a_request_is_keyed_by_slot_and_request_and_placed_by_its_slot() -> None
 def test_a_bare_key_is_placed_as_aiokafkas_default_partitioner_places_it(key: str) -> None:
     partitions = list(range(6))
     raw = key.encode()
-    assert KeyPrefixPartitioner()(raw, partitions, partitions) == DefaultPartitioner()(raw, partitions, partitions)
+    assert KeyPrefixPartitioner()(raw, partitions, partitions) == DefaultPartitioner()(
+        raw, partitions, partitions
+    )
     assert record_key("matches", key, {"candidate_id": key}) == key

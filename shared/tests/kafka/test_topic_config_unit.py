@@ -31,7 +31,11 @@ def test_compacted_topics_compact_an_erased_record_within_a_day() -> None:
 
 
 def test_facts_about_people_are_compacted_after_a_week_and_still_deleted_by_age() -> None:
-    for name, retention in (("matches", 4 * WEEK_MS), ("notifications", 4 * WEEK_MS), ("immersion-bookings", YEAR_MS)):
+    for name, retention in (
+        ("matches", 4 * WEEK_MS),
+        ("notifications", 4 * WEEK_MS),
+        ("immersion-bookings", YEAR_MS),
+    ):
         config = spec_of(name).kafka_config()
         assert config["cleanup.policy"] == "compact,delete", name
         assert config["retention.ms"] == str(retention), name

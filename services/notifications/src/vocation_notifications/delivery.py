@@ -26,7 +26,7 @@ from vocation_shared.kafka import EventPublisher
 from vocation_shared.logs import get_logger, redact
 
 from vocation_notifications.adapters.metrics import Metrics
-from vocation_notifications.adapters.store import OutboxRow, Outcome, QueuedTombstone, Store
+from vocation_notifications.adapters.store import OutboxRow, QueuedFact, QueuedTombstone, Store
 from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
@@ -377,23 +377,23 @@ class DeliveryWorker:
                 pending = await self._store.pending_events(conn, limit)
                 if not pending:
                     return total
-                await self._publish_in_order([outcome for _, outcome in pending])
+                await self._publish_in_order([fact for _, fact in pending])
                 await self._store.delete_events(conn, [seq for seq, _ in pending])
             total += len(pending)
             if len(pending) < limit:
                 return total
 
-    async def _publish_in_order(self, outcomes: list[Outcome]) -> None:
+    async def _publish_in_order(self, facts: list[QueuedFact]) -> None:
         """Events in runs (acknowledged together), each tombstone once the facts before it are acknowledged."""
         run: list[AnyEvent] = []
-        for outcome in outcomes:
-            if isinstance(outcome, QueuedTombstone):
+        for fact in facts:
+            if isinstance(fact, QueuedTombstone):
                 if run:
                     await self._publisher.publish_many(run)
                     run = []
-                await self._publisher.tombstone(outcome.topic, outcome.key)
+                await self._publisher.tombstone(fact.topic, fact.key)
             else:
-                run.append(outcome)
+                run.append(fact)
         if run:
             await self._publisher.publish_many(run)
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+
 from vocation_shared.contracts.topics import partition_key
 
 _M = 0x5BD1E995
@@ -61,7 +62,7 @@ class KeyPrefixPartitioner:
     def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
         """The partition of a record with `key` (a keyless record: any available partition)."""
         if key is None:
-            return random.choice(available or all_partitions)  # noqa: S311 - spreading, not secrecy
+            return random.choice(available or all_partitions)
         return all_partitions[(murmur2(partition_key(key)) & 0x7FFFFFFF) % len(all_partitions)]
 
 

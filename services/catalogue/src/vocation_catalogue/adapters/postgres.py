@@ -151,7 +151,9 @@ async def pseudonymize_ledgers(pool: asyncpg.Pool, pseudonymizer: Pseudonymizer)
                 ids,
                 [pseudonymizer.candidate(i) for i in ids],
             )
-            await conn.execute("DELETE FROM erased_candidates WHERE candidate_pseudonym = ANY($1::text[])", ids)
+            await conn.execute(
+                "DELETE FROM erased_candidates WHERE candidate_pseudonym = ANY($1::text[])", ids
+            )
         if keys:
             await conn.execute(
                 "UPDATE immersion_outcomes o SET key = p.new FROM unnest($1::text[], $2::text[]) AS p(old, new) "
@@ -220,7 +222,8 @@ class PostgresReadModels:
         async with self._pool.acquire() as conn, conn.transaction():
             await _lock(conn, f"slot:{slot.id}")
             if not await mark_processed(conn, self._consumer, event.source, event.id):
-                return await _earlier(conn, key) or []
+                # An owner's slot event keeps events only (no tombstone).
+                return [f for f in await _earlier(conn, key) or [] if not isinstance(f, Tombstone)]
             if event.source == self._source:
                 return []
             stored = await conn.fetchrow(

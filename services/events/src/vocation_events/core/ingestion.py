@@ -199,7 +199,9 @@ def validate_batch(body: bytes) -> tuple[list[Any], frozenset[type]] | None:
 
 _TOPIC_OF: dict[str, str] = {name: str(model.TOPIC) for name, model in EVENT_TYPES.items()}
 _COMPOSITE_KEYS = frozenset(
-    name for name, model in EVENT_TYPES.items() if record_key(str(model.TOPIC), "s", {"request_id": "r"}) != "s"
+    name
+    for name, model in EVENT_TYPES.items()
+    if record_key(str(model.TOPIC), "s", {"request_id": "r"}) != "s"
 )
 """Types whose record key is not the bare subject (`vocation_shared.contracts.topics.record_key`)."""
 _CONTENT_TYPE_HEADER = (h.CONTENT_TYPE, _CONTENT_TYPE)

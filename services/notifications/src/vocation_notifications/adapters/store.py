@@ -36,12 +36,13 @@ _BARE_EVENT_ID = "event_id NOT LIKE '" + PREFIX.replace("_", "\\_") + "%'"
 """A processed mark written before pseudonyms (the predicate of migration 0006's partial index)."""
 
 
-def _outcome(document: dict[str, Any]) -> Outcome:
+def _outcome(document: dict[str, Any]) -> QueuedFact:
     """A queued fact as stored: an event, or `{"tombstone": {"topic", "key"}}`."""
     tombstone = document.get("tombstone")
     if isinstance(tombstone, dict):
         return QueuedTombstone(str(tombstone["topic"]), str(tombstone["key"]))
     return EVENT_TYPES[document["type"]].model_validate(document)
+
 
 FINISHED_NOTIFICATIONS = Expiry(
     "outbox", "created_at", "state IN ('sent', 'failed', 'suppressed', 'digested')"
@@ -234,7 +235,7 @@ class QueuedTombstone:
     key: str
 
 
-Outcome = AnyEvent | QueuedTombstone
+QueuedFact = AnyEvent | QueuedTombstone
 
 
 class Store:
@@ -329,7 +330,7 @@ class Store:
             orjson.dumps({"tombstone": {"topic": topic, "key": key}}).decode(),
         )
 
-    async def pending_events(self, conn: asyncpg.Connection, limit: int) -> list[tuple[int, Outcome]]:
+    async def pending_events(self, conn: asyncpg.Connection, limit: int) -> list[tuple[int, QueuedFact]]:
         """The oldest facts (events, tombstones) not published yet, in order, locked for this transaction."""
         records = await conn.fetch(
             "SELECT seq, event FROM outcome_events ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", limit
@@ -617,7 +618,10 @@ class Store:
             """,
             self.pseudonyms.candidate(candidate_id),
             [r["id"] for r in rows],
-            [None if r["related_id"] is None else self.pseudonyms.of("related", r["related_id"]) for r in rows],
+            [
+                None if r["related_id"] is None else self.pseudonyms.of("related", r["related_id"])
+                for r in rows
+            ],
         )
         await conn.execute(
             "DELETE FROM outbox WHERE recipient_id = $1 AND recipient_kind = 'candidate'", candidate_id
