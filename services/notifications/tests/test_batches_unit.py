@@ -29,6 +29,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
 pytestmark = pytest.mark.unit
 
@@ -139,6 +140,9 @@ class FakeStore:
         self.queued: list[AnyEvent] = []
         self.events = OutcomeEvents("urn:vocation:notifications")
         self.calls: list[str] = []
+
+    def processed_key(self, event_id: str) -> str:
+        return Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY).of("event", event_id)
 
     # what Handlers calls
     async def get_contacts(self, conn: Any, ids: Iterable[str]) -> dict[str, Contact]:

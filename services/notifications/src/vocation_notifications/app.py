@@ -114,7 +114,7 @@ async def running_service(
     clock = clock or SystemClock()
     policy = settings.policy()
     metrics = Metrics()
-    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher())
+    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher(), settings.pseudonymizer())
     renderer = Renderer(
         site_base_url=settings.site_base_url,
         public_base_url=settings.public_base_url,
@@ -130,6 +130,10 @@ async def running_service(
         migrations=[("notifications", MIGRATIONS)],
         max_size=settings.database_pool_size,
     ) as pool:
+        async with pool.acquire() as conn:
+            converted = await store.pseudonymize_processed(conn)
+        if converted:
+            log.info("processed_events.pseudonymized", rows=converted)
         broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
         publisher = EventPublisher(broker)
         worker = DeliveryWorker(

@@ -55,7 +55,7 @@ def send_now(
 
 async def reseal(settings: NotificationsSettings) -> int:
     """Seal every contact stored in clear or under an older key with the current key."""
-    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher())
+    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher(), settings.pseudonymizer())
     resealed = 0
     after: str | None = ""
     async with create_pool(

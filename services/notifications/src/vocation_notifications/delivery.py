@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from aiokafka.errors import KafkaError
+from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.kafka import EventPublisher
 from vocation_shared.logs import get_logger, redact
 
 from vocation_notifications.adapters.metrics import Metrics
-from vocation_notifications.adapters.store import OutboxRow, Store
+from vocation_notifications.adapters.store import OutboxRow, QueuedFact, QueuedTombstone, Store
 from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
@@ -376,11 +377,25 @@ class DeliveryWorker:
                 pending = await self._store.pending_events(conn, limit)
                 if not pending:
                     return total
-                await self._publisher.publish_many(event for _, event in pending)
+                await self._publish_in_order([fact for _, fact in pending])
                 await self._store.delete_events(conn, [seq for seq, _ in pending])
             total += len(pending)
             if len(pending) < limit:
                 return total
+
+    async def _publish_in_order(self, facts: list[QueuedFact]) -> None:
+        """Events in runs (acknowledged together), each tombstone once the facts before it are acknowledged."""
+        run: list[AnyEvent] = []
+        for fact in facts:
+            if isinstance(fact, QueuedTombstone):
+                if run:
+                    await self._publisher.publish_many(run)
+                    run = []
+                await self._publisher.tombstone(fact.topic, fact.key)
+            else:
+                run.append(fact)
+        if run:
+            await self._publisher.publish_many(run)
 
     async def update_depth(self) -> None:
         """Refresh the queue depth gauge."""

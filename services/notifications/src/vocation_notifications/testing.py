@@ -326,12 +326,17 @@ class Harness:
         return await self.service.pool.fetchval(sql, *args)
 
     async def rows(self, recipient_id: str) -> list[asyncpg.Record]:
-        """The outbox rows of a recipient."""
+        """The outbox rows of a recipient, those kept under their pseudonym after an erasure included."""
         return list(
             await self.service.pool.fetch(
-                "SELECT * FROM outbox WHERE recipient_id = $1 ORDER BY purpose, channel", recipient_id
+                "SELECT * FROM outbox WHERE recipient_id = ANY($1::text[]) ORDER BY purpose, channel",
+                [recipient_id, self.service.store.pseudonyms.candidate(recipient_id)],
             )
         )
+
+    async def bare_rows(self, recipient_id: str) -> int:
+        """How many outbox rows hold the recipient's id itself."""
+        return int(await self.fetchval("SELECT count(*) FROM outbox WHERE recipient_id = $1", recipient_id))
 
     async def wait_rows(self, recipient_id: str, count: int, **where: str) -> list[asyncpg.Record]:
         """Wait until the recipient has at least `count` outbox rows (matching `where`)."""
@@ -438,6 +443,19 @@ async def read_events(
     bootstrap: str, topic: str, key: str, expected: int, within_s: float = 20.0
 ) -> list[AnyEvent]:
     """Events of `topic` with Kafka key `key`, read from the beginning until `expected` are found."""
+    found: list[AnyEvent] = []
+    deadline = time.monotonic() + within_s
+    while len(found) < expected and time.monotonic() < deadline:
+        values = await read_values(bootstrap, topic, key, expected, within_s=deadline - time.monotonic())
+        found = [parse_event(v) for v in values if v is not None]
+    return found
+
+
+async def read_values(
+    bootstrap: str, topic: str, key: str, expected: int, within_s: float = 20.0
+) -> list[bytes | None]:
+    """Values of the records of `topic` with key `key` (None: a tombstone), in order, from the
+    beginning until `expected` are read (or the time is up)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -445,14 +463,12 @@ async def read_events(
     try:
         partitions = await _partitions_of(bootstrap, topic)
         consumer.assign([TopicPartition(topic, n) for n in partitions])
-        found: list[AnyEvent] = []
+        found: list[bytes | None] = []
         deadline = time.monotonic() + within_s
         while len(found) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=300)
             for records in batches.values():
-                found += [
-                    parse_event(r.value) for r in records if r.key == key.encode() and r.value is not None
-                ]
+                found += [r.value for r in records if r.key == key.encode()]
         return found
     finally:
         await consumer.stop()

@@ -13,6 +13,7 @@ import orjson
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
+from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import (
     Channel,
     ConsentOrigin,
@@ -22,6 +23,7 @@ from vocation_shared.contracts.vocabulary import (
     SuppressionReason,
 )
 from vocation_shared.postgres.retention import Expiry
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, PREFIX, Pseudonymizer
 
 from vocation_notifications.adapters.contact_cipher import ContactCipher, ContactKeyError
 from vocation_notifications.core.consent import ConsentMark, Suppression, merge_marks
@@ -30,6 +32,18 @@ from vocation_notifications.core.model import Contact, OutboxState, PlannedNotif
 from vocation_notifications.core.policy import SLOT_PURPOSES
 
 OPEN_STATES = ("pending", "held")
+_BARE_EVENT_ID = "event_id NOT LIKE '" + PREFIX.replace("_", "\\_") + "%'"
+"""A processed mark written before pseudonyms (the predicate of migration 0006's partial index)."""
+
+
+def _outcome(document: dict[str, Any]) -> QueuedFact:
+    """A queued fact as stored: an event, or `{"tombstone": {"topic", "key"}}`."""
+    tombstone = document.get("tombstone")
+    if isinstance(tombstone, dict):
+        return QueuedTombstone(str(tombstone["topic"]), str(tombstone["key"]))
+    return EVENT_TYPES[document["type"]].model_validate(document)
+
+
 FINISHED_NOTIFICATIONS = Expiry(
     "outbox", "created_at", "state IN ('sent', 'failed', 'suppressed', 'digested')"
 )
@@ -213,12 +227,71 @@ class OutcomeEvents:
         return ev.NotificationSuppressed.build(data, source=self.source, id=f"{ident}.suppressed", time=at)
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedTombstone:
+    """A tombstone queued in `outcome_events`: compaction removes every earlier record of `key`."""
+
+    topic: str
+    key: str
+
+
+QueuedFact = AnyEvent | QueuedTombstone
+
+
 class Store:
     """Every SQL statement of the service. Methods take a connection: the caller owns the transaction."""
 
-    def __init__(self, events: OutcomeEvents, cipher: ContactCipher | None = None) -> None:
+    def __init__(
+        self,
+        events: OutcomeEvents,
+        cipher: ContactCipher | None = None,
+        pseudonyms: Pseudonymizer | None = None,
+    ) -> None:
+        """`pseudonyms` None: the development key's (tests); the service passes the deployment's."""
         self.events = events
         self.cipher = cipher or ContactCipher()
+        self.pseudonyms = pseudonyms or Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
+
+    def processed_key(self, event_id: str) -> str:
+        """What `processed_events` keeps of an event id: its pseudonym (match ids embed candidate ids)."""
+        return self.pseudonyms.of("event", event_id)
+
+    async def pseudonymize_processed(self, conn: asyncpg.Connection, chunk: int = 10_000) -> int:
+        """Rewrite the processed marks written before pseudonyms (bare event ids); how many.
+
+        Idempotent; runs at start. The partial index of migration 0006 finds the rows left at once.
+        """
+        done = 0
+        while True:
+            rows = await conn.fetch(
+                f"SELECT consumer, source, event_id FROM processed_events WHERE {_BARE_EVENT_ID} LIMIT $1",
+                chunk,
+            )
+            if not rows:
+                return done
+            await conn.execute(
+                """
+                INSERT INTO processed_events (consumer, source, event_id, processed_at)
+                SELECT e.consumer, e.source, k.new, e.processed_at
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(consumer, source, old, new)
+                JOIN processed_events e ON (e.consumer, e.source, e.event_id) = (k.consumer, k.source, k.old)
+                ON CONFLICT DO NOTHING
+                """,
+                [r["consumer"] for r in rows],
+                [r["source"] for r in rows],
+                [r["event_id"] for r in rows],
+                [self.processed_key(r["event_id"]) for r in rows],
+            )
+            await conn.execute(
+                """
+                DELETE FROM processed_events e USING unnest($1::text[], $2::text[], $3::text[]) AS k(consumer, source, old)
+                WHERE (e.consumer, e.source, e.event_id) = (k.consumer, k.source, k.old)
+                """,
+                [r["consumer"] for r in rows],
+                [r["source"] for r in rows],
+                [r["event_id"] for r in rows],
+            )
+            done += len(rows)
 
     # --- events to publish -------------------------------------------------------------------
 
@@ -249,12 +322,20 @@ class Store:
                 bodies,
             )
 
-    async def pending_events(self, conn: asyncpg.Connection, limit: int) -> list[tuple[int, AnyEvent]]:
-        """The oldest facts not published yet, locked for this transaction."""
+    async def queue_tombstone(self, conn: asyncpg.Connection, topic: str, key: str) -> None:
+        """Queue a tombstone after the facts queued so far, in this transaction."""
+        await conn.execute(
+            "INSERT INTO outcome_events (event_id, event) VALUES ($1, $2::text::jsonb)",
+            f"tombstone.{uuid.uuid4()}",
+            orjson.dumps({"tombstone": {"topic": topic, "key": key}}).decode(),
+        )
+
+    async def pending_events(self, conn: asyncpg.Connection, limit: int) -> list[tuple[int, QueuedFact]]:
+        """The oldest facts (events, tombstones) not published yet, in order, locked for this transaction."""
         records = await conn.fetch(
             "SELECT seq, event FROM outcome_events ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", limit
         )
-        return [(r["seq"], EVENT_TYPES[r["event"]["type"]].model_validate(r["event"])) for r in records]
+        return [(r["seq"], _outcome(r["event"])) for r in records]
 
     async def delete_events(self, conn: asyncpg.Connection, seqs: Sequence[int]) -> None:
         """Forget published facts."""
@@ -503,14 +584,49 @@ class Store:
             """,
             candidate_id,
         )
-        await conn.execute(
-            "UPDATE outbox SET payload = '{}'::jsonb WHERE recipient_id = $1 AND recipient_kind = 'candidate'",
-            candidate_id,
-        )
         await self.queue_events(
             conn, [self.events.suppressed(dict(r), now, SuppressionReason.ERASED) for r in records]
         )
+        if await self._pseudonymize_outbox(conn, candidate_id):
+            # After their `notification.*` facts (the suppressions just queued included): compaction
+            # removes every record about them from `notifications`, which is keyed by recipient.
+            await self.queue_tombstone(conn, str(Topic.NOTIFICATIONS), candidate_id)
         return len(records)
+
+    async def _pseudonymize_outbox(self, conn: asyncpg.Connection, candidate_id: str) -> int:
+        """Keep a candidate's outbox rows (at most once) under their pseudonym, payload emptied; how many.
+
+        `related_id` (a match id embeds the candidate id) becomes a pseudonym too. A row that an
+        earlier erasure already kept under the pseudonym (the same notification planned again
+        since) is deleted instead.
+        """
+        rows = await conn.fetch(
+            "SELECT id, related_id FROM outbox WHERE recipient_id = $1 AND recipient_kind = 'candidate'",
+            candidate_id,
+        )
+        if not rows:
+            return 0
+        await conn.execute(
+            """
+            UPDATE outbox o SET recipient_id = $1, payload = '{}'::jsonb, related_id = k.related
+            FROM unnest($2::uuid[], $3::text[]) AS k(id, related)
+            WHERE o.id = k.id AND NOT EXISTS (
+                SELECT 1 FROM outbox x
+                WHERE (x.recipient_id, x.channel, x.purpose, x.about_id, x.about_version)
+                    = ($1, o.channel, o.purpose, o.about_id, o.about_version)
+            )
+            """,
+            self.pseudonyms.candidate(candidate_id),
+            [r["id"] for r in rows],
+            [
+                None if r["related_id"] is None else self.pseudonyms.of("related", r["related_id"])
+                for r in rows
+            ],
+        )
+        await conn.execute(
+            "DELETE FROM outbox WHERE recipient_id = $1 AND recipient_kind = 'candidate'", candidate_id
+        )
+        return len(rows)
 
     # --- read models -------------------------------------------------------------------------
 
