@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +12,7 @@ import typer
 from vocation_shared.contracts.topics import all_topics
 
 from vocation_local.demo.cli import demo
+from vocation_local.entry import exit_code
 from vocation_local.kafka import KafkaBroker, KafkaStartError, create_topics
 from vocation_local.kafka_dist import KafkaFetchError, fetch_kafka
 from vocation_local.paths import default_run_dir
@@ -89,58 +90,55 @@ def _fail(command: str, exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-@app.command()
-def up(
-    kafka_port: KafkaPort = None,
-    controller_port: ControllerPort = None,
-    postgres_port: PostgresPort = None,
-    run_dir: RunDir = None,
-    partitions: Partitions = None,
-    as_json: AsJson = False,
-) -> None:
-    """Start Kafka and PostgreSQL, create the topics and the services' databases."""
-    broker, server = _services(kafka_port, controller_port, postgres_port, run_dir)
-    try:
-        broker.start()
-        server.start()
-        asyncio.run(_provision(broker, server, partitions))
-    except (KafkaStartError, PostgresStartError) as exc:
-        raise _fail("up", exc) from exc
-    _print(_addresses(broker, server), as_json)
+def _up(broker: KafkaBroker, server: PostgresServer, partitions: int | None) -> bool:
+    broker.start()
+    server.start()
+    asyncio.run(_provision(broker, server, partitions))
+    return True
 
 
-@app.command()
-def down(
-    kafka_port: KafkaPort = None,
-    controller_port: ControllerPort = None,
-    postgres_port: PostgresPort = None,
-    run_dir: RunDir = None,
-    partitions: Partitions = None,
-    as_json: AsJson = False,
-) -> None:
-    """Stop the Kafka and PostgreSQL started by `up`."""
-    del partitions  # taken by every command of a run dir, as `up`'s arguments are reused
-    broker, server = _services(kafka_port, controller_port, postgres_port, run_dir)
+def _down(broker: KafkaBroker, server: PostgresServer, _: int | None) -> bool:
     broker.stop()
     server.stop()
-    _print(_addresses(broker, server), as_json)
+    return True
 
 
-@app.command()
-def status(
-    kafka_port: KafkaPort = None,
-    controller_port: ControllerPort = None,
-    postgres_port: PostgresPort = None,
-    run_dir: RunDir = None,
-    partitions: Partitions = None,
-    as_json: AsJson = False,
+def _status(broker: KafkaBroker, server: PostgresServer, _: int | None) -> bool:
+    return broker.is_running() and server.is_running()
+
+
+def _infrastructure_command(
+    name: str, action: Callable[[KafkaBroker, PostgresServer, int | None], bool], summary: str
 ) -> None:
-    """Tell where Kafka and PostgreSQL are and whether they run (exit 1 unless both do)."""
-    del partitions  # taken by every command of a run dir, as `up`'s arguments are reused
-    broker, server = _services(kafka_port, controller_port, postgres_port, run_dir)
-    _print(_addresses(broker, server), as_json)
-    if not (broker.is_running() and server.is_running()):
-        raise typer.Exit(1)
+    """Register `name`: act on the run dir's Kafka and PostgreSQL, print their addresses, exit 1 unless fine."""
+
+    def command(
+        kafka_port: KafkaPort = None,
+        controller_port: ControllerPort = None,
+        postgres_port: PostgresPort = None,
+        run_dir: RunDir = None,
+        partitions: Partitions = None,
+        as_json: AsJson = False,
+    ) -> None:
+        broker, server = _services(kafka_port, controller_port, postgres_port, run_dir)
+        try:
+            fine = action(broker, server, partitions)
+        except (KafkaStartError, PostgresStartError) as exc:
+            raise _fail(name, exc) from exc
+        _print(_addresses(broker, server), as_json)
+        if not fine:
+            raise typer.Exit(1)
+
+    app.command(name, help=summary)(command)
+
+
+_infrastructure_command(
+    "up", _up, "Start Kafka and PostgreSQL, create the topics and the services' databases."
+)
+_infrastructure_command("down", _down, "Stop the Kafka and PostgreSQL started by `up`.")
+_infrastructure_command(
+    "status", _status, "Tell where Kafka and PostgreSQL are and whether they run (exit 1 unless both do)."
+)
 
 
 @app.command()
@@ -169,8 +167,4 @@ def run(kafka_port: KafkaPort = None, postgres_port: PostgresPort = None, run_di
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `vocation-infra` and `python -m vocation_local`: the exit code."""
-    try:
-        app(args=list(argv) if argv is not None else None, prog_name="vocation-infra")
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
+    return exit_code(app, argv, "vocation-infra")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from vocation_local.demo.runner import DemoOptions, run_demo
+from vocation_local.entry import exit_code
 from vocation_local.paths import default_run_dir
 from vocation_local.settings import DemoSettings, LocalSettings
 
@@ -77,11 +78,7 @@ def demo(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m vocation_local demo`: the demo's exit code."""
-    try:
-        app(args=list(argv) if argv is not None else None, prog_name="vocation-infra demo")
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
+    return exit_code(app, argv, "vocation-infra demo")
 
 
 __all__ = ["app", "main"]

@@ -234,15 +234,10 @@ def send_digest_now(
     wait_until_not_open(client, catalogue_url, s.vacancies["es-fam"]["id"], 30)
     time.sleep(SETTLE_S)  # matching withdraws the filled post's match, notifications drops it
     env = {**os.environ, "VOCATION_DATABASE_URL": database_url, "VOCATION_LOG_JSON": "false"}
-    command = [sys.executable, "-m", "vocation_notifications.cli", "digests", "send-now"]
-    result = subprocess.run(
-        [*command, "--candidate", s.people["lesca"].id(s.run)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    thomas = s.people["lesca"].id(s.run)
+    operator = [sys.executable, "-m", "vocation_notifications.cli"]
+    command = [*operator, "digests", "send-now", "--candidate", thomas]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=120)
     if result.returncode != 0:
         narrator.say(f"(the digest could not be sent now: {result.stderr.strip()[-300:]})")
         return False
