@@ -37,3 +37,15 @@ class DemoSettings(BaseSettings):
     state_dir: Path | None = Field(
         default=None, description="The partner's key and the last run (<run dir>)."
     )
+
+
+class SessionInfraSettings(BaseSettings):
+    """Where a test session finds Kafka and PostgreSQL: given, in containers, or started here."""
+
+    model_config = SettingsConfigDict(env_prefix="VOCATION_", extra="ignore", env_file=None)
+
+    kafka_bootstrap: str = Field(default="", description="A running Kafka to use instead of starting one.")
+    database_url: str = Field(default="", description="A running PostgreSQL (server-level DSN) to use.")
+    test_infra: str = Field(default="auto", description="`local`: never containers, even where Docker runs.")
+    test_kafka_image: str = "confluentinc/cp-kafka:7.9.0"
+    test_postgres_image: str = "postgres:18"
