@@ -63,6 +63,7 @@ import orjson
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from vocation_local.aio import run_sync
 from vocation_local.e2e import SERVICE_MODULES, Platform
 from vocation_local.partners import create_partner
@@ -89,6 +90,14 @@ BAR_P99_MS = 1000.0
 PARIS = ZoneInfo("Europe/Paris")
 OFFER_LINK = re.compile(r"/offres/([A-Za-z0-9][A-Za-z0-9._:\-]*)")
 RESULTS = Path(__file__).resolve().parent.parent / ".run"
+
+
+class _BenchSettings(BaseSettings):
+    """`BENCH_E2E_LOG_LEVEL`: the services' log level during the run."""
+
+    model_config = SettingsConfigDict(env_prefix="BENCH_E2E_", extra="ignore", env_file=None)
+
+    log_level: str = "INFO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -904,7 +913,7 @@ def run(mode: Mode, keep_logs: bool = False) -> dict[str, object]:
                 f"{len(scenario.offers)} offers kept of {scenario.offers_drawn} drawn",
                 flush=True,
             )
-            level = os.environ.get("BENCH_E2E_LOG_LEVEL", "INFO")
+            level = _BenchSettings().log_level
             with running_platform(infra, run_id, log_dir, level, mode.smtp) as platform:
                 result = asyncio.run(_run(infra, platform, mode, scenario, run_id))
         failed = False
