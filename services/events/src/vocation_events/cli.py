@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import orjson
 import typer
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.logs import configure_logging, get_logger
@@ -58,12 +58,22 @@ def _run(coro: Awaitable[T]) -> T:
     return asyncio.run(wrapper())
 
 
+class _LibpqDefaults(BaseSettings):
+    """libpq's `PGHOST` and `PGPORT`, which asyncpg uses where a DSN names no host or port."""
+
+    model_config = SettingsConfigDict(env_prefix="PG", extra="ignore", env_file=None)
+
+    host: str = "localhost"
+    port: int = 5432
+
+
 def describe_database(dsn: str) -> str:
     """Where a DSN points, as `host:port/dbname` (never its user's password)."""
     parts = urlsplit(dsn)
     query = parse_qs(parts.query)
-    host = parts.hostname or query.get("host", [os.environ.get("PGHOST", "localhost")])[0]
-    port = parts.port or int(query.get("port", [os.environ.get("PGPORT", "5432")])[0])
+    libpq = _LibpqDefaults()
+    host = parts.hostname or query.get("host", [libpq.host])[0]
+    port = parts.port or int(query.get("port", [str(libpq.port)])[0])
     name = parts.path.lstrip("/") or query.get("dbname", [parts.username or "postgres"])[0]
     return f"{host}:{port}/{name}"
 
