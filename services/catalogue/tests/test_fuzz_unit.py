@@ -26,13 +26,13 @@ pytestmark = pytest.mark.unit
 
 def _answer(row: Row, distance_km: float | None = 1.5) -> dict[str, Any]:
     """An item as the PostgreSQL search builds it from its row."""
-    return _item({**row.columns, "distance_km": distance_km})  # type: ignore[arg-type]
+    return _item({**row.columns, "distance_km": distance_km})
 
 
 ITEMS = {
-    "vacancies": _answer(vacancy_row(vacancy_event("vac-1").data, NOW)),  # type: ignore[arg-type]
+    "vacancies": _answer(vacancy_row(vacancy_event("vac-1").data, NOW)),
     "immersions": _answer(slot_row(slot_payload("slot-1", tutor_name="Jeanne Martin"), NOW)),
-    "trainings": _answer(training_row(training_event("session-1").data, NOW), None),  # type: ignore[arg-type]
+    "trainings": _answer(training_row(training_event("session-1").data, NOW), None),
 }
 
 

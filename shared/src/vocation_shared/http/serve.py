@@ -20,7 +20,7 @@ from vocation_shared.runtime import DEFAULT_GEN0_THRESHOLD, tune_for_throughput
 from vocation_shared.secrets import SecretProblem, fail_closed
 from vocation_shared.settings import CommonSettings
 
-GRACEFUL_S = 10.0
+GRACEFUL_S = 10
 """How long requests in flight may take to finish once the server was asked to stop."""
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -65,7 +65,7 @@ async def serve(
     sockets: list[socket.socket] | None = None,
     forwarded_allow_ips: list[str] | None = None,
     stop: asyncio.Event | None = None,
-    graceful_s: float = GRACEFUL_S,
+    graceful_s: int = GRACEFUL_S,
 ) -> None:
     """Run `app` on host:port (or on pre-bound `sockets`); returns once SIGINT/SIGTERM (or `stop`) asked it to.
 

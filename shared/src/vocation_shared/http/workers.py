@@ -117,10 +117,10 @@ def supervise(
         if pid == 0:
             time.sleep(poll_s)
             continue
-        index = next((i for i, s in enumerate(slots) if s.pid == pid), None)
-        if index is None:
+        found = next((i for i, s in enumerate(slots) if s.pid == pid), None)
+        if found is None:
             continue
-        slot = slots[index]
+        index, slot = found, slots[found]
         code = os.waitstatus_to_exitcode(wait_status)
         slot.pid = None
         if stopping:
