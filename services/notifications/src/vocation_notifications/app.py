@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from vocation_shared.http import kafka_reachable, operations_router, postgres_reachable
+from vocation_shared.http import create_app, kafka_reachable, operations_router, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
@@ -22,7 +22,7 @@ from vocation_notifications.adapters.email_events import BrevoEmailEvents
 from vocation_notifications.adapters.http_api import PUBLIC_PATHS, api_router
 from vocation_notifications.adapters.kafka_handlers import Handlers
 from vocation_notifications.adapters.metrics import Metrics
-from vocation_notifications.adapters.public_http import BodyLimit
+from vocation_notifications.adapters.public_http import BodyLimit, render_problem
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
 from vocation_notifications.adapters.store import FINISHED_NOTIFICATIONS, OutcomeEvents, Store
@@ -171,7 +171,13 @@ async def running_service(
             metrics=metrics,
         ).register(consumer)
         consent = ConsentService(pool, store, publisher, clock, settings.event_source, metrics)
-        app = FastAPI(title="Vocation notifications", version="1")
+        app = create_app(
+            title="Vocation notifications",
+            distribution="vocation-notifications",
+            description="The unsubscribe page and endpoint, and the inbound SMS webhook. Errors in French.",
+            language="fr",
+            render=render_problem,
+        )
         app.include_router(
             operations_router([kafka_reachable(broker), postgres_reachable(pool)], registry=metrics.registry)
         )
