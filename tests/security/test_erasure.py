@@ -276,8 +276,6 @@ ID_KEPT_IN = (
     "topic matches[",  # delete policy, 4 weeks
     "topic notifications[",  # delete policy, 4 weeks
     "topic immersion-bookings[",  # delete policy, 1 year
-    'events table "public"."ingested_events"',  # idempotency of (source, id), with the subject
-    'events table "public"."erasures"',  # the erasure ledger
     'catalogue table "public"."immersion_outcomes"',  # decided requests, kept for redelivery
     'catalogue table "public"."erased_candidates"',  # the erasure ledger
     'notifications table "public"."processed_events"',  # handled event ids (they embed the id)

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 from vocation_shared.postgres.retention import Expiry
+from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_events.adapters.archive_store import erase_candidate
 from vocation_events.core.ownership import Ref, Refusal, decide
@@ -127,9 +128,14 @@ class PgPartners:
 
 class _PgClaim:
     def __init__(
-        self, conn: asyncpg.Connection, taken: frozenset[str], refused: Mapping[int, Refusal]
+        self,
+        conn: asyncpg.Connection,
+        pseudonymizer: Pseudonymizer,
+        taken: frozenset[str],
+        refused: Mapping[int, Refusal],
     ) -> None:
         self._conn = conn
+        self._pseudonymizer = pseudonymizer
         self._taken = taken
         self._refused = refused
 
@@ -142,7 +148,8 @@ class _PgClaim:
         return self._taken
 
     async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
-        await erase_candidate(self._conn, candidate_id, source, event_id)
+        pseudonym = self._pseudonymizer.candidate(candidate_id)
+        await erase_candidate(self._conn, pseudonym, candidate_id, source, event_id)
         # An erased person leaves no owner behind: the id is free, a later registration is a new person.
         await self._conn.execute(
             "DELETE FROM entity_owners WHERE kind = 'candidate' AND entity_id = $1", candidate_id
@@ -151,9 +158,9 @@ class _PgClaim:
 
 _CLAIM = """
 WITH claimed AS (
-    INSERT INTO ingested_events (source, event_id, type, subject, partner)
-    SELECT $1, k.event_id, k.type, k.subject, $2
-    FROM unnest($3::text[], $4::text[], $5::text[]) AS k(event_id, type, subject)
+    INSERT INTO ingested_events (source, event_id, type, partner)
+    SELECT $1, k.event_id, k.type, $2
+    FROM unnest($3::text[], $4::text[]) AS k(event_id, type)
     ON CONFLICT DO NOTHING
     RETURNING event_id
 )
@@ -210,26 +217,25 @@ FROM unnest($1::text[], $2::text[]) AS k(kind, entity_id)
 """
 
 # The usual request in one statement: every event's refs claim (no vouching ref), and no entity
-# named is another source's. It reads the owners of the distinct entities named (sorted by the
-# caller), and only when none is another source's, inserts the unowned ones (a plain INSERT: a
+# named is another source's. It reads the owners of the distinct entities named, and only when none is another source's, inserts the unowned ones (a plain INSERT: a
 # concurrent first publisher makes it fail, and the claim starts again on the full path), then the
 # idempotency keys. It answers (clash, won): `clash` true means nothing was inserted and the events
 # go through `_OWN`; `won` is NULL when every key was won, else the ids won.
 _FAST = """
 WITH r AS (
-    SELECT k.n, k.kind, k.entity_id,
+    SELECT k.kind, k.entity_id,
            (SELECT o.owner FROM entity_owners o WHERE o.kind = k.kind AND o.entity_id = k.entity_id) AS owner
-    FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS k(kind, entity_id, n)
+    FROM unnest($3::text[], $4::text[]) AS k(kind, entity_id)
 ), clash AS (
     SELECT EXISTS (SELECT 1 FROM r WHERE owner <> $1) AS found
 ), own AS (
     INSERT INTO entity_owners (kind, entity_id, owner)
-    SELECT kind, entity_id, $1 FROM r WHERE owner IS NULL AND NOT (SELECT found FROM clash) ORDER BY n
+    SELECT kind, entity_id, $1 FROM r WHERE owner IS NULL AND NOT (SELECT found FROM clash) ORDER BY 1, 2
     RETURNING 1
 ), claimed AS (
-    INSERT INTO ingested_events (source, event_id, type, subject, partner)
-    SELECT $1, k.event_id, k.type, k.subject, $2
-    FROM unnest($5::text[], $6::text[], $7::text[]) AS k(event_id, type, subject)
+    INSERT INTO ingested_events (source, event_id, type, partner)
+    SELECT $1, k.event_id, k.type, $2
+    FROM unnest($5::text[], $6::text[]) AS k(event_id, type)
     -- `count(*) FROM own`: the owners are inserted (locked) before the keys, as on the full path.
     WHERE NOT (SELECT found FROM clash) AND (SELECT count(*) FROM own) >= 0
     ON CONFLICT DO NOTHING
@@ -279,9 +285,9 @@ async def _check_owners(
 class PgClaims:
     """Idempotency claims and entity owners, held in a transaction until the records are acknowledged."""
 
-    def __init__(self, pool: asyncpg.Pool, attempts: int = 3) -> None:
+    def __init__(self, pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> None:
         self._pool = pool
-        self._attempts = attempts
+        self._pseudonymizer = pseudonymizer
 
     @asynccontextmanager
     async def claim(self, claims: Claims) -> AsyncIterator[_PgClaim]:
@@ -314,7 +320,7 @@ class PgClaims:
                         await transaction.start()
                 if outcome is None:
                     outcome = await _claim_full(conn, claims)
-                yield _PgClaim(conn, *outcome)
+                yield _PgClaim(conn, self._pseudonymizer, *outcome)
             except BaseException:
                 await transaction.rollback()
                 raise
@@ -333,15 +339,18 @@ _Outcome = tuple[frozenset[str], Mapping[int, Refusal]]
 
 
 def _claimed_entities(refs: Sequence[Sequence[Ref]]) -> tuple[list[str], list[str]] | None:
-    """The distinct entities the events name, sorted, as (kinds, ids); None if a ref only vouches."""
+    """The distinct entities the events name, as (kinds, ids); None if a ref only vouches.
+
+    `_FAST` inserts them in (kind, id) order, as `_OWN` does (the order concurrent claims lock them in).
+    """
     named: set[tuple[str, str]] = set()
+    add = named.add
     for event_refs in refs:
-        for ref in event_refs:
-            if not ref.claims:
+        for kind, entity_id, _pointer, claims in event_refs:
+            if not claims:
                 return None
-            named.add((ref.kind, ref.entity_id))
-    ordered = sorted(named)
-    return [kind for kind, _ in ordered], [entity_id for _, entity_id in ordered]
+            add((kind, entity_id))
+    return [kind for kind, _ in named], [entity_id for _, entity_id in named]
 
 
 async def _claim_fast(
@@ -359,7 +368,6 @@ async def _claim_fast(
         named[1],
         sorted_ids,
         [claims.types[i] for i in order],
-        [claims.subjects[i] for i in order],
     )
     if clash:
         return None
@@ -380,7 +388,6 @@ async def _claim_full(conn: asyncpg.Connection, claims: Claims) -> _Outcome:
             claims.partner,
             [ids[i] for i in order],
             [claims.types[i] for i in order],
-            [claims.subjects[i] for i in order],
         )
     taken = _EMPTY if won is None else frozenset(ids[i] for i in order).difference(won)
     return taken, refused
