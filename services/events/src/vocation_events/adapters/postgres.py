@@ -217,9 +217,10 @@ FROM unnest($1::text[], $2::text[]) AS k(kind, entity_id)
 """
 
 # The usual request in one statement: every event's refs claim (no vouching ref), and no entity
-# named is another source's. It reads the owners of the distinct entities named, and only when none is another source's, inserts the unowned ones (a plain INSERT: a
-# concurrent first publisher makes it fail, and the claim starts again on the full path), then the
-# idempotency keys. It answers (clash, won): `clash` true means nothing was inserted and the events
+# named is another source's. It reads the owners of the distinct entities named (a primary-key
+# probe each, no join: no plan can make it quadratic), and only when none is another source's,
+# inserts the unowned ones in (kind, id) order (a plain INSERT: a concurrent first publisher makes
+# it fail, and the claim starts again on the full path), then the idempotency keys. It answers (clash, won): `clash` true means nothing was inserted and the events
 # go through `_OWN`; `won` is NULL when every key was won, else the ids won.
 _FAST = """
 WITH r AS (
