@@ -124,6 +124,7 @@ def _environment(listener: Listener, **settings: str | None) -> dict[str, str]:
         "VOCATION_HTTP_PORT": str(free_port()),
         "VOCATION_SIGNING_SECRET": GOOD_SECRET,
         "VOCATION_CONTACTS_KEYS": GOOD_KEYS,
+        "VOCATION_PSEUDONYM_KEY": GOOD_SECRET,
         "VOCATION_SMS_PROVIDER": "sink",
         "VOCATION_LOG_JSON": "false",
     } | settings
@@ -164,6 +165,7 @@ REFUSED: dict[str, tuple[str, dict[str, str | None], str]] = {
         "VOCATION_SMS_INBOUND",
     ),
     "events-no-contacts-keys": (EVENTS, {"VOCATION_CONTACTS_KEYS": None}, "VOCATION_CONTACTS_KEYS"),
+    "events-default-pseudonym-key": (EVENTS, {"VOCATION_PSEUDONYM_KEY": None}, "VOCATION_PSEUDONYM_KEY"),
 }
 
 
