@@ -176,6 +176,7 @@ REFUSED: dict[str, tuple[str, dict[str, str | None], str]] = {
         "VOCATION_SMS_INBOUND",
     ),
     "events-no-contacts-keys": (EVENTS, {"VOCATION_CONTACTS_KEYS": None}, "VOCATION_CONTACTS_KEYS"),
+    "events-default-pseudonym-key": (EVENTS, {"VOCATION_PSEUDONYM_KEY": None}, "VOCATION_PSEUDONYM_KEY"),
 }
 
 

@@ -21,7 +21,7 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.sealing import ContactKeyError
 
 from vocation_events.adapters import dead_letters
-from vocation_events.adapters.archive_store import PgArchive
+from vocation_events.adapters.archive_store import PgArchive, pseudonymize_erasures
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import PgOwners, PgPartners
 from vocation_events.adapters.webhooks import AddressGuard, PgWebhooks
@@ -83,6 +83,7 @@ async def _pool(settings: EventsSettings) -> AsyncIterator[asyncpg.Pool]:
     """The events database (`VOCATION_DATABASE_URL`, else the service's default), said on stderr."""
     typer.echo(f"events database: {describe_database(settings.database_url)}", err=True)
     async with create_pool(settings.database_url, migrations=[("events", MIGRATIONS)], max_size=2) as pool:
+        await pseudonymize_erasures(pool, settings.pseudonymizer())
         yield pool
 
 
@@ -416,7 +417,7 @@ def show(
 
     async def fetch() -> list[dict[str, Any]]:
         async with _pool(settings) as pool:
-            return [a.event for a in await PgArchive(pool).history(subject, limit)]
+            return [a.event for a in await PgArchive(pool, settings.pseudonymizer()).history(subject, limit)]
 
     found = _run(fetch())
     if not found:
@@ -501,7 +502,9 @@ async def replay_slice(
     seal = ArchiveSeal(settings.contact_cipher())
     async with _pool(settings) as pool, _sink(settings) as sink:
         pending: list[Record] = []
-        async for archived in PgArchive(pool).slice(topic, since, until, event_type):
+        async for archived in PgArchive(pool, settings.pseudonymizer()).slice(
+            topic, since, until, event_type
+        ):
             event = seal.opened(archived.event)
             pending.append(
                 Record(
@@ -569,7 +572,7 @@ def dlq_redrive(
                 sink,
                 reason,
                 dry_run,
-                erased_among=lambda ids: dead_letters.erased_in(pool, ids),
+                erased_among=lambda ids: dead_letters.erased_in(pool, ids, settings.pseudonymizer()),
             )
 
     done = _run(go())
