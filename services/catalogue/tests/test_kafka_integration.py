@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from vocation_catalogue.adapters import metrics
 from vocation_catalogue.adapters.kafka import group_for
-from vocation_catalogue.app import running_catalogue
+from vocation_catalogue.app import running_service
 from vocation_catalogue.settings import CatalogueSettings
 from vocation_catalogue.testing import request_event, run_id, slot_event, vacancy_event
 from vocation_local.kafka_admin import start_groups_at_end
@@ -102,7 +102,7 @@ async def test_an_erased_candidates_requests_are_tombstoned_on_their_slots_parti
     settings = CatalogueSettings(
         kafka_bootstrap=kafka_bootstrap, database_url=fresh_database, consumer_group=f"catalogue-{run}"
     )
-    async with running_catalogue(settings) as catalogue:
+    async with running_service(settings) as catalogue:
         await _publish(kafka_bootstrap, [slot_event(slot_id, capacity=3, places_left=3)])
         await _eventually(lambda: _known_slot(catalogue.pool, slot_id))
         await _publish(
@@ -162,7 +162,7 @@ async def test_running_catalogue_projects_topics_and_books_over_kafka_once_per_r
         consumer_retry_initial_s=0.05,
     )
     requests = [request_event(slot_id, f"req-{run}-{n}", f"cand-{run}-{n}") for n in range(12)]
-    async with running_catalogue(settings) as catalogue:
+    async with running_service(settings) as catalogue:
         pool: asyncpg.Pool = catalogue.pool
         await _publish(
             kafka_bootstrap,
@@ -218,7 +218,7 @@ async def test_malformed_booking_message_goes_to_the_dead_letters_and_booking_go
     settings = CatalogueSettings(
         kafka_bootstrap=kafka_bootstrap, database_url=fresh_database, consumer_group=f"catalogue-{run}"
     )
-    async with running_catalogue(settings) as catalogue:
+    async with running_service(settings) as catalogue:
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
         await producer.start()
         try:
@@ -279,7 +279,7 @@ async def test_a_request_read_before_its_slot_waits_for_it_instead_of_being_refu
         },
     )
     waits_before = metrics.SLOT_WAITS._value.get()
-    async with running_catalogue(settings) as catalogue:
+    async with running_service(settings) as catalogue:
 
         async def decided() -> bool:
             return await _decided(catalogue.pool, f"req-{run}")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from vocation_events.app import Service, running_service
+from vocation_events.app import EventsService, running_service
 from vocation_events.core.partners import Partner, hash_api_key, key_hint, new_api_key
 from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import AddPartner, make_settings
@@ -19,20 +19,20 @@ def settings(kafka_bootstrap: str, fresh_database: str) -> EventsSettings:
 
 
 @pytest.fixture
-async def service(settings: EventsSettings) -> AsyncIterator[Service]:
+async def service(settings: EventsSettings) -> AsyncIterator[EventsService]:
     async with running_service(settings) as running:
         yield running
 
 
 @pytest.fixture
-async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=service.api)
+async def client(service: EventsService) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=service.http)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield http
 
 
 @pytest.fixture
-def add_partner(service: Service) -> AddPartner:
+def add_partner(service: EventsService) -> AddPartner:
     """Create a partner in the service's database; returns its API key."""
 
     async def add(

@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 from vocation_events.adapters.archive_store import ArchiveRow, erase_candidate
-from vocation_events.app import Service, running_service
+from vocation_events.app import EventsService, running_service
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import make_settings
@@ -56,7 +56,7 @@ def about(candidate_id: str, topic: str, subject: str, event_id: str) -> Archive
 @pytest.fixture
 async def throttled(
     kafka_bootstrap: str, fresh_database: str
-) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[EventsService, httpx.AsyncClient]]:
     # 5 erasures per pass, a pass every 0.1 s at most: 1,000 erasures take 20 s at least.
     settings = make_settings(
         kafka_bootstrap,
@@ -69,13 +69,13 @@ async def throttled(
     async with running_service(settings) as service:
         await service.partners.create(Partner("p", SOURCE, frozenset({"*"})), hash_api_key(KEY))
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=service.api), base_url="http://gw"
+            transport=httpx.ASGITransport(app=service.http), base_url="http://gw"
         ) as http:
             yield service, http
 
 
 async def test_a_thousand_erasures_do_not_stall_archiving(
-    throttled: tuple[Service, httpx.AsyncClient],
+    throttled: tuple[EventsService, httpx.AsyncClient],
 ) -> None:
     service, http = throttled
     run = uuid.uuid4().hex[:8]
@@ -137,14 +137,16 @@ async def test_a_thousand_erasures_do_not_stall_archiving(
 
 
 @pytest.fixture
-async def quiet(kafka_bootstrap: str, fresh_database: str) -> AsyncIterator[Service]:
+async def quiet(kafka_bootstrap: str, fresh_database: str) -> AsyncIterator[EventsService]:
     """A service without the archive consumer nor the eraser: the test drives both by hand."""
     settings: EventsSettings = make_settings(kafka_bootstrap, fresh_database, archive_enabled=False)
     async with running_service(settings) as service:
         yield service
 
 
-async def test_a_batch_archived_while_an_erasure_commits_is_skipped_or_erased_later(quiet: Service) -> None:
+async def test_a_batch_archived_while_an_erasure_commits_is_skipped_or_erased_later(
+    quiet: EventsService,
+) -> None:
     service = quiet
     run = uuid.uuid4().hex[:8]
     # The erasure commits first: the batch waits for it, then skips the erased candidate's row.

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from vocation_events.adapters import dead_letters
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.app import Service, running_service
+from vocation_events.app import EventsService, running_service
 from vocation_events.cli import replay_slice
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.settings import EventsSettings
@@ -34,10 +34,12 @@ def archive_settings(kafka_bootstrap: str, fresh_database: str) -> EventsSetting
 
 
 @pytest.fixture
-async def archiving(archive_settings: EventsSettings) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+async def archiving(
+    archive_settings: EventsSettings,
+) -> AsyncIterator[tuple[EventsService, httpx.AsyncClient]]:
     async with running_service(archive_settings) as service:
         await service.partners.create(Partner("p", "urn:partner:test", frozenset({"*"})), hash_api_key(KEY))
-        transport = httpx.ASGITransport(app=service.api)
+        transport = httpx.ASGITransport(app=service.http)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             yield service, http
 
@@ -58,12 +60,12 @@ def registration(run: str) -> dict[str, Any]:
     return samples.cloud_event("fr.vocation.candidate.registered.v1", candidate_id, data, id=f"reg-{run}")
 
 
-async def archived(service: Service, subject: str) -> list[dict[str, Any]]:
+async def archived(service: EventsService, subject: str) -> list[dict[str, Any]]:
     return [a.event for a in await service.archive.history(subject)]
 
 
 async def test_every_event_is_archived_and_the_history_of_an_entity_is_readable(
-    archiving: tuple[Service, httpx.AsyncClient],
+    archiving: tuple[EventsService, httpx.AsyncClient],
 ) -> None:
     service, http = archiving
     run = uuid.uuid4().hex[:10]
@@ -92,7 +94,7 @@ async def test_every_event_is_archived_and_the_history_of_an_entity_is_readable(
 
 
 async def test_erasure_publishes_tombstones_and_deletes_the_archived_personal_data(
-    archiving: tuple[Service, httpx.AsyncClient], kafka_bootstrap: str
+    archiving: tuple[EventsService, httpx.AsyncClient], kafka_bootstrap: str
 ) -> None:
     service, http = archiving
     run = uuid.uuid4().hex[:10]
@@ -141,7 +143,7 @@ async def test_erasure_publishes_tombstones_and_deletes_the_archived_personal_da
 
 
 async def test_a_replay_republishes_a_slice_of_the_archive_unchanged(
-    archiving: tuple[Service, httpx.AsyncClient], archive_settings: EventsSettings, kafka_bootstrap: str
+    archiving: tuple[EventsService, httpx.AsyncClient], archive_settings: EventsSettings, kafka_bootstrap: str
 ) -> None:
     service, http = archiving
     run = uuid.uuid4().hex[:10]

@@ -17,7 +17,7 @@ import pytest
 import typer
 from pydantic import SecretStr
 from typer.testing import CliRunner
-from vocation_events.app import Service, running_service
+from vocation_events.app import EventsService, running_service
 from vocation_events.cli import events_app, replay_slice
 from vocation_events.core.archive_sealing import MASK
 from vocation_events.core.partners import Partner, hash_api_key
@@ -38,10 +38,12 @@ def archive_settings(kafka_bootstrap: str, fresh_database: str) -> EventsSetting
 
 
 @pytest.fixture
-async def archiving(archive_settings: EventsSettings) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+async def archiving(
+    archive_settings: EventsSettings,
+) -> AsyncIterator[tuple[EventsService, httpx.AsyncClient]]:
     async with running_service(archive_settings) as service:
         await service.partners.create(Partner("p", SOURCE, frozenset({"*"})), hash_api_key(KEY))
-        transport = httpx.ASGITransport(app=service.api)
+        transport = httpx.ASGITransport(app=service.http)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             yield service, http
 
@@ -73,7 +75,7 @@ def contact_event(candidate_id: str, email: str, phone: str, event_id: str) -> d
 
 
 async def test_contacts_are_archived_sealed_shown_masked_and_replayed_in_clear(
-    archiving: tuple[Service, httpx.AsyncClient],
+    archiving: tuple[EventsService, httpx.AsyncClient],
     archive_settings: EventsSettings,
     kafka_bootstrap: str,
     fresh_database: str,
@@ -154,7 +156,7 @@ async def test_contacts_are_archived_sealed_shown_masked_and_replayed_in_clear(
 
 
 async def test_a_replay_without_the_key_that_sealed_publishes_nothing_sealed(
-    archiving: tuple[Service, httpx.AsyncClient], archive_settings: EventsSettings
+    archiving: tuple[EventsService, httpx.AsyncClient], archive_settings: EventsSettings
 ) -> None:
     service, http = archiving
     run = uuid.uuid4().hex[:10]

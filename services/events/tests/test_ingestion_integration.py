@@ -86,7 +86,7 @@ async def test_concurrent_batches_overlapping_on_two_gateways_accept_each_event_
     key, run = await add_partner(), run_id()
     events = [vacancy(run, n) for n in range(40)]
     async with running_service(settings) as second:
-        transport = httpx.ASGITransport(app=second.api)
+        transport = httpx.ASGITransport(app=second.http)
         async with httpx.AsyncClient(transport=transport, base_url="http://second") as other:
             answers = await asyncio.gather(
                 client.post("/v1/events/batch", content=orjson.dumps(events[:30]), headers=auth(key, BATCH)),
@@ -177,7 +177,7 @@ async def test_kafka_unreachable_answers_503_and_accepts_nothing(
 
         key = "vk_test-" + run
         await service.partners.create(Partner("p", "urn:partner:test", frozenset({"*"})), hash_api_key(key))
-        transport = httpx.ASGITransport(app=service.api)
+        transport = httpx.ASGITransport(app=service.http)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             response = await http.post("/v1/events", content=orjson.dumps(vacancy(run, 1)), headers=auth(key))
             assert response.status_code == 503
@@ -188,7 +188,7 @@ async def test_kafka_unreachable_answers_503_and_accepts_nothing(
     # Nothing was claimed: with Kafka back, the same event is accepted.
     alive = make_settings(kafka_bootstrap, fresh_database, archive_enabled=False)
     async with running_service(alive) as service:
-        transport = httpx.ASGITransport(app=service.api)
+        transport = httpx.ASGITransport(app=service.http)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             response = await http.post("/v1/events", content=orjson.dumps(vacancy(run, 1)), headers=auth(key))
             assert response.status_code == 202

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 from typer.testing import CliRunner
-from vocation_events.app import MIGRATIONS, Service, running_service
+from vocation_events.app import MIGRATIONS, EventsService, running_service
 from vocation_events.cli import partners_app
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.settings import EventsSettings
@@ -44,7 +44,7 @@ def vacancy(
     )
 
 
-async def owners_of(service: Service, kind: str, ids: list[str]) -> dict[str, str]:
+async def owners_of(service: EventsService, kind: str, ids: list[str]) -> dict[str, str]:
     rows = await service.pool.fetch(
         "SELECT entity_id, owner FROM entity_owners WHERE kind = $1 AND entity_id = ANY($2::text[])",
         kind,
@@ -54,7 +54,7 @@ async def owners_of(service: Service, kind: str, ids: list[str]) -> dict[str, st
 
 
 async def test_of_two_first_publishers_racing_exactly_one_owns_each_entity(
-    service: Service, client: httpx.AsyncClient, add_partner: AddPartner, kafka_bootstrap: str
+    service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner, kafka_bootstrap: str
 ) -> None:
     key_a = await add_partner(source=SOURCE_A)
     key_b = await add_partner(source=SOURCE_B)
@@ -92,7 +92,7 @@ async def test_of_two_first_publishers_racing_exactly_one_owns_each_entity(
 
 
 async def test_concurrent_batches_naming_the_same_new_entities_in_opposite_orders_do_not_deadlock(
-    service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+    service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner
 ) -> None:
     key_a = await add_partner(source=SOURCE_A)
     key_b = await add_partner(source=SOURCE_B)
@@ -117,7 +117,7 @@ async def test_concurrent_batches_naming_the_same_new_entities_in_opposite_order
 
 
 async def test_an_operator_transfers_an_entity_and_the_former_owner_is_refused(
-    service: Service,
+    service: EventsService,
     client: httpx.AsyncClient,
     add_partner: AddPartner,
     settings: EventsSettings,
@@ -278,7 +278,7 @@ async def test_a_first_publisher_whose_write_failed_owns_nothing(
         await service.partners.create(Partner("a", SOURCE_A, frozenset({"*"})), hash_api_key(key_a))
         await service.partners.create(Partner("b", SOURCE_B, frozenset({"*"})), hash_api_key(key_b))
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=service.api), base_url="http://gw"
+            transport=httpx.ASGITransport(app=service.http), base_url="http://gw"
         ) as http:
             event = vacancy(SOURCE_A, f"vac-{run}", f"a-{run}", f"etab-a-{run}")
             assert (
@@ -288,7 +288,7 @@ async def test_a_first_publisher_whose_write_failed_owns_nothing(
     alive = make_settings(kafka_bootstrap, fresh_database, archive_enabled=False)
     async with running_service(alive) as service:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=service.api), base_url="http://gw"
+            transport=httpx.ASGITransport(app=service.http), base_url="http://gw"
         ) as http:
             event = vacancy(SOURCE_B, f"vac-{run}", f"b-{run}", f"etab-b-{run}")
             assert (
@@ -298,7 +298,7 @@ async def test_a_first_publisher_whose_write_failed_owns_nothing(
 
 
 async def test_an_erased_candidate_leaves_no_owner_behind(
-    service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+    service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner
 ) -> None:
     key = await add_partner(source=SOURCE_A)
     candidate_id = f"cand-erased-{uuid.uuid4().hex[:8]}"

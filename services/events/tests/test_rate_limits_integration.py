@@ -81,8 +81,8 @@ async def test_gateway_instances_on_one_database_answer_429_together(
         )
         assert await a.partners.create(partner, hash_api_key(key))
         async with (
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=a.api), base_url="http://a") as to_a,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=b.api), base_url="http://b") as to_b,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=a.http), base_url="http://a") as to_a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=b.http), base_url="http://b") as to_b,
         ):
             assert (await to_a.post("/v1/events", content=vacancy(1), headers=headers)).status_code == 202
             assert (await to_b.post("/v1/events", content=vacancy(2), headers=headers)).status_code == 202

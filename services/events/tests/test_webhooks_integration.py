@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from vocation_events.app import Service, running_service
+from vocation_events.app import EventsService, running_service
 from vocation_events.core.partners import Partner, hash_api_key, new_api_key
 from vocation_events.core.webhooks import SUBSCRIBABLE_TOPICS
 from vocation_events.settings import EventsSettings
@@ -76,7 +76,7 @@ def settings(kafka_bootstrap: str, fresh_database: str) -> EventsSettings:
 
 
 @pytest.fixture
-async def service(settings: EventsSettings) -> AsyncIterator[Service]:
+async def service(settings: EventsSettings) -> AsyncIterator[EventsService]:
     # The group starts where the topics end now: what other tests published is not this test's.
     for topic in SUBSCRIBABLE_TOPICS:
         await start_groups_at_end(settings.kafka_bootstrap, {settings.webhooks_group: str(topic)})
@@ -118,7 +118,7 @@ def _signed_by(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 async def test_a_partner_receives_its_types_signed_in_order_after_its_endpoint_failed(
-    service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+    service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner
 ) -> None:
     receiver = Receiver(fail_event={"vac-wh-1-v1": 2})  # the first event fails twice, not the second
     async with serve_asgi(receiver.app()) as url:
@@ -163,7 +163,7 @@ async def test_a_partner_receives_its_types_signed_in_order_after_its_endpoint_f
 
 
 async def test_a_stopped_subscription_or_a_revoked_partner_receives_nothing_more(
-    service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+    service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner
 ) -> None:
     stopped, revoked, active = Receiver(), Receiver(), Receiver()
     posted = frozenset({"fr.vocation.vacancy.posted.v1"})
@@ -191,7 +191,7 @@ async def test_a_stopped_subscription_or_a_revoked_partner_receives_nothing_more
 
 
 async def test_deliveries_that_kept_failing_are_failed_then_redelivered_on_demand(
-    settings: EventsSettings, service: Service, client: httpx.AsyncClient, add_partner: AddPartner
+    settings: EventsSettings, service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner
 ) -> None:
     receiver = Receiver(failures=1_000)
     async with serve_asgi(receiver.app()) as url:
@@ -240,7 +240,7 @@ async def test_a_webhook_to_an_internal_address_is_refused_at_once_unless_the_op
                     Partner(name, f"urn:partner:{name}", frozenset({"*"})), hash_api_key(key)
                 )
                 subscription = await service.webhooks.subscribe(name, f"{url}/hook", posted)
-                transport = httpx.ASGITransport(app=service.api)
+                transport = httpx.ASGITransport(app=service.http)
                 async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
                     event = samples.cloud_event(
                         "fr.vocation.vacancy.posted.v1",

@@ -493,7 +493,7 @@ async def test_daily_cap_per_candidate_limits_the_matches_emitted(
 async def test_health_endpoints_report_ready_and_metrics(kafka_bootstrap: str, fresh_database: str) -> None:
     run = _run()
     async with _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")) as service:
-        transport = httpx.ASGITransport(app=service.app)
+        transport = httpx.ASGITransport(app=service.http)
         async with httpx.AsyncClient(transport=transport, base_url="http://matching") as client:
             assert (await client.get("/health/live")).status_code == 200
             ready = await client.get("/health/ready")

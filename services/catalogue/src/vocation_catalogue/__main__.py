@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vocation_shared.http.serve import load_settings, prepare_process, run_service
 
-from vocation_catalogue.app import running_catalogue
+from vocation_catalogue.app import running_service
 from vocation_catalogue.settings import CatalogueSettings
 
 
@@ -15,7 +15,7 @@ def main() -> None:
     prepare_process(settings, [settings.pseudonym_key_problem()])
     run_service(
         settings,
-        running_catalogue,
+        running_service,
         lambda catalogue: catalogue.http,
         host=settings.http_host,
         port=settings.http_port,

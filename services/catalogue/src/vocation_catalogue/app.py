@@ -33,7 +33,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass(frozen=True, slots=True)
-class Catalogue:
+class CatalogueService:
     """The running catalogue: its HTTP app and what it is built on."""
 
     settings: CatalogueSettings
@@ -55,7 +55,9 @@ async def open_pool(settings: CatalogueSettings) -> AsyncIterator[asyncpg.Pool]:
 
 
 @asynccontextmanager
-async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True) -> AsyncIterator[Catalogue]:
+async def running_service(
+    settings: CatalogueSettings, *, consume: bool = True
+) -> AsyncIterator[CatalogueService]:
     """Open everything, start consuming (unless `consume` is False), close everything on exit."""
     preload(skills=True, search=True)
     async with open_pool(settings) as pool:
@@ -97,7 +99,7 @@ async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True
         await broker.start()
         try:
             async with pruning(retention, settings.retention_every_s):
-                yield Catalogue(settings, pool, broker, handlers, http)
+                yield CatalogueService(settings, pool, broker, handlers, http)
         finally:
             await broker.stop()
             await slot_feed.close()

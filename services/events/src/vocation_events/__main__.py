@@ -25,7 +25,7 @@ def main() -> None:
     run_service(
         settings,
         running_service,
-        lambda service: service.api,
+        lambda service: service.http,
         host=settings.http_host,
         port=settings.http_port,
         workers=settings.http_workers,

@@ -20,7 +20,7 @@ from vocation_shared.postgres.retention import Retention, pruning
 
 from vocation_events.adapters.archive import Archiver
 from vocation_events.adapters.archive_store import ArchiveEraser, PgArchive, pseudonymize_erasures
-from vocation_events.adapters.http import create_api
+from vocation_events.adapters.http import create_http_app
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import INGESTED_EVENTS, PgClaims, PgOwners, PgPartners
 from vocation_events.adapters.rate_limits import PgRateLimits
@@ -45,10 +45,10 @@ log = get_logger(__name__)
 
 
 @dataclass
-class Service:
+class EventsService:
     """The running service: its HTTP app and the parts tests and the CLI reach into."""
 
-    api: FastAPI
+    http: FastAPI
     pool: asyncpg.Pool
     sink: KafkaSink
     broker: KafkaBroker | None
@@ -75,7 +75,7 @@ async def _start_broker(broker: KafkaBroker) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
+async def running_service(settings: EventsSettings) -> AsyncIterator[EventsService]:
     """Everything started (the archive consumer in the background); stopped on exit."""
     async with create_pool(
         settings.database_url,
@@ -126,7 +126,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
             consumer = EventConsumer(broker, DeadLetterPublisher(broker, settings.archive_group), retry)
             Archiver(archive, consumer, metrics, settings.archive_group, seal, retry).subscribe(broker)
         checks = [ReadinessCheck("kafka", sink.ping), postgres_reachable(pool)]
-        api = create_api(
+        api = create_http_app(
             gateway=gateway,
             authenticator=Authenticator(partners, settings.partner_cache_ttl_s),
             limiter=PgRateLimits(
@@ -165,7 +165,9 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
                 Retention(pool, [INGESTED_EVENTS, FINISHED_DELIVERIES], settings.retention()),
                 settings.retention_every_s,
             ):
-                yield Service(api, pool, sink, broker, metrics, partners, archive, webhooks, eraser, seal)
+                yield EventsService(
+                    api, pool, sink, broker, metrics, partners, archive, webhooks, eraser, seal
+                )
         finally:
             stop.set()
             if sending is not None:

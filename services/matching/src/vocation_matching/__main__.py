@@ -15,7 +15,7 @@ def main() -> None:
     run_service(
         settings,
         running_service,
-        lambda service: service.app,
+        lambda service: service.http,
         host=settings.http_host,
         port=settings.http_port,
     )

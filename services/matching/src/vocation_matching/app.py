@@ -63,7 +63,7 @@ class MatchingService:
     broker: KafkaBroker
     pool: asyncpg.Pool
     metrics: Metrics
-    app: FastAPI
+    http: FastAPI
     reacting: asyncio.Event
 
     async def wait_ready(self) -> None:

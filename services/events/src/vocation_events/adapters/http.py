@@ -129,7 +129,7 @@ def _batch_answer(outcomes: list[Outcome]) -> bytes:
     )
 
 
-def create_api(
+def create_http_app(
     *,
     gateway: Gateway,
     authenticator: Authenticator,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from vocation_events.adapters.http import create_api
+from vocation_events.adapters.http import create_http_app
 from vocation_events.adapters.rate_limits import InMemoryRateLimits
 from vocation_events.auth import Authenticator
 from vocation_events.core.ingestion import Record
@@ -123,7 +123,7 @@ class FakeWorld:
         self.partners.add("key-other", Partner("other", OTHER_SOURCE, frozenset({"*"})))
         self.metrics = GatewayMetrics()
         self.gateway = Gateway(self.claims, self.sink, self.metrics)
-        self.app: FastAPI = create_api(
+        self.app: FastAPI = create_http_app(
             gateway=self.gateway,
             authenticator=Authenticator(self.partners, ttl_s=0),
             limiter=InMemoryRateLimits(RateLimiter(1000, 2000, 1), time.monotonic),
