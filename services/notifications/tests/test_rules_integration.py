@@ -306,8 +306,8 @@ async def test_two_workers_on_one_outbox_send_each_message_once_and_keep_the_cap
     h = harness
     service = h.service
     other = DeliveryWorker(
-        pool=service.pool,
-        store=service.store,
+        units=service.units,
+        facts=service.facts,
         renderer=service.renderer,
         email=service.email,
         sms=service.sms,
