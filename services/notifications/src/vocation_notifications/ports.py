@@ -347,12 +347,23 @@ class UnitOfWork(Protocol):
     """The repositories bound to one transaction: committed when the block ends normally, rolled
     back when it raises."""
 
-    contacts: Contacts
-    snapshots: Snapshots
-    outbox: Outbox
-    digests: Digests
-    events: EventOutbox
-    processed: ProcessedEvents
+    @property
+    def contacts(self) -> Contacts: ...
+
+    @property
+    def snapshots(self) -> Snapshots: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def digests(self) -> Digests: ...
+
+    @property
+    def events(self) -> EventOutbox: ...
+
+    @property
+    def processed(self) -> ProcessedEvents: ...
 
     async def __aenter__(self) -> Self: ...
 
