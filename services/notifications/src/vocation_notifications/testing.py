@@ -53,6 +53,7 @@ from vocation_notifications.core.model import (
     RecipientKind,
 )
 from vocation_notifications.core.policy import SLOT_PURPOSES
+from vocation_notifications.ports import DeliveryError, EmailMessage, Receipt, SmsMessage
 from vocation_notifications.settings import NotificationsSettings
 
 
@@ -1066,3 +1067,24 @@ class FakePublisher:
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> None:
         self.published.extend(events)
+
+
+class FakeSender:
+    """The `EmailSender` and `SmsSender` ports in memory: what was sent, by notification id; the
+    next `refusals` raise instead (a `DeliveryError` each)."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, EmailMessage | SmsMessage] = {}
+        self.refusals: list[DeliveryError] = []
+
+    async def send(self, message: EmailMessage | SmsMessage) -> Receipt:
+        if self.refusals:
+            raise self.refusals.pop(0)
+        self.sent[message.notification_id] = message
+        return Receipt(f"fake-{message.notification_id}")
+
+    async def lookup(self, notification_id: str) -> Receipt | None:
+        return Receipt(f"fake-{notification_id}") if notification_id in self.sent else None
+
+    async def aclose(self) -> None:
+        return None
