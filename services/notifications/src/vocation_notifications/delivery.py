@@ -22,7 +22,6 @@ from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.logs import get_logger, redact
 
 from vocation_notifications.adapters.metrics import Metrics
-from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import build_digests
@@ -39,6 +38,7 @@ from vocation_notifications.ports import (
     Receipt,
     SmsMessage,
     SmsSender,
+    Templates,
     UnitsOfWork,
 )
 
@@ -77,7 +77,7 @@ class DeliveryWorker:
         *,
         units: UnitsOfWork,
         facts: OutcomeEvents,
-        renderer: Renderer,
+        renderer: Templates,
         email: EmailSender,
         sms: SmsSender,
         publisher: Publisher,

@@ -59,6 +59,37 @@ class Receipt:
     provider_message_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """Subject, plain text and HTML of an email, and its unsubscribe URL (candidates only)."""
+
+    subject: str
+    text: str
+    html: str
+    unsubscribe_url: str | None
+
+
+class Templates(Protocol):
+    """Words every purpose for email and SMS (Jinja2 templates in French in production)."""
+
+    def email(
+        self,
+        purpose: NotificationPurpose,
+        payload: dict[str, Any],
+        *,
+        recipient_id: str,
+        recipient_kind: RecipientKind,
+        first_name: str | None = None,
+        guest_first_name: str | None = None,
+    ) -> RenderedEmail:
+        """The email of `purpose`; candidates get the unsubscribe link, hosts do not."""
+        ...
+
+    def sms(self, purpose: NotificationPurpose, payload: dict[str, Any]) -> tuple[str, bool]:
+        """The SMS of `purpose` with its link and STOP mention, and whether it needs UCS-2."""
+        ...
+
+
 class DeliveryError(Exception):
     """The provider did not accept the message. `permanent`: retrying cannot help."""
 
