@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 from vocation_catalogue.adapters.kafka import CatalogueHandlers
-from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels
+from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, pseudonymize_ledgers
 from vocation_catalogue.app import open_pool
 from vocation_catalogue.settings import CatalogueSettings
 from vocation_catalogue.testing import (
@@ -23,6 +23,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import ImmersionRefusalReason, OfferStatus
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +122,91 @@ async def test_erasure_read_again_after_a_crash_republishes_the_freed_place(pool
     assert [e.data.places_left for e in freed] == [2]
     assert [e.to_json_dict() for e in again.published] == [e.to_json_dict() for e in freed]
     assert (await _slot(pool, slot_id)).places_left == 2
+
+
+async def test_erasure_tombstones_every_request_of_the_candidate_and_keeps_only_their_pseudonym(
+    pool: asyncpg.Pool,
+) -> None:
+    run = run_id()
+    handlers = _handlers(pool, RecordingSink())
+    slot_id, candidate = f"slot-{run}", f"cand-{run}"
+    await handlers.on_entity(slot_event(slot_id, capacity=1, places_left=1))
+    await handlers.on_booking(request_event(slot_id, f"req-{run}-1", candidate))  # booked
+    await handlers.on_booking(request_event(f"nowhere-{run}", f"req-{run}-2", candidate))  # refused
+    await handlers.on_booking(request_event(slot_id, f"req-{run}-3", f"other-{run}"))  # someone else's
+    first, again = RecordingSink(), RecordingSink()
+    await _handlers(pool, first).erase_candidate(candidate)
+    await _handlers(pool, again).erase_candidate(candidate)  # read again after a crash
+
+    expected = [
+        ("immersion-bookings", f"nowhere-{run}/req-{run}-2"),
+        ("immersion-bookings", f"{slot_id}/req-{run}-1"),
+    ]
+    assert sorted(first.tombstones) == expected
+    assert sorted(again.tombstones) == expected
+    pseudonym = Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY).candidate(candidate)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM erased_candidates WHERE candidate_pseudonym = $1", pseudonym
+    )
+    left = await pool.fetchval(
+        "SELECT count(*) FROM (SELECT r::text FROM erased_candidates r UNION ALL "
+        "SELECT r::text FROM immersion_outcomes r) AS t(row) WHERE row LIKE $1",
+        f"%{candidate}%",
+    )
+    assert left == 0
+
+
+async def test_a_request_or_cancellation_of_an_erased_candidate_read_later_is_tombstoned(
+    pool: asyncpg.Pool,
+) -> None:
+    run = run_id()
+    sink = RecordingSink()
+    handlers = _handlers(pool, sink)
+    slot_id, candidate = f"slot-{run}", f"cand-{run}"
+    await handlers.on_entity(slot_event(slot_id, capacity=2, places_left=2))
+    await handlers.erase_candidate(candidate)
+    late = request_event(slot_id, f"req-{run}", candidate)
+    await handlers.on_booking(late)
+    await handlers.on_booking(late)  # redelivered: the same tombstone again
+    cancel = ev.ImmersionCancelled.build(
+        p.ImmersionCancelled(
+            request_id=f"req-{run}-x", slot_id=slot_id, candidate_id=candidate, cancelled_by="candidate"
+        ),
+        source="urn:test:partner",
+        id=f"cancel-{run}",
+        time=NOW,
+    )
+    await handlers.on_booking(cancel)
+    assert not [e for e in sink.published if isinstance(e, ev.ImmersionBooked | ev.ImmersionRefused)]
+    assert sink.tombstones == [
+        ("immersion-bookings", f"{slot_id}/req-{run}"),
+        ("immersion-bookings", f"{slot_id}/req-{run}"),
+        ("immersion-bookings", f"{slot_id}/req-{run}-x"),
+    ]
+    assert (await _slot(pool, slot_id)).places_left == 2
+
+
+async def test_ledger_rows_written_before_pseudonyms_are_rewritten_at_start(pool: asyncpg.Pool) -> None:
+    run = run_id()
+    legacy = f"cand-{run}-legacy"
+    await pool.execute("INSERT INTO erased_candidates (candidate_pseudonym) VALUES ($1)", legacy)
+    await pool.execute(
+        "INSERT INTO immersion_outcomes (key, events) VALUES ($1, '[]'::jsonb)", f"erasure:{legacy}"
+    )
+    pseudonyms = Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
+    assert await pseudonymize_ledgers(pool, pseudonyms) >= 2
+    assert await pseudonymize_ledgers(pool, pseudonyms) == 0
+    pseudonym = pseudonyms.candidate(legacy)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM erased_candidates WHERE candidate_pseudonym = $1", pseudonym
+    )
+    assert await pool.fetchval(
+        "SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"erasure:{pseudonym}"
+    )
+    # Still erased: a request of theirs read now is not decided.
+    sink = RecordingSink()
+    await _handlers(pool, sink).on_booking(request_event(f"slot-{run}", f"req-{run}", legacy))
+    assert sink.published == [] and len(sink.tombstones) == 1
 
 
 async def test_cancellation_gives_the_place_back_once(pool: asyncpg.Pool) -> None:

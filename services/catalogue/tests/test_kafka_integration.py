@@ -17,9 +17,10 @@ from vocation_catalogue.settings import CatalogueSettings
 from vocation_catalogue.testing import request_event, run_id, slot_event, vacancy_event
 from vocation_local.kafka_admin import start_groups_at_end
 from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
-from vocation_shared.contracts.topics import Topic
+from vocation_shared.contracts.topics import Topic, partition_key
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.kafka.batches import murmur2
 
@@ -57,10 +58,84 @@ async def _read_records(bootstrap: str, topic: str, key: str) -> list[bytes]:
         found: list[bytes] = []
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                found += [r.value for r in records if r.key == key.encode() and r.value is not None]
+                # `immersion-bookings` keys are `<slot id>/<request id>`: the slot's records.
+                found += [
+                    r.value
+                    for r in records
+                    if r.key is not None and partition_key(r.key) == key.encode() and r.value is not None
+                ]
         return found
     finally:
         await consumer.stop()
+
+
+async def _slot_records(bootstrap: str, slot_id: str) -> list[tuple[int, bytes, bytes | None]]:
+    """(partition, key, value) of every record of a slot on `immersion-bookings`, tombstones included."""
+    consumer = AIOKafkaConsumer(
+        str(Topic.IMMERSION_BOOKINGS),
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        found: list[tuple[int, bytes, bytes | None]] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found += [
+                    (r.partition, r.key, r.value)
+                    for r in records
+                    if r.key is not None and partition_key(r.key) == slot_id.encode()
+                ]
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def test_an_erased_candidates_requests_are_tombstoned_on_their_slots_partition(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = run_id()
+    slot_id, erased, kept = f"slot-{run}", f"cand-{run}-erased", f"cand-{run}-kept"
+    settings = CatalogueSettings(
+        kafka_bootstrap=kafka_bootstrap, database_url=fresh_database, consumer_group=f"catalogue-{run}"
+    )
+    async with running_catalogue(settings) as catalogue:
+        await _publish(kafka_bootstrap, [slot_event(slot_id, capacity=3, places_left=3)])
+        await _eventually(lambda: _known_slot(catalogue.pool, slot_id))
+        await _publish(
+            kafka_bootstrap,
+            [request_event(slot_id, f"req-{run}-1", erased), request_event(slot_id, f"req-{run}-2", kept)],
+        )
+        await _eventually(lambda: _decided(catalogue.pool, f"req-{run}-2"))
+        withdrawn = p.CandidateWithdrawn(candidate_id=erased, erasure_requested=True)
+        await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(withdrawn, source="urn:test:partner")])
+        # A request of theirs read after the erasure is not decided: it is tombstoned too.
+        await _publish(kafka_bootstrap, [request_event(slot_id, f"req-{run}-3", erased)])
+
+        async def tombstoned() -> bool:
+            records = await _slot_records(kafka_bootstrap, slot_id)
+            return len([r for r in records if r[2] is None]) >= 2
+
+        await _eventually(tombstoned)
+        ledger = await catalogue.pool.fetch("SELECT candidate_pseudonym FROM erased_candidates")
+        keys = await catalogue.pool.fetch("SELECT key FROM immersion_outcomes WHERE key LIKE 'erasure:%'")
+
+    records = await _slot_records(kafka_bootstrap, slot_id)
+    assert len({partition for partition, _, _ in records}) == 1, "a slot's records on one partition"
+    tombstones = [key.decode() for _, key, value in records if value is None]
+    assert sorted(tombstones) == [f"{slot_id}/req-{run}-1", f"{slot_id}/req-{run}-3"]
+    # Every record of the erased candidate has its key tombstoned after it; the other's has none.
+    theirs = {key.decode() for _, key, value in records if value is not None and erased.encode() in value}
+    assert theirs and theirs <= set(tombstones)
+    assert f"{slot_id}/req-{run}-2" not in tombstones
+    assert erased not in str([r[0] for r in ledger]) and erased not in str([r[0] for r in keys])
+
+
+async def _known_slot(pool: asyncpg.Pool, slot_id: str) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) FROM immersion_slots WHERE id = $1", slot_id))
 
 
 async def _read(bootstrap: str, topic: str, key: str) -> list[AnyEvent]:

@@ -25,6 +25,7 @@ def test_service_process_answers_when_ready_and_stops_cleanly_on_sigterm(
         "VOCATION_DATABASE_URL": fresh_database,
         "VOCATION_HTTP_PORT": str(port),
         "VOCATION_CONSUMER_GROUP": f"catalogue-process-{port}",
+        "VOCATION_DEV_MODE": "true",  # the public pseudonym key
     }
     child = subprocess.Popen(
         [sys.executable, "-m", "vocation_catalogue"],
@@ -56,3 +57,17 @@ def test_service_process_answers_when_ready_and_stops_cleanly_on_sigterm(
         output = child.communicate()[0].decode(errors="replace")
     assert "catalogue.started" in output
     assert "catalogue.stopped" in output, "the consumers and the pool were not closed"
+
+
+def test_the_service_refuses_to_start_on_the_public_pseudonym_key_outside_development_mode() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("VOCATION_PSEUDONYM_KEY", "VOCATION_DEV_MODE")}
+    done = subprocess.run(
+        [sys.executable, "-m", "vocation_catalogue"],
+        env={**env, "VOCATION_DEV_MODE": "false"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "VOCATION_PSEUDONYM_KEY" in done.stdout + done.stderr

@@ -114,6 +114,7 @@ class MatchesTopic:
         self._run = run
         self._bootstrap = bootstrap
         self.events: list[dict[str, Any]] = []
+        self.order: list[tuple[str, str]] = []  # (key, event type or "tombstone"), as read
 
     async def __aenter__(self) -> MatchesTopic:
         partitions = await partitions_of(self._bootstrap, ("matches",))
@@ -131,11 +132,15 @@ class MatchesTopic:
             for record in records:
                 if record.key is None or self._run not in record.key.decode(errors="replace"):
                     continue  # other tests write here too (some of them on purpose, not JSON)
+                if record.value is None:
+                    self.order.append((record.key.decode(), "tombstone"))
+                    continue
                 event = orjson.loads(record.value)
                 # Offers of earlier tests (same places, same métier) are open too: keep this run's pairs.
                 if self._run in event["data"]["candidate_id"] and self._run in event["data"]["offer_id"]:
                     assert record.key == event["data"]["candidate_id"].encode()
                     self.events.append(event)
+                    self.order.append((record.key.decode(), event["type"]))
 
     async def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -349,6 +354,34 @@ async def test_candidate_withdrawn_withdraws_their_matches(kafka_bootstrap: str,
         await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(gone, source=SOURCE)])
         await matches.wait_for(lambda events: len(matches.of_type("withdrawn")) == 2)
     assert {e["data"]["reason"] for e in matches.of_type("withdrawn")} == {"candidate_withdrawn"}
+
+
+async def test_an_erasure_withdraws_the_matches_then_writes_a_tombstone_of_the_candidate(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    candidate = _candidate(run, 1)
+    await _publish(kafka_bootstrap, [candidate, _vacancy(run, 1), _vacancy(run, 2)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")) as service,
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+        gone = p.CandidateWithdrawn(candidate_id=candidate.data.id, erasure_requested=True)
+        await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(gone, source=SOURCE)])
+        await matches.wait_for(lambda _: (candidate.data.id, "tombstone") in matches.order)
+        async with service.pool.acquire() as conn:
+            left = await conn.fetchval(
+                "SELECT count(*) FROM emitted_matches WHERE candidate_id = $1", candidate.data.id
+            )
+    kinds = [
+        kind.split(".")[-2] if "." in kind else kind
+        for key, kind in matches.order
+        if key == candidate.data.id
+    ]
+    # Same key, same partition: compaction of the tombstone removes every match event before it.
+    assert kinds == ["found", "found", "withdrawn", "withdrawn", "tombstone"]
+    assert left == 0
 
 
 async def test_duplicate_and_replayed_events_emit_no_duplicate_match(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from vocation_notifications.core.facts import OutcomeEvents
+from vocation_notifications.core.facts import OutcomeEvents, QueuedTombstone
 from vocation_notifications.core.model import Contact
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.handlers import Handlers
@@ -25,9 +25,11 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.unit
+PSEUDONYMS = Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
 
 NOON = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 SOURCE = "urn:vocation:notifications"
@@ -171,11 +173,16 @@ async def test_an_erasure_forgets_the_contact_and_suppresses_what_was_still_to_s
     assert any(isinstance(e, ev.ConsentUpdated) for e in db.events())  # a restatement, not published yet
     await handlers.on_contact_erased("c1")
     assert "c1" not in db.contacts and not [k for k in db.suppressions if k[0] == "c1"]
-    assert {(r["state"], r["why"]) for r in db.rows_of("c1")} == {("suppressed", "erased")}
-    assert all(r["payload"] == {} for r in db.rows_of("c1"))
+    assert db.rows_of("c1") == []  # kept, for at-most-once, under the pseudonym only
+    kept = db.rows_of(PSEUDONYMS.candidate("c1"))
+    assert {(r["state"], r["why"]) for r in kept} == {("suppressed", "erased")}
+    assert all(r["payload"] == {} for r in kept) and "c1" not in str(kept)
     facts = db.events()
     assert not any(isinstance(e, ev.ConsentUpdated) for e in facts)  # it would bring the person back
     assert {str(e.data.why) for e in facts if isinstance(e, ev.NotificationSuppressed)} == {"erased"}
+    # The tombstone of `notifications` comes after the facts about them.
+    assert isinstance(db.queued[-1][1], QueuedTombstone) and db.queued[-1][1].key == "c1"
+    assert not any("c1" in key for _, _, key in db.processed)  # processed marks keep pseudonyms
 
 
 async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies() -> None:

@@ -19,6 +19,7 @@ from vocation_notifications.ports import DeliveryError, EmailMessage
 from vocation_notifications.settings import DEFAULT_SECRET, NotificationsSettings
 from vocation_notifications.testing import TEST_CONTACTS_KEYS, SmtpSink, smtp_server
 from vocation_shared.contracts.vocabulary import Channel
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY
 
 pytestmark = pytest.mark.unit
 
@@ -26,8 +27,18 @@ GOOD = "Xq3v0b8kJm2Yt7Rw1Zp4Lc9Hs6Nd5Fe0Ga8Ub3Vi2Wo7Ex"  # 46 random characters
 GOOD_OLD = "Ta9Kc2Lm7Pq4Rs1Vw8Xy3Zb6Dd0Ff5Gh2Jj9Kk4Ll1Mn"
 
 
+GOOD_PSEUDONYM_KEY = "Pk7Rt2Wq9Zs4Lm1Xc8Vb3Nh6Jd0Fg5Ka2Yu7Ei4Op9Qw"
+
+
 def _settings(**values: Any) -> NotificationsSettings:
-    return NotificationsSettings(**{"signing_secret": GOOD, "contacts_keys": TEST_CONTACTS_KEYS, **values})
+    return NotificationsSettings(
+        **{
+            "signing_secret": GOOD,
+            "contacts_keys": TEST_CONTACTS_KEYS,
+            "pseudonym_key": GOOD_PSEUDONYM_KEY,
+            **values,
+        }
+    )
 
 
 def _problems(settings: NotificationsSettings) -> dict[str, str]:
@@ -63,6 +74,11 @@ def test_a_real_sms_provider_needs_a_strong_inbound_token() -> None:
     assert "VOCATION_SMS_INBOUND_TOKEN" in _problems(_settings(sms_provider="brevo"))
     assert "VOCATION_SMS_INBOUND_TOKEN" in _problems(_settings(sms_provider="brevo", sms_inbound_token="abc"))
     assert "VOCATION_SMS_INBOUND_TOKEN" not in _problems(_settings(sms_provider="sink"))
+
+
+def test_the_public_pseudonym_key_is_refused() -> None:
+    problems = _problems(_settings(pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY))
+    assert list(problems) == ["VOCATION_PSEUDONYM_KEY"]
 
 
 def test_a_weak_previous_signing_secret_is_refused_too() -> None:

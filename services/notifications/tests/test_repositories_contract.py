@@ -14,7 +14,7 @@ from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
 from vocation_notifications.app import MIGRATIONS
 from vocation_notifications.core.consent import ConsentMark
 from vocation_notifications.core.digest import build_digests
-from vocation_notifications.core.facts import OutcomeEvents
+from vocation_notifications.core.facts import OutcomeEvents, QueuedTombstone
 from vocation_notifications.core.model import Contact, PlannedNotification, RecipientKind
 from vocation_notifications.ports import UnitsOfWork
 from vocation_notifications.testing import FakeUnitsOfWork, contact
@@ -22,11 +22,13 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin, NotificationPurpose
 from vocation_shared.postgres import create_pool
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
 
 NOON = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 EMAIL, SMS = Channel.EMAIL, Channel.SMS
 FACTS = OutcomeEvents("urn:vocation:notifications")
+PSEUDONYMS = Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
 
 
 @pytest.fixture
@@ -184,6 +186,13 @@ async def test_outbox_plans_at_most_once_and_an_attempt_owns_its_row(units: Unit
         erased = await uow.outbox.erase("c1")
         assert [(r.about_id, r.why) for r in erased] == [("o3", "erased")]
         assert await uow.outbox.due(NOON + timedelta(hours=1), 10) == []
+        assert await uow.outbox.keep_under_pseudonym("c1", PSEUDONYMS) == 3
+        assert await uow.outbox.keep_under_pseudonym("c1", PSEUDONYMS) == 0
+        # Planned again and erased again: the row kept under the pseudonym wins, at most once.
+        assert [r.about_id for r in await uow.outbox.plan([_planned("c1", "o1")], NOON)] == ["o1"]
+        assert await uow.outbox.keep_under_pseudonym("c1", PSEUDONYMS) == 1
+        assert await uow.outbox.plan([_planned(PSEUDONYMS.candidate("c1"), "o1")], NOON) == []
+        assert await uow.outbox.depth() == {"pending": 0, "held": 0, "sending": 0}
 
 
 async def test_digests_gather_held_rows_once_and_a_later_digest_gets_the_next_version(
@@ -230,6 +239,11 @@ async def test_event_outbox_keeps_the_order_once_per_id_and_forgets_an_erased_pe
         assert left.id == other.id and isinstance(left, ev.ConsentUpdated)
         await uow.events.delete([seq])
         assert await uow.events.pending(10) == []
+        await uow.events.queue([restated])
+        await uow.events.queue_tombstone("notifications", "c1")
+        await uow.events.queue([other])
+        queued = [fact for _, fact in await uow.events.pending(10)]
+        assert queued == [restated, QueuedTombstone("notifications", "c1"), other]
 
 
 async def test_processed_marks_are_new_once_and_a_failed_unit_of_work_keeps_none(units: UnitsOfWork) -> None:
@@ -246,3 +260,9 @@ async def test_processed_marks_are_new_once_and_a_failed_unit_of_work_keeps_none
         assert await uow.processed.mark_many("notif-matches", keys) == set(keys)
         assert await uow.processed.mark_many("notif-matches", [*keys, ("urn:a", "e3")]) == {("urn:a", "e3")}
         assert await uow.processed.mark_many("notif-other", keys[:1]) == set(keys[:1])
+    async with units() as uow:  # marks written before pseudonyms are rewritten, chunk by chunk
+        assert await uow.processed.pseudonymize_bare(lambda i: PSEUDONYMS.of("event", i), chunk=2) == 2
+        assert await uow.processed.pseudonymize_bare(lambda i: PSEUDONYMS.of("event", i)) == 2
+        assert await uow.processed.pseudonymize_bare(lambda i: PSEUDONYMS.of("event", i)) == 0
+        rewritten = ("urn:a", PSEUDONYMS.of("event", "e1"))
+        assert await uow.processed.mark_many("notif-matches", [rewritten]) == set()

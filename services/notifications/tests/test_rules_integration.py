@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.delivery import DeliveryWorker
@@ -16,6 +17,7 @@ from vocation_notifications.testing import (
     match,
     phone_of,
     read_events,
+    read_values,
     withdrawal,
 )
 from vocation_shared.contracts import events as ev
@@ -67,15 +69,58 @@ async def test_erasure_deletes_the_contact_and_everything_pending(harness: Harne
     await h.wait_rows(cand, 2, state="held")
     await h.publisher.tombstone(Topic.CANDIDATE_CONTACTS, cand)
     await eventually(lambda: _version_is(h, cand, None), what="contact erased")  # type: ignore[arg-type]
+    assert await h.bare_rows(cand) == 0
+    # Kept for at-most-once under their pseudonym, payloads emptied, no id of theirs left.
     rows = await h.rows(cand)
+    assert len(rows) == 2
     assert {(r["state"], r["why"]) for r in rows} == {("suppressed", "erased")}
     assert all(r["payload"] == {} for r in rows)
+    assert not [r for r in rows if cand in str(dict(r))]
+    assert await h.fetchval("SELECT count(*) FROM processed_events WHERE event_id LIKE $1", f"%{cand}%") == 0
     await h.drain()
-    outcomes = await read_events(h.bootstrap, Topic.NOTIFICATIONS, cand, expected=2)
-    assert [e.data.why for e in outcomes] == ["erased", "erased"]
+    values = await read_values(h.bootstrap, Topic.NOTIFICATIONS, cand, expected=3)
+    assert [orjson.loads(v)["data"]["why"] if v else None for v in values] == ["erased", "erased", None]
     h.clock.set(datetime(2026, 11, 22, 17, 5, tzinfo=UTC))
     await h.drain()
     assert h.sink.to(f"{cand}@exemple.fr") == [] and h.stub.to(phone_of(cand)) == []
+
+
+async def test_a_match_read_after_the_contacts_erasure_is_erased_at_the_tombstone_on_matches(
+    harness: Harness,
+) -> None:
+    h = harness
+    cand = h.id("cand")
+    await h.register_contact(cand)
+    await h.publisher.tombstone(Topic.CANDIDATE_CONTACTS, cand)
+    await eventually(lambda: _version_is(h, cand, None), what="contact erased")  # type: ignore[arg-type]
+    # The match was on `matches` before matching's tombstone, read after the contact's erasure.
+    await h.publish(match(cand, h.id("vac")))
+    await h.wait_rows(cand, 1)
+    await h.publisher.tombstone(Topic.MATCHES, cand)
+    await eventually(lambda: _no_rows(h, cand), what="the rows of the late match erased")
+    await h.drain()
+    values = await read_values(h.bootstrap, Topic.NOTIFICATIONS, cand, expected=99, within_s=3)
+    assert values and values[-1] is None, "the notifications tombstone comes after their facts"
+    # The tombstone is handled, never dead-lettered.
+    assert await read_values(h.bootstrap, Topic.MATCHES.value + ".dlq", cand, expected=1, within_s=2) == []
+
+
+async def _no_rows(h: Harness, recipient_id: str) -> bool:
+    return await h.bare_rows(recipient_id) == 0
+
+
+async def test_processed_marks_written_before_pseudonyms_are_rewritten(harness: Harness) -> None:
+    h = harness
+    legacy = f"found.vacancy.vac.v1.{h.id('cand')}"
+    await h.service.pool.execute(
+        "INSERT INTO processed_events (consumer, source, event_id) VALUES ('n-matches', 'urn:t', $1)", legacy
+    )
+    async with h.service.pool.acquire() as conn:
+        assert await h.service.store.pseudonymize_processed(conn, chunk=1) >= 1
+        assert await h.service.store.pseudonymize_processed(conn) == 0
+    assert await h.fetchval("SELECT count(*) FROM processed_events WHERE event_id = $1", legacy) == 0
+    kept = h.service.store.processed_key(legacy)
+    assert await h.fetchval("SELECT count(*) FROM processed_events WHERE event_id = $1", kept) == 1
 
 
 async def test_sms_outside_the_window_is_deferred_to_the_next_opening_not_dropped(harness: Harness) -> None:

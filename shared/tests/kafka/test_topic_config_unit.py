@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from vocation_shared.contracts.topics import (
     DAY_MS,
+    WEEK_MS,
     YEAR_MS,
     Cleanup,
     TopicSpec,
@@ -27,6 +28,29 @@ def test_compacted_topics_compact_an_erased_record_within_a_day() -> None:
         assert int(config["max.compaction.lag.ms"]) <= DAY_MS, spec.name
         assert int(config["segment.ms"]) <= DAY_MS, spec.name
         assert config["min.compaction.lag.ms"] == "0", spec.name
+
+
+def test_facts_about_people_are_compacted_after_a_week_and_still_deleted_by_age() -> None:
+    for name, retention in (
+        ("matches", 4 * WEEK_MS),
+        ("notifications", 4 * WEEK_MS),
+        ("immersion-bookings", YEAR_MS),
+    ):
+        config = spec_of(name).kafka_config()
+        assert config["cleanup.policy"] == "compact,delete", name
+        assert config["retention.ms"] == str(retention), name
+        assert config["min.compaction.lag.ms"] == str(WEEK_MS), name
+        assert config["max.compaction.lag.ms"] == str(WEEK_MS + DAY_MS), name
+        assert config["delete.retention.ms"] == str(WEEK_MS), name
+    for spec in all_topics():
+        if spec.name.endswith(".dlq"):
+            assert spec.cleanup is Cleanup.DELETE, spec.name
+
+
+def test_a_policy_changed_to_compact_delete_is_a_drift_to_reconcile() -> None:
+    spec = spec_of("matches")
+    as_before = {**spec.kafka_config(), "cleanup.policy": "delete", "min.compaction.lag.ms": "0"}
+    assert {d.key for d in config_drift(spec, as_before)} == {"cleanup.policy", "min.compaction.lag.ms"}
 
 
 def test_topics_about_people_are_known_and_roll_daily() -> None:

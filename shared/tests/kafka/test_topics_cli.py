@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 from vocation_shared.cli import app
-from vocation_shared.contracts.topics import DAY_MS, YEAR_MS, Cleanup, TopicSpec, all_topics, spec_of
+from vocation_shared.contracts.topics import DAY_MS, WEEK_MS, YEAR_MS, Cleanup, TopicSpec, all_topics, spec_of
 from vocation_shared.kafka.admin import Drift, TopicsReport, admin_client, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -99,4 +99,33 @@ async def test_check_reports_a_drifted_dead_letter_topic_and_create_fixes_it(
         assert config["segment.ms"] == str(DAY_MS)
     finally:
         await _set(admin, dlq.name, dlq.kafka_config())
+        await admin.close()
+
+
+async def test_a_delete_topic_about_people_is_made_compact_delete_with_its_retention_kept(
+    kafka_bootstrap: str,
+) -> None:
+    name = f"facts-{uuid.uuid4().hex[:8]}"
+    # As `matches` was before erasure reached it: delete only, 4 weeks, rolled daily.
+    old = TopicSpec(name, Cleanup.DELETE, partitions=1, retention_ms=4 * WEEK_MS, holds_personal_data=True)
+    spec = TopicSpec(
+        name, Cleanup.COMPACT_DELETE, partitions=1, retention_ms=4 * WEEK_MS, holds_personal_data=True
+    )
+    admin = admin_client(kafka_bootstrap)
+    await admin.start()
+    try:
+        await ensure_topics(kafka_bootstrap, [old])
+        checked = await ensure_topics(kafka_bootstrap, [spec], check_only=True)
+        assert Drift(name, "cleanup.policy", "delete", "compact,delete") in checked.drift
+        assert (await _config(admin, name))["cleanup.policy"] == "delete"  # --check changes nothing
+        report = await ensure_topics(kafka_bootstrap, [spec])
+        assert report.applied
+        config = await _config(admin, name)
+        assert config["cleanup.policy"] == "compact,delete"
+        assert config["retention.ms"] == str(4 * WEEK_MS)
+        assert config["min.compaction.lag.ms"] == str(WEEK_MS)
+        assert config["max.compaction.lag.ms"] == str(WEEK_MS + DAY_MS)
+        assert (await ensure_topics(kafka_bootstrap, [spec], check_only=True)).in_line
+    finally:
+        await admin.delete_topics([name])
         await admin.close()

@@ -41,8 +41,9 @@ def run() -> None:
     """Entry point."""
     settings = CatalogueSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    # Fail closed on weak secrets before any connection (none of its own yet); in development mode, say so.
-    fail_closed([], dev_mode=settings.dev_mode, log=get_logger(__name__))
+    # Fail closed on weak secrets before any connection (the pseudonym key of its erasure ledger);
+    # in development mode, say so.
+    fail_closed([settings.pseudonym_key_problem()], dev_mode=settings.dev_mode, log=get_logger(__name__))
     tune_for_throughput()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _remember)

@@ -20,7 +20,12 @@ from vocation_shared.reference import preload
 from vocation_catalogue.adapters.http import create_http_app
 from vocation_catalogue.adapters.kafka import CatalogueHandlers, group_for, register
 from vocation_catalogue.adapters.observatory import PostgresObservatory
-from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, PostgresSearch
+from vocation_catalogue.adapters.postgres import (
+    PostgresBookings,
+    PostgresReadModels,
+    PostgresSearch,
+    pseudonymize_ledgers,
+)
 from vocation_catalogue.adapters.slot_feed import KafkaSlotFeed
 from vocation_catalogue.settings import CatalogueSettings
 
@@ -66,8 +71,13 @@ async def running_catalogue(settings: CatalogueSettings, *, consume: bool = True
         )
         read_models = PostgresReadModels(pool, settings.consumer_group, settings.event_source)
         bookings = PostgresBookings(
-            pool, settings.consumer_group, settings.event_source, timezone=settings.timezone
+            pool,
+            settings.consumer_group,
+            settings.event_source,
+            timezone=settings.timezone,
+            pseudonymizer=settings.pseudonymizer(),
         )
+        await pseudonymize_ledgers(pool, settings.pseudonymizer())
         slot_feed = KafkaSlotFeed(
             settings.kafka_bootstrap,
             group_for(settings.consumer_group, Topic.IMMERSION_SLOTS),

@@ -14,11 +14,27 @@ from vocation_catalogue.core.projection import Row
 from vocation_catalogue.core.search import SearchQuery
 
 
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A tombstone to write on `topic`: compaction removes every earlier record of `key`."""
+
+    topic: str
+    key: str
+
+
+Fact = AnyEvent | Tombstone
+"""What a handler publishes: an event, or a tombstone (an erased candidate's request)."""
+
+
 class EventSink(Protocol):
     """Where the catalogue's own events go (Kafka in production)."""
 
     async def publish(self, event: AnyEvent) -> None:
         """Publish one event; returns once the broker acknowledged it."""
+        ...
+
+    async def tombstone(self, topic: str, key: str) -> None:
+        """Write a tombstone of `key` on `topic`; returns once the broker acknowledged it."""
         ...
 
 
@@ -60,16 +76,19 @@ class SlotFeed(Protocol):
 class BookingStore(Protocol):
     """Immersion bookings, decided under a lock on the slot, with their outcome kept for replays."""
 
-    async def request(self, event: ev.ImmersionRequested) -> list[AnyEvent]:
-        """Decide a request (or find its earlier outcome); the events to publish, in order."""
+    async def request(self, event: ev.ImmersionRequested) -> list[Fact]:
+        """Decide a request (or find its earlier outcome); the facts to publish, in order.
+
+        An erased candidate's request is not decided: its tombstone is the fact to publish."""
         ...
 
-    async def cancel(self, event: ev.ImmersionCancelled) -> list[AnyEvent]:
-        """Give the place of a booking back (or find the earlier effect); the events to publish."""
+    async def cancel(self, event: ev.ImmersionCancelled) -> list[Fact]:
+        """Give the place of a booking back (or find the earlier effect); the facts to publish."""
         ...
 
-    async def erase_candidate(self, candidate_id: str) -> list[AnyEvent]:
-        """Forget an erased candidate's bookings and requests; the slots' new states to publish."""
+    async def erase_candidate(self, candidate_id: str) -> list[Fact]:
+        """Forget an erased candidate's bookings and requests; the slots' new states and the
+        tombstones of their requests on `immersion-bookings`, to publish."""
         ...
 
 

@@ -143,14 +143,19 @@ class FakeReadModels:
 
 
 class RecordingSink:
-    """A fake event sink that keeps what was published."""
+    """A fake event sink that keeps what was published: events, and tombstones as (topic, key)."""
 
     def __init__(self) -> None:
         self.published: list[AnyEvent] = []
+        self.tombstones: list[tuple[str, str]] = []
 
     async def publish(self, event: AnyEvent) -> None:
         """Keep the event."""
         self.published.append(event)
+
+    async def tombstone(self, topic: str, key: str) -> None:
+        """Keep the tombstone."""
+        self.tombstones.append((topic, key))
 
 
 def fixed_clock(moment: datetime = NOW) -> Callable[[], datetime]:

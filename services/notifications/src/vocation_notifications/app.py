@@ -115,6 +115,7 @@ class NotificationsService:
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
         self.facts = OutcomeEvents(settings.event_source)
+        self.pseudonyms = settings.pseudonymizer()
         self.renderer = Renderer(
             site_base_url=settings.site_base_url,
             public_base_url=settings.public_base_url,
@@ -169,6 +170,7 @@ class NotificationsService:
             )
         )
         self.units = PgUnitsOfWork(self.pool, settings.contact_cipher())
+        await self._pseudonymize_processed()
         self.broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
         publisher = EventPublisher(self.broker)
         self.worker = DeliveryWorker(
@@ -204,6 +206,7 @@ class NotificationsService:
             policy,
             settings.consumer_group_prefix,
             publisher=publisher,
+            pseudonyms=self.pseudonyms,
             on_planned=self.worker.wake.set,
             metrics=self.metrics,
         )
@@ -234,6 +237,20 @@ class NotificationsService:
             stack.push_async_callback(stop_worker)
         retention = Retention(self.pool, [PROCESSED_EVENTS, FINISHED_NOTIFICATIONS], settings.retention())
         await stack.enter_async_context(pruning(retention, settings.retention_every_s))
+
+    async def _pseudonymize_processed(self) -> None:
+        """Rewrite the processed marks written before pseudonyms (one unit of work per chunk)."""
+        converted = 0
+        while done := await self._pseudonymize_chunk():
+            converted += done
+        if converted:
+            log.info("processed_events.pseudonymized", rows=converted)
+
+    async def _pseudonymize_chunk(self) -> int:
+        async with self.units() as uow:
+            return await uow.processed.pseudonymize_bare(
+                lambda event_id: self.pseudonyms.of("event", event_id)
+            )
 
 
 def running_service(

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.logs import get_logger, redact
 
@@ -25,7 +26,7 @@ from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import build_digests
-from vocation_notifications.core.facts import OutcomeEvents
+from vocation_notifications.core.facts import OutcomeEvents, QueuedFact, QueuedTombstone
 from vocation_notifications.core.model import DueItem, OutboxRow, RecipientKind
 from vocation_notifications.core.policy import CAPPED_PURPOSES, Policy
 from vocation_notifications.core.schedule import local_day_bounds
@@ -390,11 +391,25 @@ class DeliveryWorker:
                 pending = await uow.events.pending(limit)
                 if not pending:
                     return total
-                await self._publisher.publish_many(event for _, event in pending)
+                await self._publish_in_order([fact for _, fact in pending])
                 await uow.events.delete([seq for seq, _ in pending])
             total += len(pending)
             if len(pending) < limit:
                 return total
+
+    async def _publish_in_order(self, facts: list[QueuedFact]) -> None:
+        """Events in runs (acknowledged together), each tombstone once the facts before it are acknowledged."""
+        run: list[AnyEvent] = []
+        for fact in facts:
+            if isinstance(fact, QueuedTombstone):
+                if run:
+                    await self._publisher.publish_many(run)
+                    run = []
+                await self._publisher.tombstone(fact.topic, fact.key)
+            else:
+                run.append(fact)
+        if run:
+            await self._publisher.publish_many(run)
 
     async def update_depth(self) -> None:
         """Refresh the queue depth gauge."""

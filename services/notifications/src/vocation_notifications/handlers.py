@@ -21,6 +21,7 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin, NotificationPurpose
 from vocation_shared.logs import get_logger
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.core.batches import distinct_events, latest_contacts, plan_match_steps
@@ -62,10 +63,13 @@ class Handlers:
         group_prefix: str,
         *,
         publisher: Publisher | None = None,
+        pseudonyms: Pseudonymizer | None = None,
         on_planned: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
+        """`pseudonyms` None: the development key's (tests); the service passes the deployment's."""
         self._units = units
+        self._pseudonyms = pseudonyms or Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
         self._facts = facts
         self._clock = clock
         self._policy = policy
@@ -79,10 +83,18 @@ class Handlers:
         return f"{self._prefix}-{topic}"
 
     async def _fresh(self, uow: UnitOfWork, topic: Topic, events: Sequence[AnyEvent]) -> list[AnyEvent]:
-        """Mark the batch's events processed; the ones not seen before, once each, in order."""
+        """Mark the batch's events processed; the ones not seen before, once each, in order.
+
+        A mark keeps the pseudonym of the event id (a match id embeds a candidate id).
+        """
         distinct = distinct_events(events)
-        new = await uow.processed.mark_many(self.group(topic), [(e.source, e.id) for e in distinct])
-        return [e for e in distinct if (e.source, e.id) in new]
+        keys = [(e.source, self.processed_key(e.id)) for e in distinct]
+        new = await uow.processed.mark_many(self.group(topic), keys)
+        return [e for e, key in zip(distinct, keys, strict=True) if key in new]
+
+    def processed_key(self, event_id: str) -> str:
+        """What `processed_events` keeps of an event id: its pseudonym."""
+        return self._pseudonyms.of("event", event_id)
 
     async def _suppressed(self, uow: UnitOfWork, refs: Iterable[NotificationRef], now: datetime) -> None:
         """Record the `notification.suppressed` fact of each suppressed row."""
@@ -191,6 +203,23 @@ class Handlers:
 
     async def on_contact_erased(self, candidate_id: str) -> None:
         """Tombstone on candidate-contacts: erase the contact and everything still to send."""
+        suppressed = await self._erase(candidate_id)
+        log.info("contact.erased", recipient_id=candidate_id, suppressed=suppressed)
+
+    async def on_matches_erased(self, candidate_id: str) -> None:
+        """Tombstone on `matches` (matching's erasure, after every match of the candidate): erase again.
+
+        The contact's tombstone comes on another topic and may be read first: a match read in
+        between was planned for nobody. Erasing again here, after every match of the candidate,
+        leaves none of it (idempotent; nothing happens for a candidate with no row here).
+        """
+        suppressed = await self._erase(candidate_id)
+        log.info("matches.erased", recipient_id=candidate_id, suppressed=suppressed)
+
+    async def _erase(self, candidate_id: str) -> int:
+        """Forget the contact and its suppressions, suppress (`erased`, published) what was still to
+        send, keep the rows under the candidate's pseudonym, then tombstone `notifications`; how
+        many rows were suppressed."""
         now = self._clock.now()
         async with self._units() as uow:
             await uow.contacts.erase(candidate_id)
@@ -199,8 +228,12 @@ class Handlers:
             await uow.events.drop_consent_updates(candidate_id)
             suppressed = await uow.outbox.erase(candidate_id)
             await self._suppressed(uow, suppressed, now)
-        log.info("contact.erased", recipient_id=candidate_id, suppressed=len(suppressed))
+            if await uow.outbox.keep_under_pseudonym(candidate_id, self._pseudonyms):
+                # After their `notification.*` facts (the suppressions just queued included):
+                # compaction removes every record about them from `notifications`, keyed by recipient.
+                await uow.events.queue_tombstone(str(Topic.NOTIFICATIONS), candidate_id)
         self._on_planned()
+        return len(suppressed)
 
     # --- read models ---
 

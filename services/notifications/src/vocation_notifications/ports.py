@@ -4,7 +4,7 @@ publisher and the clock (Protocols; PostgreSQL, SMTP, Brevo and Kafka adapters i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -18,9 +18,11 @@ from vocation_shared.contracts.vocabulary import (
     NotificationPurpose,
     SuppressionReason,
 )
+from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_notifications.core.consent import ConsentMark, Suppression
 from vocation_notifications.core.digest import Digest, HeldRow
+from vocation_notifications.core.facts import QueuedFact
 from vocation_notifications.core.model import (
     Contact,
     NotificationRef,
@@ -168,6 +170,10 @@ class Publisher(Protocol):
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> None:
         """Publish events in order; returns once the broker acknowledged them all."""
+        ...
+
+    async def tombstone(self, topic: str, key: str) -> None:
+        """Write a tombstone (null value): compaction erases every record of `key`."""
         ...
 
 
@@ -329,8 +335,13 @@ class Outbox(Protocol):
         ...
 
     async def erase(self, candidate_id: str) -> list[NotificationRef]:
-        """Suppress (`erased`) a candidate's unsent rows and empty the payloads of all of them;
-        returns the rows suppressed."""
+        """Suppress (`erased`) a candidate's unsent rows; returns them."""
+        ...
+
+    async def keep_under_pseudonym(self, candidate_id: str, pseudonyms: Pseudonymizer) -> int:
+        """Keep every row of the candidate (at most once) under their pseudonym, payload emptied, the
+        related id a pseudonym too (a row kept so by an earlier erasure wins: the new one is deleted);
+        how many rows the candidate had."""
         ...
 
 
@@ -353,8 +364,12 @@ class EventOutbox(Protocol):
         """Record facts to publish (an id already queued is kept once)."""
         ...
 
-    async def pending(self, limit: int) -> list[tuple[int, AnyEvent]]:
-        """The oldest facts not published yet, locked."""
+    async def queue_tombstone(self, topic: str, key: str) -> None:
+        """Record a tombstone to publish after the facts recorded so far."""
+        ...
+
+    async def pending(self, limit: int) -> list[tuple[int, QueuedFact]]:
+        """The oldest facts (events, tombstones) not published yet, in order, locked."""
         ...
 
     async def delete(self, seqs: Sequence[int]) -> None:
@@ -371,6 +386,11 @@ class ProcessedEvents(Protocol):
 
     async def mark_many(self, consumer: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Mark (source, event id) pairs processed; returns the pairs not seen before."""
+        ...
+
+    async def pseudonymize_bare(self, key_of: Callable[[str], str], chunk: int = 10_000) -> int:
+        """Rewrite up to `chunk` marks written before pseudonyms (bare event ids) with `key_of(id)`;
+        how many (0: none left)."""
         ...
 
 

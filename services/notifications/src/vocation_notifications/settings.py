@@ -212,6 +212,7 @@ class NotificationsSettings(CommonSettings):
                 )
             else:
                 problems.append(weak_secret("VOCATION_SMS_INBOUND_TOKEN", token))
+        problems.append(self.pseudonym_key_problem())
         return problems
 
     def _contacts_keys_setting(self, *, raw: bool = False) -> str:

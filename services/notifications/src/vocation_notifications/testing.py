@@ -39,12 +39,15 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose, SuppressionReason
 from vocation_shared.kafka import EventPublisher
+from vocation_shared.pseudonyms import PREFIX as PSEUDONYM_PREFIX
+from vocation_shared.pseudonyms import Pseudonymizer
 from vocation_shared.testing import samples
 from vocation_shared.testing.asgi import serve_asgi
 
 from vocation_notifications.app import NotificationsService
 from vocation_notifications.core.consent import ConsentMark, Suppression, merge_marks
 from vocation_notifications.core.digest import Digest, HeldRow
+from vocation_notifications.core.facts import QueuedFact, QueuedTombstone
 from vocation_notifications.core.model import (
     Contact,
     NotificationRef,
@@ -341,12 +344,17 @@ class Harness:
         return await self.service.pool.fetchval(sql, *args)
 
     async def rows(self, recipient_id: str) -> list[Mapping[str, Any]]:
-        """The outbox rows of a recipient."""
+        """The outbox rows of a recipient, those kept under their pseudonym after an erasure included."""
         return list(
             await self.service.pool.fetch(
-                "SELECT * FROM outbox WHERE recipient_id = $1 ORDER BY purpose, channel", recipient_id
+                "SELECT * FROM outbox WHERE recipient_id = ANY($1::text[]) ORDER BY purpose, channel",
+                [recipient_id, self.service.pseudonyms.candidate(recipient_id)],
             )
         )
+
+    async def bare_rows(self, recipient_id: str) -> int:
+        """How many outbox rows hold the recipient's id itself."""
+        return int(await self.fetchval("SELECT count(*) FROM outbox WHERE recipient_id = $1", recipient_id))
 
     async def wait_rows(self, recipient_id: str, count: int, **where: str) -> list[Mapping[str, Any]]:
         """Wait until the recipient has at least `count` outbox rows (matching `where`)."""
@@ -453,6 +461,19 @@ async def read_events(
     bootstrap: str, topic: str, key: str, expected: int, within_s: float = 20.0
 ) -> list[AnyEvent]:
     """Events of `topic` with Kafka key `key`, read from the beginning until `expected` are found."""
+    found: list[AnyEvent] = []
+    deadline = time.monotonic() + within_s
+    while len(found) < expected and time.monotonic() < deadline:
+        values = await read_values(bootstrap, topic, key, expected, within_s=deadline - time.monotonic())
+        found = [parse_event(v) for v in values if v is not None]
+    return found
+
+
+async def read_values(
+    bootstrap: str, topic: str, key: str, expected: int, within_s: float = 20.0
+) -> list[bytes | None]:
+    """Values of the records of `topic` with key `key` (None: a tombstone), in order, from the
+    beginning until `expected` are read (or the time is up)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -460,14 +481,12 @@ async def read_events(
     try:
         partitions = await _partitions_of(bootstrap, topic)
         consumer.assign([TopicPartition(topic, n) for n in partitions])
-        found: list[AnyEvent] = []
+        found: list[bytes | None] = []
         deadline = time.monotonic() + within_s
         while len(found) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=300)
             for records in batches.values():
-                found += [
-                    parse_event(r.value) for r in records if r.key == key.encode() and r.value is not None
-                ]
+                found += [r.value for r in records if r.key == key.encode()]
         return found
     finally:
         await consumer.stop()
@@ -488,7 +507,7 @@ class FakeDatabase:
     slots: dict[str, dict[str, Any]] = field(default_factory=dict)
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Outbox rows by id (a str uuid), with the table's columns."""
-    queued: list[tuple[int, AnyEvent]] = field(default_factory=list)
+    queued: list[tuple[int, QueuedFact]] = field(default_factory=list)
     processed: set[tuple[str, str, str]] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
     next_seq: int = 1
@@ -499,8 +518,12 @@ class FakeDatabase:
         return [r for r in self.outbox.values() if r["recipient_id"] == recipient_id]
 
     def events(self) -> list[AnyEvent]:
-        """The facts queued and not published yet, in order."""
-        return [e for _, e in self.queued]
+        """The events queued and not published yet, in order."""
+        return [e for _, e in self.queued if not isinstance(e, QueuedTombstone)]
+
+    def tombstones(self) -> list[QueuedTombstone]:
+        """The tombstones queued and not published yet, in order."""
+        return [e for _, e in self.queued if isinstance(e, QueuedTombstone)]
 
 
 def _ref(row: dict[str, Any], why: SuppressionReason | None = None) -> NotificationRef:
@@ -926,12 +949,31 @@ class FakeOutbox:
         self._db.calls.append("erase")
         refs = []
         for r in self._db.outbox.values():
-            if r["recipient_id"] == candidate_id and r["recipient_kind"] == "candidate":
-                if r["state"] in ("pending", "held", "sending"):
-                    r.update(state="suppressed", why="erased", lease_until=None)
-                    refs.append(_ref(r, SuppressionReason.ERASED))
-                r["payload"] = {}
+            mine = r["recipient_id"] == candidate_id and r["recipient_kind"] == "candidate"
+            if mine and r["state"] in ("pending", "held", "sending"):
+                r.update(state="suppressed", why="erased", lease_until=None)
+                refs.append(_ref(r, SuppressionReason.ERASED))
         return refs
+
+    async def keep_under_pseudonym(self, candidate_id: str, pseudonyms: Pseudonymizer) -> int:
+        mine = [
+            r
+            for r in self._db.outbox.values()
+            if r["recipient_id"] == candidate_id and r["recipient_kind"] == "candidate"
+        ]
+        pseudonym = pseudonyms.candidate(candidate_id)
+        for r in mine:
+            key = (pseudonym, r["channel"], r["purpose"], r["about_id"], r["about_version"])
+            if self._find(key) is not None:  # kept so by an earlier erasure
+                del self._db.outbox[r["id"]]
+                continue
+            related = r["related_id"]
+            r.update(
+                recipient_id=pseudonym,
+                payload={},
+                related_id=None if related is None else pseudonyms.of("related", related),
+            )
+        return len(mine)
 
 
 class FakeDigests:
@@ -976,14 +1018,18 @@ class FakeEventOutbox:
         self._db = db
 
     async def queue(self, events: Iterable[AnyEvent]) -> None:
-        known = {e.id for _, e in self._db.queued}
+        known = {e.id for _, e in self._db.queued if not isinstance(e, QueuedTombstone)}
         for event in events:
             if event.id not in known:
                 self._db.queued.append((self._db.next_seq, event))
                 self._db.next_seq += 1
                 known.add(event.id)
 
-    async def pending(self, limit: int) -> list[tuple[int, AnyEvent]]:
+    async def queue_tombstone(self, topic: str, key: str) -> None:
+        self._db.queued.append((self._db.next_seq, QueuedTombstone(topic, key)))
+        self._db.next_seq += 1
+
+    async def pending(self, limit: int) -> list[tuple[int, QueuedFact]]:
         return self._db.queued[:limit]
 
     async def delete(self, seqs: Sequence[int]) -> None:
@@ -994,7 +1040,8 @@ class FakeEventOutbox:
         self._db.queued = [
             (s, e)
             for s, e in self._db.queued
-            if not (e.type == ev.ConsentUpdated.TYPE and e.subject == candidate_id)
+            if isinstance(e, QueuedTombstone)
+            or not (e.type == ev.ConsentUpdated.TYPE and e.subject == candidate_id)
         ]
 
 
@@ -1012,6 +1059,13 @@ class FakeProcessedEvents:
                 self._db.processed.add((consumer, source, event_id))
                 new.add((source, event_id))
         return new
+
+    async def pseudonymize_bare(self, key_of: Callable[[str], str], chunk: int = 10_000) -> int:
+        bare = sorted(k for k in self._db.processed if not k[2].startswith(PSEUDONYM_PREFIX))[:chunk]
+        for consumer, source, event_id in bare:
+            self._db.processed.discard((consumer, source, event_id))
+            self._db.processed.add((consumer, source, key_of(event_id)))
+        return len(bare)
 
 
 class FakeUnitOfWork:
@@ -1061,12 +1115,16 @@ class FakePublisher:
 
     def __init__(self) -> None:
         self.published: list[AnyEvent] = []
+        self.tombstones: list[tuple[str, str]] = []
 
     async def publish(self, event: AnyEvent) -> None:
         self.published.append(event)
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> None:
         self.published.extend(events)
+
+    async def tombstone(self, topic: str, key: str) -> None:
+        self.tombstones.append((topic, key))
 
 
 class FakeSender:

@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.events import EVENT_MODELS
-from vocation_shared.contracts.topics import DLQ_SUFFIX, ENTITY_TOPICS
+from vocation_shared.contracts.topics import DLQ_SUFFIX, ENTITY_TOPICS, TopicSpec
 
 ASYNCAPI_VERSION = "3.0.0"
 CONTRACTS_VERSION = "1.0.0"
@@ -24,6 +24,15 @@ def event_schema(model: type[Any]) -> dict[str, Any]:
         "$id": f"https://vocation.example/schemas/{model.TYPE}.json",
         **schema,
     }
+
+
+def _key_description(topic: TopicSpec) -> str:
+    if topic.record_id_field is None:
+        return "The CloudEvent subject"
+    return (
+        f"`<subject>/<{topic.record_id_field}>`; the partition is chosen by the murmur2 of the subject "
+        "(the part before `/`)"
+    )
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -48,7 +57,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "summary": (model.__doc__ or "").strip().splitlines()[0],
                 "contentType": CLOUDEVENTS_CONTENT_TYPE.split(";")[0],
                 "payload": {"$ref": f"#/components/schemas/{name}"},
-                "bindings": {"kafka": {"key": {"type": "string", "description": "The CloudEvent subject"}}},
+                "bindings": {"kafka": {"key": {"type": "string", "description": _key_description(topic)}}},
             }
             topic_messages[name] = {"$ref": f"#/components/messages/{name}"}
         channel_id = topic.name
@@ -59,7 +68,7 @@ def asyncapi_document() -> dict[str, Any]:
             "bindings": {
                 "kafka": {
                     "partitions": topic.partitions,
-                    "topicConfiguration": {"cleanup.policy": [str(topic.cleanup)]},
+                    "topicConfiguration": {"cleanup.policy": str(topic.cleanup).split(",")},
                 }
             },
         }

@@ -6,12 +6,26 @@ share of dirty records, so that an erased person's records are gone within about
 tombstone; the tombstone itself (the id alone) is kept a week so that every consumer sees it. Topics
 about people roll daily too, so that their retention is kept to the day, and their dead letters are
 kept 30 days (a year for the others).
+
+The topics of facts about people (`matches`, `notifications`, `immersion-bookings`) are
+`compact,delete`: records older than their retention are deleted as before, and a tombstone that
+their producer writes at an erasure removes the person's earlier records too. Compaction keeps only
+the latest record of a key, so it waits `min.compaction.lag.ms` (a week): a consumer that keeps up
+sees every record; one that replays records older than a week sees the latest one per key. An
+erased person's records are gone within `min` + a day of being written (`max.compaction.lag.ms`),
+the tombstone a week after.
+
+Keys: a record's key is its event's subject, except where the topic names a record id
+(`TopicSpec.record_id_field`): there each record is keyed `<subject>/<record id>` (compaction keeps
+one record per request, not one per slot) and every producer of the platform places a record by the
+part of its key before `/` (`partition_key`): a slot's requests stay on one partition, in order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 DLQ_SUFFIX = ".dlq"
 DEFAULT_PARTITIONS = 6
@@ -20,6 +34,18 @@ WEEK_MS = 7 * DAY_MS
 YEAR_MS = 365 * DAY_MS
 PERSONAL_DLQ_RETENTION_MS = 30 * DAY_MS
 """Dead letters of a topic about people: long enough to repair and re-drive, not a year."""
+FACTS_COMPACTION_LAG_MS = WEEK_MS
+"""How long a record of a `compact,delete` topic is safe from compaction: consumers that keep up
+see every record; beyond it, only the latest record of a key is kept."""
+KEY_SEPARATOR = "/"
+"""Splits a composite key `<partition key>/<record id>` (never in an entity id)."""
+_SEPARATOR = KEY_SEPARATOR.encode()
+
+
+def partition_key(key: bytes) -> bytes:
+    """The part of a record key that chooses its partition (murmur2): before the first `/`, if any."""
+    head, _, _ = key.partition(_SEPARATOR)
+    return head
 
 
 class Cleanup(StrEnum):
@@ -27,6 +53,13 @@ class Cleanup(StrEnum):
 
     COMPACT = "compact"
     DELETE = "delete"
+    COMPACT_DELETE = "compact,delete"
+    """Deleted past the retention, and compacted: a tombstone removes a key's earlier records."""
+
+    @property
+    def compacts(self) -> bool:
+        """Whether Kafka compacts the topic (a tombstone removes earlier records of its key)."""
+        return self is not Cleanup.DELETE
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +75,8 @@ class TopicSpec:
     """Records name a person (a candidate id, contact data): erasure must reach them."""
     description: str = ""
     extra_config: dict[str, str] = field(default_factory=dict)
+    record_id_field: str | None = None
+    """The data field that, after the subject, makes a record's key (`<subject>/<record id>`)."""
 
     @property
     def dlq(self) -> str:
@@ -53,14 +88,16 @@ class TopicSpec:
         config = {"cleanup.policy": str(self.cleanup)}
         if self.retention_ms is not None:
             config["retention.ms"] = str(self.retention_ms)
-        if self.cleanup is Cleanup.COMPACT:
+        if self.cleanup.compacts:
             # Keep tombstones long enough for every consumer to see an erasure.
             config["delete.retention.ms"] = str(WEEK_MS)
-            config["min.compaction.lag.ms"] = "0"
-            # A superseded record (an erased person's) is compacted within a day, whatever the
-            # dirty ratio; the active segment, never compacted, rolls daily.
-            config["max.compaction.lag.ms"] = str(DAY_MS)
-        if self.cleanup is Cleanup.COMPACT or self.holds_personal_data:
+            # Facts (compact,delete) are safe from compaction for a week: see the module docstring.
+            lag = FACTS_COMPACTION_LAG_MS if self.cleanup is Cleanup.COMPACT_DELETE else 0
+            config["min.compaction.lag.ms"] = str(lag)
+            # A superseded record (an erased person's) is compacted within a day of becoming
+            # compactable, whatever the dirty ratio; the active segment, never compacted, rolls daily.
+            config["max.compaction.lag.ms"] = str(lag + DAY_MS)
+        if self.cleanup.compacts or self.holds_personal_data:
             config["segment.ms"] = str(DAY_MS)
         config.update(self.extra_config)
         return config
@@ -108,24 +145,28 @@ ENTITY_TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         Topic.IMMERSION_BOOKINGS,
-        Cleanup.DELETE,
+        Cleanup.COMPACT_DELETE,
         holds_personal_data=True,
         retention_ms=YEAR_MS,
-        description="Immersion requests and their outcome, keyed by slot id so a slot's requests stay in order.",
+        record_id_field="request_id",
+        description=(
+            "Immersion requests and their outcome, keyed `<slot id>/<request id>` and placed by slot id "
+            "so a slot's requests stay in order; a tombstone per request of an erased candidate."
+        ),
     ),
     TopicSpec(
         Topic.MATCHES,
-        Cleanup.DELETE,
+        Cleanup.COMPACT_DELETE,
         holds_personal_data=True,
         retention_ms=4 * WEEK_MS,
-        description="Matches found and withdrawn, keyed by candidate id.",
+        description="Matches found and withdrawn, keyed by candidate id; tombstone on erasure.",
     ),
     TopicSpec(
         Topic.NOTIFICATIONS,
-        Cleanup.DELETE,
+        Cleanup.COMPACT_DELETE,
         holds_personal_data=True,
         retention_ms=4 * WEEK_MS,
-        description="Delivery outcomes, keyed by candidate id.",
+        description="Delivery outcomes, keyed by candidate id; tombstone on erasure.",
     ),
 )
 
@@ -159,6 +200,7 @@ def all_topics(partitions: int | None = None) -> tuple[TopicSpec, ...]:
             holds_personal_data=t.holds_personal_data,
             description=t.description,
             extra_config=t.extra_config,
+            record_id_field=t.record_id_field,
         )
         for t in ENTITY_TOPICS
     )
@@ -168,6 +210,23 @@ def all_topics(partitions: int | None = None) -> tuple[TopicSpec, ...]:
 def personal_topics() -> tuple[str, ...]:
     """The entity topics whose records are about people (erasure must reach them)."""
     return tuple(str(t.name) for t in ENTITY_TOPICS if t.holds_personal_data)
+
+
+def record_key(topic: str, subject: str, data: Any) -> str:
+    """The Kafka key of an event's record: its subject, or `<subject>/<record id>` (see the docstring).
+
+    `data` is the event's data (a model or a mapping).
+    """
+    field_name = _RECORD_ID_FIELDS.get(topic)
+    if field_name is None:
+        return subject
+    record_id = data.get(field_name) if isinstance(data, dict) else getattr(data, field_name)
+    return f"{subject}{KEY_SEPARATOR}{record_id}"
+
+
+_RECORD_ID_FIELDS: dict[str, str] = {
+    str(t.name): t.record_id_field for t in ENTITY_TOPICS if t.record_id_field is not None
+}
 
 
 def spec_of(name: str) -> TopicSpec:

@@ -3,17 +3,21 @@
 `send()` per record costs ~10 µs of Python in aiokafka; appending to a `BatchBuilder` per partition
 and handing each full builder over with `send_batch()` costs a fraction of that. Partitions are
 chosen by the murmur2 of the key, as every producer of the platform (and the Java client) does, so
-an entity's records stay on one partition and in order.
+an entity's records stay on one partition and in order; a composite key `<subject>/<record id>` is
+placed by its subject (`partition_key`, `KeyPrefixPartitioner` for the other producers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+
+from vocation_shared.contracts.topics import partition_key
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -52,6 +56,16 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+class KeyPrefixPartitioner:
+    """aiokafka's default partitioner, hashing `partition_key(key)`: the placement of `send_in_batches`."""
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        """The partition of a record with `key` (a keyless record: any available partition)."""
+        if key is None:
+            return random.choice(available or all_partitions)
+        return all_partitions[(murmur2(partition_key(key)) & 0x7FFFFFFF) % len(all_partitions)]
+
+
 async def send_in_batches(
     producer: AIOKafkaProducer, records: Iterable[OutgoingRecord]
 ) -> list[asyncio.Future[Any]]:
@@ -73,7 +87,7 @@ async def send_in_batches(
             if found is None:
                 found = partitions[topic] = sorted(await producer.partitions_for(topic))
             known, count = found, len(found)
-        partition = known[(murmur2(key) & 0x7FFFFFFF) % count]
+        partition = known[(murmur2(partition_key(key)) & 0x7FFFFFFF) % count]
         builder = open_batches.get((topic, partition))
         if builder is None:
             builder = open_batches[topic, partition] = producer.create_batch()

@@ -1,4 +1,4 @@
-"""Publishing events: key = subject, topic = the event type's topic, acknowledged by all replicas."""
+"""Publishing events: key = subject (`record_key`), topic = the event type's topic, acknowledged by all replicas."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from faststream.kafka import KafkaBroker
 
 from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.topics import record_key
 from vocation_shared.kafka import headers as h
 
 
@@ -33,7 +34,7 @@ class EventPublisher:
         await self._broker.publish(
             event.to_json_bytes(),
             topic=str(event.TOPIC),
-            key=event.subject.encode(),
+            key=record_key(str(event.TOPIC), event.subject, event.data).encode(),
             headers=event_headers(event),
         )
 

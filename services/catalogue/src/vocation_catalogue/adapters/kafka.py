@@ -16,7 +16,7 @@ from vocation_catalogue.core.projection import (
     training_row,
     vacancy_row,
 )
-from vocation_catalogue.ports import BookingStore, EventSink, ReadModelStore, SlotFeed
+from vocation_catalogue.ports import BookingStore, EventSink, Fact, ReadModelStore, SlotFeed, Tombstone
 
 log = get_logger(__name__)
 
@@ -92,14 +92,22 @@ class CatalogueHandlers:
             await self._slot_read_first(event.data.slot_id, event.data.request_id)
             published = await self._bookings.request(event)
             for outcome in published[:1]:
-                metrics.BOOKINGS.labels(outcome=outcome.type.split(".")[3]).inc()
+                kind = "erased" if isinstance(outcome, Tombstone) else outcome.type.split(".")[3]
+                metrics.BOOKINGS.labels(outcome=kind).inc()
         elif isinstance(event, ev.ImmersionCancelled):
             published = await self._bookings.cancel(event)
         else:
             return
-        for fact in published:
-            await self._sink.publish(fact)
-        log.info("immersion.handled", subject=event.subject, published=[f.type for f in published])
+        await self._publish(published)
+        log.info("immersion.handled", subject=event.subject, published=[_kind(f) for f in published])
+
+    async def _publish(self, facts: list[Fact]) -> None:
+        """Publish events and tombstones in order, each acknowledged before the next."""
+        for fact in facts:
+            if isinstance(fact, Tombstone):
+                await self._sink.tombstone(fact.topic, fact.key)
+            else:
+                await self._sink.publish(fact)
 
     async def _slot_read_first(self, slot_id: str, request_id: str) -> None:
         """Retry (`TransientError`) a request for a slot not read yet that may be on its way.
@@ -127,9 +135,13 @@ class CatalogueHandlers:
         """Erase a candidate (the withdrawal or the tombstone on `candidates`, whichever comes first)."""
         await self._read_models.erase(SUPPLY, candidate_id)
         published = await self._bookings.erase_candidate(candidate_id)
-        for fact in published:
-            await self._sink.publish(fact)
-        log.info("candidate.erased", candidate_id=candidate_id, slots_freed=len(published))
+        await self._publish(published)
+        log.info(
+            "candidate.erased",
+            candidate_id=candidate_id,
+            slots_freed=sum(1 for f in published if not isinstance(f, Tombstone)),
+            requests_erased=sum(1 for f in published if isinstance(f, Tombstone)),
+        )
 
     def on_tombstone(self, topic: Topic) -> TombstoneHandler:
         """A handler that erases the entity of a tombstoned key of `topic`."""
@@ -139,6 +151,10 @@ class CatalogueHandlers:
             await self._read_models.erase(table, key)
 
         return erase
+
+
+def _kind(fact: Fact) -> str:
+    return "tombstone" if isinstance(fact, Tombstone) else fact.type
 
 
 def group_for(group_id: str, topic: Topic) -> str:

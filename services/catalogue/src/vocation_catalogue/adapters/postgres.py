@@ -12,14 +12,16 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.topics import Topic, record_key
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import mark_processed
+from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, PREFIX, Pseudonymizer
 from vocation_shared.reference import EARTH_RADIUS_KM, communes, rome_v4
 
 from vocation_catalogue.core import booking
 from vocation_catalogue.core.projection import Row, slot_row
 from vocation_catalogue.core.search import Area, Catalogue, CursorValue, SearchQuery, Sort, encode_cursor
-from vocation_catalogue.ports import SearchPage
+from vocation_catalogue.ports import Fact, SearchPage, Tombstone
 
 log = get_logger(__name__)
 
@@ -87,21 +89,82 @@ async def _booked_on(conn: asyncpg.Connection, slot_id: str) -> int:
     )
 
 
-async def _earlier(conn: asyncpg.Connection, key: str) -> list[AnyEvent] | None:
-    """The events kept for `key` (a request, a cancellation, an owner's slot event), or None."""
-    stored = await conn.fetchval("SELECT events FROM immersion_outcomes WHERE key = $1", key)
+async def _earlier(conn: asyncpg.Connection, key: str) -> list[Fact] | None:
+    """The facts kept for `key` (a request, a cancellation, an erasure), or None: events then tombstones."""
+    stored = await conn.fetchrow("SELECT events, tombstones FROM immersion_outcomes WHERE key = $1", key)
     if stored is None:
         return None
-    return [parse_event(document) for document in stored]
+    facts: list[Fact] = [parse_event(document) for document in stored["events"]]
+    return facts + [Tombstone(str(Topic.IMMERSION_BOOKINGS), k) for k in stored["tombstones"]]
 
 
-async def _keep(conn: asyncpg.Connection, key: str, events: Sequence[AnyEvent]) -> None:
-    """Keep the events published for `key`, to republish the same ones on a redelivery."""
+async def _keep(conn: asyncpg.Connection, key: str, facts: Sequence[Fact]) -> None:
+    """Keep the facts published for `key`, to republish the same ones on a redelivery."""
+    events, tombstones = _split(facts)
     await conn.execute(
-        "INSERT INTO immersion_outcomes (key, events) VALUES ($1, $2)",
+        "INSERT INTO immersion_outcomes (key, events, tombstones) VALUES ($1, $2, $3)",
         key,
         [e.to_json_dict() for e in events],
+        tombstones,
     )
+
+
+def _split(facts: Sequence[Fact]) -> tuple[list[AnyEvent], list[str]]:
+    """The events and the tombstones' keys of `facts`."""
+    events = [f for f in facts if not isinstance(f, Tombstone)]
+    return events, [f.key for f in facts if isinstance(f, Tombstone)]
+
+
+def request_tombstone(slot_id: str, request_id: str) -> Tombstone:
+    """The tombstone of an immersion request: its key on `immersion-bookings` (`record_key`)."""
+    topic = str(Topic.IMMERSION_BOOKINGS)
+    return Tombstone(topic, record_key(topic, slot_id, {"request_id": request_id}))
+
+
+async def pseudonymize_ledgers(pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> int:
+    """Rewrite the erasure ledger's rows written before pseudonyms (bare ids); how many.
+
+    Idempotent: a row already holding a pseudonym (`ps1_…`) is left alone. Runs at start.
+    """
+    pattern = PREFIX.replace("_", "\\_") + "%"
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT candidate_pseudonym FROM erased_candidates WHERE candidate_pseudonym NOT LIKE $1",
+                pattern,
+            )
+        ]
+        keys = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT key FROM immersion_outcomes WHERE key LIKE 'erasure:%' AND key NOT LIKE $1",
+                "erasure:" + pattern,
+            )
+        ]
+        if ids:
+            await conn.execute(
+                "INSERT INTO erased_candidates (candidate_pseudonym, erased_at) "
+                "SELECT p.pseudonym, e.erased_at FROM erased_candidates e "
+                "JOIN unnest($1::text[], $2::text[]) AS p(id, pseudonym) ON e.candidate_pseudonym = p.id "
+                "ON CONFLICT DO NOTHING",
+                ids,
+                [pseudonymizer.candidate(i) for i in ids],
+            )
+            await conn.execute(
+                "DELETE FROM erased_candidates WHERE candidate_pseudonym = ANY($1::text[])", ids
+            )
+        if keys:
+            await conn.execute(
+                "UPDATE immersion_outcomes o SET key = p.new FROM unnest($1::text[], $2::text[]) AS p(old, new) "
+                "WHERE o.key = p.old AND NOT EXISTS (SELECT 1 FROM immersion_outcomes x WHERE x.key = p.new)",
+                keys,
+                [f"erasure:{pseudonymizer.candidate(k.removeprefix('erasure:'))}" for k in keys],
+            )
+            await conn.execute("DELETE FROM immersion_outcomes WHERE key = ANY($1::text[])", keys)
+    if ids or keys:
+        log.info("erasure_ledger.pseudonymized", erased=len(ids), outcomes=len(keys))
+    return len(ids) + len(keys)
 
 
 class PostgresReadModels:
@@ -159,7 +222,8 @@ class PostgresReadModels:
         async with self._pool.acquire() as conn, conn.transaction():
             await _lock(conn, f"slot:{slot.id}")
             if not await mark_processed(conn, self._consumer, event.source, event.id):
-                return await _earlier(conn, key) or []
+                # An owner's slot event keeps events only (no tombstone).
+                return [f for f in await _earlier(conn, key) or [] if not isinstance(f, Tombstone)]
             if event.source == self._source:
                 return []
             stored = await conn.fetchrow(
@@ -213,15 +277,30 @@ class PostgresBookings:
         *,
         timezone: str = "Europe/Paris",
         clock: Clock = _utcnow,
+        pseudonymizer: Pseudonymizer | None = None,
     ) -> None:
+        """`pseudonymizer` None: the development key's (tests); the service passes the deployment's."""
         self._pool = pool
         self._consumer = consumer
         self._source = source
         self._tz = ZoneInfo(timezone)
         self._clock = clock
+        self._pseudonyms = pseudonymizer or Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
 
-    async def request(self, event: ev.ImmersionRequested) -> list[AnyEvent]:
-        """Decide a request, or return the events of its earlier decision."""
+    async def _erased(self, conn: asyncpg.Connection, candidate_id: str) -> bool:
+        return bool(
+            await conn.fetchval(
+                "SELECT true FROM erased_candidates WHERE candidate_pseudonym = $1",
+                self._pseudonyms.candidate(candidate_id),
+            )
+        )
+
+    async def request(self, event: ev.ImmersionRequested) -> list[Fact]:
+        """Decide a request, or return the facts of its earlier decision.
+
+        An erased candidate's request (read after the erasure) is not decided: its tombstone is
+        returned, so that compaction removes it from `immersion-bookings`.
+        """
         request = event.data
         key = f"request:{request.request_id}"
         async with self._pool.acquire() as conn, conn.transaction():
@@ -235,11 +314,11 @@ class PostgresBookings:
             )
             slot = p.ImmersionSlot.model_validate(slot_data) if slot_data is not None else None
             await _lock(conn, f"candidate:{request.candidate_id}")
-            if await conn.fetchval(
-                "SELECT true FROM erased_candidates WHERE candidate_id = $1", request.candidate_id
-            ):
-                await _keep(conn, key, [])  # erased before their request was read: nothing to decide
-                return []
+            if await self._erased(conn, request.candidate_id):
+                # Erased before their request was read: nothing to decide, the request to erase.
+                erased: list[Fact] = [request_tombstone(request.slot_id, request.request_id)]
+                await _keep(conn, key, erased)
+                return erased
             rows = await conn.fetch(
                 "SELECT start_date, end_date FROM immersion_bookings "
                 "WHERE candidate_id = $1 AND status = 'booked'",
@@ -249,7 +328,9 @@ class PostgresBookings:
             today = event.time.astimezone(self._tz).date()
             decision = booking.decide(request, slot, held, today)
             now = self._clock()
-            events = booking.outcome_events(request, decision, None, source=self._source, now=now)
+            events: list[Fact] = [
+                *booking.outcome_events(request, decision, None, source=self._source, now=now)
+            ]
             if isinstance(decision, booking.Booked):
                 await conn.execute(
                     "INSERT INTO immersion_bookings "
@@ -266,7 +347,7 @@ class PostgresBookings:
             await _keep(conn, key, events)
         return events
 
-    async def cancel(self, event: ev.ImmersionCancelled) -> list[AnyEvent]:
+    async def cancel(self, event: ev.ImmersionCancelled) -> list[Fact]:
         """Give a booked place back; nothing to do for a request that holds no booking."""
         cancelled = event.data
         key = f"cancel:{cancelled.request_id}"
@@ -282,6 +363,11 @@ class PostgresBookings:
                 cancelled.slot_id,
             )
             if held is None or held["status"] != "booked" or held["candidate_id"] != cancelled.candidate_id:
+                if await self._erased(conn, cancelled.candidate_id):
+                    # Written after the erasure's tombstone: one more tombstone removes it too.
+                    erased: list[Fact] = [request_tombstone(cancelled.slot_id, cancelled.request_id)]
+                    await _keep(conn, key, erased)
+                    return erased
                 log.info("immersion.cancel_ignored", request_id=cancelled.request_id, reason="no booking")
                 return []
             now = self._clock()
@@ -290,7 +376,7 @@ class PostgresBookings:
                 cancelled.request_id,
                 now,
             )
-            events: list[AnyEvent] = []
+            events: list[Fact] = []
             slot_data = await conn.fetchval(
                 "SELECT data FROM immersion_slots WHERE id = $1 FOR UPDATE", cancelled.slot_id
             )
@@ -299,18 +385,21 @@ class PostgresBookings:
                 free = slot.capacity - await _booked_on(conn, slot.id)
                 freed = booking.with_places_left(slot, min(slot.places_left + 1, free))
                 await upsert(conn, slot_row(freed, now))
-                events = booking.cancellation_events(cancelled, freed, source=self._source, now=now)
+                events = [*booking.cancellation_events(cancelled, freed, source=self._source, now=now)]
             await _keep(conn, key, events)
         return events
 
-    async def erase_candidate(self, candidate_id: str) -> list[AnyEvent]:
+    async def erase_candidate(self, candidate_id: str) -> list[Fact]:
         """Erasure: delete the candidate's bookings, blank the outcomes kept for their requests.
 
         Outcome rows stay, emptied, so that a redelivered request of theirs is not decided (and
-        booked) again; the candidate is remembered as erased, so that a request read after the
-        erasure is not decided either. A place booked for an immersion not over yet is given back: the slot's new
-        state is returned, to publish (it holds no personal data).
+        booked) again; the candidate is remembered as erased (by pseudonym), so that a request read
+        after the erasure is not decided either. A place booked for an immersion not over yet is
+        given back: the slot's new state is returned, to publish (it holds no personal data), with a
+        tombstone of each of their requests on `immersion-bookings` (every request, booking or
+        cancellation the catalogue kept an outcome or a booking for).
         """
+        pseudonym = self._pseudonyms.candidate(candidate_id)
         today = self._clock().astimezone(self._tz).date()
         async with self._pool.acquire() as conn, conn.transaction():
             # Slots first, then the candidate: the order `request` takes its locks in.
@@ -322,24 +411,36 @@ class PostgresBookings:
             await _lock(conn, f"candidate:{candidate_id}")
             # The slots freed by an earlier erasure are republished: its publish may have been
             # cut short by a crash after the commit (the event is then read again).
-            earlier = await _earlier(conn, f"erasure:{candidate_id}") or []
+            earlier = await _earlier(conn, f"erasure:{pseudonym}") or []
             await conn.execute(
-                "INSERT INTO erased_candidates (candidate_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                "INSERT INTO erased_candidates (candidate_pseudonym) VALUES ($1) ON CONFLICT DO NOTHING",
+                pseudonym,
+            )
+            blanked = await conn.fetch(
+                "WITH theirs AS ("
+                " SELECT key, events FROM immersion_outcomes"
+                " WHERE events @> jsonb_build_array(jsonb_build_object("
+                " 'data', jsonb_build_object('candidate_id', $1::text))) FOR UPDATE)"
+                " UPDATE immersion_outcomes o SET events = '[]'::jsonb FROM theirs"
+                " WHERE o.key = theirs.key RETURNING theirs.events",
                 candidate_id,
             )
-            await conn.execute(
-                "UPDATE immersion_outcomes SET events = '[]'::jsonb "
-                "WHERE events @> jsonb_build_array(jsonb_build_object("
-                "'data', jsonb_build_object('candidate_id', $1::text)))",
-                candidate_id,
-            )
+            requests = {
+                (str(e["data"]["slot_id"]), str(e["data"]["request_id"]))
+                for row in blanked
+                for e in row["events"]
+                if isinstance(e.get("data"), dict)
+                and e["data"].get("candidate_id") == candidate_id
+                and "request_id" in e["data"]
+            }
             deleted = await conn.fetch(
                 "DELETE FROM immersion_bookings WHERE candidate_id = $1 "
                 "RETURNING request_id, slot_id, status, end_date",
                 candidate_id,
             )
+            requests |= {(str(r["slot_id"]), str(r["request_id"])) for r in deleted}
             now = self._clock()
-            events: list[AnyEvent] = []
+            events: list[Fact] = []
             for row in sorted(deleted, key=lambda r: str(r["slot_id"])):
                 if row["status"] != "booked" or row["end_date"] < today:
                     continue
@@ -357,14 +458,17 @@ class PostgresBookings:
                         freed, source=self._source, id=f"{row['request_id']}.erased.slot", time=now
                     )
                 )
-            events = [*earlier, *events]
+            events += [request_tombstone(slot, request) for slot, request in sorted(requests)]
+            facts = [*earlier, *events]
+            kept, tombstones = _split(facts)
             await conn.execute(
-                "INSERT INTO immersion_outcomes (key, events) VALUES ($1, $2) "
-                "ON CONFLICT (key) DO UPDATE SET events = EXCLUDED.events",
-                f"erasure:{candidate_id}",
-                [e.to_json_dict() for e in events],
+                "INSERT INTO immersion_outcomes (key, events, tombstones) VALUES ($1, $2, $3) "
+                "ON CONFLICT (key) DO UPDATE SET events = EXCLUDED.events, tombstones = EXCLUDED.tombstones",
+                f"erasure:{pseudonym}",
+                [e.to_json_dict() for e in kept],
+                list(dict.fromkeys(tombstones)),
             )
-        return events
+        return facts
 
 
 RING_STEPS_KM = (5.0, 20.0, 60.0)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from vocation_shared.kafka.batches import RecordTooLarge, send_in_batches
+from vocation_shared.kafka.batches import KeyPrefixPartitioner, RecordTooLarge, send_in_batches
 from vocation_shared.logs import get_logger
 
 from vocation_events.core.ingestion import Record
@@ -22,13 +22,16 @@ def make_producer(
     """A producer that waits for every in-sync replica and never duplicates on retry.
 
     The same delivery settings as `vocation_shared.kafka.make_broker`; a bare aiokafka producer
-    because the gateway needs `send()`'s futures to pipeline a whole batch.
+    because the gateway needs `send()`'s futures to pipeline a whole batch. `send_in_batches` places
+    the records itself; the partitioner places a single `send()` the same way (a composite key
+    `<slot id>/<request id>` on `immersion-bookings` by its slot id).
     """
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap.split(","),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
+        partitioner=KeyPrefixPartitioner(),
         max_batch_size=max_batch_bytes,
         linger_ms=linger_ms,
         request_timeout_ms=30_000,
@@ -77,7 +80,8 @@ class KafkaSink:
         """Write every record and wait for all acknowledgements.
 
         Records are grouped into one producer batch per partition (`send_in_batches`: the default
-        partitioner's murmur2 of the key, as every other producer of the platform does), which
+        partitioner's murmur2 of the key, or of its slot id for `<slot id>/<request id>`, as every
+        other producer of the platform does), which
         costs far less than one `send()` per record; order is kept within a partition.
         """
         producer = await self._ensure()

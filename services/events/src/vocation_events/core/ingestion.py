@@ -19,7 +19,7 @@ from vocation_shared.contracts.codec import FieldError, errors_of
 from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
 from vocation_shared.contracts.producers import CONSENT_UPDATED, is_partner_type, partner_forbidden_reason
-from vocation_shared.contracts.topics import Topic
+from vocation_shared.contracts.topics import Topic, record_key
 from vocation_shared.kafka import headers as h
 
 from vocation_events.core.partners import Partner
@@ -198,22 +198,31 @@ def validate_batch(body: bytes) -> tuple[list[Any], frozenset[type]] | None:
 
 
 _TOPIC_OF: dict[str, str] = {name: str(model.TOPIC) for name, model in EVENT_TYPES.items()}
+_COMPOSITE_KEYS = frozenset(
+    name
+    for name, model in EVENT_TYPES.items()
+    if record_key(str(model.TOPIC), "s", {"request_id": "r"}) != "s"
+)
+"""Types whose record key is not the bare subject (`vocation_shared.contracts.topics.record_key`)."""
 _CONTENT_TYPE_HEADER = (h.CONTENT_TYPE, _CONTENT_TYPE)
 _new_record = tuple.__new__  # a NamedTuple without its Python-level __new__: one call per record
 
 
 def record_of(event: AnyEvent) -> Record:
-    """The Kafka record of an event: on its type's topic, keyed by its subject, with routing headers.
+    """The Kafka record of an event: on its type's topic, keyed by its subject (`record_key`), with routing headers.
 
     The value is the validated model's JSON (`CloudEvent.to_json_bytes`, without its method call).
     Headers are a list, the form the producer's batch builder takes.
     """
     event_type = event.type
+    topic = _TOPIC_OF[event_type]
+    subject = event.subject
+    key = record_key(topic, subject, event.data) if event_type in _COMPOSITE_KEYS else subject
     return _new_record(
         Record,
         (
-            _TOPIC_OF[event_type],
-            event.subject.encode(),
+            topic,
+            key.encode(),
             event.__pydantic_serializer__.to_json(event, exclude_none=True),
             [
                 _CONTENT_TYPE_HEADER,

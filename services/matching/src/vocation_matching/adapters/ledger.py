@@ -32,11 +32,12 @@ import orjson
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
+from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
 from vocation_shared.kafka import headers as h
 from vocation_shared.postgres.retention import Expiry
 
-from vocation_matching.adapters.publishing import EncodedEvent, PublishesMany
+from vocation_matching.adapters.publishing import EncodedEvent, PublishesMany, encode, tombstone
 from vocation_matching.core.model import Match, OfferKey, OfferSource
 
 EMITTED_MATCHES = Expiry("emitted_matches", "emitted_at")
@@ -299,8 +300,18 @@ class PostgresMatchLedger:
         return [m for m, _ in emitted]
 
     async def _withdraw(
-        self, where: str, args: Sequence[object], reason: MatchWithdrawalReason, erase: bool
+        self,
+        where: str,
+        args: Sequence[object],
+        reason: MatchWithdrawalReason,
+        erase: bool,
+        tombstones: Sequence[str] = (),
     ) -> int:
+        """Withdraw the standing matches `where` says; on `erase`, forget them; then the tombstones.
+
+        The `match-withdrawn` events then the tombstones (keys of `matches`) are written in this
+        order and acknowledged before the transaction commits.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"UPDATE emitted_matches SET withdrawn_at = now(), withdrawal_reason = ${len(args) + 1}"
@@ -309,8 +320,8 @@ class PostgresMatchLedger:
                 *args,
                 str(reason),
             )
-            if rows:
-                await self._publisher.publish_many(
+            records = [
+                encode(
                     match_withdrawn_event(
                         r["match_id"],
                         r["candidate_id"],
@@ -319,8 +330,12 @@ class PostgresMatchLedger:
                         reason,
                         self._source,
                     )
-                    for r in rows
                 )
+                for r in rows
+            ]
+            records += [tombstone(str(Topic.MATCHES), key) for key in tombstones]
+            if records:
+                await self._publisher.publish_encoded(records)
             if erase:
                 await conn.execute(f"DELETE FROM emitted_matches WHERE {where}", *args)
         return len(rows)
@@ -334,8 +349,11 @@ class PostgresMatchLedger:
     async def withdraw_candidate(
         self, candidate_id: str, reason: MatchWithdrawalReason, *, erase: bool
     ) -> int:
-        """Withdraw every standing match of a candidate; on erasure, forget the rows too."""
-        return await self._withdraw("candidate_id = $1", (candidate_id,), reason, erase)
+        """Withdraw every standing match of a candidate; on erasure, forget the rows too, and write
+        a tombstone of the candidate on `matches` after the withdrawals: compaction then removes
+        every match event about them (records keyed by candidate id)."""
+        tombstones = (candidate_id,) if erase else ()
+        return await self._withdraw("candidate_id = $1", (candidate_id,), reason, erase, tombstones)
 
     async def standing_candidates(self, source: OfferSource, offer_id: str, before_version: int) -> list[str]:
         """Candidates with a standing match of an older version of the offer."""

@@ -9,25 +9,31 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.topics import record_key
 from vocation_shared.kafka.batches import send_in_batches
 from vocation_shared.kafka.publisher import event_headers
 
 
 @dataclass(frozen=True, slots=True)
 class EncodedEvent:
-    """An event ready for Kafka: its topic, key (the subject), JSON value and headers."""
+    """An event ready for Kafka: its topic, key (the subject), JSON value and headers; value None is a tombstone."""
 
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None
     headers: list[tuple[str, bytes]]
 
 
+def tombstone(topic: str, key: str) -> EncodedEvent:
+    """A tombstone of `key`: compaction removes every earlier record of the key."""
+    return EncodedEvent(topic, key.encode(), None, [])
+
+
 def encode(event: AnyEvent) -> EncodedEvent:
-    """An event as written by `EventPublisher`: structured-mode JSON, key = subject, CloudEvents headers."""
+    """An event as written by `EventPublisher`: structured-mode JSON, key = subject (`record_key`), CloudEvents headers."""
     return EncodedEvent(
         str(event.TOPIC),
-        event.subject.encode(),
+        record_key(str(event.TOPIC), event.subject, event.data).encode(),
         event.to_json_bytes(),
         [(name, value.encode()) for name, value in event_headers(event).items()],
     )

@@ -3,7 +3,8 @@
 Every topic is consumed per fetched batch (`EventConsumer.subscribe_batch`, which validates each
 record into its contract first). If a batch keeps failing, the consumer retries its events one by
 one and dead-letters only the faulty one. A tombstone on `candidate-contacts` is applied in its
-place in the order: the events before it are committed first (`on_tombstone`).
+place in the order: the events before it are committed first (`on_tombstone`); so is matching's
+tombstone on `matches` (an erasure, once every match of the candidate is behind it).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def subscribe(consumer: EventConsumer, handlers: Handlers, max_records: int = 50
         Topic.MATCHES,
         group_id=handlers.group(Topic.MATCHES),
         handle_batch=handlers.on_matches,
+        on_tombstone=handlers.on_matches_erased,
         max_records=max_records,
     )
     consumer.subscribe_batch(

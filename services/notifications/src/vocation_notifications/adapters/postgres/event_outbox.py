@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import asyncpg
 import orjson
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
+
+from vocation_notifications.core.facts import QueuedFact, QueuedTombstone
+
+
+def _fact(document: dict[str, Any]) -> QueuedFact:
+    """A queued fact as stored: an event, or `{"tombstone": {"topic", "key"}}`."""
+    tombstone = document.get("tombstone")
+    if isinstance(tombstone, dict):
+        return QueuedTombstone(str(tombstone["topic"]), str(tombstone["key"]))
+    return EVENT_TYPES[document["type"]].model_validate(document)
 
 
 class PgEventOutbox:
@@ -43,12 +55,20 @@ class PgEventOutbox:
                 bodies,
             )
 
-    async def pending(self, limit: int) -> list[tuple[int, AnyEvent]]:
-        """The oldest facts not published yet, locked for this transaction."""
+    async def queue_tombstone(self, topic: str, key: str) -> None:
+        """Queue a tombstone after the facts queued so far, in this transaction."""
+        await self._conn.execute(
+            "INSERT INTO outcome_events (event_id, event) VALUES ($1, $2::text::jsonb)",
+            f"tombstone.{uuid.uuid4()}",
+            orjson.dumps({"tombstone": {"topic": topic, "key": key}}).decode(),
+        )
+
+    async def pending(self, limit: int) -> list[tuple[int, QueuedFact]]:
+        """The oldest facts (events, tombstones) not published yet, in order, locked for this transaction."""
         records = await self._conn.fetch(
             "SELECT seq, event FROM outcome_events ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", limit
         )
-        return [(r["seq"], EVENT_TYPES[r["event"]["type"]].model_validate(r["event"])) for r in records]
+        return [(r["seq"], _fact(r["event"])) for r in records]
 
     async def delete(self, seqs: Sequence[int]) -> None:
         """Forget published facts."""

@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose, SuppressionReason
 from vocation_shared.postgres.retention import Expiry
+from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_notifications.adapters.contact_cipher import ContactCipher
 from vocation_notifications.adapters.postgres.rows import ref_of, row_of
@@ -412,10 +413,9 @@ class PgOutbox:
         return {state: found.get(state, 0) for state in ("pending", "held", "sending")}
 
     async def erase(self, candidate_id: str) -> list[NotificationRef]:
-        """Erasure: suppress (`erased`) what was still to send to the candidate, wipe the payloads.
+        """Erasure: suppress (`erased`) what was still to send to the candidate; returns those rows.
 
-        Rows stay with ids only (no personal data): they keep the at-most-once guarantee.
-        Returns the rows suppressed.
+        `keep_under_pseudonym` then keeps the rows, without personal data, for at-most-once.
         """
         records = await self._conn.fetch(
             """
@@ -425,8 +425,36 @@ class PgOutbox:
             """,
             candidate_id,
         )
-        await self._conn.execute(
-            "UPDATE outbox SET payload = '{}'::jsonb WHERE recipient_id = $1 AND recipient_kind = 'candidate'",
+        return [ref_of(r, SuppressionReason.ERASED) for r in records]
+
+    async def keep_under_pseudonym(self, candidate_id: str, pseudonyms: Pseudonymizer) -> int:
+        """Keep a candidate's outbox rows (at most once) under their pseudonym, payload emptied; how many.
+
+        `related_id` (a match id embeds the candidate id) becomes a pseudonym too. A row that an
+        earlier erasure already kept under the pseudonym (the same notification planned again
+        since) is deleted instead.
+        """
+        rows = await self._conn.fetch(
+            "SELECT id, related_id FROM outbox WHERE recipient_id = $1 AND recipient_kind = 'candidate'",
             candidate_id,
         )
-        return [ref_of(r, SuppressionReason.ERASED) for r in records]
+        if not rows:
+            return 0
+        await self._conn.execute(
+            """
+            UPDATE outbox o SET recipient_id = $1, payload = '{}'::jsonb, related_id = k.related
+            FROM unnest($2::uuid[], $3::text[]) AS k(id, related)
+            WHERE o.id = k.id AND NOT EXISTS (
+                SELECT 1 FROM outbox x
+                WHERE (x.recipient_id, x.channel, x.purpose, x.about_id, x.about_version)
+                    = ($1, o.channel, o.purpose, o.about_id, o.about_version)
+            )
+            """,
+            pseudonyms.candidate(candidate_id),
+            [r["id"] for r in rows],
+            [None if r["related_id"] is None else pseudonyms.of("related", r["related_id"]) for r in rows],
+        )
+        await self._conn.execute(
+            "DELETE FROM outbox WHERE recipient_id = $1 AND recipient_kind = 'candidate'", candidate_id
+        )
+        return len(rows)
