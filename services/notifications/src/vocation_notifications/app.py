@@ -170,7 +170,9 @@ class NotificationsService:
             )
         )
         self.units = PgUnitsOfWork(self.pool, settings.contact_cipher())
-        await self._pseudonymize_processed()
+        converted = await self.pseudonymize_processed()
+        if converted:
+            log.info("processed_events.pseudonymized", rows=converted)
         self.broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
         publisher = EventPublisher(self.broker)
         self.worker = DeliveryWorker(
@@ -238,18 +240,18 @@ class NotificationsService:
         retention = Retention(self.pool, [PROCESSED_EVENTS, FINISHED_NOTIFICATIONS], settings.retention())
         await stack.enter_async_context(pruning(retention, settings.retention_every_s))
 
-    async def _pseudonymize_processed(self) -> None:
-        """Rewrite the processed marks written before pseudonyms (one unit of work per chunk)."""
+    async def pseudonymize_processed(self, chunk: int = 10_000) -> int:
+        """Rewrite the processed marks written before pseudonyms, one unit of work per chunk; how many
+        (idempotent: run at start, before the consumers)."""
         converted = 0
-        while done := await self._pseudonymize_chunk():
+        while done := await self._pseudonymize_chunk(chunk):
             converted += done
-        if converted:
-            log.info("processed_events.pseudonymized", rows=converted)
+        return converted
 
-    async def _pseudonymize_chunk(self) -> int:
+    async def _pseudonymize_chunk(self, chunk: int) -> int:
         async with self.units() as uow:
             return await uow.processed.pseudonymize_bare(
-                lambda event_id: self.pseudonyms.of("event", event_id)
+                lambda event_id: self.pseudonyms.of("event", event_id), chunk
             )
 
 
