@@ -185,23 +185,22 @@ async def test_an_erasure_forgets_the_contact_and_suppresses_what_was_still_to_s
     assert not any("c1" in key for _, _, key in db.processed)  # processed marks keep pseudonyms
 
 
-async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies() -> None:
+async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     db = FakeDatabase()
     _known(db, "c1", Channel.EMAIL)
     units = FakeUnitsOfWork(db)
     handlers = Handlers(units, OutcomeEvents(SOURCE), FakeClock(NOON), Policy(), "notif")
     found = match("c1", "o1").model_copy(update={"time": NOON})
-    failing = FakeOutbox.plan_many
 
     async def down(self: FakeOutbox, *args: Any) -> Any:
         raise ConnectionError("database gone")
 
-    FakeOutbox.plan_many = down  # type: ignore[method-assign]
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(FakeOutbox, "plan_many", down)
         with pytest.raises(ConnectionError):
             await handlers.on_matches([found])
-    finally:
-        FakeOutbox.plan_many = failing  # type: ignore[method-assign]
     assert db.processed == set() and db.rows_of("c1") == []
     await handlers.on_matches([found])
     assert _states(db, "c1") == {("email", "match", "pending", None)}
