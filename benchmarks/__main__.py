@@ -6,10 +6,12 @@ import importlib
 import json
 import os
 import platform
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 BENCHMARKS = (
     "consumer_pipeline",
@@ -66,5 +68,18 @@ def _cores() -> int:
     return os.cpu_count() or 0
 
 
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def bench(
+    names: Annotated[
+        list[str] | None, typer.Argument(help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
+    ] = None,
+) -> None:
+    """Run every benchmark (or those named), print their figures, save them as JSON."""
+    raise typer.Exit(main(names or []))
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    app(prog_name="python -m benchmarks")

@@ -37,7 +37,6 @@ p99 ≤ 1 s at 20 offers/s (≈ 1,000 notifications/s) against 100,000 candidate
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -54,17 +53,20 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import numpy as np
 import orjson
+import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from vocation_local.aio import run_sync
 from vocation_local.e2e import SERVICE_MODULES, Platform
+from vocation_local.partners import create_partner
 from vocation_local.paths import free_port, port_accepts
 from vocation_local.pg_admin import create_database
 from vocation_matching.core.index import CandidateIndex
@@ -88,6 +90,14 @@ BAR_P99_MS = 1000.0
 PARIS = ZoneInfo("Europe/Paris")
 OFFER_LINK = re.compile(r"/offres/([A-Za-z0-9][A-Za-z0-9._:\-]*)")
 RESULTS = Path(__file__).resolve().parent.parent / ".run"
+
+
+class _BenchSettings(BaseSettings):
+    """`BENCH_E2E_LOG_LEVEL`: the services' log level during the run."""
+
+    model_config = SettingsConfigDict(env_prefix="BENCH_E2E_", extra="ignore", env_file=None)
+
+    log_level: str = "INFO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,30 +391,9 @@ def running_platform(
 
 def _add_partner(platform: Platform) -> str:
     """A partner allowed every event type, without a rate limit that matters, through the operator CLI."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vocation_shared.cli",
-            "partners",
-            "create",
-            f"bench-e2e-{uuid.uuid4().hex[:6]}",
-            "--source",
-            SOURCE,
-            "--allow",
-            "*",
-            "--rate",
-            "1000000",
-            "--burst",
-            "1000000",
-        ],
-        env=platform.environments["events"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout.strip().splitlines()[-1]
+    environment = platform.environments["events"]
+    name = f"bench-e2e-{uuid.uuid4().hex[:6]}"
+    return create_partner(environment, name, SOURCE, rate=1_000_000, burst=1_000_000).key
 
 
 # --- Kafka: consumer lag and topic contents --------------------------------------------------
@@ -924,7 +913,7 @@ def run(mode: Mode, keep_logs: bool = False) -> dict[str, object]:
                 f"{len(scenario.offers)} offers kept of {scenario.offers_drawn} drawn",
                 flush=True,
             )
-            level = os.environ.get("BENCH_E2E_LOG_LEVEL", "INFO")
+            level = _BenchSettings().log_level
             with running_platform(infra, run_id, log_dir, level, mode.smtp) as platform:
                 result = asyncio.run(_run(infra, platform, mode, scenario, run_id))
         failed = False
@@ -936,33 +925,39 @@ def run(mode: Mode, keep_logs: bool = False) -> dict[str, object]:
             shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, object]:
-    """`make bench` runs the full mode; `python -m benchmarks.end_to_end --quick` a smaller one."""
-    parser = argparse.ArgumentParser(prog="benchmarks.end_to_end", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 candidates, 20 s")
-    parser.add_argument("--candidates", type=int, default=None)
-    parser.add_argument("--duration", type=float, default=None, help="seconds of posting")
-    parser.add_argument("--rate", type=float, default=None, help="offers per second")
-    parser.add_argument("--drain", type=float, default=None, help="longest wait for the last emails (s)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (folder printed)")
-    parser.add_argument(
-        "--smtp",
-        choices=("lean", "mailbox"),
-        default="lean",
-        help="SMTP server: a recording aiosmtpd server (default) or the development mailbox (≈3 ms CPU a message)",
-    )
-    args = parser.parse_args(list(argv) if argv is not None else [])
-    mode = QUICK if args.quick else FULL
-    custom = (args.candidates, args.duration, args.rate) != (None, None, None)
+app = typer.Typer(add_completion=False, help=__doc__.split("\n", 1)[0])
+_figures: list[dict[str, object]] = []
+
+
+@app.command()
+def end_to_end(
+    quick: Annotated[bool, typer.Option("--quick", help="10,000 candidates, 20 s")] = False,
+    candidates: Annotated[int | None, typer.Option()] = None,
+    duration: Annotated[float | None, typer.Option(help="seconds of posting")] = None,
+    rate: Annotated[float | None, typer.Option(help="offers per second")] = None,
+    drain: Annotated[float | None, typer.Option(help="longest wait for the last emails (s)")] = None,
+    keep_logs: Annotated[
+        bool, typer.Option("--keep-logs", help="keep the services' logs (folder printed)")
+    ] = False,
+    smtp: Annotated[
+        Literal["lean", "mailbox"],
+        typer.Option(
+            help="SMTP server: a recording aiosmtpd server (default) or the development mailbox (≈3 ms CPU a message)"
+        ),
+    ] = "lean",
+) -> None:
+    """Run the platform under load; its figures go to `main`'s caller."""
+    mode = QUICK if quick else FULL
+    custom = (candidates, duration, rate) != (None, None, None)
     mode = Mode(
         "custom" if custom else mode.name,
-        args.candidates or mode.candidates,
-        args.duration or mode.duration_s,
-        args.rate or mode.offers_per_s,
-        args.drain or mode.drain_limit_s,
-        args.smtp,
+        candidates or mode.candidates,
+        duration or mode.duration_s,
+        rate or mode.offers_per_s,
+        drain or mode.drain_limit_s,
+        smtp,
     )
-    result = run(mode, keep_logs=args.keep_logs)
+    result = run(mode, keep_logs=keep_logs)
     lat = result["latency_ms"]
     print("   consumer lag (messages) over the run:", flush=True)
     print(lag_text(result["consumer_lag"]), flush=True)  # type: ignore[arg-type]
@@ -971,7 +966,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         f"{result['notifications_per_s']} notifications/s; {result['bottleneck']} (meets bar: {result['meets_bar']})",
         flush=True,
     )
-    return result
+    _figures.append(result)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    """`make bench` runs the full mode; `python -m benchmarks.end_to_end --quick` a smaller one."""
+    try:
+        app(args=list(argv or []), prog_name="benchmarks.end_to_end")
+    except SystemExit as exit_:
+        if exit_.code:
+            raise
+    if not _figures:  # --help
+        raise SystemExit(0)
+    return _figures.pop()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ event (which the other engineers' load on the machine changes far less than the 
 `BENCH_EVENTS_WORKERS=N` runs the gateway as N pre-forked processes (`VOCATION_HTTP_WORKERS`, how
 an operator scales it on one machine); the raw peer then runs N producer processes too, each
 sending its share, so that both sides get the same parallelism.
+
+`BENCH_EVENTS_BASELINE=<folder>` also runs a second gateway from another checkout of the code (its
+`services/events/src` and `shared/src` first on PYTHONPATH; e.g. `git archive <commit> | tar -x`),
+on a database of its own, and alternates the two in every round (baseline then this code, then the
+other way round): on a machine shared with other work, only figures taken side by side compare.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ CONCURRENCY = 4
 ROUNDS = int(os.environ.get("BENCH_EVENTS_ROUNDS", "5"))
 WORKERS = int(os.environ.get("BENCH_EVENTS_WORKERS", "1"))
 RAW_PROCESSES = int(os.environ.get("BENCH_RAW_PROCESSES", str(WORKERS)))
+BASELINE = os.environ.get("BENCH_EVENTS_BASELINE")
 TOPIC = "vacancies"
 EVENT_TYPE = "fr.vocation.vacancy.posted.v1"
 SOURCE = "urn:bench:ingestion"
@@ -203,7 +209,10 @@ async def _add_partner(dsn: str) -> str:
     return key
 
 
-def _start_gateway(infra: BenchInfra, dsn: str, port: int) -> subprocess.Popen[bytes]:
+def _start_gateway(
+    infra: BenchInfra, dsn: str, port: int, code: str | None = None
+) -> subprocess.Popen[bytes]:
+    """The gateway of this checkout, or of the checkout in the folder `code`."""
     env = {
         **os.environ,
         "VOCATION_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
@@ -217,6 +226,9 @@ def _start_gateway(infra: BenchInfra, dsn: str, port: int) -> subprocess.Popen[b
         "VOCATION_WEBHOOKS_ENABLED": "false",
         "VOCATION_HTTP_WORKERS": str(WORKERS),
     }
+    if code is not None:
+        paths = [os.path.join(code, "services", "events", "src"), os.path.join(code, "shared", "src")]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-m", "vocation_events"], env=env)
 
 
@@ -330,9 +342,76 @@ async def _run(infra: BenchInfra) -> dict[str, object]:
     }
 
 
+async def _run_ab(infra: BenchInfra, baseline: str) -> dict[str, object]:
+    """This code's gateway and the baseline's, alternated round by round (the raw peer before each pair)."""
+    gateways: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
+    try:
+        for name, code in (("baseline", baseline), ("this", None)):
+            dsn = await create_database(infra.postgres_url, f"bench_events_{uuid.uuid4().hex[:8]}")
+            port = free_port()
+            process = _start_gateway(infra, dsn, port, code)
+            gateways[name] = (process, f"http://127.0.0.1:{port}", "")
+            await _wait_ready(gateways[name][1], process)
+            gateways[name] = (process, gateways[name][1], await _add_partner(dsn))
+        rates: dict[str, list[float]] = {"baseline": [], "this": [], "raw": []}
+        cpu: dict[str, list[float]] = {"baseline": [], "this": [], "raw": []}
+        for _process, base_url, key in gateways.values():
+            await _gateway(base_url, key, _events("warm-" + uuid.uuid4().hex[:6], 4 * BATCH))
+        for n in range(ROUNDS):
+            started, finished, cpu_s = await _raw_timed(
+                infra.kafka_bootstrap, _events(uuid.uuid4().hex[:8], EVENTS)
+            )
+            rates["raw"].append(EVENTS / (finished - started))
+            cpu["raw"].append(cpu_s * 1e6 / EVENTS)
+            for name in ("baseline", "this") if n % 2 == 0 else ("this", "baseline"):
+                process, base_url, key = gateways[name]
+                events = _events(uuid.uuid4().hex[:8], EVENTS)
+                before = _cpu_seconds(process.pid)
+                rates[name].append(await _gateway(base_url, key, events))
+                cpu[name].append((_cpu_seconds(process.pid) - before) * 1e6 / EVENTS)
+            print(
+                f"round {n + 1}: baseline {rates['baseline'][-1]:.0f}/s, this {rates['this'][-1]:.0f}/s, "
+                f"raw {rates['raw'][-1]:.0f}/s",
+                flush=True,
+            )
+    finally:
+        for process, _url, _key in gateways.values():
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    relative = [t / b for t, b in zip(rates["this"], rates["baseline"], strict=True)]
+    return {
+        "events": EVENTS,
+        "batch": BATCH,
+        "concurrency_per_process": CONCURRENCY,
+        "gateway_processes": WORKERS,
+        "rounds": ROUNDS,
+        "order": "baseline then this code in odd rounds, the other way round in even ones",
+        "baseline": baseline,
+        "rounds_baseline": [round(r) for r in rates["baseline"]],
+        "rounds_this": [round(r) for r in rates["this"]],
+        "rounds_raw": [round(r) for r in rates["raw"]],
+        "rounds_relative": [round(r, 2) for r in relative],
+        "baseline_spread": _spread(rates["baseline"]),
+        "this_spread": _spread(rates["this"]),
+        "raw_spread": _spread(rates["raw"]),
+        "relative_median": round(statistics.median(relative), 2),
+        "cpu_us_per_event_median": {k: round(statistics.median(v), 1) for k, v in cpu.items()},
+        "rounds_cpu_us_per_event": {k: [round(x, 1) for x in v] for k, v in cpu.items()},
+        "bar_events_per_s": BAR_EVENTS_S,
+        "load_average_1m": round(os.getloadavg()[0], 1),
+    }
+
+
 def main() -> dict[str, object]:
     """Run the benchmark on the environment's Kafka and PostgreSQL, or on fresh local ones."""
     with bench_infra() as infra:
+        if BASELINE:
+            figures = asyncio.run(_run_ab(infra, BASELINE))
+            print(f"events_ingestion A/B: {orjson.dumps(figures).decode()}", flush=True)
+            return figures
         figures = asyncio.run(_run(infra))
     print(
         f"events_ingestion: gateway {figures['gateway_events_per_s']} events/s, raw aiokafka "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gzip
 import hashlib
@@ -13,7 +12,9 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -414,31 +415,38 @@ def build(source: Path, out: Path) -> dict[str, int]:
     return sizes
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "source",
-        nargs="?",
-        type=Path,
-        default=DEFAULT_SOURCE,
-        help=f"folder of the open data (default: {DEFAULT_SOURCE})",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        help=f"folder to write the data files into (default: {DEFAULT_OUT})",
-    )
-    args = parser.parse_args(argv)
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def build_command(
+    source: Annotated[
+        Path, typer.Argument(help=f"folder of the open data (default: {DEFAULT_SOURCE})", show_default=False)
+    ] = DEFAULT_SOURCE,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help=f"folder to write the data files into (default: {DEFAULT_OUT})", show_default=False
+        ),
+    ] = DEFAULT_OUT,
+) -> None:
+    """Build the compact reference data files of vocation_shared.reference from the open data."""
     try:
-        sizes = build(args.source, args.out)
+        sizes = build(source, out)
     except SourceError as error:
-        print(f"build_reference: {error}", file=sys.stderr)
-        return 1
+        typer.echo(f"build_reference: {error}", err=True)
+        raise typer.Exit(1) from error
     for name, size in sizes.items():
-        print(f"{size:>10,d}  {args.out / name}")
-    print(f"{sum(sizes.values()):>10,d}  total")
+        typer.echo(f"{size:>10,d}  {out / name}")
+    typer.echo(f"{sum(sizes.values()):>10,d}  total")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point: the exit code."""
+    try:
+        app(args=argv, prog_name="build_reference.py")
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
     return 0
 
 

@@ -12,7 +12,8 @@ import asyncpg
 import httpx
 import pytest
 from vocation_local.e2e import Platform
-from vocation_local.faults import Written, create_partner, produce_raw, read_topics, wait_for
+from vocation_local.faults import Written, produce_raw, read_topics, wait_for
+from vocation_local.partners import create_partner
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import ENTITY_TOPICS, Topic
@@ -101,7 +102,7 @@ def _reason(kind: str) -> str:
 @pytest.fixture(scope="module")
 def api_key(platform: Platform) -> str:
     """A partner allowed every event type."""
-    return create_partner(platform.environments["events"], f"bad-input-{uuid.uuid4().hex[:6]}", SOURCE)
+    return create_partner(platform.environments["events"], f"bad-input-{uuid.uuid4().hex[:6]}", SOURCE).key
 
 
 async def test_malformed_records_on_every_topic_are_dead_lettered_by_every_reader(

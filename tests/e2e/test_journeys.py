@@ -19,6 +19,7 @@ from vocation_local.e2e import eventually as _eventually
 from vocation_local.e2e import mails_to as _mails_to
 from vocation_local.e2e import sms_to as _sms_to
 from vocation_local.e2e import write_to_topic as _publish_raw
+from vocation_local.partners import create_partner
 from vocation_shared.testing import samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -29,27 +30,7 @@ SOURCE = "urn:partner:e2e-departement-ain"
 @pytest.fixture(scope="module")
 def api_key(platform: Platform) -> str:
     """A partner allowed every event type, created with the operator CLI."""
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vocation_shared.cli",
-            "partners",
-            "create",
-            name,
-            "--source",
-            SOURCE,
-            "--allow",
-            "*",
-        ],
-        env=platform.environments["events"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout.strip().splitlines()[-1]
+    return create_partner(platform.environments["events"], f"e2e-{uuid.uuid4().hex[:6]}", SOURCE).key
 
 
 def _post(platform: Platform, key: str, event: dict[str, Any]) -> None:

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from vocation_local.faults import FaultPlatform, create_partner, running_platform
+from vocation_local.faults import FaultPlatform, running_platform
 from vocation_local.kafka import KafkaBroker, KafkaStartError
+from vocation_local.partners import create_partner
 from vocation_local.paths import free_port
 
 SOURCE = "urn:partner:faults-departement-ain"
@@ -64,4 +65,4 @@ def fault_platform(
 def partner(fault_platform: FaultPlatform) -> tuple[str, str]:
     """(API key, source) of a partner allowed every event type."""
     name = f"faults-{uuid.uuid4().hex[:6]}"
-    return create_partner(fault_platform.environments["events"], name, SOURCE), SOURCE
+    return create_partner(fault_platform.environments["events"], name, SOURCE).key, SOURCE

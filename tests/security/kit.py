@@ -11,7 +11,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from vocation_local.e2e import Platform, create_partner, mails_to
+from vocation_local.e2e import Platform, mails_to
+from vocation_local.partners import create_partner
 from vocation_shared.testing import samples
 
 BISCARROSSE, CAPBRETON, SOUSTONS, VALSERHONE = "40046", "40065", "40310", "01033"
@@ -50,7 +51,7 @@ def new_partner(platform: Platform, label: str) -> Partner:
     """A partner allowed every partner type, created with the operator CLI."""
     name = f"sec-{label}-{uuid.uuid4().hex[:6]}"
     source = f"urn:partner:{name}"
-    return Partner(name, source, create_partner(platform, name, source, "*"))
+    return Partner(name, source, create_partner(platform.environments["events"], name, source).key)
 
 
 def assert_refused(answer: httpx.Response, pointer: str, status: int = 403) -> None:

@@ -32,6 +32,7 @@ WITHIN_S = 60.0
 
 GOOD_SECRET = secrets.token_urlsafe(48)
 GOOD_KEYS = "k1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+GOOD_PSEUDONYM_KEY = secrets.token_urlsafe(48)
 SHORT_SECRET = "x7Kp2mQ9zR"  # 10 bytes, no placeholder word
 
 
@@ -124,6 +125,7 @@ def _environment(listener: Listener, **settings: str | None) -> dict[str, str]:
         "VOCATION_HTTP_PORT": str(free_port()),
         "VOCATION_SIGNING_SECRET": GOOD_SECRET,
         "VOCATION_CONTACTS_KEYS": GOOD_KEYS,
+        "VOCATION_PSEUDONYM_KEY": GOOD_PSEUDONYM_KEY,
         "VOCATION_SMS_PROVIDER": "sink",
         "VOCATION_LOG_JSON": "false",
     } | settings
@@ -148,6 +150,16 @@ REFUSED: dict[str, tuple[str, dict[str, str | None], str]] = {
         {"VOCATION_SIGNING_SECRET": SHORT_SECRET},
         "VOCATION_SIGNING_SECRET",
     ),
+    "notifications-public-pseudonym-key": (
+        NOTIFICATIONS,
+        {"VOCATION_PSEUDONYM_KEY": None},
+        "VOCATION_PSEUDONYM_KEY",
+    ),
+    "catalogue-public-pseudonym-key": (
+        "vocation_catalogue",
+        {"VOCATION_PSEUDONYM_KEY": None},
+        "VOCATION_PSEUDONYM_KEY",
+    ),
     "notifications-no-contacts-keys": (
         NOTIFICATIONS,
         {"VOCATION_CONTACTS_KEYS": None},
@@ -164,6 +176,7 @@ REFUSED: dict[str, tuple[str, dict[str, str | None], str]] = {
         "VOCATION_SMS_INBOUND",
     ),
     "events-no-contacts-keys": (EVENTS, {"VOCATION_CONTACTS_KEYS": None}, "VOCATION_CONTACTS_KEYS"),
+    "events-default-pseudonym-key": (EVENTS, {"VOCATION_PSEUDONYM_KEY": None}, "VOCATION_PSEUDONYM_KEY"),
 }
 
 

@@ -53,10 +53,11 @@ async def test_consumer_group_commits(kafka_bootstrap: str) -> None:
         await producer.send_and_wait("matches", marker, key=b"offer-1")
     finally:
         await producer.stop()
+    group = f"test-{uuid.uuid4().hex}"
     consumer = AIOKafkaConsumer(
         "matches",
         bootstrap_servers=kafka_bootstrap,
-        group_id=f"test-{uuid.uuid4().hex}",
+        group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -69,6 +70,14 @@ async def test_consumer_group_commits(kafka_bootstrap: str) -> None:
                     break
     finally:
         await consumer.stop()
+    # A new member of the group reads the commit back from the broker: the next record to read.
+    again = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await again.start()
+    try:
+        committed = await again.committed(TopicPartition("matches", record.partition))
+    finally:
+        await again.stop()
+    assert committed == record.offset + 1
 
 
 async def test_registry_topics_have_their_partitions_and_policy(

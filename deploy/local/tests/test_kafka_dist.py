@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from vocation_local import kafka_dist
 
+pytestmark = pytest.mark.unit
+
 
 def _fake_download(home: Path, pom_sha256: str) -> None:
     (home / "libs").mkdir(parents=True)

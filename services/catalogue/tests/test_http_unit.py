@@ -95,8 +95,10 @@ async def test_bad_parameter_gets_a_422_that_names_it(
 ) -> None:
     answer = await client.get(path, params=params)
     assert answer.status_code == 422, answer.text
-    locations = [error["loc"][1] for error in answer.json()["detail"]]
-    assert named in locations
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"] == "urn:vocation:problem:invalid-request"
+    assert named in [error["parameter"] for error in problem["errors"]]
 
 
 async def test_validation_errors_do_not_echo_the_input(client: httpx.AsyncClient) -> None:

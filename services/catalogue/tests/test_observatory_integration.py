@@ -170,7 +170,7 @@ async def test_a_bad_observatory_parameter_is_refused_by_name(
 ) -> None:
     answer = await client.get("/v1/observatory", params=params)
     assert answer.status_code == 422
-    assert param in answer.json()["detail"][0]["loc"]
+    assert answer.json()["errors"][0]["parameter"] == param
 
 
 async def test_an_erased_candidate_leaves_the_supply(pool: asyncpg.Pool, client: httpx.AsyncClient) -> None:

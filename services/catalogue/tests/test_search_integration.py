@@ -259,7 +259,7 @@ async def test_cursor_of_another_search_is_refused(
     page = (await client.get("/v1/offers", params={"commune": "01053", "limit": 1})).json()
     answer = await client.get("/v1/offers", params={"commune": "01004", "cursor": page["next_cursor"]})
     assert answer.status_code == 422
-    assert answer.json()["detail"][0]["loc"] == ["query", "cursor"]
+    assert answer.json()["errors"][0]["parameter"] == "cursor"
 
 
 async def test_distance_search_uses_the_position_index(pool: asyncpg.Pool) -> None:

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 KEY = "vk_erasure-test-key"
 SOURCE = "urn:partner:test"
+PSEUDONYMS = EventsSettings().pseudonymizer()
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -151,7 +152,7 @@ async def test_a_batch_archived_while_an_erasure_commits_is_skipped_or_erased_la
     async with service.pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
-        await erase_candidate(conn, first, SOURCE, f"bye-{first}")
+        await erase_candidate(conn, PSEUDONYMS.candidate(first), first, SOURCE, f"bye-{first}")
         storing = asyncio.create_task(service.archive.store([about(first, "matches", first, f"m-{first}")]))
         await asyncio.sleep(0.5)
         assert not storing.done(), "the batch waits for the erasure being committed"
@@ -174,7 +175,7 @@ async def test_a_batch_archived_while_an_erasure_commits_is_skipped_or_erased_la
 
         async def erase() -> None:
             async with service.pool.acquire() as conn, conn.transaction():
-                await erase_candidate(conn, second, SOURCE, f"bye-{second}")
+                await erase_candidate(conn, PSEUDONYMS.candidate(second), second, SOURCE, f"bye-{second}")
 
         erasing = asyncio.create_task(erase())
         await asyncio.sleep(0.5)

@@ -130,10 +130,14 @@ async def test_erasure_publishes_tombstones_and_deletes_the_archived_personal_da
     assert await archived(service, candidate_id) == []
     assert (
         await service.pool.fetchval(
-            "SELECT count(*) FROM erasures WHERE candidate_id = $1 AND applied_at IS NOT NULL", candidate_id
+            """
+            SELECT count(*) FROM erasures
+            WHERE candidate_pseudonym = $1 AND applied_at IS NOT NULL AND candidate_id IS NULL
+            """,
+            EventsSettings().pseudonymizer().candidate(candidate_id),
         )
         == 1
-    )
+    ), "applied, the erasure keeps the pseudonym and not the id"
 
 
 async def test_a_replay_republishes_a_slice_of_the_archive_unchanged(

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from vocation_events.adapters import dead_letters
 from vocation_events.app import MIGRATIONS
 from vocation_events.cli import dlq_app
+from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import read_topic
 from vocation_shared.kafka import headers as h
 from vocation_shared.postgres import create_pool
@@ -41,8 +42,8 @@ async def test_redrive_skips_erased_candidates_and_sends_tombstones_back_as_tomb
     erased, kept, legacy, slot = f"gone-{run}", f"kept-{run}", f"old-{run}", f"slot-{run}"
     async with create_pool(fresh_database, migrations=[("events", MIGRATIONS)]) as pool:
         await pool.execute(
-            "INSERT INTO erasures (candidate_id, source, event_id) VALUES ($1, 'urn:partner:test', $2)",
-            erased,
+            "INSERT INTO erasures (candidate_pseudonym, source, event_id) VALUES ($1, 'urn:partner:test', $2)",
+            EventsSettings().pseudonymizer().candidate(erased),  # the ledger keeps no id once applied
             f"withdrawn-{run}",
         )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)

@@ -21,8 +21,8 @@ async def test_claims_older_than_the_retention_are_deleted(fresh_database: str) 
         for event_id, days in (("old", 401), ("recent", 399)):
             await pool.execute(
                 """
-                INSERT INTO ingested_events (source, event_id, type, subject, partner, accepted_at)
-                VALUES ('urn:partner', $1, 'fr.vocation.vacancy.posted.v1', 'vac-1', 'p', $2)
+                INSERT INTO ingested_events (source, event_id, type, partner, accepted_at)
+                VALUES ('urn:partner', $1, 'fr.vocation.vacancy.posted.v1', 'p', $2)
                 """,
                 event_id,
                 NOW - timedelta(days=days),

@@ -35,9 +35,15 @@ def test_without_contacts_keys_the_gateway_refuses_to_start_with_one_line_saying
 
 
 def test_keys_are_checked_when_the_settings_are_read() -> None:
-    assert EventsSettings(contacts_keys=TEST_CONTACTS_KEYS).secret_problems() == []  # type: ignore[arg-type]
-    assert [p.variable for p in EventsSettings(contacts_keys=None).secret_problems()] == [
+    key = "a-pseudonym-key-of-this-deployment-0123456789abcdef"
+    good = EventsSettings(contacts_keys=TEST_CONTACTS_KEYS, pseudonym_key=key)  # type: ignore[arg-type]
+    assert good.secret_problems() == []
+    assert [p.variable for p in EventsSettings(contacts_keys=None, pseudonym_key=key).secret_problems()] == [  # type: ignore[arg-type]
         "VOCATION_CONTACTS_KEYS"
+    ]
+    # The erasure ledger keeps pseudonyms under this key: its public default is refused too.
+    assert [p.variable for p in EventsSettings(contacts_keys=TEST_CONTACTS_KEYS).secret_problems()] == [  # type: ignore[arg-type]
+        "VOCATION_PSEUDONYM_KEY"
     ]
     with pytest.raises(ValidationError, match="32 bytes"):
         EventsSettings(contacts_keys="k1:c2hvcnQ=")  # type: ignore[arg-type]

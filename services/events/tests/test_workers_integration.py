@@ -1,4 +1,4 @@
-"""Pre-forked gateway workers (`VOCATION_HTTP_WORKERS`) all take connections, not the first one alone."""
+"""Supervised gateway workers (`VOCATION_HTTP_WORKERS`): all take connections, one killed is replaced, SIGTERM stops them cleanly."""
 
 from __future__ import annotations
 
@@ -6,16 +6,24 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
+import orjson
 import pytest
-from vocation_events.testing.helpers import start_gateway, wait_ready
+from vocation_events.core.partners import hash_api_key
+from vocation_events.testing.helpers import TEST_CONTACTS_KEYS, read_topic, start_gateway, wait_ready
 from vocation_local.paths import free_port
+from vocation_shared.testing import samples
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONNECTIONS = 16
+KEY = "vk_workers-test-key"
 
 
 def _children(pid: int) -> list[int]:
@@ -81,3 +89,120 @@ async def test_every_worker_takes_its_share_of_the_connections(
         except subprocess.TimeoutExpired:
             gateway.kill()
             gateway.wait()
+
+
+def _start_logged(
+    kafka_bootstrap: str, dsn: str, port: int, log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    """`python -m vocation_events` with two workers, its INFO log lines written to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vocation_events"],
+            env={
+                **os.environ,
+                "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                "VOCATION_DATABASE_URL": dsn,
+                "VOCATION_HTTP_PORT": str(port),
+                "VOCATION_HTTP_WORKERS": "2",
+                "VOCATION_LOG_LEVEL": "INFO",
+                "VOCATION_WEBHOOKS_ENABLED": "false",
+                "VOCATION_CONTACTS_KEYS": TEST_CONTACTS_KEYS,
+                "VOCATION_ARCHIVE_GROUP": f"events-archive-{uuid.uuid4().hex[:8]}",
+                **env,
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _two_workers(gateway: subprocess.Popen[bytes], base: str) -> list[int]:
+    await wait_ready(base, gateway)
+    for _ in range(100):
+        if len(_children(gateway.pid)) == 2:
+            return _children(gateway.pid)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"expected two workers, found {_children(gateway.pid)}")
+
+
+async def test_a_worker_killed_is_replaced_and_the_port_keeps_answering(
+    kafka_bootstrap: str, fresh_database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    gateway = _start_logged(kafka_bootstrap, fresh_database, port, tmp_path / "gateway.log")
+    try:
+        before = await _two_workers(gateway, base)
+        os.kill(before[1], signal.SIGKILL)
+        for _ in range(20):  # new connections go to the worker still alive, then to both
+            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                assert (await client.get("/health/live")).status_code == 200
+            await asyncio.sleep(0.05)
+        for _ in range(100):
+            now = _children(gateway.pid)
+            if len(now) == 2 and before[1] not in now:
+                break
+            await asyncio.sleep(0.1)
+        now = _children(gateway.pid)
+        assert before[0] in now and before[1] not in now and len(now) == 2, (before, now)
+        assert gateway.poll() is None
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        try:
+            gateway.wait(30)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+            gateway.wait()
+    log = (tmp_path / "gateway.log").read_text()
+    assert "http.worker_died" in log
+
+
+async def test_sigterm_stops_every_worker_after_closing_its_consumer_and_producer(
+    kafka_bootstrap: str, fresh_database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    gateway = _start_logged(kafka_bootstrap, fresh_database, port, tmp_path / "gateway.log")
+    run = uuid.uuid4().hex[:10]
+    try:
+        await _two_workers(gateway, base)
+        conn = await asyncpg.connect(fresh_database)
+        await conn.execute(
+            "INSERT INTO partners (name, source, allowed_types, key_hash, key_hint) VALUES ('p', $1, ARRAY['*'], $2, 'k')",
+            "urn:partner:stop-test",
+            hash_api_key(KEY),
+        )
+        await conn.close()
+        events = [
+            samples.cloud_event(
+                "fr.vocation.vacancy.posted.v1",
+                f"vac-{run}-{n}",
+                samples.vacancy(id=f"vac-{run}-{n}"),
+                id=f"evt-{run}-{n}",
+                source="urn:partner:stop-test",
+            )
+            for n in range(50)
+        ]
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            answer = await client.post(
+                "/v1/events/batch",
+                content=orjson.dumps(events),
+                headers={
+                    "Authorization": f"Bearer {KEY}",
+                    "Content-Type": "application/cloudevents-batch+json",
+                },
+            )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["accepted"] == 50
+        started = time.monotonic()
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(30) == 0
+        assert time.monotonic() - started < 20
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
+    log = (tmp_path / "gateway.log").read_text()
+    # Logged by each worker once `running_service` closed the archive's consumer, the producer and the pool.
+    assert log.count("events.stopped") == 2, log[-3000:]
+    records = await read_topic(kafka_bootstrap, "vacancies", {f"vac-{run}-{n}".encode() for n in range(50)})
+    assert len({r.key for r in records}) == 50

@@ -184,3 +184,33 @@ async def test_smtp_refusal_text_is_redacted_before_it_leaves_the_adapter() -> N
     text = str(refused.value)
     assert text.startswith("SMTP 550: 5.1.1 <[redacted]>: user unknown")
     assert "marie" not in text and "12 34" not in text and refused.value.permanent
+
+
+async def test_any_other_error_of_the_service_is_in_french_a_page_for_a_browser() -> None:
+    from vocation_notifications.adapters.public_http import render_problem
+    from vocation_shared.http import create_app
+
+    app = create_app(
+        title="t",
+        description="d",
+        distribution="vocation-notifications",
+        language="fr",
+        render=render_problem,
+    )
+
+    @app.post("/desinscription")
+    async def unsubscribe() -> None:
+        return None
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://n") as client:
+        program = await client.get("/desinscriptoin")
+        browser = await client.get("/desinscriptoin", headers={"Accept": "text/html"})
+        method = await client.put("/desinscription")
+    assert program.status_code == 404
+    assert program.headers["content-type"] == "application/problem+json"
+    assert program.json()["type"] == "urn:vocation:problem:not-found"
+    assert program.json()["title"] == "Page introuvable"
+    assert browser.status_code == 404 and browser.headers["content-type"].startswith("text/html")
+    assert "Page introuvable" in browser.text and "lien" in browser.text
+    assert (method.status_code, method.json()["title"]) == (405, "Méthode non autorisée")

@@ -16,8 +16,6 @@ other secrets and fails closed like them; development mode allows the public def
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 
 PSEUDONYM_KEY_VARIABLE = "VOCATION_PSEUDONYM_KEY"
@@ -38,9 +36,9 @@ class Pseudonymizer:
         self._key = raw
 
     def of(self, kind: str, entity_id: str) -> str:
-        """The pseudonym of `entity_id` of `kind` (e.g. "candidate"): 36 ASCII characters."""
-        digest = hmac.new(self._key, f"{kind}\x00{entity_id}".encode(), hashlib.sha256).digest()
-        return PREFIX + base64.b32encode(digest[:20]).decode().lower()
+        """The pseudonym of `entity_id` of `kind` (e.g. "candidate"): 44 ASCII characters (hex: cheap)."""
+        digest = hmac.digest(self._key, f"{kind}\x00{entity_id}".encode(), "sha256")
+        return PREFIX + digest[:20].hex()
 
     def candidate(self, candidate_id: str) -> str:
         """The pseudonym of a candidate id."""

@@ -7,8 +7,11 @@ import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+
+from . import open_data_sample
 
 pytestmark = pytest.mark.unit
 
@@ -25,14 +28,12 @@ def load_script() -> ModuleType:
     return module
 
 
+COMMITTED = ("rome_v4.json.gz", "rome_v4_skills.json.gz", "rome_v3.json.gz", "communes.json.gz")
+
+
 def test_data_files_are_small() -> None:
     sizes = {path.name: path.stat().st_size for path in DATA.glob("*.gz")}
-    assert set(sizes) == {
-        "rome_v4.json.gz",
-        "rome_v4_skills.json.gz",
-        "rome_v3.json.gz",
-        "communes.json.gz",
-    }
+    assert set(sizes) == set(COMMITTED)
     assert sum(sizes.values()) < 6_000_000
 
 
@@ -50,6 +51,47 @@ def test_data_files_are_up_to_date(tmp_path: Path) -> None:
             f"{name} is stale: run shared/scripts/build_reference.py"
         )
         assert json.loads(gzip.decompress(fresh))["sources"]
+
+
+def test_the_build_of_the_open_data_sample_gives_the_committed_entries(tmp_path: Path) -> None:
+    """On a clean clone too: the shipped miniature of the open data rebuilds its métiers and communes."""
+    build = load_script()
+    build.build(open_data_sample.SAMPLE, tmp_path)
+    fresh = {name: _load(tmp_path / name) for name in COMMITTED}
+    committed = {name: _load(DATA / name) for name in COMMITTED}
+    chosen = set(open_data_sample.METIERS)
+
+    rome, ours = fresh["rome_v4.json.gz"], committed["rome_v4.json.gz"]
+    for key in ("version", "grands_domaines", "domaines", "work_contexts", "metier_columns"):
+        assert rome[key] == ours[key], key
+    assert _rows(rome["metiers"], chosen) == _rows(ours["metiers"], chosen)
+    in_chosen = [a for a in ours["appellations"] if a[3] in chosen]
+    assert [a for a in rome["appellations"] if a[3] in chosen] == in_chosen
+
+    skills, our_skills = fresh["rome_v4_skills.json.gz"], committed["rome_v4_skills.json.gz"]
+    assert {c: skills["metiers"][c] for c in chosen} == {c: our_skills["metiers"][c] for c in chosen}
+    assert all(row in our_skills["skills"] for row in skills["skills"])
+
+    v3, our_v3 = fresh["rome_v3.json.gz"], committed["rome_v3.json.gz"]
+    fiches = {row[0] for row in v3["metiers"] if set(row[3]) & chosen}
+    assert fiches, "the chosen métiers derive from ROME 3 fiches"
+    assert _rows(v3["metiers"], fiches) == _rows(our_v3["metiers"], fiches)
+    assert (v3["grands_domaines"], v3["domaines"]) == (our_v3["grands_domaines"], our_v3["domaines"])
+
+    communes, our_communes = fresh["communes.json.gz"]["communes"], committed["communes.json.gz"]["communes"]
+    at = {insee: i for i, insee in enumerate(our_communes["insee"])}
+    assert len(communes["insee"]) > 600, "two whole départements"
+    for column, values in communes.items():
+        assert values == [our_communes[column][at[insee]] for insee in communes["insee"]], column
+
+
+def _load(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(gzip.decompress(path.read_bytes()))
+    return loaded
+
+
+def _rows(rows: list[list[Any]], codes: set[str]) -> list[list[Any]]:
+    return [row for row in rows if row[0] in codes]
 
 
 def test_build_is_deterministic() -> None:

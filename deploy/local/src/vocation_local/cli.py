@@ -2,64 +2,56 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from vocation_shared.contracts.topics import all_topics
 
+from vocation_local.demo.cli import demo
+from vocation_local.entry import exit_code
 from vocation_local.kafka import KafkaBroker, KafkaStartError, create_topics
 from vocation_local.kafka_dist import KafkaFetchError, fetch_kafka
 from vocation_local.paths import default_run_dir
 from vocation_local.pg_admin import SERVICE_DATABASES, database_dsn, ensure_service_databases
 from vocation_local.postgres import PostgresServer, PostgresStartError
+from vocation_local.settings import LocalSettings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Run a real Kafka broker and PostgreSQL on 127.0.0.1, without containers.",
+)
+app.command("demo", help="Feed a narrated scenario to a running platform (`demo --help` for its options).")(
+    demo
+)
+
+KafkaPort = Annotated[int | None, typer.Option(help="default 9092 (VOCATION_KAFKA_PORT)")]
+ControllerPort = Annotated[
+    int | None, typer.Option(help="KRaft controller port (default: the Kafka port + 1)")
+]
+PostgresPort = Annotated[int | None, typer.Option(help="default 5432 (VOCATION_POSTGRES_PORT)")]
+RunDir = Annotated[Path | None, typer.Option(help="default ~/.cache/vocation/run")]
+Partitions = Annotated[int | None, typer.Option(help="partitions of entity topics (default 6)")]
+AsJson = Annotated[bool, typer.Option("--json", help="print the addresses as JSON")]
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line, with defaults from VOCATION_* environment variables."""
-    parser = argparse.ArgumentParser(
-        prog="vocation-infra",
-        description="Run a real Kafka broker and PostgreSQL on 127.0.0.1, without containers.",
+def _services(
+    kafka_port: int | None, controller_port: int | None, postgres_port: int | None, run_dir: Path | None
+) -> tuple[KafkaBroker, PostgresServer]:
+    settings = LocalSettings()
+    kafka = kafka_port or settings.kafka_port
+    folder = (run_dir or default_run_dir()).expanduser().resolve()
+    broker = KafkaBroker(
+        folder / "kafka", kafka, controller_port or settings.kafka_controller_port or kafka + 1
     )
-    parser.add_argument(
-        "command",
-        choices=("up", "down", "status", "fetch", "run", "demo"),
-        help="demo: feed a narrated scenario to a running platform (`demo --help` for its options)",
-    )
-    kafka_port = _env_int("VOCATION_KAFKA_PORT", 9092)
-    parser.add_argument("--kafka-port", type=int, default=kafka_port, help="default 9092")
-    parser.add_argument(
-        "--controller-port",
-        type=int,
-        default=_env_int("VOCATION_KAFKA_CONTROLLER_PORT", 0),
-        help="KRaft controller port (default: the Kafka port + 1)",
-    )
-    parser.add_argument("--postgres-port", type=int, default=_env_int("VOCATION_POSTGRES_PORT", 5432))
-    parser.add_argument("--run-dir", type=Path, default=None, help="default ~/.cache/vocation/run")
-    parser.add_argument(
-        "--partitions", type=int, default=None, help="partitions of entity topics (default 6)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the addresses as JSON")
-    return parser.parse_args(argv)
-
-
-def _services(args: argparse.Namespace) -> tuple[KafkaBroker, PostgresServer]:
-    run_dir = (args.run_dir or default_run_dir()).expanduser().resolve()
-    controller_port = args.controller_port or args.kafka_port + 1
-    broker = KafkaBroker(run_dir / "kafka", args.kafka_port, controller_port)
     ports = broker.configured_ports()
     if broker.is_running() and ports is not None:
         broker.port, broker.controller_port = ports
-    server = PostgresServer(run_dir / "postgres", args.postgres_port)
+    server = PostgresServer(folder / "postgres", postgres_port or settings.postgres_port)
     server.port = server.running_port() or server.port
     return broker, server
 
@@ -93,34 +85,86 @@ async def _provision(broker: KafkaBroker, server: PostgresServer, partitions: in
     await ensure_service_databases(server.url)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `vocation-infra` and `python -m vocation_local`."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["demo"]:
-        from vocation_local.demo import main as demo
+def _fail(command: str, exc: Exception) -> typer.Exit:
+    typer.echo(f"vocation-infra {command}: {exc}", err=True)
+    return typer.Exit(1)
 
-        return demo(arguments[1:])
-    args = parse_args(arguments)
+
+def _up(broker: KafkaBroker, server: PostgresServer, partitions: int | None) -> bool:
+    broker.start()
+    server.start()
+    asyncio.run(_provision(broker, server, partitions))
+    return True
+
+
+def _down(broker: KafkaBroker, server: PostgresServer, _: int | None) -> bool:
+    broker.stop()
+    server.stop()
+    return True
+
+
+def _status(broker: KafkaBroker, server: PostgresServer, _: int | None) -> bool:
+    return broker.is_running() and server.is_running()
+
+
+def _infrastructure_command(
+    name: str, action: Callable[[KafkaBroker, PostgresServer, int | None], bool], summary: str
+) -> None:
+    """Register `name`: act on the run dir's Kafka and PostgreSQL, print their addresses, exit 1 unless fine."""
+
+    def command(
+        kafka_port: KafkaPort = None,
+        controller_port: ControllerPort = None,
+        postgres_port: PostgresPort = None,
+        run_dir: RunDir = None,
+        partitions: Partitions = None,
+        as_json: AsJson = False,
+    ) -> None:
+        broker, server = _services(kafka_port, controller_port, postgres_port, run_dir)
+        try:
+            fine = action(broker, server, partitions)
+        except (KafkaStartError, PostgresStartError) as exc:
+            raise _fail(name, exc) from exc
+        _print(_addresses(broker, server), as_json)
+        if not fine:
+            raise typer.Exit(1)
+
+    app.command(name, help=summary)(command)
+
+
+_infrastructure_command(
+    "up", _up, "Start Kafka and PostgreSQL, create the topics and the services' databases."
+)
+_infrastructure_command("down", _down, "Stop the Kafka and PostgreSQL started by `up`.")
+_infrastructure_command(
+    "status", _status, "Tell where Kafka and PostgreSQL are and whether they run (exit 1 unless both do)."
+)
+
+
+@app.command()
+def fetch() -> None:
+    """Download Kafka into the cache (once) and print where it is."""
     try:
-        if args.command == "fetch":
-            print(fetch_kafka())
-            return 0
-        if args.command == "run":
-            from vocation_local.platform import run
+        typer.echo(fetch_kafka())
+    except KafkaFetchError as exc:
+        raise _fail("fetch", exc) from exc
 
-            return run(args.kafka_port, args.postgres_port, args.run_dir)
-        broker, server = _services(args)
-        if args.command == "up":
-            broker.start()
-            server.start()
-            asyncio.run(_provision(broker, server, args.partitions))
-        elif args.command == "down":
-            broker.stop()
-            server.stop()
-        _print(_addresses(broker, server), args.json)
-        if args.command == "status":
-            return 0 if broker.is_running() and server.is_running() else 1
-        return 0
-    except (KafkaFetchError, KafkaStartError, PostgresStartError) as exc:
-        print(f"vocation-infra {args.command}: {exc}", file=sys.stderr)
-        return 1
+
+@app.command()
+def run(kafka_port: KafkaPort = None, postgres_port: PostgresPort = None, run_dir: RunDir = None) -> None:
+    """Run the platform: Kafka, PostgreSQL, the mailbox and every service; Ctrl-C stops everything."""
+    from vocation_local.platform import run as run_platform
+
+    settings = LocalSettings()
+    try:
+        code = run_platform(
+            kafka_port or settings.kafka_port, postgres_port or settings.postgres_port, run_dir
+        )
+    except (KafkaStartError, PostgresStartError) as exc:
+        raise _fail("run", exc) from exc
+    raise typer.Exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `vocation-infra` and `python -m vocation_local`: the exit code."""
+    return exit_code(app, argv, "vocation-infra")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from vocation_local.inbox import mailbox_messages, sink_sms
 from vocation_local.paths import DEV_CONTACTS_KEYS, free_port, port_accepts
 
 SERVICE_MODULES = {
@@ -176,26 +176,7 @@ def platform(
         platform.shutdown()
 
 
-def create_partner(platform: Platform, name: str, source: str, *allow: str) -> str:
-    """A partner created with the operator CLI (`--allow`: `*` unless given); its API key.
-
-    Reads the key from `--json` output when the CLI prints it, else from its last line.
-    """
-    command = [sys.executable, "-m", "vocation_shared.cli", "partners", "create", name, "--source", source]
-    for event_type in allow or ("*",):
-        command += ["--allow", event_type]
-    result = subprocess.run(
-        command, env=platform.environments["events"], capture_output=True, text=True, check=True, timeout=60
-    )
-    last = result.stdout.strip().splitlines()[-1]
-    try:
-        printed = json.loads(last)
-    except ValueError:
-        return last
-    return str(printed["key"]) if isinstance(printed, dict) else last
-
-
-__all__ = ["Platform", "create_partner", "platform"]
+__all__ = ["Platform", "platform"]
 
 
 def eventually(check: Callable[[], bool], what: str, platform: Platform, timeout: float = 60.0) -> None:
@@ -211,16 +192,12 @@ def eventually(check: Callable[[], bool], what: str, platform: Platform, timeout
 
 def mails_to(platform: Platform, address: str) -> list[dict[str, Any]]:
     """Every email the platform's mailbox received for `address`."""
-    messages = httpx.get(f"{platform.mailbox_url}/api/messages", timeout=10).json()
-    return [m for m in messages if address in m["to"]]
+    return [m for m in mailbox_messages(platform.mailbox_url) if address in m["to"]]
 
 
 def sms_to(platform: Platform, phone: str) -> list[dict[str, Any]]:
     """Every SMS the platform's sink wrote for `phone`."""
-    if not platform.sms_file.exists():
-        return []
-    lines = platform.sms_file.read_text(encoding="utf-8").splitlines()
-    return [sms for sms in map(json.loads, lines) if sms["to"] == phone]
+    return [sms for sms in sink_sms(platform.sms_file) if sms["to"] == phone]
 
 
 def write_to_topic(platform: Platform, event: Any) -> None:

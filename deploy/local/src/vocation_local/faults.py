@@ -106,29 +106,6 @@ def running_platform(
         platform.shutdown()
 
 
-def create_partner(environment: Mapping[str, str], name: str, source: str) -> str:
-    """A partner allowed every event type, created with the operator CLI; its API key."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vocation_shared.cli",
-            "partners",
-            "create",
-            name,
-            *("--source", source),
-            "--allow",
-            "*",
-        ],
-        env=dict(environment),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return result.stdout.strip().splitlines()[-1]
-
-
 @dataclass(frozen=True, slots=True)
 class Written:
     """Where a raw record landed."""
@@ -266,7 +243,6 @@ __all__ = [
     "FaultPlatform",
     "Written",
     "consumer_lag",
-    "create_partner",
     "mailbox_headers",
     "post_batch",
     "produce_raw",

@@ -7,7 +7,6 @@ before a crash was accepted.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import email
 import email.policy
@@ -20,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -187,15 +187,23 @@ async def serve(smtp_port: int, http_port: int, folder: Path | None) -> None:
         controller.stop()
 
 
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def mailbox(
+    smtp_port: Annotated[int, typer.Option(help="the SMTP server's port on 127.0.0.1")] = 1025,
+    http_port: Annotated[int, typer.Option(help="the web page's and the JSON API's port")] = 8025,
+    folder: Annotated[Path | None, typer.Option("--dir", help="also keep every message as .eml here")] = None,
+) -> None:
+    """Run the development mailbox until stopped; print its addresses as JSON first."""
+    typer.echo(json.dumps({"smtp": f"127.0.0.1:{smtp_port}", "web": f"http://127.0.0.1:{http_port}"}))
+    asyncio.run(serve(smtp_port, http_port, folder))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m vocation_local.mailbox --smtp-port 1025 --http-port 8025 [--dir DIR]`."""
-    parser = argparse.ArgumentParser(prog="vocation-mailbox", description=__doc__)
-    parser.add_argument("--smtp-port", type=int, default=1025)
-    parser.add_argument("--http-port", type=int, default=8025)
-    parser.add_argument("--dir", type=Path, default=None, help="also keep every message as .eml here")
-    args = parser.parse_args(argv)
-    print(json.dumps({"smtp": f"127.0.0.1:{args.smtp_port}", "web": f"http://127.0.0.1:{args.http_port}"}))
-    asyncio.run(serve(args.smtp_port, args.http_port, args.dir))
+    app(args=list(argv) if argv is not None else None, prog_name="vocation-mailbox")
 
 
 if __name__ == "__main__":

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
+
+from vocation_local.settings import LocalSettings
 
 LOCALHOST = "127.0.0.1"
 
 
 def cache_dir() -> Path:
     """The cache folder: `$VOCATION_CACHE_DIR`, else `~/.cache/vocation` (outside the repo)."""
-    configured = os.environ.get("VOCATION_CACHE_DIR")
-    base = Path(configured) if configured else Path.home() / ".cache" / "vocation"
+    base = LocalSettings().cache_dir or Path.home() / ".cache" / "vocation"
     return base.expanduser().resolve()
 
 
 def default_run_dir() -> Path:
     """Where `vocation-infra up` keeps data and pid files: `$VOCATION_RUN_DIR` or `<cache>/run`."""
-    configured = os.environ.get("VOCATION_RUN_DIR")
-    return Path(configured).expanduser().resolve() if configured else cache_dir() / "run"
+    configured = LocalSettings().run_dir
+    return configured.expanduser().resolve() if configured else cache_dir() / "run"
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ and a server started here on free ports in temporary folders, stopped at the end
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
 import tempfile
@@ -31,16 +30,17 @@ from vocation_local.kafka import KafkaBroker, KafkaStartError, create_topics
 from vocation_local.paths import free_port
 from vocation_local.pg_admin import create_database, drop_database
 from vocation_local.postgres import FAST_SETTINGS, PostgresServer, PostgresStartError
+from vocation_local.settings import SessionInfraSettings
 
 TEST_PARTITIONS = 3
-KAFKA_IMAGE = os.environ.get("VOCATION_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.0")
-POSTGRES_IMAGE = os.environ.get("VOCATION_TEST_POSTGRES_IMAGE", "postgres:18")
+KAFKA_IMAGE = SessionInfraSettings().test_kafka_image
+POSTGRES_IMAGE = SessionInfraSettings().test_postgres_image
 
 
 @functools.cache
 def docker_available() -> bool:
     """Whether containers may be used: `VOCATION_TEST_INFRA` allows it and `docker info` answers."""
-    if os.environ.get("VOCATION_TEST_INFRA", "auto") == "local":
+    if SessionInfraSettings().test_infra == "local":
         return False
     docker = shutil.which("docker")
     if docker is None:
@@ -111,7 +111,7 @@ def _start_local(make: Callable[[], S], attempts: int = 3) -> S:
 @pytest.fixture(scope="session")
 def _vocation_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaService]:
     specs = all_topics(partitions=TEST_PARTITIONS)
-    configured = os.environ.get("VOCATION_KAFKA_BOOTSTRAP")
+    configured = SessionInfraSettings().kafka_bootstrap
     if configured:
         run_sync(create_topics(configured, specs))
         yield KafkaService(configured)
@@ -139,7 +139,7 @@ def platform_kafka_bootstrap(kafka_bootstrap: str, tmp_path_factory: pytest.Temp
     session's broker they would first wade through the thousands of events other tests left.
     With `VOCATION_KAFKA_BOOTSTRAP`, the configured broker is shared instead.
     """
-    if os.environ.get("VOCATION_KAFKA_BOOTSTRAP"):
+    if SessionInfraSettings().kafka_bootstrap:
         yield kafka_bootstrap
         return
     if docker_available():
@@ -174,7 +174,7 @@ def kafka_broker(_vocation_kafka: KafkaService) -> KafkaBroker | None:
 
 @pytest.fixture(scope="session")
 def _vocation_postgres() -> Iterator[PostgresService]:
-    configured = os.environ.get("VOCATION_DATABASE_URL")
+    configured = SessionInfraSettings().database_url
     if configured:
         yield PostgresService(configured)
     elif docker_available():

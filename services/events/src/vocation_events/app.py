@@ -19,7 +19,7 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import Retention, pruning
 
 from vocation_events.adapters.archive import Archiver
-from vocation_events.adapters.archive_store import ArchiveEraser, PgArchive
+from vocation_events.adapters.archive_store import ArchiveEraser, PgArchive, pseudonymize_erasures
 from vocation_events.adapters.http import create_api
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import INGESTED_EVENTS, PgClaims, PgOwners, PgPartners
@@ -92,8 +92,10 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
             ),
             settings.publish_timeout_s,
         )
+        pseudonymizer = settings.pseudonymizer()
+        await pseudonymize_erasures(pool, pseudonymizer)  # before anything reads the erasure ledger
         partners = PgPartners(pool)
-        archive = PgArchive(pool)
+        archive = PgArchive(pool, pseudonymizer)
         cipher = settings.contact_cipher()
         seal = ArchiveSeal(cipher)
         if not cipher.enabled:
@@ -104,7 +106,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[Service]:
             rows_per_pass=settings.eraser_rows_per_pass,
             pause_s=settings.eraser_pause_s,
         )
-        gateway = Gateway(PgClaims(pool), sink, metrics)
+        gateway = Gateway(PgClaims(pool, pseudonymizer), sink, metrics)
         webhooks = PgWebhooks(pool, cipher)
         broker: KafkaBroker | None = None
         if settings.archive_enabled or settings.webhooks_enabled:

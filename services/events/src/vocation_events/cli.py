@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import orjson
 import typer
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.logs import configure_logging, get_logger
@@ -21,7 +21,7 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.sealing import ContactKeyError
 
 from vocation_events.adapters import dead_letters
-from vocation_events.adapters.archive_store import PgArchive
+from vocation_events.adapters.archive_store import PgArchive, pseudonymize_erasures
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import PgOwners, PgPartners
 from vocation_events.adapters.webhooks import AddressGuard, PgWebhooks
@@ -58,12 +58,22 @@ def _run(coro: Awaitable[T]) -> T:
     return asyncio.run(wrapper())
 
 
+class _LibpqDefaults(BaseSettings):
+    """libpq's `PGHOST` and `PGPORT`, which asyncpg uses where a DSN names no host or port."""
+
+    model_config = SettingsConfigDict(env_prefix="PG", extra="ignore", env_file=None)
+
+    host: str = "localhost"
+    port: int = 5432
+
+
 def describe_database(dsn: str) -> str:
     """Where a DSN points, as `host:port/dbname` (never its user's password)."""
     parts = urlsplit(dsn)
     query = parse_qs(parts.query)
-    host = parts.hostname or query.get("host", [os.environ.get("PGHOST", "localhost")])[0]
-    port = parts.port or int(query.get("port", [os.environ.get("PGPORT", "5432")])[0])
+    libpq = _LibpqDefaults()
+    host = parts.hostname or query.get("host", [libpq.host])[0]
+    port = parts.port or int(query.get("port", [str(libpq.port)])[0])
     name = parts.path.lstrip("/") or query.get("dbname", [parts.username or "postgres"])[0]
     return f"{host}:{port}/{name}"
 
@@ -73,6 +83,7 @@ async def _pool(settings: EventsSettings) -> AsyncIterator[asyncpg.Pool]:
     """The events database (`VOCATION_DATABASE_URL`, else the service's default), said on stderr."""
     typer.echo(f"events database: {describe_database(settings.database_url)}", err=True)
     async with create_pool(settings.database_url, migrations=[("events", MIGRATIONS)], max_size=2) as pool:
+        await pseudonymize_erasures(pool, settings.pseudonymizer())
         yield pool
 
 
@@ -406,7 +417,7 @@ def show(
 
     async def fetch() -> list[dict[str, Any]]:
         async with _pool(settings) as pool:
-            return [a.event for a in await PgArchive(pool).history(subject, limit)]
+            return [a.event for a in await PgArchive(pool, settings.pseudonymizer()).history(subject, limit)]
 
     found = _run(fetch())
     if not found:
@@ -491,7 +502,9 @@ async def replay_slice(
     seal = ArchiveSeal(settings.contact_cipher())
     async with _pool(settings) as pool, _sink(settings) as sink:
         pending: list[Record] = []
-        async for archived in PgArchive(pool).slice(topic, since, until, event_type):
+        async for archived in PgArchive(pool, settings.pseudonymizer()).slice(
+            topic, since, until, event_type
+        ):
             event = seal.opened(archived.event)
             pending.append(
                 Record(
@@ -559,7 +572,7 @@ def dlq_redrive(
                 sink,
                 reason,
                 dry_run,
-                erased_among=lambda ids: dead_letters.erased_in(pool, ids),
+                erased_among=lambda ids: dead_letters.erased_in(pool, ids, settings.pseudonymizer()),
             )
 
     done = _run(go())

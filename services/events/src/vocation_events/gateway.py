@@ -142,7 +142,7 @@ class Gateway:
         ids = [e.id for e in events]
         types = [e.type for e in events]
         refs = [refs_of(e) for e in events]
-        claims = Claims(partner.source, partner.name, ids, types, [e.subject for e in events], refs)
+        claims = Claims(partner.source, partner.name, ids, types, refs)
         async with self._claims.claim(claims) as claim:
             refused = claim.refused
             if refused:

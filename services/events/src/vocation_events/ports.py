@@ -21,7 +21,7 @@ class Claims(NamedTuple):
     """The events of one request the gateway is about to accept, as columns.
 
     Every event of a request has the partner's one `source` (the gateway refuses any other), so
-    the idempotency keys are `(source, ids[i])`; `types[i]` and `subjects[i]` say what each is about;
+    the idempotency keys are `(source, ids[i])`; `types[i]` says what each is;
     `refs[i]` are the entities the i-th event names, which its source must own (or claims).
     """
 
@@ -29,7 +29,6 @@ class Claims(NamedTuple):
     partner: str
     ids: Sequence[str]
     types: Sequence[str]
-    subjects: Sequence[str]
     refs: Sequence[Sequence[Ref]] = ()
 
 

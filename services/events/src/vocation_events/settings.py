@@ -118,7 +118,11 @@ class EventsSettings(CommonSettings):
 
     def secret_problems(self) -> list[SecretProblem]:
         """What is wrong with this service's secrets (`vocation_shared.secrets.fail_closed` decides)."""
+        problems: list[SecretProblem] = []
         keys = self.contacts_keys.get_secret_value() if self.contacts_keys else ""
         if not parse_keys(keys):
-            return [SecretProblem("VOCATION_CONTACTS_KEYS", "is empty", NEW_KEYS_COMMAND)]
-        return []
+            problems.append(SecretProblem("VOCATION_CONTACTS_KEYS", "is empty", NEW_KEYS_COMMAND))
+        pseudonym_key = self.pseudonym_key_problem()  # the erasure ledger keeps pseudonyms under it
+        if pseudonym_key is not None:
+            problems.append(pseudonym_key)
+        return problems

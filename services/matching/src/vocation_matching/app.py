@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from vocation_shared.http import ReadinessCheck, kafka_reachable, operations_router, postgres_reachable
+from vocation_shared.http import (
+    ReadinessCheck,
+    create_app,
+    kafka_reachable,
+    operations_router,
+    postgres_reachable,
+)
 from vocation_shared.kafka import DeadLetterPublisher, RetryPolicy, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
@@ -125,7 +131,11 @@ async def running_service(
         async def indexes_ready() -> bool:
             return reacting.is_set()
 
-        app = FastAPI(title="Vocation matching", version="0.1.0")
+        app = create_app(
+            title="Vocation matching",
+            distribution="vocation-matching",
+            description="Health, readiness and metrics of the matching service (it has no other endpoint).",
+        )
         app.include_router(
             operations_router(
                 [kafka_reachable(broker), postgres_reachable(pool), ReadinessCheck("indexes", indexes_ready)],

@@ -12,7 +12,7 @@ from typing import Self
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from vocation_shared.http import kafka_reachable, operations_router, postgres_reachable
+from vocation_shared.http import create_app, kafka_reachable, operations_router, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
@@ -26,7 +26,7 @@ from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.postgres import UNAVAILABLE, Pool
 from vocation_notifications.adapters.postgres.outbox import FINISHED_NOTIFICATIONS
 from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
-from vocation_notifications.adapters.public_http import BodyLimit
+from vocation_notifications.adapters.public_http import BodyLimit, render_problem
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
 from vocation_notifications.adapters.templates import Renderer
@@ -213,7 +213,13 @@ class NotificationsService:
             metrics=self.metrics,
         )
         subscribe(consumer, self.handlers)
-        self.http = FastAPI(title="Vocation notifications", version="1")
+        self.http = create_app(
+            title="Vocation notifications",
+            distribution="vocation-notifications",
+            description="The unsubscribe page and endpoint, and the inbound SMS webhook. Errors in French.",
+            language="fr",
+            render=render_problem,
+        )
         self.http.include_router(
             operations_router(
                 [kafka_reachable(self.broker), postgres_reachable(self.pool)], registry=self.metrics.registry

@@ -5,12 +5,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import asyncpg
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from pydantic import BaseModel
+
+
+class Liveness(BaseModel):
+    """The process is up."""
+
+    status: Literal["alive"]
+
+
+class Readiness(BaseModel):
+    """Whether the service takes work, and each check's state."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, Literal["ok", "failing"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +42,15 @@ def operations_router(checks: list[ReadinessCheck], registry: CollectorRegistry 
     router = APIRouter(tags=["operations"])
 
     @router.get("/health/live", summary="The process is up")
-    async def live() -> dict[str, str]:
-        return {"status": "alive"}
+    async def live() -> Liveness:
+        return Liveness(status="alive")
 
-    @router.get("/health/ready", summary="Every dependency is reachable and the service takes work")
+    @router.get(
+        "/health/ready",
+        summary="Every dependency is reachable and the service takes work",
+        response_model=Readiness,
+        responses={503: {"description": "Not ready: a check is failing.", "model": Readiness}},
+    )
     async def ready() -> JSONResponse:
         results = await asyncio.gather(*(_run(c) for c in checks))
         detail = {c.name: ("ok" if ok else "failing") for c, ok in zip(checks, results, strict=True)}

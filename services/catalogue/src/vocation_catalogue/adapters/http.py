@@ -6,14 +6,23 @@ import csv
 import io
 import re
 import time
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import PlainTextResponse, Response
 from vocation_shared.contracts.vocabulary import ContractType, WorkingTime
-from vocation_shared.http import ReadinessCheck, operations_router
+from vocation_shared.http import (
+    ParameterError,
+    Problem,
+    ProblemError,
+    ReadinessCheck,
+    create_app,
+    operations_router,
+    problem_doc,
+)
+from vocation_shared.http.problems import ParameterPlace
 from vocation_shared.logs import get_logger
 from vocation_shared.reference import (
     PRIORITY_METIER_CODES,
@@ -26,6 +35,18 @@ from vocation_shared.reference import (
 )
 
 from vocation_catalogue.adapters import metrics
+from vocation_catalogue.adapters.http_models import (
+    CommuneList,
+    ImmersionItem,
+    ImmersionPage,
+    MetierDetail,
+    MetierList,
+    ObservatoryReport,
+    TrainingItem,
+    TrainingPage,
+    VacancyItem,
+    VacancyPage,
+)
 from vocation_catalogue.adapters.observatory import CachedObservatory, ObservatoryBusy
 from vocation_catalogue.core.observatory import (
     DEFAULT_WINDOW_DAYS,
@@ -41,46 +62,38 @@ log = get_logger(__name__)
 _ENTITY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 _DOMAIN = re.compile(r"^[A-N](?:[0-9]{2})?$")
 _PRIORITY_NAMES = {m.code: m.name for m in PRIORITY_METIERS}
+RETRY_AFTER_UNAVAILABLE_S = 5
 
 
-def _error(param: str, message: str, kind: str = "value_error") -> JSONResponse:
-    return JSONResponse(
-        {"detail": [{"loc": ["query", param], "msg": message, "type": kind}]}, status_code=422
+def _invalid(param: str, message: str, place: ParameterPlace = "query") -> Problem:
+    """The 422 naming one parameter."""
+    return Problem(
+        422, "invalid-request", "The request is invalid", errors=(ParameterError(param, place, message),)
     )
 
 
-async def _query_error(_: Request, exc: Exception) -> JSONResponse:
+async def _query_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, QueryError)
-    return _error(exc.param, exc.message)
+    return _invalid(exc.param, exc.message).response()
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422, without echoing the input values back."""
-    assert isinstance(exc, RequestValidationError)
-    detail = [
-        {
-            "loc": list(error.get("loc", ())),
-            "msg": str(error.get("msg", "invalid")),
-            "type": error.get("type"),
-        }
-        for error in exc.errors()
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+async def _database_down(_: Request, exc: Exception) -> Response:
     log.warning("http.database_unavailable", error=repr(exc))
-    return JSONResponse({"detail": "the catalogue's database is unavailable, retry later"}, status_code=503)
+    return Problem(
+        503, "unavailable", "Service Unavailable", "the catalogue's database is unavailable, retry later"
+    ).response({"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)})
 
 
-async def _observatory_busy(_: Request, exc: Exception) -> JSONResponse:
+async def _observatory_busy(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ObservatoryBusy)
     log.warning("http.observatory_busy")
-    return JSONResponse(
-        {"detail": "the observatory is busy, retry later"},
-        status_code=503,
-        headers={"Retry-After": str(exc.retry_after_s)},
+    return Problem(503, "busy", "Service Unavailable", "the observatory is busy, retry later").response(
+        {"Retry-After": str(exc.retry_after_s)}
     )
+
+
+_NOT_FOUND = problem_doc("No such entity.")
+_UNAVAILABLE = problem_doc("The database (or the observatory) cannot answer now; see `Retry-After`.")
 
 
 def _metier_summary(metier: Metier) -> dict[str, Any]:
@@ -145,13 +158,21 @@ def _metier_detail(metier: Metier) -> dict[str, Any]:
     return detail
 
 
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters of a route, its dependencies' (the shared search filters) included."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 async def known_parameters_only(request: Request) -> None:
     """Refuse a query parameter the endpoint does not know, rather than ignoring a filter silently."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    known = {param.alias for param in dependant.query_params}
+    known = _query_names(dependant)
     for name in request.query_params:
         if name not in known:
             raise QueryError(name, "unknown parameter for this endpoint")
@@ -161,7 +182,11 @@ def reference_router() -> APIRouter:
     """Métiers (ROME 4) and communes."""
     router = APIRouter(prefix="/v1", tags=["reference"], dependencies=[Depends(known_parameters_only)])
 
-    @router.get("/metiers", summary="Métiers of ROME 4, by text, domain, priority for the sector")
+    @router.get(
+        "/metiers",
+        response_model=MetierList,
+        summary="Métiers of ROME 4, by text, domain, priority for the sector",
+    )
     async def list_metiers(
         q: Annotated[str | None, Query(max_length=100, description="Words of a label or appellation")] = None,
         domain: Annotated[
@@ -184,16 +209,25 @@ def reference_router() -> APIRouter:
             found = [m for m in found if (m.code in PRIORITY_METIER_CODES) == priority]
         return {"items": [_metier_summary(m) for m in found[:limit]], "total": len(found)}
 
-    @router.get("/metiers/{rome}", summary="One métier: appellations, diploma, skills, close métiers")
+    @router.get(
+        "/metiers/{rome}",
+        response_model=MetierDetail,
+        responses={404: problem_doc("Unknown ROME 4 code.")},
+        summary="One métier: appellations, diploma, skills, close métiers",
+    )
     async def get_metier(rome: Annotated[str, Path(max_length=10)]) -> Any:
         if not re.match(r"^[A-Na-n][0-9]{4}$", rome):
-            return _error_path("rome", "a ROME 4 code is a letter A to N and four digits, e.g. J1501")
+            raise ProblemError(
+                _invalid("rome", "a ROME 4 code is a letter A to N and four digits, e.g. J1501", "path")
+            )
         metier = rome_v4().get(rome)
         if metier is None:
-            raise HTTPException(404, f"unknown ROME 4 code {rome}")
+            raise ProblemError(Problem(404, "not-found", "Not Found", f"unknown ROME 4 code {rome}"))
         return _metier_detail(metier)
 
-    @router.get("/communes", summary="Autocomplete communes by name or postal code")
+    @router.get(
+        "/communes", response_model=CommuneList, summary="Autocomplete communes by name or postal code"
+    )
     async def list_communes(
         q: Annotated[str, Query(min_length=1, max_length=100, description="Start of a name or postal code")],
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
@@ -221,10 +255,6 @@ def reference_router() -> APIRouter:
     return router
 
 
-def _error_path(param: str, message: str) -> Any:
-    return JSONResponse({"detail": [{"loc": ["path", param], "msg": message, "type": "value_error"}]}, 422)
-
-
 Rome = Annotated[list[str], Query(description="ROME 4 codes (repeat, or comma-separated)")]
 CommuneParam = Annotated[
     str | None, Query(max_length=5, description="INSEE code of the commune to search around")
@@ -241,9 +271,45 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page")]
 
 
+def search_filters(
+    rome: Rome = [],  # noqa: B006 - FastAPI copies defaults
+    commune: CommuneParam = None,
+    lat: Lat = None,
+    lon: Lon = None,
+    radius_km: Radius = None,
+    departement: Departement = None,
+    q: Text = None,
+    sort: SortParam = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> SearchParams:
+    """The query parameters every search shares: métiers, place, text, order and page."""
+    return SearchParams(
+        rome=rome,
+        commune=commune,
+        lat=lat,
+        lon=lon,
+        radius_km=radius_km,
+        departement=departement,
+        q=q,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+Filters = Annotated[SearchParams, Depends(search_filters)]
+Apprenticeship = Annotated[bool | None, Query(description="true: apprenticeships only")]
+
+
 def search_router(search: OfferSearch) -> APIRouter:
     """Offers (vacancies and apprenticeships), immersion slots and training sessions."""
-    router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Depends(known_parameters_only)])
+    router = APIRouter(
+        prefix="/v1",
+        tags=["search"],
+        dependencies=[Depends(known_parameters_only)],
+        responses={503: _UNAVAILABLE},
+    )
 
     async def run(catalogue: Catalogue, params: SearchParams) -> dict[str, Any]:
         query = build_query(catalogue, params)
@@ -255,118 +321,89 @@ def search_router(search: OfferSearch) -> APIRouter:
     async def one(catalogue: Catalogue, id: str) -> dict[str, Any]:
         found = await search.get(catalogue.value, id) if _ENTITY_ID.match(id) else None
         if found is None:
-            raise HTTPException(404, "not found")
+            raise ProblemError(Problem(404, "not-found", "Not Found", f"no such entity in {catalogue.value}"))
         return found
 
-    @router.get("/offers", summary="Search open vacancies and apprenticeships")
+    @router.get(
+        "/offers",
+        response_model=VacancyPage,
+        response_model_exclude_unset=True,
+        summary="Search open vacancies and apprenticeships",
+    )
     async def offers(
-        rome: Rome = [],  # noqa: B006 - FastAPI copies defaults
-        commune: CommuneParam = None,
-        lat: Lat = None,
-        lon: Lon = None,
-        radius_km: Radius = None,
-        departement: Departement = None,
+        filters: Filters,
         contract: Annotated[list[ContractType], Query(description="Contract types")] = [],  # noqa: B006
         working_time: Annotated[WorkingTime | None, Query()] = None,
         night: Annotated[bool | None, Query(description="true: night work only; false: no night")] = None,
         weekend: Annotated[bool | None, Query(description="true: weekend work only; false: none")] = None,
         housing: Annotated[bool | None, Query(description="true: only offers with housing")] = None,
-        apprenticeship: Annotated[bool | None, Query(description="true: apprenticeships only")] = None,
-        q: Text = None,
-        sort: SortParam = None,
-        limit: Limit = 20,
-        cursor: Cursor = None,
-    ) -> dict[str, Any]:
-        params = SearchParams(
-            rome=rome,
-            commune=commune,
-            lat=lat,
-            lon=lon,
-            radius_km=radius_km,
-            departement=departement,
+        apprenticeship: Apprenticeship = None,
+    ) -> Any:
+        chosen = replace(
+            filters,
             contract=contract,
             working_time=working_time,
             night=night,
             weekend=weekend,
             housing=housing,
             apprenticeship=apprenticeship,
-            q=q,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
         )
-        return await run(Catalogue.VACANCIES, params)
+        return await run(Catalogue.VACANCIES, chosen)
 
-    @router.get("/offers/{id}", summary="One vacancy, open or not")
-    async def offer(id: str) -> dict[str, Any]:
+    @router.get(
+        "/offers/{id}",
+        response_model=VacancyItem,
+        response_model_exclude_unset=True,
+        responses={404: _NOT_FOUND},
+        summary="One vacancy, open or not",
+    )
+    async def offer(id: str) -> Any:
         return await one(Catalogue.VACANCIES, id)
 
-    @router.get("/immersions", summary="Search open immersion slots with places left")
-    async def immersions(
-        rome: Rome = [],  # noqa: B006
-        commune: CommuneParam = None,
-        lat: Lat = None,
-        lon: Lon = None,
-        radius_km: Radius = None,
-        departement: Departement = None,
-        q: Text = None,
-        sort: SortParam = None,
-        limit: Limit = 20,
-        cursor: Cursor = None,
-    ) -> dict[str, Any]:
-        params = SearchParams(
-            rome=rome,
-            commune=commune,
-            lat=lat,
-            lon=lon,
-            radius_km=radius_km,
-            departement=departement,
-            q=q,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-        )
-        return await run(Catalogue.IMMERSIONS, params)
+    @router.get(
+        "/immersions",
+        response_model=ImmersionPage,
+        response_model_exclude_unset=True,
+        summary="Search open immersion slots with places left",
+    )
+    async def immersions(filters: Filters) -> Any:
+        return await run(Catalogue.IMMERSIONS, filters)
 
-    @router.get("/immersions/{id}", summary="One immersion slot, open or not")
-    async def immersion(id: str) -> dict[str, Any]:
+    @router.get(
+        "/immersions/{id}",
+        response_model=ImmersionItem,
+        response_model_exclude_unset=True,
+        responses={404: _NOT_FOUND},
+        summary="One immersion slot, open or not",
+    )
+    async def immersion(id: str) -> Any:
         return await one(Catalogue.IMMERSIONS, id)
 
-    @router.get("/trainings", summary="Search training sessions open for applications")
+    @router.get(
+        "/trainings",
+        response_model=TrainingPage,
+        response_model_exclude_unset=True,
+        summary="Search training sessions open for applications",
+    )
     async def trainings(
-        rome: Rome = [],  # noqa: B006
-        commune: CommuneParam = None,
-        lat: Lat = None,
-        lon: Lon = None,
-        radius_km: Radius = None,
-        departement: Departement = None,
+        filters: Filters,
         diploma: Annotated[Diploma | None, Query(description="Diploma prepared")] = None,
         apprenticeship: Annotated[
             bool | None, Query(description="true: only sessions open to apprentices")
         ] = None,
-        q: Text = None,
-        sort: SortParam = None,
-        limit: Limit = 20,
-        cursor: Cursor = None,
-    ) -> dict[str, Any]:
-        params = SearchParams(
-            rome=rome,
-            commune=commune,
-            lat=lat,
-            lon=lon,
-            radius_km=radius_km,
-            departement=departement,
-            diploma=diploma,
-            apprenticeship=apprenticeship,
-            q=q,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
+    ) -> Any:
+        return await run(
+            Catalogue.TRAININGS, replace(filters, diploma=diploma, apprenticeship=apprenticeship)
         )
-        return await run(Catalogue.TRAININGS, params)
 
-    @router.get("/trainings/{id}", summary="One training session, open or not")
-    async def training(id: str) -> dict[str, Any]:
+    @router.get(
+        "/trainings/{id}",
+        response_model=TrainingItem,
+        response_model_exclude_unset=True,
+        responses={404: _NOT_FOUND},
+        summary="One training session, open or not",
+    )
+    async def training(id: str) -> Any:
         return await one(Catalogue.TRAININGS, id)
 
     return router
@@ -412,8 +449,12 @@ def observatory_router(observatory: Observatory, min_people: int = MIN_PEOPLE) -
 
     @router.get(
         "/observatory",
+        response_model=ObservatoryReport,
         summary="Recruitment needs per département and métier: posts to fill, how fast they fill",
-        responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+        responses={
+            200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+            503: _UNAVAILABLE,
+        },
     )
     async def needs(
         departement: Departement = None,
@@ -447,13 +488,15 @@ def create_http_app(
     The observatory is put behind a `CachedObservatory` (unless it already is one): its answers
     cost full scans and it is served without a key.
     """
-    app = FastAPI(
+    app = create_app(
         title="Vocation catalogue",
-        version="1",
-        description="Métiers, communes, offers, immersion slots and training sessions of the care sector.",
+        distribution="vocation-catalogue",
+        description=(
+            "Métiers, communes, offers, immersion slots and training sessions of the care sector. "
+            "Errors are problem+json (RFC 9457); an invalid parameter is named in `errors`."
+        ),
     )
     app.add_exception_handler(QueryError, _query_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ObservatoryBusy, _observatory_busy)
     for error in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError):
         app.add_exception_handler(error, _database_down)

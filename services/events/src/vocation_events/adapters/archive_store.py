@@ -8,6 +8,11 @@ Why nothing about an erased candidate survives: `PgArchive.store` holds `erasure
 for its transaction, and an erasure's INSERT needs ROW EXCLUSIVE. So a batch being archived
 either waits for a committing erasure and skips its rows, or commits before the erasure does,
 and the eraser, which reads erasures once they are committed, finds its rows and deletes them.
+
+The ledger keeps the keyed pseudonym of the erased id (`vocation_shared.pseudonyms`), and the id
+itself only until the eraser has applied the erasure: the id is what the archived rows are found
+by; once they are gone, it is set to NULL. A late event about an erased candidate is recognised by
+the pseudonym of its candidate.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import asyncpg
 from vocation_shared.logs import get_logger
+from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_events.ports import ArchivedEvent
 
@@ -40,13 +46,19 @@ def candidate_of(topic: str, subject: str, data: Any) -> str | None:
     return subject if topic in PERSONAL_TOPICS else None
 
 
-async def erase_candidate(conn: asyncpg.Connection, candidate_id: str, source: str, event_id: str) -> int:
-    """Record an erasure in the claim's transaction (the eraser applies it); 1 if new, else 0."""
+async def erase_candidate(
+    conn: asyncpg.Connection, pseudonym: str, candidate_id: str, source: str, event_id: str
+) -> int:
+    """Record an erasure in the claim's transaction (the eraser applies it); 1 if new, else 0.
+
+    `pseudonym` is the candidate's (`Pseudonymizer.candidate`); the id is kept until applied.
+    """
     status: str = await conn.execute(
         """
-        INSERT INTO erasures (candidate_id, source, event_id) VALUES ($1, $2, $3)
-        ON CONFLICT (candidate_id) DO NOTHING
+        INSERT INTO erasures (candidate_pseudonym, candidate_id, source, event_id) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (candidate_pseudonym) DO NOTHING
         """,
+        pseudonym,
         candidate_id,
         source,
         event_id,
@@ -54,11 +66,39 @@ async def erase_candidate(conn: asyncpg.Connection, candidate_id: str, source: s
     return int(status.split()[-1])
 
 
+async def pseudonymize_erasures(pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> int:
+    """Give the erasures recorded before migration 0007 their pseudonym; the applied ones forget the id.
+
+    Run when the service (or its command line) opens the database, before anything reads the
+    ledger; idempotent, safe when several processes start at once. How many rows it converted.
+    """
+    ids: list[str] = [
+        r[0] for r in await pool.fetch("SELECT candidate_id FROM erasures WHERE candidate_pseudonym IS NULL")
+    ]
+    if not ids:
+        return 0
+    status: str = await pool.execute(
+        """
+        UPDATE erasures e
+        SET candidate_pseudonym = k.pseudonym,
+            candidate_id = CASE WHEN e.applied_at IS NULL THEN e.candidate_id END
+        FROM unnest($1::text[], $2::text[]) AS k(candidate_id, pseudonym)
+        WHERE e.candidate_id = k.candidate_id AND e.candidate_pseudonym IS NULL
+        """,
+        ids,
+        [pseudonymizer.candidate(i) for i in ids],
+    )
+    converted = int(status.split()[-1])
+    log.info("erasures.pseudonymized", erasures=converted)
+    return converted
+
+
 class PgArchive:
     """The append-only archive of every event read from the entity topics."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> None:
         self._pool = pool
+        self._pseudonymizer = pseudonymizer
 
     async def store(self, rows: Sequence[ArchiveRow]) -> int:
         """Store rows (see `ArchiveRow`); how many were new.
@@ -67,10 +107,12 @@ class PgArchive:
         """
         if not rows:
             return 0
-        columns: list[list[Any]] = [[] for _ in range(10)]
+        columns: list[list[Any]] = [[] for _ in range(11)]
+        pseudonym = self._pseudonymizer.candidate
         for row in rows:
             for i, value in enumerate(row):
                 columns[i].append(value)
+            columns[10].append(None if row[9] is None else pseudonym(row[9]))
         async with self._pool.acquire() as conn, conn.transaction():
             # See the module's docstring: an erasure committing meanwhile is either seen here or
             # waits for this batch, whose rows the eraser then deletes.
@@ -82,10 +124,11 @@ class PgArchive:
                 SELECT k.topic, k.partition, k.off, k.source, k.event_id, k.type, k.subject, k.time,
                        k.event::jsonb, k.candidate_id
                 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::timestamptz[], $9::text[], $10::text[])
-                     AS k(topic, partition, off, source, event_id, type, subject, time, event, candidate_id)
+                            $8::timestamptz[], $9::text[], $10::text[], $11::text[])
+                     AS k(topic, partition, off, source, event_id, type, subject, time, event, candidate_id,
+                          candidate_pseudonym)
                 WHERE k.candidate_id IS NULL
-                   OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.candidate_id = k.candidate_id)
+                   OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.candidate_pseudonym = k.candidate_pseudonym)
                 ON CONFLICT (source, event_id) DO NOTHING
                 """,
                 *columns,
@@ -138,7 +181,7 @@ class ArchiveEraser:
     Each pass takes up to `erasures_per_pass` pending erasures (oldest first) and deletes at most
     `rows_per_pass` of their archived rows in one short statement; when a pass deletes fewer rows
     than that, none are left (no row about an erased candidate is archived after its erasure
-    committed) and the erasures are marked applied. `pause_s` between passes leaves the database
+    committed) and the erasures are marked applied, their ids set to NULL. `pause_s` between passes leaves the database
     to the archive and the gateway.
     """
 
@@ -181,8 +224,12 @@ class ArchiveEraser:
         )
         deleted = int(status.split()[-1])
         if deleted < self._rows:
+            # Applied: the ledger keeps the pseudonym only.
             await self._pool.execute(
-                "UPDATE erasures SET applied_at = now() WHERE candidate_id = ANY($1::text[]) AND applied_at IS NULL",
+                """
+                UPDATE erasures SET applied_at = now(), candidate_id = NULL
+                WHERE candidate_id = ANY($1::text[]) AND applied_at IS NULL
+                """,
                 candidates,
             )
             log.info("archive.erasures_applied", erasures=len(candidates), rows_deleted=deleted)

@@ -18,6 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from vocation_shared.contracts.topics import DLQ_SUFFIX, Topic
 from vocation_shared.kafka import headers as h
+from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_events.core.ingestion import Record
 from vocation_events.ports import EventSink
@@ -94,14 +95,18 @@ class Redrive:
     erased: list[DeadLetter] = field(default_factory=list)
 
 
-async def erased_in(pool: asyncpg.Pool, candidate_ids: Collection[str]) -> set[str]:
-    """The ids among `candidate_ids` that the events database has erased (table `erasures`)."""
+async def erased_in(
+    pool: asyncpg.Pool, candidate_ids: Collection[str], pseudonymizer: Pseudonymizer
+) -> set[str]:
+    """The ids among `candidate_ids` that the events database has erased (table `erasures`, by pseudonym)."""
     if not candidate_ids:
         return set()
+    by_pseudonym = {pseudonymizer.candidate(i): i for i in candidate_ids}
     rows = await pool.fetch(
-        "SELECT candidate_id FROM erasures WHERE candidate_id = ANY($1::text[])", list(candidate_ids)
+        "SELECT candidate_pseudonym FROM erasures WHERE candidate_pseudonym = ANY($1::text[])",
+        list(by_pseudonym),
     )
-    return {r["candidate_id"] for r in rows}
+    return {by_pseudonym[r[0]] for r in rows}
 
 
 def dlq_topic(topic: str) -> str:

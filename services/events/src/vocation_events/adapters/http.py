@@ -8,17 +8,17 @@ from urllib.parse import urlencode
 
 import orjson
 from fastapi import FastAPI, Query, Request, Response, Security
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from vocation_shared.contracts.codec import FieldError
+from vocation_shared.http import ParameterError, create_app, problem_doc
+from vocation_shared.http.problems import PROBLEM_SCHEMA
 from vocation_shared.logs import get_logger
 
 from vocation_events.auth import Authenticator
 from vocation_events.core.ingestion import check_event, check_model, check_models, latest_time, validate_batch
 from vocation_events.core.ownership import KINDS
 from vocation_events.core.partners import Partner
-from vocation_events.core.problems import PROBLEM_CONTENT_TYPE, Problem
+from vocation_events.core.problems import Problem
 from vocation_events.core.ratelimit import retry_after_seconds
 from vocation_events.gateway import ACCEPTED, DUPLICATE, REJECTED, Gateway, Outcome
 from vocation_events.metrics import GatewayMetrics
@@ -54,24 +54,6 @@ _EVENT_SCHEMA: dict[str, Any] = {
         "data": {"type": "object"},
     },
 }
-_PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["pointer", "message"],
-                "properties": {"pointer": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
 _RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["id", "status"],
@@ -79,41 +61,32 @@ _RESULT_SCHEMA: dict[str, Any] = {
         "index": {"type": "integer"},
         "id": {"type": ["string", "null"]},
         "status": {"type": "string", "enum": [ACCEPTED, DUPLICATE, REJECTED]},
-        "problem": _PROBLEM_SCHEMA,
+        "problem": PROBLEM_SCHEMA,
     },
 }
 
 
 def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(problem.as_dict()),
-        status_code=problem.status,
-        media_type=PROBLEM_CONTENT_TYPE,
-        headers=headers,
-    )
-
-
-def _problem_doc(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_SCHEMA}}}
+    return problem.response(headers)
 
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem_doc("The body is not JSON."),
-    401: _problem_doc("Missing, unknown or revoked API key."),
-    403: _problem_doc(
+    400: problem_doc("The body is not JSON."),
+    401: problem_doc("Missing, unknown or revoked API key."),
+    403: problem_doc(
         "This partner may not publish this event: its type (`/type`: not allowed, or an internal fact of "
         "the platform), its `source` (`/source`), an entity another partner owns (`not-owner`: "
         "`/subject` or the field naming it), or a consent change only the platform states "
         "(`/data/change/origin`)."
     ),
-    413: _problem_doc("The body is too large, or the batch holds too many events."),
-    415: _problem_doc("Wrong content type."),
-    422: _problem_doc(
+    413: problem_doc("The body is too large, or the batch holds too many events."),
+    415: problem_doc("Wrong content type."),
+    422: problem_doc(
         "The event breaks its contract, or its `time` is more than 5 minutes ahead of the platform's "
         "clock (`time-in-the-future`, `/time`); `errors` locates each problem by JSON pointer."
     ),
-    429: _problem_doc("Rate limit of this partner reached; see `Retry-After`."),
-    503: _problem_doc("Kafka or PostgreSQL unreachable: the event was NOT accepted; retry later."),
+    429: problem_doc("Rate limit of this partner reached; see `Retry-After`."),
+    503: problem_doc("Kafka or PostgreSQL unreachable: the event was NOT accepted; retry later."),
 }
 
 
@@ -167,9 +140,9 @@ def create_api(
     routers: list[Any] | None = None,
 ) -> FastAPI:
     """The gateway's FastAPI app (the operations router is passed in by the composition root)."""
-    app = FastAPI(
+    app = create_app(
         title="Vocation events gateway",
-        version="1.0.0",
+        distribution="vocation-events",
         description=(
             "Partners publish CloudEvents 1.0 (structured JSON mode) here. An event is `accepted` only "
             "once Kafka acknowledged it (acks=all); (`source`, `id`) is unique: a re-sent event is a "
@@ -503,7 +476,7 @@ def create_api(
                 },
             },
             401: _ERROR_RESPONSES[401],
-            422: _problem_doc("Unknown `kind`, or a bad `limit`."),
+            422: problem_doc("Unknown `kind`, or a bad `limit`."),
             429: _ERROR_RESPONSES[429],
             503: _ERROR_RESPONSES[503],
         },
@@ -544,7 +517,7 @@ def create_api(
                     "invalid-request",
                     "The request is invalid",
                     message,
-                    (FieldError("/query/kind", message),),
+                    (ParameterError("kind", "query", message),),
                 )
             )
         limited = await _rate_limited(endpoint, partner, 1)
@@ -574,25 +547,6 @@ def create_api(
             ),
             media_type="application/json",
         )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
-        errors = tuple(
-            FieldError("/" + "/".join(str(p) for p in e.get("loc", ())), str(e.get("msg", "invalid")))
-            for e in exc.errors()
-        )
-        return _problem_response(Problem(422, "invalid-request", "The request is invalid", errors=errors))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        return _problem_response(
-            Problem(exc.status_code, "http-error", str(exc.detail)), dict(exc.headers or {})
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("gateway.unexpected_error", path=request.url.path)
-        return _problem_response(Problem(500, "internal-error", "Unexpected error; it was logged"))
 
     for router in routers or []:
         app.include_router(router)

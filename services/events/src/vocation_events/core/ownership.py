@@ -31,12 +31,12 @@ class Kind(StrEnum):
 KINDS = frozenset(str(k) for k in Kind)
 
 _T = "fr.vocation."
-_SUBJECT_KIND: dict[str, Kind] = {
-    **{f"{_T}establishment.{v}.v1": Kind.ESTABLISHMENT for v in ("registered", "updated")},
-    **{f"{_T}vacancy.{v}.v1": Kind.VACANCY for v in ("posted", "updated", "closed")},
-    f"{_T}shift.accepted.v1": Kind.VACANCY,
+_SUBJECT_KIND: dict[str, str] = {
+    **{f"{_T}establishment.{v}.v1": Kind.ESTABLISHMENT.value for v in ("registered", "updated")},
+    **{f"{_T}vacancy.{v}.v1": Kind.VACANCY.value for v in ("posted", "updated", "closed")},
+    f"{_T}shift.accepted.v1": Kind.VACANCY.value,
     **{
-        f"{_T}{t}.v1": Kind.CANDIDATE
+        f"{_T}{t}.v1": Kind.CANDIDATE.value
         for t in (
             "candidate.registered",
             "apprentice.registered",
@@ -46,14 +46,19 @@ _SUBJECT_KIND: dict[str, Kind] = {
             "consent.updated",
         )
     },
-    **{f"{_T}training-session.{v}.v1": Kind.TRAINING_SESSION for v in ("published", "updated")},
-    **{f"{_T}immersion-slot.{v}.v1": Kind.IMMERSION_SLOT for v in ("offered", "updated", "closed")},
+    **{f"{_T}training-session.{v}.v1": Kind.TRAINING_SESSION.value for v in ("published", "updated")},
+    **{f"{_T}immersion-slot.{v}.v1": Kind.IMMERSION_SLOT.value for v in ("offered", "updated", "closed")},
 }
 _WITH_ESTABLISHMENT = frozenset(
     t for t, k in _SUBJECT_KIND.items() if k in (Kind.VACANCY, Kind.IMMERSION_SLOT) and "shift" not in t
 )
 IMMERSION_REQUESTED = f"{_T}immersion.requested.v1"
 IMMERSION_CANCELLED = f"{_T}immersion.cancelled.v1"
+# Plain strings in refs: a StrEnum hashes in Python, and a batch hashes thousands of refs.
+_ESTABLISHMENT = Kind.ESTABLISHMENT.value
+_CANDIDATE = Kind.CANDIDATE.value
+_IMMERSION_REQUEST = Kind.IMMERSION_REQUEST.value
+_IMMERSION_SLOT = Kind.IMMERSION_SLOT.value
 
 
 class Ref(NamedTuple):
@@ -70,27 +75,30 @@ class Ref(NamedTuple):
     claims: bool = True
 
 
+_new = tuple.__new__  # a Ref without the NamedTuple's Python-level __new__ (refs are built per event)
+
+
 def refs_of(event: Any) -> tuple[Ref, ...]:
     """The entities `event` (a validated partner event) names, its subject first."""
     event_type: str = event.type
     kind = _SUBJECT_KIND.get(event_type)
     if kind is not None:
-        subject = Ref(kind, event.subject, "/subject")
+        subject: Ref = _new(Ref, (kind, event.subject, "/subject", True))
         if event_type in _WITH_ESTABLISHMENT:
             establishment = event.data.establishment.id
-            return (subject, Ref(Kind.ESTABLISHMENT, establishment, "/data/establishment/id"))
+            return (subject, _new(Ref, (_ESTABLISHMENT, establishment, "/data/establishment/id", True)))
         return (subject,)
     if event_type == IMMERSION_REQUESTED:
         data = event.data
         return (
-            Ref(Kind.IMMERSION_REQUEST, data.request_id, "/data/request_id"),
-            Ref(Kind.CANDIDATE, data.candidate_id, "/data/candidate_id"),
+            Ref(_IMMERSION_REQUEST, data.request_id, "/data/request_id"),
+            Ref(_CANDIDATE, data.candidate_id, "/data/candidate_id"),
         )
     if event_type == IMMERSION_CANCELLED:
         data = event.data
         return (
-            Ref(Kind.IMMERSION_REQUEST, data.request_id, "/data/request_id"),
-            Ref(Kind.IMMERSION_SLOT, event.subject, "/subject", claims=False),
+            Ref(_IMMERSION_REQUEST, data.request_id, "/data/request_id"),
+            Ref(_IMMERSION_SLOT, event.subject, "/subject", claims=False),
         )
     return ()  # an internal fact: refused before (`check_event`)
 

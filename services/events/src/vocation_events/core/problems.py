@@ -1,34 +1,11 @@
-"""Problem details (RFC 9457) of the gateway: a type URI, a status, and located field errors."""
+"""The gateway's problems (RFC 9457, `vocation_shared.http.problems`): an invalid event, a forbidden one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from vocation_shared.contracts.codec import FieldError
+from vocation_shared.http.problems import PROBLEM_CONTENT_TYPE, TYPE_BASE, Problem
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TYPE_BASE = "urn:vocation:problem:"
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why a request or an event was not accepted."""
-
-    status: int
-    kind: str
-    title: str
-    detail: str = ""
-    errors: tuple[FieldError, ...] = field(default_factory=tuple)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The problem+json body."""
-        body: dict[str, Any] = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status}
-        if self.detail:
-            body["detail"] = self.detail
-        if self.errors:
-            body["errors"] = [e.as_dict() for e in self.errors]
-        return body
+__all__ = ["PROBLEM_CONTENT_TYPE", "TYPE_BASE", "Problem", "forbidden", "invalid"]
 
 
 def invalid(

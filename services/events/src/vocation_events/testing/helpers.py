@@ -18,6 +18,7 @@ from vocation_events.settings import EventsSettings
 AddPartner = Callable[..., Awaitable[str]]
 
 TEST_CONTACTS_KEYS = "test1:dGVzdC1jb250YWN0cy1rZXktMzItYnl0ZXMtLS0tLS0="
+TEST_PSEUDONYM_KEY = "test-pseudonym-key-of-the-events-tests-0123456789abcdef"
 """The contacts keys of the test gateways (32 bytes, public: tests only)."""
 
 
@@ -50,6 +51,7 @@ def start_gateway(kafka_bootstrap: str, dsn: str, port: int, **env: str) -> subp
             "VOCATION_ARCHIVE_ENABLED": "false",
             "VOCATION_LOG_LEVEL": "WARNING",
             "VOCATION_CONTACTS_KEYS": TEST_CONTACTS_KEYS,
+            "VOCATION_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
             **env,
         },
     )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
 from markupsafe import escape
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TYPE_BASE = "urn:vocation:problem:"
+from vocation_shared.http import Problem
 
 PAGE = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -36,15 +34,19 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """An error in French: problem+json (RFC 9457), or the same words as a page for a browser."""
+    return shown(Problem(status, kind, title, detail), html=html, headers=headers)
+
+
+def shown(problem: Problem, *, html: bool, headers: dict[str, str] | None = None) -> Response:
+    """A problem as problem+json, or as a French page for a browser."""
     if html:
-        return page(title, f"<p>{escape(detail)}</p>", status, headers)
-    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
-    return Response(
-        json.dumps(body, ensure_ascii=False).encode(),
-        status_code=status,
-        media_type=PROBLEM_CONTENT_TYPE,
-        headers=headers,
-    )
+        return page(problem.title, f"<p>{escape(problem.detail)}</p>", problem.status, headers)
+    return problem.response(headers)
+
+
+def render_problem(request: Request, problem: Problem, headers: dict[str, str] | None) -> Response:
+    """How the service answers any error (404, 405, 500…): a page to a browser, problem+json otherwise."""
+    return shown(problem, html=wants_html(request.headers.get("accept")), headers=headers)
 
 
 def wants_html(accept: str | None) -> bool:
