@@ -30,6 +30,8 @@ from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.unit
 PSEUDONYMS = Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
+WHO = "erased-person"
+"""An erased candidate's id: no hex pseudonym or uuid can contain it by chance."""
 
 NOON = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 SOURCE = "urn:vocation:notifications"
@@ -164,25 +166,25 @@ async def test_a_stop_reply_publishes_the_opt_out_first_then_keeps_sms_off_again
 
 async def test_an_erasure_forgets_the_contact_and_suppresses_what_was_still_to_send() -> None:
     db = FakeDatabase()
-    _known(db, "c1")
+    _known(db, WHO)
     handlers = _handlers(db)
-    await handlers.on_matches([match("c1", "o1").model_copy(update={"time": NOON})])
-    await handlers.stop_reply(phone_of("c1"))
-    claim = contact("c1", version=2)
+    await handlers.on_matches([match(WHO, "o1").model_copy(update={"time": NOON})])
+    await handlers.stop_reply(phone_of(WHO))
+    claim = contact(WHO, version=2)
     await handlers.on_contacts([ev.ContactRegistered.build(claim, source="urn:test:partner", id="r2")])
     assert any(isinstance(e, ev.ConsentUpdated) for e in db.events())  # a restatement, not published yet
-    await handlers.on_contact_erased("c1")
-    assert "c1" not in db.contacts and not [k for k in db.suppressions if k[0] == "c1"]
-    assert db.rows_of("c1") == []  # kept, for at-most-once, under the pseudonym only
-    kept = db.rows_of(PSEUDONYMS.candidate("c1"))
+    await handlers.on_contact_erased(WHO)
+    assert WHO not in db.contacts and not [k for k in db.suppressions if k[0] == WHO]
+    assert db.rows_of(WHO) == []  # kept, for at-most-once, under the pseudonym only
+    kept = db.rows_of(PSEUDONYMS.candidate(WHO))
     assert {(r["state"], r["why"]) for r in kept} == {("suppressed", "erased")}
-    assert all(r["payload"] == {} for r in kept) and "c1" not in str(kept)
+    assert all(r["payload"] == {} for r in kept) and WHO not in str(kept)
     facts = db.events()
     assert not any(isinstance(e, ev.ConsentUpdated) for e in facts)  # it would bring the person back
     assert {str(e.data.why) for e in facts if isinstance(e, ev.NotificationSuppressed)} == {"erased"}
     # The tombstone of `notifications` comes after the facts about them.
-    assert isinstance(db.queued[-1][1], QueuedTombstone) and db.queued[-1][1].key == "c1"
-    assert not any("c1" in key for _, _, key in db.processed)  # processed marks keep pseudonyms
+    assert isinstance(db.queued[-1][1], QueuedTombstone) and db.queued[-1][1].key == WHO
+    assert not any(WHO in key for _, _, key in db.processed)  # processed marks keep pseudonyms
 
 
 async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies(
