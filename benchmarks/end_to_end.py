@@ -393,7 +393,7 @@ def _add_partner(platform: Platform) -> str:
     """A partner allowed every event type, without a rate limit that matters, through the operator CLI."""
     environment = platform.environments["events"]
     name = f"bench-e2e-{uuid.uuid4().hex[:6]}"
-    return create_partner(environment, name, SOURCE, rate=1_000_000, burst=1_000_000).key
+    return create_partner(environment, name, SOURCE, rate=1_000_000, burst=1_000_000, share_source=True).key
 
 
 # --- Kafka: consumer lag and topic contents --------------------------------------------------

@@ -102,7 +102,9 @@ def _reason(kind: str) -> str:
 @pytest.fixture(scope="module")
 def api_key(platform: Platform) -> str:
     """A partner allowed every event type."""
-    return create_partner(platform.environments["events"], f"bad-input-{uuid.uuid4().hex[:6]}", SOURCE).key
+    return create_partner(
+        platform.environments["events"], f"bad-input-{uuid.uuid4().hex[:6]}", SOURCE, share_source=True
+    ).key
 
 
 async def test_malformed_records_on_every_topic_are_dead_lettered_by_every_reader(

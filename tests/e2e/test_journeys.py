@@ -30,7 +30,9 @@ SOURCE = "urn:partner:e2e-departement-ain"
 @pytest.fixture(scope="module")
 def api_key(platform: Platform) -> str:
     """A partner allowed every event type, created with the operator CLI."""
-    return create_partner(platform.environments["events"], f"e2e-{uuid.uuid4().hex[:6]}", SOURCE).key
+    return create_partner(
+        platform.environments["events"], f"e2e-{uuid.uuid4().hex[:6]}", SOURCE, share_source=True
+    ).key
 
 
 def _post(platform: Platform, key: str, event: dict[str, Any]) -> None:

@@ -65,4 +65,4 @@ def fault_platform(
 def partner(fault_platform: FaultPlatform) -> tuple[str, str]:
     """(API key, source) of a partner allowed every event type."""
     name = f"faults-{uuid.uuid4().hex[:6]}"
-    return create_partner(fault_platform.environments["events"], name, SOURCE).key, SOURCE
+    return create_partner(fault_platform.environments["events"], name, SOURCE, share_source=True).key, SOURCE

@@ -208,3 +208,15 @@ def test_a_webhook_to_an_internal_address_is_refused_at_subscription_unless_allo
         "fr.vocation.vacancy.posted.v1",
     )
     assert code == 0, out
+
+
+def test_a_second_partner_on_a_source_already_used_is_refused_unless_shared_explicitly(
+    cli: CliRunner,
+) -> None:
+    base = ["partners", "create"]
+    assert run(cli, *base, "mairie-bourg", "--source", "urn:partner:bourg", "--allow", "*")[0] == 0
+    code, out = run(cli, *base, "intrus-bourg", "--source", "urn:partner:bourg", "--allow", "*")
+    assert code == 1 and "already the partner 'mairie-bourg'" in out and "--share-source" in out
+    assert "intrus-bourg" not in run(cli, "partners", "list")[1]
+    shared = [*base, "mairie-bourg-2", "--source", "urn:partner:bourg", "--allow", "*", "--share-source"]
+    assert run(cli, *shared)[0] == 0

@@ -16,7 +16,13 @@ import httpx
 import orjson
 import pytest
 from vocation_events.core.partners import hash_api_key
-from vocation_events.testing.helpers import TEST_CONTACTS_KEYS, read_topic, start_gateway, wait_ready
+from vocation_events.testing.helpers import (
+    TEST_CONTACTS_KEYS,
+    TEST_PSEUDONYM_KEY,
+    read_topic,
+    start_gateway,
+    wait_ready,
+)
 from vocation_local.paths import free_port
 from vocation_shared.testing import samples
 
@@ -107,6 +113,7 @@ def _start_logged(
                 "VOCATION_LOG_LEVEL": "INFO",
                 "VOCATION_WEBHOOKS_ENABLED": "false",
                 "VOCATION_CONTACTS_KEYS": TEST_CONTACTS_KEYS,
+                "VOCATION_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
                 "VOCATION_ARCHIVE_GROUP": f"events-archive-{uuid.uuid4().hex[:8]}",
                 **env,
             },

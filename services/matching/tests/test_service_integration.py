@@ -370,10 +370,16 @@ async def test_an_erasure_withdraws_the_matches_then_writes_a_tombstone_of_the_c
         gone = p.CandidateWithdrawn(candidate_id=candidate.data.id, erasure_requested=True)
         await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(gone, source=SOURCE)])
         await matches.wait_for(lambda _: (candidate.data.id, "tombstone") in matches.order)
-        async with service.pool.acquire() as conn:
-            left = await conn.fetchval(
+        # The events are acknowledged before the ledger's transaction commits (publish, then
+        # commit): the rows go an instant after the tombstone is on the topic.
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            left = await service.pool.fetchval(
                 "SELECT count(*) FROM emitted_matches WHERE candidate_id = $1", candidate.data.id
             )
+            if left == 0 or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
     kinds = [
         kind.split(".")[-2] if "." in kind else kind
         for key, kind in matches.order

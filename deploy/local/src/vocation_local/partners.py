@@ -47,9 +47,16 @@ def create_partner(
     *,
     rate: float | None = None,
     burst: float | None = None,
+    share_source: bool = False,
 ) -> PartnerKey:
-    """Create a partner in the gateway's database (`VOCATION_DATABASE_URL` of `environment`)."""
+    """Create a partner in the gateway's database (`VOCATION_DATABASE_URL` of `environment`).
+
+    `share_source`: another partner may already use `source` (tests give each test its own partner
+    on one source, so that they see each other's entities as their own).
+    """
     arguments = ["create", name, "--source", source]
+    if share_source:
+        arguments.append("--share-source")
     for event_type in allow:
         arguments += ["--allow", event_type]
     if rate is not None:

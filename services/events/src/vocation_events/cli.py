@@ -115,11 +115,19 @@ def create_partner(
     as_json: Annotated[
         bool, typer.Option("--json", help='Print {"name", "source", "key"} as JSON on stdout, for scripts.')
     ] = False,
+    share_source: Annotated[
+        bool,
+        typer.Option(
+            "--share-source",
+            help="Allow a source another partner already uses (both then own the same entities).",
+        ),
+    ] = False,
 ) -> None:
     """Add a partner and print its API key (shown once; only its hash is stored).
 
     `*` allows every type partners may publish; internal facts of the platform (matches, bookings,
-    notifications…) are refused.
+    notifications…) are refused. Entities are owned by source: a source another partner uses is
+    refused unless `--share-source` says that both are one system (two keys of one partner).
     """
     types = [t for item in allow for t in item.replace(",", " ").split()]
     try:
@@ -131,12 +139,23 @@ def create_partner(
     key = new_api_key()
     partner = Partner(name, source, allowed, rate, burst, rome_v3, key_hint=key_hint(key))
 
-    async def create() -> bool:
+    async def create() -> str | None:
         async with _pool(EventsSettings()) as pool:
-            return await PgPartners(pool).create(partner, hash_api_key(key))
+            partners = PgPartners(pool)
+            users = [p.name for p in await partners.all() if p.source == source and p.name != name]
+            if users and not share_source:
+                return (
+                    f"the source {source!r} is already the partner {users[0]!r}'s: a partner owns the "
+                    "entities of its source, so both would own each other's; give this partner its own "
+                    "source, or --share-source if both are one system"
+                )
+            if not await partners.create(partner, hash_api_key(key)):
+                return f"a partner named {name!r} exists already"
+            return None
 
-    if not _run(create()):
-        typer.echo(f"error: a partner named {name!r} exists already", err=True)
+    refused = _run(create())
+    if refused is not None:
+        typer.echo(f"error: {refused}", err=True)
         raise typer.Exit(1)
     if as_json:
         typer.echo(orjson.dumps({"name": name, "source": source, "key": key}).decode())
