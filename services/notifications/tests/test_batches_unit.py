@@ -6,30 +6,32 @@ batch handled at once can be compared with the same events handled one by one, i
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from vocation_notifications.adapters.kafka_handlers import Handlers
-from vocation_notifications.adapters.store import OutcomeEvents, Store
 from vocation_notifications.core.batches import (
     distinct_events,
     latest_contacts,
     plan_match_steps,
     row_key,
 )
-from vocation_notifications.core.consent import ConsentMark, Suppression
-from vocation_notifications.core.model import Contact, PlannedNotification, RecipientKind
+from vocation_notifications.core.facts import OutcomeEvents
+from vocation_notifications.core.model import Contact
 from vocation_notifications.core.policy import Policy
-from vocation_notifications.testing import FakeClock, contact, match, withdrawal
+from vocation_notifications.handlers import Handlers
+from vocation_notifications.testing import (
+    FakeClock,
+    FakeDatabase,
+    FakeUnitsOfWork,
+    contact,
+    match,
+    withdrawal,
+)
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
-from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
 pytestmark = pytest.mark.unit
 
@@ -124,203 +126,36 @@ def test_an_urgent_and_a_plain_match_of_one_offer_are_two_purposes() -> None:
     ]
 
 
-# --- handlers with a fake store and pool ---------------------------------------------------------
+# --- handlers with the fake unit of work ---------------------------------------------------------
 
 
-class FakeStore:
-    """The outbox, contacts and processed marks in memory, with the SQL's rules."""
-
-    def __init__(self) -> None:
-        self.contacts: dict[str, Contact] = {}
-        self.claimed: dict[str, frozenset[Channel]] = {}
-        self.suppressions: dict[tuple[str, Channel], Suppression] = {}
-        self.outbox: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
-        self.processed: set[tuple[str, str, str]] = set()
-        self.suppressed_facts: list[tuple[str, str]] = []
-        self.queued: list[AnyEvent] = []
-        self.events = OutcomeEvents("urn:vocation:notifications")
-        self.calls: list[str] = []
-
-    def processed_key(self, event_id: str) -> str:
-        return Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY).of("event", event_id)
-
-    # what Handlers calls
-    async def get_contacts(self, conn: Any, ids: Iterable[str]) -> dict[str, Contact]:
-        self.calls.append("get_contacts")
-        return {i: self.contacts[i] for i in ids if i in self.contacts}
-
-    async def get_contact(self, conn: Any, cid: str) -> Contact | None:
-        self.calls.append("get_contact")
-        return self.contacts.get(cid)
-
-    async def save_contacts(self, conn: Any, contacts: Sequence[Contact]) -> list[str]:
-        self.calls.append("save_contacts")
-        applied = []
-        for c in contacts:
-            stored = self.contacts.get(c.candidate_id)
-            if stored is None or stored.version <= c.version:
-                self.claimed[c.candidate_id] = c.channels
-                self.contacts[c.candidate_id] = c
-                applied.append(c.candidate_id)
-        return applied
-
-    async def add_missing_contacts(self, conn: Any, contacts: Sequence[Contact]) -> list[str]:
-        self.calls.append("add_missing_contacts")
-        return await self.save_contacts(conn, [c for c in contacts if c.candidate_id not in self.contacts])
-
-    async def suppressed_channels(
-        self, conn: Any, ids: Iterable[str]
-    ) -> dict[str, dict[Channel, Suppression]]:
-        found: dict[str, dict[Channel, Suppression]] = {}
-        for (cid, ch), record in self.suppressions.items():
-            if cid in ids and record.active:
-                found.setdefault(cid, {})[ch] = record
-        return found
-
-    async def queue_events(self, conn: Any, events: Iterable[AnyEvent]) -> None:
-        self.queued += [e for e in events if e.id not in {q.id for q in self.queued}]
-
-    async def lock_contacts(self, conn: Any, ids: Iterable[str]) -> None:
-        self.calls.append("lock_contacts")
-
-    async def record_consent_marks(self, conn: Any, marks: Iterable[ConsentMark]) -> None:
-        self.calls.append("record_consent_marks")
-        for mark in marks:
-            key = (mark.candidate_id, mark.channel)
-            self.suppressions[key] = self.suppressions.get(key, Suppression(None, None)).with_mark(mark)
-
-    async def refresh_channels(self, conn: Any, ids: Iterable[str]) -> dict[str, frozenset[Channel]]:
-        self.calls.append("refresh_channels")
-        kept_off: dict[str, frozenset[Channel]] = {}
-        for cid in ids:
-            if cid not in self.contacts:
-                continue
-            claimed = self.claimed.get(cid, self.contacts[cid].channels)
-            off = frozenset(ch for ch in claimed if (s := self.suppressions.get((cid, ch))) and s.active)
-            self.contacts[cid] = replace(self.contacts[cid], channels=claimed - off)
-            if off:
-                kept_off[cid] = off
-        return kept_off
-
-    async def save_contact(self, conn: Any, c: Contact) -> bool:
-        return bool(await self.save_contacts(conn, [c]))
-
-    async def wake_many(self, conn: Any, ids: Sequence[str], kind: RecipientKind, now: datetime) -> int:
-        self.calls.append("wake_many")
-        woken = 0
-        for row in self.outbox.values():
-            if row["recipient_id"] in ids and row["state"] == "pending" and row["not_before"] > now:
-                row["not_before"] = now
-                woken += 1
-        return woken
-
-    async def wake(self, conn: Any, rid: str, kind: RecipientKind, now: datetime) -> int:
-        return await self.wake_many(conn, [rid], kind, now)
-
-    async def plan_many(self, conn: Any, rows: Sequence[PlannedNotification], now: datetime) -> int:
-        self.calls.append("plan_many")
-        keys = [row_key(r) for r in rows]
-        assert len(keys) == len(set(keys)), "a multi-row insert cannot touch a key twice"
-        return await self._plan(rows, now)
-
-    async def plan(self, conn: Any, rows: Sequence[PlannedNotification], now: datetime) -> int:
-        self.calls.append("plan")
-        return await self._plan(rows, now)
-
-    async def _plan(self, rows: Sequence[PlannedNotification], now: datetime) -> int:
-        added = 0
-        for r in rows:
-            state = "suppressed" if r.suppressed_why else ("held" if r.held else "pending")
-            existing = self.outbox.get(row_key(r))
-            if existing is not None and not (
-                existing["state"] == "suppressed" and existing["why"] == "withdrawn" and state != "suppressed"
-            ):
-                continue
-            self.outbox[row_key(r)] = {
-                "recipient_id": r.recipient_id,
-                "about_id": r.about_id,
-                "purpose": str(r.purpose),
-                "state": state,
-                "why": r.suppressed_why,
-                "not_before": r.not_before,
-                "payload": r.payload,
-            }
-            if r.suppressed_why:
-                self.suppressed_facts.append((r.recipient_id, r.suppressed_why))
-            added += 1
-        return added
-
-    async def withdraw_many(
-        self,
-        conn: Any,
-        pairs: Sequence[tuple[str, str]],
-        purposes: Sequence[NotificationPurpose],
-        now: datetime,
-    ) -> int:
-        self.calls.append("withdraw_many")
-        count = 0
-        for row in self.outbox.values():
-            if (
-                (row["recipient_id"], row["about_id"]) in pairs
-                and row["purpose"] in {str(x) for x in purposes}
-                and row["state"] in ("pending", "held")
-            ):
-                row.update(state="suppressed", why="withdrawn")
-                self.suppressed_facts.append((row["recipient_id"], "withdrawn"))
-                count += 1
-        return count
-
-    async def withdraw(
-        self,
-        conn: Any,
-        *,
-        recipient_id: str,
-        purposes: Sequence[NotificationPurpose],
-        about_id: str,
-        now: datetime,
-    ) -> int:
-        return await self.withdraw_many(conn, [(recipient_id, about_id)], purposes, now)
-
-
-class FakeConnection:
-    def __init__(self, store: FakeStore) -> None:
-        self.store = store
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        yield
-
-    async def fetch(
-        self, sql: str, consumer: str, sources: list[str], ids: list[str]
-    ) -> list[dict[str, str]]:
-        assert "processed_events" in sql  # mark_many_processed
-        self.store.calls.append("mark_many_processed")
-        new = []
-        for source, event_id in zip(sources, ids, strict=True):
-            if (consumer, source, event_id) not in self.store.processed:
-                self.store.processed.add((consumer, source, event_id))
-                new.append({"source": source, "event_id": event_id})
-        return new
-
-
-class FakePool:
-    def __init__(self, store: FakeStore) -> None:
-        self.conn = FakeConnection(store)
-
-    @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[FakeConnection]:
-        yield self.conn
-
-
-def _handlers(store: FakeStore, woken: list[int] | None = None) -> Handlers:
+def _handlers(db: FakeDatabase, woken: list[int] | None = None) -> Handlers:
     return Handlers(
-        cast(Any, FakePool(store)),
-        cast(Store, store),
+        FakeUnitsOfWork(db),
+        OutcomeEvents("urn:vocation:notifications"),
         FakeClock(NOON),
         POLICY,
         "notif",
         on_planned=(lambda: woken.append(1)) if woken is not None else None,
     )
+
+
+def _outbox(db: FakeDatabase) -> dict[tuple[str, str, str, str, int], dict[str, Any]]:
+    """The outbox by its unique key, without the ids (random per insert)."""
+    return {
+        (r["recipient_id"], r["channel"], r["purpose"], r["about_id"], r["about_version"]): {
+            k: v for k, v in r.items() if k not in ("id", "digest_id")
+        }
+        for r in db.outbox.values()
+    }
+
+
+def _suppressed_facts(db: FakeDatabase) -> list[tuple[str, str]]:
+    return [
+        (e.data.recipient_id, str(e.data.why))
+        for e in db.events()
+        if isinstance(e, ev.NotificationSuppressed)
+    ]
 
 
 def _mixed_batch() -> list[AnyEvent]:
@@ -340,8 +175,8 @@ def _mixed_batch() -> list[AnyEvent]:
     ]
 
 
-def _seeded() -> FakeStore:
-    store = FakeStore()
+def _seeded() -> FakeDatabase:
+    store = FakeDatabase()
     store.contacts = {
         "c1": _contact("c1"),
         "c2": _contact("c2", channels=frozenset({Channel.EMAIL})),
@@ -357,9 +192,9 @@ async def test_a_batch_leaves_the_outbox_as_one_event_at_a_time_would() -> None:
     single = _handlers(one_by_one)
     for event in batch:
         await single.on_matches([event])
-    assert at_once.outbox == one_by_one.outbox
-    assert sorted(at_once.suppressed_facts) == sorted(one_by_one.suppressed_facts)
-    states = {(k[0], k[1], k[3]): (v["state"], v["why"]) for k, v in at_once.outbox.items()}
+    assert _outbox(at_once) == _outbox(one_by_one)
+    assert sorted(_suppressed_facts(at_once)) == sorted(_suppressed_facts(one_by_one))
+    states = {(k[0], k[1], k[3]): (v["state"], v["why"]) for k, v in _outbox(at_once).items()}
     assert states[("c1", "email", "o1")] == ("suppressed", "withdrawn")
     assert states[("c1", "sms", "o2")] == ("pending", None)
     assert states[("c1", "email", "o3")] == ("pending", None)
@@ -374,7 +209,7 @@ async def test_a_batch_costs_a_few_statements_not_a_few_per_event() -> None:
     woken: list[int] = []
     await _handlers(store, woken).on_matches(_mixed_batch())
     # mark, contacts, then three steps (o1/o3 found, withdrawn, found again) of insert + update
-    assert store.calls == ["mark_many_processed", "get_contacts"] + ["plan_many", "withdraw_many"] * 3
+    assert store.calls == ["mark_many", "get_many"] + ["plan_many", "withdraw_many"] * 3
     assert woken == [1]
 
 
@@ -382,15 +217,15 @@ async def test_a_replayed_batch_plans_nothing_twice() -> None:
     store = _seeded()
     handlers = _handlers(store)
     await handlers.on_matches(_mixed_batch())
-    before = {k: dict(v) for k, v in store.outbox.items()}
-    facts = len(store.suppressed_facts)
+    before = _outbox(store)
+    facts = len(_suppressed_facts(store))
     woken: list[int] = []
     await _handlers(store, woken).on_matches(_mixed_batch())
-    assert store.outbox == before and len(store.suppressed_facts) == facts and woken == []
+    assert _outbox(store) == before and len(_suppressed_facts(store)) == facts and woken == []
 
 
 async def test_contacts_batch_keeps_the_newest_state_and_wakes_what_waited() -> None:
-    store = FakeStore()
+    store = FakeDatabase()
     handlers = _handlers(store)
     await handlers.on_matches([_found("c1", "o1")])  # before its contact: both channels planned
     for row in store.outbox.values():
@@ -408,11 +243,11 @@ async def test_contacts_batch_keeps_the_newest_state_and_wakes_what_waited() -> 
     assert store.contacts["c1"].version == 2 and store.contacts["c1"].channels == {Channel.EMAIL}
     assert {row["not_before"] for row in store.outbox.values()} == {NOON} and woken == [1]
     assert store.calls[-8:] == [
-        "mark_many_processed",
-        "lock_contacts",
-        "save_contacts",
-        "add_missing_contacts",
-        "save_contacts",
+        "mark_many",
+        "lock",
+        "save_many",
+        "add_missing",
+        "save_many",
         "record_consent_marks",
         "refresh_channels",
         "wake_many",
@@ -447,7 +282,7 @@ def _registered(cid: str, event_id: str, **fields: Any) -> ev.ContactRegistered:
 STOP_AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
-async def _stopped(store: FakeStore) -> None:
+async def _stopped(store: FakeDatabase) -> None:
     """c1 registered (v1, email and SMS), then a STOP as the service publishes it (v1 kept, SMS off)."""
     await _handlers(store).on_contacts(
         [
@@ -468,7 +303,7 @@ async def _stopped(store: FakeStore) -> None:
 
 
 async def test_a_partner_registration_after_a_stop_applies_its_changes_but_keeps_sms_off() -> None:
-    store = FakeStore()
+    store = FakeDatabase()
     await _stopped(store)
     handlers = _handlers(store)
     await handlers.on_contacts([_registered("c1", "r2", version=2, email="lea@exemple.fr")])
@@ -478,7 +313,7 @@ async def test_a_partner_registration_after_a_stop_applies_its_changes_but_keeps
     kept = handlers._metrics.opt_out_kept.labels(channel="sms")._value.get()
     assert kept == 1  # visible, not silent
     # …and said again on the topic, so that its newest record of c1 (what compaction keeps) has it.
-    [restated] = store.queued
+    [restated] = store.events()
     assert isinstance(restated, ev.ConsentUpdated) and restated.source == "urn:vocation:notifications"
     assert restated.data.version == 2 and restated.data.email == "lea@exemple.fr"
     assert restated.data.channels == ["email"]
@@ -489,7 +324,7 @@ async def test_a_partner_registration_after_a_stop_applies_its_changes_but_keeps
     )
     # Read back, it changes nothing and is not restated again.
     await handlers.on_contacts([restated])
-    assert store.contacts["c1"] == c1 and len(store.queued) == 1
+    assert store.contacts["c1"] == c1 and len(store.events()) == 1
 
 
 async def test_a_state_stated_here_fills_a_missing_contact_and_never_overwrites_one() -> None:
@@ -504,17 +339,17 @@ async def test_a_state_stated_here_fills_a_missing_contact_and_never_overwrites_
         channels=["email"],
         email="old@exemple.fr",
     )
-    rebuilt = FakeStore()  # a rebuild from the compacted topic: only the opt-out is left
+    rebuilt = FakeDatabase()  # a rebuild from the compacted topic: only the opt-out is left
     await _handlers(rebuilt).on_contacts([stop])
     assert rebuilt.contacts["c1"].channels == {Channel.EMAIL}
-    stored = FakeStore()
+    stored = FakeDatabase()
     await _handlers(stored).on_contacts([_registered("c1", "r1", email="new@exemple.fr"), stop])
     assert stored.contacts["c1"].email == "new@exemple.fr"
     assert stored.contacts["c1"].channels == {Channel.EMAIL}
 
 
 async def test_only_the_candidates_own_newer_consent_lifts_a_stop() -> None:
-    store = FakeStore()
+    store = FakeDatabase()
     await _stopped(store)
     later = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
     handlers = _handlers(store)
@@ -534,7 +369,7 @@ async def test_only_the_candidates_own_newer_consent_lifts_a_stop() -> None:
 
 
 async def test_a_consent_dated_in_the_future_cannot_outlive_a_later_stop() -> None:
-    store = FakeStore()
+    store = FakeDatabase()
     await _stopped(store)
     handlers = _handlers(store)  # the clock says NOON
     future = datetime(2030, 1, 1, tzinfo=UTC)
@@ -562,15 +397,15 @@ async def test_a_partner_withdrawal_also_sticks_and_the_order_of_a_batch_does_no
         _consent("c1", "yes", channel="email", consented=True, origin="candidate", at=later, version=3),
     ]
     for order in (events, [events[0], events[3], events[1], events[2]]):
-        store = FakeStore()
+        store = FakeDatabase()
         for event in order:  # one by one, as after a failed batch
             await _handlers(store).on_contacts([event])
-        at_once = FakeStore()
+        at_once = FakeDatabase()
         await _handlers(at_once).on_contacts(order)
         assert (
             store.contacts["c1"].channels == at_once.contacts["c1"].channels == {Channel.EMAIL, Channel.SMS}
         )
-    store = FakeStore()
+    store = FakeDatabase()
     await _handlers(store).on_contacts(events[:3])
     assert store.contacts["c1"].channels == {Channel.SMS} and store.contacts["c1"].version == 2
 

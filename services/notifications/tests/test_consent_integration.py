@@ -10,9 +10,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from vocation_notifications.adapters.contact_cipher import ContactCipher, parse_keys
-from vocation_notifications.adapters.store import OutcomeEvents, Store
+from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
 from vocation_notifications.cli import reseal
 from vocation_notifications.core.tokens import sign_unsubscribe
+from vocation_notifications.ports import Contacts
 from vocation_notifications.testing import (
     TEST_CONTACTS_KEYS,
     Harness,
@@ -36,9 +37,18 @@ def _client(h: Harness) -> httpx.AsyncClient:
 
 
 async def _email_is(h: Harness, cand: str, email: str) -> bool:
-    async with h.service.pool.acquire() as conn:
-        stored = await h.service.store.get_contact(conn, cand)
+    async with h.service.units() as uow:
+        stored = await uow.contacts.get(cand)
     return stored is not None and stored.email == email
+
+
+async def _reseal_all(contacts: Contacts) -> int:
+    """Reseal every contact, batch after batch; how many were."""
+    resealed, after = 0, ""
+    while after is not None:
+        done, after = await contacts.reseal_batch(after)
+        resealed += done
+    return resealed
 
 
 async def _channels_are(h: Harness, cand: str, *channels: str) -> bool:
@@ -138,18 +148,18 @@ async def test_contact_is_sealed_at_rest_and_after_a_key_rotation_still_found_by
     assert phone_of(cand)[1:] not in stored["phone"] and phone_of(cand) != stored["phone_index"]
     # Rotation: a new key first, the old one kept to open; then everything resealed under the new one.
     old_keys = parse_keys(TEST_CONTACTS_KEYS)
-    rotated = Store(OutcomeEvents("urn:test"), ContactCipher([("k2", b"2" * 32), *old_keys]))
-    async with h.service.pool.acquire() as conn, conn.transaction():
-        assert await rotated.candidates_with_phone(conn, phone_of(cand)) == [cand]
-        assert await rotated.reseal_contacts(conn) >= 1
-        assert await rotated.reseal_contacts(conn) == 0
-        contact = await rotated.get_contact(conn, cand)
+    rotated = PgUnitsOfWork(h.service.pool, ContactCipher([("k2", b"2" * 32), *old_keys]))
+    async with rotated() as uow:
+        assert await uow.contacts.with_phone(phone_of(cand)) == [cand]
+        assert await _reseal_all(uow.contacts) >= 1
+        assert await _reseal_all(uow.contacts) == 0
+        contact = await uow.contacts.get(cand)
         assert (
             contact is not None and contact.email == f"{cand}@exemple.fr" and contact.phone == phone_of(cand)
         )
-        assert await rotated.candidates_with_phone(conn, phone_of(cand)) == [cand]
-        resealed = await conn.fetchval("SELECT email FROM contacts WHERE candidate_id = $1", cand)
-        assert resealed.startswith("enc1:k2:")
+        assert await uow.contacts.with_phone(phone_of(cand)) == [cand]
+    resealed = await h.fetchval("SELECT email FROM contacts WHERE candidate_id = $1", cand)
+    assert resealed.startswith("enc1:k2:")
 
 
 async def test_contact_sealed_with_a_key_gone_from_the_settings_waits_and_stops_no_one_else(

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from vocation_notifications.adapters.store import FINISHED_NOTIFICATIONS
+from vocation_notifications.adapters.postgres.outbox import FINISHED_NOTIFICATIONS
 from vocation_notifications.app import MIGRATIONS
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention

@@ -115,11 +115,10 @@ async def test_processed_marks_written_before_pseudonyms_are_rewritten(harness: 
     await h.service.pool.execute(
         "INSERT INTO processed_events (consumer, source, event_id) VALUES ('n-matches', 'urn:t', $1)", legacy
     )
-    async with h.service.pool.acquire() as conn:
-        assert await h.service.store.pseudonymize_processed(conn, chunk=1) >= 1
-        assert await h.service.store.pseudonymize_processed(conn) == 0
+    assert await h.service.pseudonymize_processed(chunk=1) >= 1
+    assert await h.service.pseudonymize_processed() == 0
     assert await h.fetchval("SELECT count(*) FROM processed_events WHERE event_id = $1", legacy) == 0
-    kept = h.service.store.processed_key(legacy)
+    kept = h.service.handlers.processed_key(legacy)
     assert await h.fetchval("SELECT count(*) FROM processed_events WHERE event_id = $1", kept) == 1
 
 
@@ -351,8 +350,8 @@ async def test_two_workers_on_one_outbox_send_each_message_once_and_keep_the_cap
     h = harness
     service = h.service
     other = DeliveryWorker(
-        pool=service.pool,
-        store=service.store,
+        units=service.units,
+        facts=service.facts,
         renderer=service.renderer,
         email=service.email,
         sms=service.sms,

@@ -1,14 +1,15 @@
-"""The composition root: pool, broker, consumers, senders, worker and HTTP app, built and closed together."""
+"""The composition root: `NotificationsService` builds the pool, broker, consumers, senders, worker and
+HTTP app, and closes them together."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
-import asyncpg
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from vocation_shared.http import create_app, kafka_reachable, operations_router, postgres_reachable
@@ -20,39 +21,27 @@ from vocation_shared.secrets import fail_closed
 
 from vocation_notifications.adapters.email_events import BrevoEmailEvents
 from vocation_notifications.adapters.http_api import PUBLIC_PATHS, api_router
-from vocation_notifications.adapters.kafka_handlers import Handlers
+from vocation_notifications.adapters.kafka import subscribe
 from vocation_notifications.adapters.metrics import Metrics
+from vocation_notifications.adapters.postgres import UNAVAILABLE, Pool
+from vocation_notifications.adapters.postgres.outbox import FINISHED_NOTIFICATIONS
+from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
 from vocation_notifications.adapters.public_http import BodyLimit, render_problem
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
-from vocation_notifications.adapters.store import FINISHED_NOTIFICATIONS, OutcomeEvents, Store
 from vocation_notifications.adapters.templates import Renderer
-from vocation_notifications.consent_service import ConsentService
 from vocation_notifications.core.backoff import Backoff
+from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.throttle import FailureThrottle
 from vocation_notifications.delivery import DeliveryWorker
+from vocation_notifications.handlers import Handlers
 from vocation_notifications.ports import Clock, EmailSender, SmsSender, SystemClock
 from vocation_notifications.settings import NotificationsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
-
-
-@dataclass
-class NotificationsService:
-    """Everything the running service is made of (tests reach in through it)."""
-
-    settings: NotificationsSettings
-    app: FastAPI
-    pool: asyncpg.Pool
-    broker: KafkaBroker
-    store: Store
-    worker: DeliveryWorker
-    consent: ConsentService
-    metrics: Metrics
-    renderer: Renderer
-    email: EmailSender
-    sms: SmsSender
+DEPENDENCY_ERRORS = (OSError, TimeoutError, *UNAVAILABLE, KafkaError)
+"""What the delivery worker logs as a dependency being down (then goes on), not as a bug."""
 
 
 def check_secrets(settings: NotificationsSettings) -> None:
@@ -98,114 +87,186 @@ def make_sms_sender(settings: NotificationsSettings) -> SmsSender:
     return LocalSmsSink(settings.sms_sink_file)
 
 
-@contextlib.asynccontextmanager
-async def running_service(
-    settings: NotificationsSettings,
-    *,
-    clock: Clock | None = None,
-    email_sender: EmailSender | None = None,
-    sms_sender: SmsSender | None = None,
-) -> AsyncIterator[NotificationsService]:
-    """Start everything (consumers, and the worker when `worker_enabled`); stop it all on exit.
+class NotificationsService:
+    """The running service: `async with NotificationsService(settings) as service:` starts the
+    consumers, the delivery worker (when `worker_enabled`) and the retention; `service.http` is the
+    ASGI app to serve. Everything stops on exit. Weak secrets stop it first, before any connection.
 
-    Weak secrets stop it first, before any connection (see `check_secrets`).
+    Its parts stay reachable (`units`, `handlers`, `worker`, `pool`, `broker`, `metrics`…): the
+    tests and the benchmark drive them.
     """
-    check_secrets(settings)
-    clock = clock or SystemClock()
-    policy = settings.policy()
-    metrics = Metrics()
-    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher(), settings.pseudonymizer())
-    renderer = Renderer(
-        site_base_url=settings.site_base_url,
-        public_base_url=settings.public_base_url,
-        signing_secret=settings.signing_secret.get_secret_value(),
-        stop_number=settings.sms_stop_number,
-    )
-    own_email = email_sender is None
-    own_sms = sms_sender is None
-    email = email_sender or make_email_sender(settings)
-    sms = sms_sender or make_sms_sender(settings)
-    async with create_pool(
-        settings.database_url,
-        migrations=[("notifications", MIGRATIONS)],
-        max_size=settings.database_pool_size,
-    ) as pool:
-        async with pool.acquire() as conn:
-            converted = await store.pseudonymize_processed(conn)
+
+    http: FastAPI
+    pool: Pool
+    broker: KafkaBroker
+    units: PgUnitsOfWork
+    handlers: Handlers
+    worker: DeliveryWorker
+
+    def __init__(
+        self,
+        settings: NotificationsSettings,
+        *,
+        clock: Clock | None = None,
+        email_sender: EmailSender | None = None,
+        sms_sender: SmsSender | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.facts = OutcomeEvents(settings.event_source)
+        self.pseudonyms = settings.pseudonymizer()
+        self.renderer = Renderer(
+            site_base_url=settings.site_base_url,
+            public_base_url=settings.public_base_url,
+            signing_secret=settings.signing_secret.get_secret_value(),
+            stop_number=settings.sms_stop_number,
+        )
+        self._email_sender = email_sender
+        self._sms_sender = sms_sender
+        self._stack = contextlib.AsyncExitStack()
+
+    @property
+    def app(self) -> FastAPI:
+        """The ASGI app (the name `__main__` serves)."""
+        return self.http
+
+    @property
+    def consent(self) -> Handlers:
+        """The opt-out commands the public routes call."""
+        return self.handlers
+
+    async def __aenter__(self) -> Self:
+        check_secrets(self.settings)
+        try:
+            await self._start(self._stack)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        settings = self.settings
+        policy = settings.policy()
+        self.email = self._email_sender or make_email_sender(settings)
+        if self._email_sender is None:
+            stack.push_async_callback(self.email.aclose)
+        self.sms = self._sms_sender or make_sms_sender(settings)
+        if self._sms_sender is None:
+            stack.push_async_callback(self.sms.aclose)
+        self.pool = await stack.enter_async_context(
+            create_pool(
+                settings.database_url,
+                migrations=[("notifications", MIGRATIONS)],
+                max_size=settings.database_pool_size,
+            )
+        )
+        self.units = PgUnitsOfWork(self.pool, settings.contact_cipher())
+        converted = await self.pseudonymize_processed()
         if converted:
             log.info("processed_events.pseudonymized", rows=converted)
-        broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
-        publisher = EventPublisher(broker)
-        worker = DeliveryWorker(
-            pool=pool,
-            store=store,
-            renderer=renderer,
-            email=email,
-            sms=sms,
+        self.broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
+        publisher = EventPublisher(self.broker)
+        self.worker = DeliveryWorker(
+            units=self.units,
+            facts=self.facts,
+            renderer=self.renderer,
+            email=self.email,
+            sms=self.sms,
             publisher=publisher,
-            clock=clock,
+            clock=self.clock,
             policy=policy,
             backoff=Backoff(settings.retry_initial_s, settings.retry_max_s, settings.retry_max_attempts),
-            metrics=metrics,
+            metrics=self.metrics,
             batch=settings.worker_batch,
             lease_s=settings.lease_s,
             email_concurrency=settings.smtp_connections,
             sms_concurrency=settings.sms_concurrency,
+            dependency_errors=DEPENDENCY_ERRORS,
         )
         consumer = EventConsumer(
-            broker,
-            DeadLetterPublisher(broker, settings.consumer_group_prefix),
+            self.broker,
+            DeadLetterPublisher(self.broker, settings.consumer_group_prefix),
             RetryPolicy(
                 initial_s=settings.consumer_retry_initial_s,
                 max_s=settings.consumer_retry_max_s,
                 max_attempts=settings.consumer_max_attempts,
             ),
         )
-        Handlers(
-            pool,
-            store,
-            clock,
+        self.handlers = Handlers(
+            self.units,
+            self.facts,
+            self.clock,
             policy,
             settings.consumer_group_prefix,
-            on_planned=worker.wake.set,
-            metrics=metrics,
-        ).register(consumer)
-        consent = ConsentService(pool, store, publisher, clock, settings.event_source, metrics)
-        app = create_app(
+            publisher=publisher,
+            pseudonyms=self.pseudonyms,
+            on_planned=self.worker.wake.set,
+            metrics=self.metrics,
+        )
+        subscribe(consumer, self.handlers)
+        self.http = create_app(
             title="Vocation notifications",
             distribution="vocation-notifications",
             description="The unsubscribe page and endpoint, and the inbound SMS webhook. Errors in French.",
             language="fr",
             render=render_problem,
         )
-        app.include_router(
-            operations_router([kafka_reachable(broker), postgres_reachable(pool)], registry=metrics.registry)
+        self.http.include_router(
+            operations_router(
+                [kafka_reachable(self.broker), postgres_reachable(self.pool)], registry=self.metrics.registry
+            )
         )
         throttle = FailureThrottle(settings.public_failures_per_minute, settings.public_failures_burst)
-        app.include_router(
-            api_router(consent, settings.signing_secrets(), settings.sms_inbound_token, throttle)
+        self.http.include_router(
+            api_router(self.handlers, settings.signing_secrets(), settings.sms_inbound_token, throttle)
         )
-        app.add_middleware(BodyLimit, paths=PUBLIC_PATHS, limit=settings.public_body_limit)
-        service = NotificationsService(
-            settings, app, pool, broker, store, worker, consent, metrics, renderer, email, sms
-        )
-        stop = asyncio.Event()
-        task: asyncio.Task[None] | None = None
-        await broker.start()
-        try:
-            if settings.worker_enabled:
-                task = asyncio.create_task(
-                    worker.run(stop, settings.worker_poll_s, settings.worker_lanes), name="delivery-worker"
-                )
-            retention = Retention(pool, [PROCESSED_EVENTS, FINISHED_NOTIFICATIONS], settings.retention())
-            async with pruning(retention, settings.retention_every_s):
-                yield service
-        finally:
-            stop.set()
-            if task is not None:
+        self.http.add_middleware(BodyLimit, paths=PUBLIC_PATHS, limit=settings.public_body_limit)
+        await self.broker.start()
+        stack.push_async_callback(self.broker.stop)
+        if settings.worker_enabled:
+            stop = asyncio.Event()
+            task = asyncio.create_task(
+                self.worker.run(stop, settings.worker_poll_s, settings.worker_lanes), name="delivery-worker"
+            )
+
+            async def stop_worker() -> None:
+                stop.set()
                 await task
-            await broker.stop()
-            if own_email:
-                await email.aclose()
-            if own_sms:
-                await sms.aclose()
+
+            stack.push_async_callback(stop_worker)
+        retention = Retention(self.pool, [PROCESSED_EVENTS, FINISHED_NOTIFICATIONS], settings.retention())
+        await stack.enter_async_context(pruning(retention, settings.retention_every_s))
+
+    async def pseudonymize_processed(self, chunk: int = 10_000) -> int:
+        """Rewrite the processed marks written before pseudonyms, one unit of work per chunk; how many
+        (idempotent: run at start, before the consumers)."""
+        converted = 0
+        while done := await self._pseudonymize_chunk(chunk):
+            converted += done
+        return converted
+
+    async def _pseudonymize_chunk(self, chunk: int) -> int:
+        async with self.units() as uow:
+            return await uow.processed.pseudonymize_bare(
+                lambda event_id: self.pseudonyms.of("event", event_id), chunk
+            )
+
+
+def running_service(
+    settings: NotificationsSettings,
+    *,
+    clock: Clock | None = None,
+    email_sender: EmailSender | None = None,
+    sms_sender: SmsSender | None = None,
+) -> NotificationsService:
+    """`NotificationsService(...)`: the name `__main__` and older callers use."""
+    return NotificationsService(settings, clock=clock, email_sender=email_sender, sms_sender=sms_sender)

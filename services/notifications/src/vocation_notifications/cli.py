@@ -13,7 +13,7 @@ import typer
 from vocation_shared.postgres import create_pool
 
 from vocation_notifications.adapters.contact_cipher import new_key_setting
-from vocation_notifications.adapters.store import OutcomeEvents, Store
+from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
 from vocation_notifications.app import MIGRATIONS
 from vocation_notifications.settings import NotificationsSettings
 
@@ -55,16 +55,16 @@ def send_now(
 
 async def reseal(settings: NotificationsSettings) -> int:
     """Seal every contact stored in clear or under an older key with the current key."""
-    store = Store(OutcomeEvents(settings.event_source), settings.contact_cipher(), settings.pseudonymizer())
     resealed = 0
     after: str | None = ""
     async with create_pool(
         settings.database_url, migrations=[("notifications", MIGRATIONS)], max_size=1
     ) as pool:
+        units = PgUnitsOfWork(pool, settings.contact_cipher())
         while after is not None:
             # One short transaction per batch: the running service's contact updates wait little.
-            async with pool.acquire() as conn, conn.transaction():
-                done, after = await store.reseal_batch(conn, after)
+            async with units() as uow:
+                done, after = await uow.contacts.reseal_batch(after)
             resealed += done
     return resealed
 

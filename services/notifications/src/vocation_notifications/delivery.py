@@ -18,20 +18,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
-from aiokafka.errors import KafkaError
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel
-from vocation_shared.kafka import EventPublisher
 from vocation_shared.logs import get_logger, redact
 
 from vocation_notifications.adapters.metrics import Metrics
-from vocation_notifications.adapters.store import OutboxRow, QueuedFact, QueuedTombstone, Store
-from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import build_digests
-from vocation_notifications.core.model import DueItem, RecipientKind
+from vocation_notifications.core.facts import OutcomeEvents, QueuedFact, QueuedTombstone
+from vocation_notifications.core.model import DueItem, OutboxRow, RecipientKind
 from vocation_notifications.core.policy import CAPPED_PURPOSES, Policy
 from vocation_notifications.core.schedule import local_day_bounds
 from vocation_notifications.ports import (
@@ -39,12 +35,18 @@ from vocation_notifications.ports import (
     DeliveryError,
     EmailMessage,
     EmailSender,
+    Publisher,
     Receipt,
     SmsMessage,
     SmsSender,
+    Templates,
+    UnitsOfWork,
 )
 
 log = get_logger(__name__)
+
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (OSError, TimeoutError)
+"""Errors meaning a dependency is down (the composition root adds its drivers'): logged as such."""
 
 UNREADABLE_RETRY = timedelta(minutes=5)
 """A row whose sealed contact does not open (its key left the settings) is looked at again this late."""
@@ -74,12 +76,12 @@ class DeliveryWorker:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
-        store: Store,
-        renderer: Renderer,
+        units: UnitsOfWork,
+        facts: OutcomeEvents,
+        renderer: Templates,
         email: EmailSender,
         sms: SmsSender,
-        publisher: EventPublisher,
+        publisher: Publisher,
         clock: Clock,
         policy: Policy,
         backoff: Backoff,
@@ -88,9 +90,10 @@ class DeliveryWorker:
         lease_s: float = 120.0,
         email_concurrency: int = 4,
         sms_concurrency: int = 8,
+        dependency_errors: tuple[type[Exception], ...] = DEPENDENCY_ERRORS,
     ) -> None:
-        self._pool = pool
-        self._store = store
+        self._units = units
+        self._facts = facts
         self._renderer = renderer
         self._email = email
         self._sms = sms
@@ -103,6 +106,7 @@ class DeliveryWorker:
         self._lease = timedelta(seconds=lease_s)
         self._email_slots = asyncio.Semaphore(email_concurrency)
         self._sms_slots = asyncio.Semaphore(sms_concurrency)
+        self._dependency_errors = dependency_errors
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event, poll_s: float = 0.2, lanes: int = 1) -> None:
@@ -125,7 +129,7 @@ class DeliveryWorker:
                 if first and time.monotonic() - last_depth > 5:
                     await self.update_depth()
                     last_depth = time.monotonic()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+            except self._dependency_errors as exc:
                 log.warning("delivery.dependency_unavailable", error=repr(exc))
                 done = 0
                 await asyncio.sleep(1)
@@ -156,17 +160,17 @@ class DeliveryWorker:
     async def build_digests(self) -> int:
         """Gather held matches whose digest time came into one digest row per person and channel."""
         now = self._clock.now()
-        async with self._pool.acquire() as conn, conn.transaction():
-            held = await self._store.due_held(conn, now, 5000)
+        async with self._units() as uow:
+            held = await uow.digests.due_held(now, 5000)
             digests = build_digests(held, now, self._policy.tz)
             for digest in digests:
-                await self._store.save_digest(conn, digest, now)
+                await uow.digests.save(digest, now)
         return len(digests)
 
     async def release_expired(self) -> int:
         """Give back rows whose attempt outlived its lease (the worker died mid-send)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            released = await self._store.release_expired(conn, self._clock.now())
+        async with self._units() as uow:
+            released = await uow.outbox.release_expired(self._clock.now())
         if released:
             log.warning("delivery.leases_expired", rows=released)
         return released
@@ -175,22 +179,22 @@ class DeliveryWorker:
         """Decide for each due row (send, defer, hold, suppress); claim those to send."""
         now = self._clock.now()
         to_send: list[OutboxRow] = []
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await self._store.due(conn, now, self._batch)
+        async with self._units() as uow:
+            rows = await uow.outbox.due(now, self._batch)
             if not rows:
                 return []
             capped = [r.recipient_id for r in rows if r.purpose in CAPPED_PURPOSES]
             counts: dict[tuple[str, Channel], int] = {}
             if capped:
-                await self._store.lock_recipients(conn, capped)
-                counts = await self._store.capped_counts(
-                    conn, capped, CAPPED_PURPOSES, local_day_bounds(now, self._policy.tz)
+                await uow.outbox.lock_recipients(capped)
+                counts = await uow.outbox.capped_counts(
+                    capped, CAPPED_PURPOSES, local_day_bounds(now, self._policy.tz)
                 )
             for row in rows:
                 if row.unreadable is not None:
                     # A key missing from the settings: loud, kept, and out of the way of the others.
                     log.error("notification.contact_unreadable", notification_id=row.id, error=row.unreadable)
-                    await self._store.defer(conn, row.id, now + UNREADABLE_RETRY, hold=False)
+                    await uow.outbox.defer(row.id, now + UNREADABLE_RETRY, hold=False)
                     continue
                 key = (row.recipient_id, row.channel)
                 decision = decide(
@@ -214,12 +218,13 @@ class DeliveryWorker:
                         counts[key] = counts.get(key, 0) + 1
                 elif decision.action in (Action.DEFER, Action.HOLD):
                     assert decision.until is not None
-                    await self._store.defer(conn, row.id, decision.until, hold=decision.action is Action.HOLD)
+                    await uow.outbox.defer(row.id, decision.until, hold=decision.action is Action.HOLD)
                     outcome = "held" if decision.action is Action.HOLD else "deferred"
                     self._metrics.outcome(row.channel, row.purpose, outcome)
                 else:
                     assert decision.why is not None
-                    await self._store.suppress(conn, row, decision.why, now)
+                    await uow.outbox.suppress(row, decision.why)
+                    await uow.events.queue([self._facts.suppressed(row, now, decision.why)])
                     self._metrics.outcome(row.channel, row.purpose, "suppressed")
                     log.info(
                         "notification.suppressed",
@@ -227,7 +232,7 @@ class DeliveryWorker:
                         recipient_id=row.recipient_id,
                         why=str(decision.why),
                     )
-            attempts = await self._store.mark_sending(conn, to_send, now, now + self._lease)
+            attempts = await uow.outbox.mark_sending(to_send, now, now + self._lease)
         return [Claimed(row, a_id, n) for row, (a_id, n) in zip(to_send, attempts, strict=True)]
 
     async def _deliver(self, claimed: Claimed, done: asyncio.Queue[Outcome | None]) -> None:
@@ -273,16 +278,18 @@ class DeliveryWorker:
         now = self._clock.now()
         logged: list[tuple[Outcome, bool, datetime | None]] = []
         accepted = [o for o in outcomes if o.receipt is not None]
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._units() as uow:
             # Every acceptance in one statement (with its facts), then the failures one by one.
-            owned = await self._store.mark_sent_many(
-                conn,
-                [
-                    (o.claimed.row, o.claimed.attempt_id, o.claimed.attempts, o.receipt.provider_message_id)
-                    for o in accepted
-                    if o.receipt is not None
-                ],
-                now,
+            sent = [
+                (o.claimed.row, o.claimed.attempt_id, o.claimed.attempts, o.receipt.provider_message_id)
+                for o in accepted
+                if o.receipt is not None
+            ]
+            owned = await uow.outbox.mark_sent_many(sent, now)
+            await uow.events.queue(
+                self._facts.sent(row, now, provider_id, attempts)
+                for (row, _, attempts, provider_id), ok in zip(sent, owned, strict=True)
+                if ok
             )
             logged += [(o, ok, None) for o, ok in zip(accepted, owned, strict=True)]
             for outcome in outcomes:
@@ -296,9 +303,16 @@ class DeliveryWorker:
                 message = redact(str(outcome.error))
                 if retry_at is None and not outcome.error.permanent:
                     message += f" (gave up after {claimed.attempts} attempts)"
-                await self._store.mark_failed(
-                    conn, claimed.row, claimed.attempt_id, claimed.attempts, message, now, retry_at
-                )
+                if await uow.outbox.mark_failed(claimed.row, claimed.attempt_id, message, retry_at):
+                    fact = self._facts.failed(
+                        claimed.row,
+                        now,
+                        message,
+                        permanent=retry_at is None,
+                        attempts=claimed.attempts,
+                        next_at=retry_at,
+                    )
+                    await uow.events.queue([fact])
                 logged.append((outcome, True, retry_at))
         for outcome, was_recorded, retry_at in logged:
             row = outcome.claimed.row
@@ -373,12 +387,12 @@ class DeliveryWorker:
         """Publish the queued facts on `notifications`, then forget them (at least once, ids deterministic)."""
         total = 0
         while True:
-            async with self._pool.acquire() as conn, conn.transaction():
-                pending = await self._store.pending_events(conn, limit)
+            async with self._units() as uow:
+                pending = await uow.events.pending(limit)
                 if not pending:
                     return total
                 await self._publish_in_order([fact for _, fact in pending])
-                await self._store.delete_events(conn, [seq for seq, _ in pending])
+                await uow.events.delete([seq for seq, _ in pending])
             total += len(pending)
             if len(pending) < limit:
                 return total
@@ -399,7 +413,7 @@ class DeliveryWorker:
 
     async def update_depth(self) -> None:
         """Refresh the queue depth gauge."""
-        async with self._pool.acquire() as conn:
-            depth = await self._store.depth(conn)
+        async with self._units() as uow:
+            depth = await uow.outbox.depth()
         for state, count in depth.items():
             self._metrics.queue_depth.labels(state=state).set(count)

@@ -1,1 +1,1 @@
-"""Adapters: PostgreSQL store, Kafka handlers, SMTP and SMS providers, templates, HTTP API."""
+"""Adapters: PostgreSQL repositories, Kafka subscriptions, SMTP and SMS providers, templates, HTTP API."""

@@ -18,10 +18,10 @@ from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
 from vocation_shared.logs import get_logger
 
 from vocation_notifications.adapters.public_http import page, problem, wants_html
-from vocation_notifications.consent_service import ConsentService
 from vocation_notifications.core.consent import is_stop_reply
 from vocation_notifications.core.throttle import FailureThrottle, retry_after
 from vocation_notifications.core.tokens import BadToken, verify_unsubscribe
+from vocation_notifications.ports import ConsentCommands as ConsentService
 
 log = get_logger(__name__)
 

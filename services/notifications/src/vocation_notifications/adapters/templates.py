@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -14,6 +13,7 @@ from vocation_shared.reference import communes, rome_v4
 from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.sms import fit, size_of
 from vocation_notifications.core.tokens import sign_unsubscribe
+from vocation_notifications.ports import RenderedEmail
 
 _KINDS = {
     "vacancy": "Offre d'emploi",
@@ -68,18 +68,8 @@ def _sms_reason(reasons: list[str]) -> str:
     return chosen[:1].upper() + chosen[1:]
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedEmail:
-    """Subject, plain text and HTML of an email, and its unsubscribe URL (candidates only)."""
-
-    subject: str
-    text: str
-    html: str
-    unsubscribe_url: str | None
-
-
 class Renderer:
-    """Renders every purpose for email and SMS, in French."""
+    """Renders every purpose for email and SMS, in French (the `Templates` port)."""
 
     def __init__(
         self, *, site_base_url: str, public_base_url: str, signing_secret: str, stop_number: str

@@ -1,4 +1,4 @@
-"""Domain values: a contact and its consent, a planned notification, an item due for sending."""
+"""Domain values: a contact and its consent, a planned notification, an outbox row, an item due for sending."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose
+from vocation_shared.contracts.vocabulary import (
+    Channel,
+    DigestMode,
+    ImmersionRefusalReason,
+    NotificationPurpose,
+    SuppressionReason,
+)
+
+from vocation_notifications.core.policy import SLOT_PURPOSES
 
 
 class RecipientKind(StrEnum):
@@ -85,3 +93,51 @@ class DueItem:
     critical: bool = False
     slot_unknown: bool = False
     """A booking message whose slot (title, site, tutor) has not been read yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRef:
+    """What the `notifications` facts name of an outbox row (never an address)."""
+
+    id: str
+    recipient_id: str
+    channel: Channel
+    purpose: NotificationPurpose
+    about_id: str
+    why: SuppressionReason | None = None
+    """Set when the row was suppressed (planned without consent, withdrawn, erased)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An outbox row as the worker sees it, with the recipient's contact or host address."""
+
+    id: str
+    recipient_id: str
+    recipient_kind: RecipientKind
+    channel: Channel
+    purpose: NotificationPurpose
+    about_id: str
+    payload: dict[str, Any]
+    critical: bool
+    attempts: int
+    created_at: datetime
+    contact: Contact | None
+    host_address: str | None
+    attempt_id: str | None = None
+    guest_first_name: str | None = None
+    """For the host's notice of a booking: the first name of the candidate who booked, if given."""
+    unreadable: str | None = None
+    """Why the recipient's sealed contact could not be opened (a key missing from the settings)."""
+
+    @property
+    def slot_unknown(self) -> bool:
+        """A booking message about a slot this service has not read yet (its payload lacks it).
+
+        Not a refusal because the slot does not exist: that slot will never come.
+        """
+        return (
+            self.purpose in SLOT_PURPOSES
+            and "slot" not in self.payload
+            and self.payload.get("reason") != str(ImmersionRefusalReason.SLOT_UNKNOWN)
+        )

@@ -1,0 +1,76 @@
+"""Test doubles of the notifications service: in-memory fakes of its ports (`fakes`), real providers
+on loopback (`loopback`), and the integration tests' harness (`harness`)."""
+
+from __future__ import annotations
+
+from vocation_notifications.testing.fakes import (
+    FakeClock,
+    FakeContacts,
+    FakeDatabase,
+    FakeDigests,
+    FakeEventOutbox,
+    FakeOutbox,
+    FakeProcessedEvents,
+    FakePublisher,
+    FakeSender,
+    FakeSnapshots,
+    FakeUnitOfWork,
+    FakeUnitsOfWork,
+)
+from vocation_notifications.testing.harness import (
+    MORNING,
+    TEST_CONTACTS_KEYS,
+    Harness,
+    contact,
+    eventually,
+    match,
+    phone_of,
+    read_events,
+    read_values,
+    settings_for_tests,
+    withdrawal,
+)
+from vocation_notifications.testing.loopback import (
+    ReceivedMail,
+    SmsProviderStub,
+    SmtpSink,
+    StubSms,
+    email_events_app,
+    free_port,
+    sms_provider,
+    smtp_server,
+)
+
+__all__ = [
+    "MORNING",
+    "TEST_CONTACTS_KEYS",
+    "FakeClock",
+    "FakeContacts",
+    "FakeDatabase",
+    "FakeDigests",
+    "FakeEventOutbox",
+    "FakeOutbox",
+    "FakeProcessedEvents",
+    "FakePublisher",
+    "FakeSender",
+    "FakeSnapshots",
+    "FakeUnitOfWork",
+    "FakeUnitsOfWork",
+    "Harness",
+    "ReceivedMail",
+    "SmsProviderStub",
+    "SmtpSink",
+    "StubSms",
+    "contact",
+    "email_events_app",
+    "eventually",
+    "free_port",
+    "match",
+    "phone_of",
+    "read_events",
+    "read_values",
+    "settings_for_tests",
+    "sms_provider",
+    "smtp_server",
+    "withdrawal",
+]
