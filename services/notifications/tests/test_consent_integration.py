@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 def _client(h: Harness) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=h.service.app), base_url="http://notifications"
+        transport=httpx.ASGITransport(app=h.service.http), base_url="http://notifications"
     )
 
 

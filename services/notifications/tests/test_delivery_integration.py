@@ -65,7 +65,7 @@ async def test_health_and_metrics_report_outcomes_by_channel_and_purpose(harness
     await h.wait_rows(cand, 1)
     await h.drain()
     await h.service.worker.update_depth()
-    transport = httpx.ASGITransport(app=h.service.app)
+    transport = httpx.ASGITransport(app=h.service.http)
     async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as client:
         assert (await client.get("/health/live")).status_code == 200
         ready = await client.get("/health/ready")

@@ -65,7 +65,7 @@ async def guarded(
 
 
 def _client(service: NotificationsService, client: tuple[str, int] = ATTACKER) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=service.app, client=client)
+    transport = httpx.ASGITransport(app=service.http, client=client)
     return httpx.AsyncClient(transport=transport, base_url="http://notifications")
 
 

@@ -24,7 +24,7 @@ def main() -> None:
     run_service(
         settings,
         running_service,
-        lambda service: service.app,
+        lambda service: service.http,
         host=settings.http_host,
         port=settings.http_port,
         forwarded_allow_ips=settings.trusted_networks(),

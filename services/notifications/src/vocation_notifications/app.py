@@ -127,11 +127,6 @@ class NotificationsService:
         self._stack = contextlib.AsyncExitStack()
 
     @property
-    def app(self) -> FastAPI:
-        """The ASGI app (the name `__main__` serves)."""
-        return self.http
-
-    @property
     def consent(self) -> Handlers:
         """The opt-out commands the public routes call."""
         return self.handlers
@@ -268,5 +263,5 @@ def running_service(
     email_sender: EmailSender | None = None,
     sms_sender: SmsSender | None = None,
 ) -> NotificationsService:
-    """`NotificationsService(...)`: the name `__main__` and older callers use."""
+    """The service to enter (`async with running_service(settings) as service`), as in every service."""
     return NotificationsService(settings, clock=clock, email_sender=email_sender, sms_sender=sms_sender)
