@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,8 +16,6 @@ import orjson
 import pytest
 from vocation_events.core.partners import hash_api_key
 from vocation_events.testing.helpers import (
-    TEST_CONTACTS_KEYS,
-    TEST_PSEUDONYM_KEY,
     read_topic,
     start_gateway,
     wait_ready,
@@ -100,26 +97,19 @@ async def test_every_worker_takes_its_share_of_the_connections(
 def _start_logged(
     kafka_bootstrap: str, dsn: str, port: int, log: Path, **env: str
 ) -> subprocess.Popen[bytes]:
-    """`python -m vocation_events` with two workers, its INFO log lines written to `log`."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "vocation_events"],
-            env={
-                **os.environ,
-                "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-                "VOCATION_DATABASE_URL": dsn,
-                "VOCATION_HTTP_PORT": str(port),
-                "VOCATION_HTTP_WORKERS": "2",
-                "VOCATION_LOG_LEVEL": "INFO",
-                "VOCATION_WEBHOOKS_ENABLED": "false",
-                "VOCATION_CONTACTS_KEYS": TEST_CONTACTS_KEYS,
-                "VOCATION_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
-                "VOCATION_ARCHIVE_GROUP": f"events-archive-{uuid.uuid4().hex[:8]}",
-                **env,
-            },
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    """`python -m vocation_events` with two workers, archiving, its INFO log lines written to `log`."""
+    return start_gateway(
+        kafka_bootstrap,
+        dsn,
+        port,
+        log=log,
+        VOCATION_ARCHIVE_ENABLED="true",
+        VOCATION_HTTP_WORKERS="2",
+        VOCATION_LOG_LEVEL="INFO",
+        VOCATION_WEBHOOKS_ENABLED="false",
+        VOCATION_ARCHIVE_GROUP=f"events-archive-{uuid.uuid4().hex[:8]}",
+        **env,
+    )
 
 
 async def _two_workers(gateway: subprocess.Popen[bytes], base: str) -> list[int]:

@@ -9,6 +9,8 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -39,10 +41,28 @@ def make_settings(kafka_bootstrap: str, database_url: str, **overrides: object) 
     return EventsSettings(**values)  # type: ignore[arg-type]
 
 
-def start_gateway(kafka_bootstrap: str, dsn: str, port: int, **env: str) -> subprocess.Popen[bytes]:
-    """`python -m vocation_events` on `port`, as an operator runs it (`env`: more `VOCATION_*` settings)."""
+def start_gateway(
+    kafka_bootstrap: str, dsn: str, port: int, *, log: Path | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    """`python -m vocation_events` on `port`, as an operator runs it (`env`: more `VOCATION_*` settings).
+
+    `log`: where its output goes (stdout and stderr), instead of the test's own.
+    """
+    output = log.open("wb") if log is not None else None
+    try:
+        return _popen_gateway(kafka_bootstrap, dsn, port, output, env)
+    finally:
+        if output is not None:
+            output.close()  # the child holds its own copy
+
+
+def _popen_gateway(
+    kafka_bootstrap: str, dsn: str, port: int, output: IO[bytes] | None, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "vocation_events"],
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
         env={
             **os.environ,
             "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
