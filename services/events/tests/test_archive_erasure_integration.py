@@ -166,7 +166,7 @@ async def test_a_batch_archived_while_an_erasure_commits_is_skipped_or_erased_la
     async with service.pool.acquire() as archiving:
         transaction = archiving.transaction()
         await transaction.start()
-        await archiving.execute("LOCK TABLE erasures IN SHARE MODE")  # as `PgArchive.store` does
+        await archiving.execute("LOCK TABLE erasures IN SHARE MODE")  # as `PostgresArchive.store` does
         await archiving.execute(
             'INSERT INTO archived_events (topic, partition, "offset", source, event_id, type, subject, time,'
             " event, candidate_id) VALUES ('matches', 0, 0, $1, $2, 't', $3, now(), '{}', $3)",

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import orjson
 import pytest
-from vocation_events.adapters.rate_limits import InMemoryRateLimits, PgRateLimits
+from vocation_events.adapters.rate_limits import InMemoryRateLimits, PostgresRateLimits
 from vocation_events.app import MIGRATIONS, running_service
 from vocation_events.core.partners import Partner, hash_api_key, key_hint, new_api_key
 from vocation_events.core.ratelimit import RateDefaults, RateLimiter
@@ -32,7 +32,7 @@ async def limits(request: pytest.FixtureRequest, fresh_database: str) -> AsyncIt
         )
         return
     async with create_pool(fresh_database, migrations=[("events", MIGRATIONS)], max_size=2) as pool:
-        yield PgRateLimits(pool, DEFAULTS)
+        yield PostgresRateLimits(pool, DEFAULTS)
 
 
 async def test_a_partner_spends_its_burst_then_waits_for_the_refill(limits: RateLimits) -> None:
@@ -50,7 +50,7 @@ async def test_two_gateway_processes_share_one_partner_bucket(fresh_database: st
         create_pool(fresh_database, migrations=[("events", MIGRATIONS)], max_size=2) as one,
         create_pool(fresh_database, migrations=[("events", MIGRATIONS)], max_size=2) as two,
     ):
-        first, second = PgRateLimits(one, DEFAULTS), PgRateLimits(two, DEFAULTS)
+        first, second = PostgresRateLimits(one, DEFAULTS), PostgresRateLimits(two, DEFAULTS)
         assert await first.take("p", None, None, 15) == 0
         assert await second.take("p", None, None, 10) > 0, "the other process sees what was spent"
         assert await second.take("p", None, None, 5) == 0

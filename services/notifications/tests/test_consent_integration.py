@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from vocation_notifications.adapters.contact_cipher import ContactCipher, parse_keys
-from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
+from vocation_notifications.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_notifications.cli import reseal
 from vocation_notifications.core.tokens import sign_unsubscribe
 from vocation_notifications.ports import Contacts
@@ -148,7 +148,7 @@ async def test_contact_is_sealed_at_rest_and_after_a_key_rotation_still_found_by
     assert phone_of(cand)[1:] not in stored["phone"] and phone_of(cand) != stored["phone_index"]
     # Rotation: a new key first, the old one kept to open; then everything resealed under the new one.
     old_keys = parse_keys(TEST_CONTACTS_KEYS)
-    rotated = PgUnitsOfWork(h.service.pool, ContactCipher([("k2", b"2" * 32), *old_keys]))
+    rotated = PostgresUnitsOfWork(h.service.pool, ContactCipher([("k2", b"2" * 32), *old_keys]))
     async with rotated() as uow:
         assert await uow.contacts.with_phone(phone_of(cand)) == [cand]
         assert await _reseal_all(uow.contacts) >= 1

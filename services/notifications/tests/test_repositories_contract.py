@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
+from vocation_notifications.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_notifications.app import MIGRATIONS
 from vocation_notifications.core.consent import ConsentMark
 from vocation_notifications.core.digest import build_digests
@@ -41,7 +41,7 @@ def fake_units() -> UnitsOfWork:
 async def postgres_units(fresh_database: str) -> AsyncIterator[UnitsOfWork]:
     """The PostgreSQL repositories on a fresh database with the service's migrations."""
     async with create_pool(fresh_database, migrations=[("notifications", MIGRATIONS)], max_size=4) as pool:
-        yield PgUnitsOfWork(pool)
+        yield PostgresUnitsOfWork(pool)
 
 
 @pytest.fixture(

@@ -19,15 +19,20 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import Retention, pruning
 
 from vocation_events.adapters.archive import Archiver
-from vocation_events.adapters.archive_store import ArchiveEraser, PgArchive, pseudonymize_erasures
+from vocation_events.adapters.archive_store import ArchiveEraser, PostgresArchive, pseudonymize_erasures
 from vocation_events.adapters.http import create_http_app
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import INGESTED_EVENTS, PgClaims, PgOwners, PgPartners
-from vocation_events.adapters.rate_limits import PgRateLimits
+from vocation_events.adapters.postgres import (
+    INGESTED_EVENTS,
+    PostgresClaims,
+    PostgresOwners,
+    PostgresPartners,
+)
+from vocation_events.adapters.rate_limits import PostgresRateLimits
 from vocation_events.adapters.webhooks import (
     FINISHED_DELIVERIES,
     AddressGuard,
-    PgWebhooks,
+    PostgresWebhooks,
     WebhookFanOut,
     WebhookSender,
 )
@@ -53,9 +58,9 @@ class EventsService:
     sink: KafkaSink
     broker: KafkaBroker | None
     metrics: GatewayMetrics
-    partners: PgPartners
-    archive: PgArchive
-    webhooks: PgWebhooks
+    partners: PostgresPartners
+    archive: PostgresArchive
+    webhooks: PostgresWebhooks
     eraser: ArchiveEraser
     seal: ArchiveSeal
 
@@ -94,8 +99,8 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
         )
         pseudonymizer = settings.pseudonymizer()
         await pseudonymize_erasures(pool, pseudonymizer)  # before anything reads the erasure ledger
-        partners = PgPartners(pool)
-        archive = PgArchive(pool, pseudonymizer)
+        partners = PostgresPartners(pool)
+        archive = PostgresArchive(pool, pseudonymizer)
         cipher = settings.contact_cipher()
         seal = ArchiveSeal(cipher)
         if not cipher.enabled:
@@ -106,8 +111,8 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
             rows_per_pass=settings.eraser_rows_per_pass,
             pause_s=settings.eraser_pause_s,
         )
-        gateway = Gateway(PgClaims(pool, pseudonymizer), sink, metrics)
-        webhooks = PgWebhooks(pool, cipher)
+        gateway = Gateway(PostgresClaims(pool, pseudonymizer), sink, metrics)
+        webhooks = PostgresWebhooks(pool, cipher)
         broker: KafkaBroker | None = None
         if settings.archive_enabled or settings.webhooks_enabled:
             broker = make_broker(
@@ -129,12 +134,12 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
         api = create_http_app(
             gateway=gateway,
             authenticator=Authenticator(partners, settings.partner_cache_ttl_s),
-            limiter=PgRateLimits(
+            limiter=PostgresRateLimits(
                 pool, RateDefaults(settings.rate_per_s, settings.rate_burst, settings.max_batch_events)
             ),
             metrics=metrics,
             settings=settings,
-            owners=PgOwners(pool),
+            owners=PostgresOwners(pool),
             routers=[operations_router(checks, registry=metrics.registry)],
         )
         sender = WebhookSender(

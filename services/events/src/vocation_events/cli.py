@@ -21,10 +21,10 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.sealing import ContactKeyError
 
 from vocation_events.adapters import dead_letters
-from vocation_events.adapters.archive_store import PgArchive, pseudonymize_erasures
+from vocation_events.adapters.archive_store import PostgresArchive, pseudonymize_erasures
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import PgOwners, PgPartners
-from vocation_events.adapters.webhooks import AddressGuard, PgWebhooks
+from vocation_events.adapters.postgres import PostgresOwners, PostgresPartners
+from vocation_events.adapters.webhooks import AddressGuard, PostgresWebhooks
 from vocation_events.app import MIGRATIONS
 from vocation_events.core.archive_sealing import ArchiveSeal
 from vocation_events.core.ingestion import Record
@@ -141,7 +141,7 @@ def create_partner(
 
     async def create() -> str | None:
         async with _pool(EventsSettings()) as pool:
-            partners = PgPartners(pool)
+            partners = PostgresPartners(pool)
             users = [p.name for p in await partners.all() if p.source == source and p.name != name]
             if users and not share_source:
                 return (
@@ -170,7 +170,7 @@ def list_partners() -> None:
 
     async def fetch() -> list[Partner]:
         async with _pool(EventsSettings()) as pool:
-            return await PgPartners(pool).all()
+            return await PostgresPartners(pool).all()
 
     for p in _run(fetch()):
         state = f"revoked {p.revoked_at:%Y-%m-%d %H:%M}" if p.revoked_at else "active"
@@ -188,7 +188,7 @@ def revoke_partner(name: str) -> None:
 
     async def revoke() -> bool:
         async with _pool(EventsSettings()) as pool:
-            return await PgPartners(pool).revoke(name)
+            return await PostgresPartners(pool).revoke(name)
 
     if not _run(revoke()):
         typer.echo(f"error: no active partner named {name!r}", err=True)
@@ -209,7 +209,7 @@ def rotate_key(
 
     async def rotate() -> tuple[bool, Partner | None]:
         async with _pool(EventsSettings()) as pool:
-            partners = PgPartners(pool)
+            partners = PostgresPartners(pool)
             return await partners.rotate(name, hash_api_key(key), key_hint(key)), await partners.by_name(name)
 
     done, found = _run(rotate())
@@ -234,7 +234,7 @@ def reactivate(
 
     async def again() -> tuple[bool, Partner | None]:
         async with _pool(EventsSettings()) as pool:
-            partners = PgPartners(pool)
+            partners = PostgresPartners(pool)
             return await partners.reactivate(name, hash_api_key(key), key_hint(key)), await partners.by_name(
                 name
             )
@@ -274,10 +274,10 @@ def transfer(
 
     async def give() -> tuple[Partner | None, str | None]:
         async with _pool(EventsSettings()) as pool:
-            target = await PgPartners(pool).by_name(to)
+            target = await PostgresPartners(pool).by_name(to)
             if target is None or target.revoked_at is not None:
                 return None, None
-            return target, await PgOwners(pool).transfer(kind, entity_id, target, operator, reason)
+            return target, await PostgresOwners(pool).transfer(kind, entity_id, target, operator, reason)
 
     target, previous = _run(give())
     if target is None:
@@ -307,7 +307,7 @@ def owner(
 
     async def fetch() -> tuple[str | None, list[dict[str, object]]]:
         async with _pool(EventsSettings()) as pool:
-            owners = PgOwners(pool)
+            owners = PostgresOwners(pool)
             transfers = [t for t in await owners.transfers(entity_id) if t["kind"] == kind]
             return await owners.owner_of(kind, entity_id), transfers
 
@@ -351,10 +351,10 @@ def subscribe(
 
     async def create() -> Subscription | None:
         async with _pool(settings) as pool:
-            known = {p.name for p in await PgPartners(pool).all() if p.revoked_at is None}
+            known = {p.name for p in await PostgresPartners(pool).all() if p.revoked_at is None}
             if name not in known:
                 return None
-            return await PgWebhooks(pool, settings.contact_cipher()).subscribe(
+            return await PostgresWebhooks(pool, settings.contact_cipher()).subscribe(
                 name, checked_url, checked_types
             )
 
@@ -375,7 +375,7 @@ def subscriptions(name: Annotated[str | None, typer.Argument(help="Only this par
 
     async def fetch() -> list[dict[str, object]]:
         async with _pool(EventsSettings()) as pool:
-            return await PgWebhooks(pool).listing(name)
+            return await PostgresWebhooks(pool).listing(name)
 
     for s in _run(fetch()):
         state = "stopped" if s["revoked_at"] else "active"
@@ -392,7 +392,7 @@ def unsubscribe(subscription_id: str) -> None:
 
     async def stop() -> bool:
         async with _pool(EventsSettings()) as pool:
-            return await PgWebhooks(pool).unsubscribe(subscription_id)
+            return await PostgresWebhooks(pool).unsubscribe(subscription_id)
 
     if not _run(stop()):
         typer.echo(f"error: no active subscription {subscription_id!r}", err=True)
@@ -406,7 +406,7 @@ def redeliver(subscription_id: str) -> None:
 
     async def again() -> int:
         async with _pool(EventsSettings()) as pool:
-            return await PgWebhooks(pool).redeliver(subscription_id)
+            return await PostgresWebhooks(pool).redeliver(subscription_id)
 
     typer.echo(f"{_run(again())} failed deliveries queued again for {subscription_id}")
 
@@ -436,7 +436,9 @@ def show(
 
     async def fetch() -> list[dict[str, Any]]:
         async with _pool(settings) as pool:
-            return [a.event for a in await PgArchive(pool, settings.pseudonymizer()).history(subject, limit)]
+            return [
+                a.event for a in await PostgresArchive(pool, settings.pseudonymizer()).history(subject, limit)
+            ]
 
     found = _run(fetch())
     if not found:
@@ -521,7 +523,7 @@ async def replay_slice(
     seal = ArchiveSeal(settings.contact_cipher())
     async with _pool(settings) as pool, _sink(settings) as sink:
         pending: list[Record] = []
-        async for archived in PgArchive(pool, settings.pseudonymizer()).slice(
+        async for archived in PostgresArchive(pool, settings.pseudonymizer()).slice(
             topic, since, until, event_type
         ):
             event = seal.opened(archived.event)

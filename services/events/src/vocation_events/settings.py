@@ -32,7 +32,9 @@ class EventsSettings(CommonSettings):
     max_batch_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest batch body.")
     max_batch_events: int = Field(default=1000, ge=1, le=10_000)
     rate_per_s: float = Field(
-        default=20_000, gt=0, description="Default events per second a partner may send (per instance)."
+        default=20_000,
+        gt=0,
+        description="Default events per second a partner may send (one bucket per partner in the database, shared by every instance and worker).",
     )
     rate_burst: float = Field(
         default=40_000, gt=0, description="Default bucket size; never below the largest batch."

@@ -25,7 +25,7 @@ from vocation_notifications.adapters.kafka import subscribe
 from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.postgres import UNAVAILABLE, Pool
 from vocation_notifications.adapters.postgres.outbox import FINISHED_NOTIFICATIONS
-from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
+from vocation_notifications.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_notifications.adapters.public_http import BodyLimit, render_problem
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
@@ -99,7 +99,7 @@ class NotificationsService:
     http: FastAPI
     pool: Pool
     broker: KafkaBroker
-    units: PgUnitsOfWork
+    units: PostgresUnitsOfWork
     handlers: Handlers
     worker: DeliveryWorker
 
@@ -164,7 +164,7 @@ class NotificationsService:
                 max_size=settings.database_pool_size,
             )
         )
-        self.units = PgUnitsOfWork(self.pool, settings.contact_cipher())
+        self.units = PostgresUnitsOfWork(self.pool, settings.contact_cipher())
         converted = await self.pseudonymize_processed()
         if converted:
             log.info("processed_events.pseudonymized", rows=converted)

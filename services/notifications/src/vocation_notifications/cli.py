@@ -13,7 +13,7 @@ import typer
 from vocation_shared.postgres import create_pool
 
 from vocation_notifications.adapters.contact_cipher import new_key_setting
-from vocation_notifications.adapters.postgres.unit_of_work import PgUnitsOfWork
+from vocation_notifications.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_notifications.app import MIGRATIONS
 from vocation_notifications.settings import NotificationsSettings
 
@@ -60,7 +60,7 @@ async def reseal(settings: NotificationsSettings) -> int:
     async with create_pool(
         settings.database_url, migrations=[("notifications", MIGRATIONS)], max_size=1
     ) as pool:
-        units = PgUnitsOfWork(pool, settings.contact_cipher())
+        units = PostgresUnitsOfWork(pool, settings.contact_cipher())
         while after is not None:
             # One short transaction per batch: the running service's contact updates wait little.
             async with units() as uow:

@@ -22,7 +22,7 @@ from vocation_shared.kafka import EventConsumer, RetryPolicy
 from vocation_shared.kafka.consumer import TRANSIENT_ERRORS, Subscription
 from vocation_shared.logs import get_logger
 
-from vocation_events.adapters.archive_store import ArchiveRow, PgArchive, candidate_of
+from vocation_events.adapters.archive_store import ArchiveRow, PostgresArchive, candidate_of
 from vocation_events.adapters.raw_batches import subscribe_raw_batches
 from vocation_events.core.archive_sealing import ArchiveSeal
 from vocation_events.metrics import GatewayMetrics
@@ -39,7 +39,7 @@ class Archiver:
 
     def __init__(
         self,
-        archive: PgArchive,
+        archive: PostgresArchive,
         consumer: EventConsumer,
         metrics: GatewayMetrics,
         group_id: str,

@@ -4,7 +4,7 @@ A withdrawal with erasure only records the erasure in its claim's transaction (`
 the `ArchiveEraser` deletes the archived rows of recorded erasures, by the indexed `candidate_id`
 column, in bounded batches, off the ingestion path, then marks each erasure applied.
 
-Why nothing about an erased candidate survives: `PgArchive.store` holds `erasures` in SHARE mode
+Why nothing about an erased candidate survives: `PostgresArchive.store` holds `erasures` in SHARE mode
 for its transaction, and an erasure's INSERT needs ROW EXCLUSIVE. So a batch being archived
 either waits for a committing erasure and skips its rows, or commits before the erasure does,
 and the eraser, which reads erasures once they are committed, finds its rows and deletes them.
@@ -93,7 +93,7 @@ async def pseudonymize_erasures(pool: asyncpg.Pool, pseudonymizer: Pseudonymizer
     return converted
 
 
-class PgArchive:
+class PostgresArchive:
     """The append-only archive of every event read from the entity topics."""
 
     def __init__(self, pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> None:

@@ -42,7 +42,7 @@ def _partner(row: asyncpg.Record) -> Partner:
     )
 
 
-class PgPartners:
+class PostgresPartners:
     """Partners and their hashed keys."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -283,7 +283,7 @@ async def _check_owners(
     return refused
 
 
-class PgClaims:
+class PostgresClaims:
     """Idempotency claims and entity owners, held in a transaction until the records are acknowledged."""
 
     def __init__(self, pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> None:
@@ -400,7 +400,7 @@ _NONE: Mapping[int, Refusal] = {}
 _EMPTY: frozenset[str] = frozenset()
 
 
-class PgOwners:
+class PostgresOwners:
     """Who owns which entity: partners read their own; operators transfer (audited)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:

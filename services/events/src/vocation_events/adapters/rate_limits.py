@@ -40,7 +40,7 @@ _REFUSED_FLOOR_S = 0.001
 """A refused request waits at least this (the bucket may have refilled between two statements)."""
 
 
-class PgRateLimits:
+class PostgresRateLimits:
     """`RateLimits` on the `rate_buckets` table."""
 
     def __init__(self, pool: asyncpg.Pool, defaults: RateDefaults) -> None:

@@ -193,11 +193,11 @@ class Due:
     body: bytes
     url: str
     secret: str
-    """As stored: sealed (`PgWebhooks.secret` opens it)."""
+    """As stored: sealed (`PostgresWebhooks.secret` opens it)."""
     subscription_id: str
 
 
-class PgWebhooks:
+class PostgresWebhooks:
     """Subscriptions and deliveries in the events database."""
 
     def __init__(self, pool: asyncpg.Pool, cipher: ContactCipher | None = None) -> None:
@@ -368,7 +368,7 @@ def _fields(value: bytes) -> tuple[str, str, str, str] | None:
 class WebhookFanOut:
     """The consumer: each event of a subscribable topic queued for every subscription of its type."""
 
-    def __init__(self, store: PgWebhooks, group_id: str) -> None:
+    def __init__(self, store: PostgresWebhooks, group_id: str) -> None:
         self._store = store
         self._group_id = group_id
         self._subscriptions: list[Subscription] = []
@@ -422,7 +422,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        store: PgWebhooks,
+        store: PostgresWebhooks,
         *,
         timeout_s: float = 10.0,
         retry_initial_s: float = 30.0,

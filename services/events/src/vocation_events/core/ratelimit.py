@@ -54,7 +54,7 @@ class RateDefaults:
 
 
 class RateLimiter:
-    """One bucket per partner, in memory: for one process (tests); `PgRateLimits` shares them."""
+    """One bucket per partner, in memory: for one process (tests); `PostgresRateLimits` shares them."""
 
     def __init__(self, default_rate: float, default_burst: float, min_burst: float) -> None:
         self._defaults = RateDefaults(default_rate, default_burst, min_burst)

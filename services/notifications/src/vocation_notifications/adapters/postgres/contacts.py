@@ -25,7 +25,7 @@ _REACHABLE_NEW = _REACHABLE.format(claimed="string_to_array(c.channels, ',')", c
 _REACHABLE_STORED = _REACHABLE.format(claimed="c.claimed_channels", candidate="c.candidate_id")
 
 
-class PgContacts:
+class PostgresContacts:
     """The `Contacts` port on one transaction's connection."""
 
     def __init__(self, conn: asyncpg.Connection, cipher: ContactCipher) -> None:

@@ -11,7 +11,7 @@ from vocation_shared.contracts.vocabulary import Channel
 from vocation_notifications.core.digest import Digest, HeldRow
 
 
-class PgDigests:
+class PostgresDigests:
     """The `Digests` port on one transaction's connection."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

@@ -22,7 +22,7 @@ def _fact(document: dict[str, Any]) -> QueuedFact:
     return EVENT_TYPES[document["type"]].model_validate(document)
 
 
-class PgEventOutbox:
+class PostgresEventOutbox:
     """The `EventOutbox` port on one transaction's connection (published by the delivery worker)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

@@ -36,7 +36,7 @@ def _state_of(row: PlannedNotification) -> OutboxState:
     return OutboxState.HELD if row.held else OutboxState.PENDING
 
 
-class PgOutbox:
+class PostgresOutbox:
     """The `Outbox` port on one transaction's connection."""
 
     def __init__(self, conn: asyncpg.Connection, cipher: ContactCipher) -> None:

@@ -12,7 +12,7 @@ _BARE_EVENT_ID = "event_id NOT LIKE '" + PREFIX.replace("_", "\\_") + "%'"
 """A processed mark written before pseudonyms (the predicate of migration 0006's partial index)."""
 
 
-class PgProcessedEvents:
+class PostgresProcessedEvents:
     """The `ProcessedEvents` port on one transaction's connection."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

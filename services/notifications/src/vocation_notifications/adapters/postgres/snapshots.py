@@ -10,7 +10,7 @@ from vocation_shared.contracts import payloads as p
 from vocation_notifications.adapters.postgres.rows import slot_snapshot as slot_snapshot_of
 
 
-class PgSnapshots:
+class PostgresSnapshots:
     """The `Snapshots` port on one transaction's connection."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

@@ -10,24 +10,24 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from vocation_notifications.adapters.contact_cipher import ContactCipher
-from vocation_notifications.adapters.postgres.contacts import PgContacts
-from vocation_notifications.adapters.postgres.digests import PgDigests
-from vocation_notifications.adapters.postgres.event_outbox import PgEventOutbox
-from vocation_notifications.adapters.postgres.outbox import PgOutbox
-from vocation_notifications.adapters.postgres.processed import PgProcessedEvents
-from vocation_notifications.adapters.postgres.snapshots import PgSnapshots
+from vocation_notifications.adapters.postgres.contacts import PostgresContacts
+from vocation_notifications.adapters.postgres.digests import PostgresDigests
+from vocation_notifications.adapters.postgres.event_outbox import PostgresEventOutbox
+from vocation_notifications.adapters.postgres.outbox import PostgresOutbox
+from vocation_notifications.adapters.postgres.processed import PostgresProcessedEvents
+from vocation_notifications.adapters.postgres.snapshots import PostgresSnapshots
 
 
-class PgUnitOfWork:
+class PostgresUnitOfWork:
     """`async with` it: acquires a connection and begins; commits on a normal exit, rolls back on an
     exception, and gives the connection back either way."""
 
-    contacts: PgContacts
-    snapshots: PgSnapshots
-    outbox: PgOutbox
-    digests: PgDigests
-    events: PgEventOutbox
-    processed: PgProcessedEvents
+    contacts: PostgresContacts
+    snapshots: PostgresSnapshots
+    outbox: PostgresOutbox
+    digests: PostgresDigests
+    events: PostgresEventOutbox
+    processed: PostgresProcessedEvents
 
     def __init__(self, pool: asyncpg.Pool, cipher: ContactCipher) -> None:
         self._pool = pool
@@ -45,12 +45,12 @@ class PgUnitOfWork:
             raise
         self._conn, self._tx = conn, tx
         bound = conn  # the repositories run their statements on this transaction's connection
-        self.contacts = PgContacts(bound, self._cipher)
-        self.snapshots = PgSnapshots(bound)
-        self.outbox = PgOutbox(bound, self._cipher)
-        self.digests = PgDigests(bound)
-        self.events = PgEventOutbox(bound)
-        self.processed = PgProcessedEvents(bound)
+        self.contacts = PostgresContacts(bound, self._cipher)
+        self.snapshots = PostgresSnapshots(bound)
+        self.outbox = PostgresOutbox(bound, self._cipher)
+        self.digests = PostgresDigests(bound)
+        self.events = PostgresEventOutbox(bound)
+        self.processed = PostgresProcessedEvents(bound)
         return self
 
     async def __aexit__(
@@ -72,13 +72,13 @@ class PgUnitOfWork:
             await self._pool.release(conn)
 
 
-class PgUnitsOfWork:
-    """The `UnitsOfWork` port: a new `PgUnitOfWork` on the pool for each call."""
+class PostgresUnitsOfWork:
+    """The `UnitsOfWork` port: a new `PostgresUnitOfWork` on the pool for each call."""
 
     def __init__(self, pool: asyncpg.Pool, cipher: ContactCipher | None = None) -> None:
         self.pool = pool
         self.cipher = cipher or ContactCipher()
 
-    def __call__(self) -> PgUnitOfWork:
+    def __call__(self) -> PostgresUnitOfWork:
         """A unit of work, begun on entering it."""
-        return PgUnitOfWork(self.pool, self.cipher)
+        return PostgresUnitOfWork(self.pool, self.cipher)
