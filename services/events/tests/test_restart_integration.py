@@ -8,12 +8,10 @@ import signal
 import uuid
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import pytest
-from vocation_events.core.partners import hash_api_key
-from vocation_events.testing.helpers import read_topic, start_gateway, wait_ready
+from vocation_events.testing.helpers import insert_partner, read_topic, start_gateway, wait_ready
 from vocation_local.paths import free_port
 from vocation_shared.testing import samples
 
@@ -61,13 +59,7 @@ async def test_a_gateway_killed_mid_batch_loses_no_accepted_event(
     gateway = start_gateway(kafka_bootstrap, fresh_database, port)
     try:
         await wait_ready(base, gateway)
-        conn = await asyncpg.connect(fresh_database)
-        await conn.execute(
-            "INSERT INTO partners (name, source, allowed_types, key_hash, key_hint) VALUES ('p', $1, ARRAY['*'], $2, 'k')",
-            "urn:partner:test",
-            hash_api_key(KEY),
-        )
-        await conn.close()
+        await insert_partner(fresh_database, "urn:partner:test", KEY)
         first_run: dict[str, str] = {}
         sending = asyncio.create_task(send_all(base, batches, first_run))
         while len(first_run) < 400:  # some batches are answered, others are in flight

@@ -10,12 +10,11 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
 import pytest
-from vocation_events.core.partners import hash_api_key
 from vocation_events.testing.helpers import (
+    insert_partner,
     read_topic,
     start_gateway,
     wait_ready,
@@ -162,13 +161,7 @@ async def test_sigterm_stops_every_worker_after_closing_its_consumer_and_produce
     run = uuid.uuid4().hex[:10]
     try:
         await _two_workers(gateway, base)
-        conn = await asyncpg.connect(fresh_database)
-        await conn.execute(
-            "INSERT INTO partners (name, source, allowed_types, key_hash, key_hint) VALUES ('p', $1, ARRAY['*'], $2, 'k')",
-            "urn:partner:stop-test",
-            hash_api_key(KEY),
-        )
-        await conn.close()
+        await insert_partner(fresh_database, "urn:partner:stop-test", KEY)
         events = [
             samples.cloud_event(
                 "fr.vocation.vacancy.posted.v1",

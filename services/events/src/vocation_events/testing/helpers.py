@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from vocation_events.core.partners import hash_api_key
 from vocation_events.settings import EventsSettings
 
 AddPartner = Callable[..., Awaitable[str]]
@@ -75,6 +77,21 @@ def _popen_gateway(
             **env,
         },
     )
+
+
+async def insert_partner(dsn: str, source: str, key: str, name: str = "p") -> None:
+    """A partner allowed every partner type, written straight into the gateway's database."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO partners (name, source, allowed_types, key_hash, key_hint) "
+            "VALUES ($1, $2, ARRAY['*'], $3, 'k')",
+            name,
+            source,
+            hash_api_key(key),
+        )
+    finally:
+        await conn.close()
 
 
 async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
