@@ -29,25 +29,11 @@ def _pair(**overrides: Any) -> dict[str, Any]:
 
 
 def submitted(**overrides: Any) -> dict[str, Any]:
-    data = _pair(
-        offer_kind="vacancy",
-        match_id="m-cand-0001-vac-0001",
-        message="Je travaille de nuit depuis trois ans, disponible dès janvier.",
-        shares={"email": True, "phone": False},
-        summary={
-            "diplomas": ["DEAS"],
-            "experience": [{"rome_code": "J1501", "months": 36}],
-            "available_from": "2027-01-04",
-            "distance_km": 12.4,
-            "reasons": ["Vous avez le DEAS demandé."],
-        },
-        submitted_at=AT,
-    )
-    return {**data, **overrides}
+    return samples.application_submitted(**overrides)
 
 
 def answered(**overrides: Any) -> dict[str, Any]:
-    return {**_pair(answer="interview_proposed", answered_at=AT), **overrides}
+    return samples.application_answered(**overrides)
 
 
 def _event(event_type: str, data: dict[str, Any]) -> Any:
