@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from vocation_local import browser
 from vocation_local.browser import WIDTHS, PageChecker
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # the first run may install Chromium
+pytestmark = pytest.mark.timeout(900)  # the first run may install Chromium
 
 _HEAD = '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Essai</title></head>'
 PAGES = {
@@ -47,6 +50,7 @@ def site() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.mark.integration
 def test_a_clean_page_passes_and_is_kept_at_every_width(browser_checker: PageChecker, site: str) -> None:
     report = browser_checker.check(f"{site}/propre", "harness-clean")
     report.assert_clean()
@@ -55,6 +59,7 @@ def test_a_clean_page_passes_and_is_kept_at_every_width(browser_checker: PageChe
     assert report.statuses == dict.fromkeys(WIDTHS, 200)
 
 
+@pytest.mark.integration
 def test_a_serious_violation_fails_the_page_with_a_readable_line(
     browser_checker: PageChecker, site: str
 ) -> None:
@@ -66,6 +71,7 @@ def test_a_serious_violation_fails_the_page_with_a_readable_line(
         report.assert_clean()
 
 
+@pytest.mark.integration
 def test_a_request_to_another_host_is_refused_and_fails_the_page(
     browser_checker: PageChecker, site: str
 ) -> None:
@@ -74,3 +80,35 @@ def test_a_request_to_another_host_is_refused_and_fails_the_page(
     assert report.problems() == ["requested from outside 127.0.0.1: https://cdn.example.org/logo.png"]
     with pytest.raises(AssertionError, match=r"cdn\.example\.org"):
         report.assert_clean()
+
+
+@pytest.mark.unit
+def test_chromium_is_installed_by_the_commands_when_missing_and_a_failure_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOCATION_CACHE_DIR", str(tmp_path / "cache"))
+    target = tmp_path / "chromium"
+    monkeypatch.setattr(browser, "CHROMIUM", target)
+    monkeypatch.setattr(browser, "APT_COMMANDS", (("touch", str(target)),))
+    assert browser.ensure_chromium() == target
+    target.unlink()
+    monkeypatch.setattr(browser, "APT_COMMANDS", (("sh", "-c", "echo no mirror >&2; exit 100"),))
+    with pytest.raises(browser.BrowserSetupError, match="exited 100:\nno mirror"):
+        browser.ensure_chromium()
+
+
+@pytest.mark.unit
+def test_an_axe_core_file_other_than_the_pinned_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOCATION_CACHE_DIR", str(tmp_path))
+    target = browser.axe_path()
+    fake_npm = tmp_path / "bin" / "npm"
+    fake_npm.parent.mkdir()
+    # A registry that serves another file under the pinned version.
+    fake_npm.write_text(f"#!/bin/sh\nmkdir -p {target.parent}\necho 'window.axe = {{}};' > {target}\n")
+    fake_npm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_npm.parent}:{os.environ['PATH']}")
+    with pytest.raises(browser.BrowserSetupError, match="not the file pinned"):
+        browser.ensure_axe()
+    assert not target.exists()

@@ -47,7 +47,7 @@ ARTIFACTS = Path(__file__).resolve().parents[4] / "artifacts" / "screenshots"
 INSTALL_TIMEOUT_S = 900
 APT_COMMANDS = (
     ("apt-get", "update"),
-    ("apt-get", "install", "-y", "--no-install-recommends", "chromium"),
+    ("apt-get", "install", "-y", "chromium"),
 )
 
 
