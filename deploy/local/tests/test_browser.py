@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Iterator
@@ -112,3 +113,12 @@ def test_an_axe_core_file_other_than_the_pinned_one_is_refused(
     with pytest.raises(browser.BrowserSetupError, match="not the file pinned"):
         browser.ensure_axe()
     assert not target.exists()
+
+
+@pytest.mark.integration
+async def test_asyncio_tests_still_run_while_the_browser_is_open(
+    browser_checker: PageChecker, site: str
+) -> None:
+    await asyncio.sleep(0)  # pytest-asyncio's runner: refused if Playwright's loop ran in this thread
+    report = await asyncio.to_thread(browser_checker.check, f"{site}/propre", "harness-from-async", (360,))
+    report.assert_clean()

@@ -11,7 +11,9 @@ and keeps it there; both run under a file lock, on first use, from the `browser`
 that needs no browser never pays for them. `PageChecker.check(url, name)` opens the page at each
 width, keeps a full-page screenshot under `artifacts/screenshots/` (gitignored), injects axe from
 the local file (never a CDN) and runs it, and aborts and records every request to a host other
-than 127.0.0.1. `PageReport.problems()` lists what fails, readably.
+than 127.0.0.1. `PageReport.problems()` lists what fails, readably. Playwright's synchronous API
+runs in a thread of its own (`BrowserThread`): in the tests' thread it would register its event
+loop as running there and break every asyncio test that follows in the session.
 
 Consequence: the first browser test on a fresh machine takes the install's time (measured on this
 machine: apt-get update + install ≈ 2 min 20 s, npm ≈ 4 s); later runs start Chromium in ~1 s.
@@ -19,6 +21,7 @@ machine: apt-get update + install ≈ 2 min 20 s, npm ≈ 4 s); later runs start
 
 from __future__ import annotations
 
+import concurrent.futures
 import fcntl
 import hashlib
 import os
@@ -28,7 +31,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -45,6 +48,7 @@ HEIGHT = 800
 FAILING_IMPACTS = frozenset({"serious", "critical"})
 ARTIFACTS = Path(__file__).resolve().parents[4] / "artifacts" / "screenshots"
 INSTALL_TIMEOUT_S = 900
+T = TypeVar("T")
 APT_COMMANDS = (
     ("apt-get", "update"),
     ("apt-get", "install", "-y", "chromium"),
@@ -174,11 +178,50 @@ def _is_local(url: str) -> bool:
     return parts.hostname == LOCALHOST
 
 
+class BrowserThread:
+    """One Chromium driven by Playwright's synchronous API from a thread of its own."""
+
+    def __init__(self, chromium: Path) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
+        self._playwright: Any = None
+        self.browser: Any = None
+        try:
+            self.browser = self.run(lambda: self._start(chromium))
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, chromium: Path) -> Any:
+        from playwright.sync_api import sync_playwright
+
+        self._playwright = sync_playwright().start()
+        return self._playwright.chromium.launch(executable_path=str(chromium))
+
+    def run(self, work: Callable[[], T]) -> T:
+        """Run `work` in the browser's thread (every Playwright call must happen there)."""
+        return self._pool.submit(work).result()
+
+    def close(self) -> None:
+        """Close the browser and stop Playwright, then the thread."""
+        try:
+            self.run(self._stop)
+        finally:
+            self._pool.shutdown()
+
+    def _stop(self) -> None:
+        try:
+            if self.browser is not None:
+                self.browser.close()
+        finally:
+            if self._playwright is not None:
+                self._playwright.stop()
+
+
 class PageChecker:
     """Opens pages in one Chromium, at each width, checking accessibility and outside requests."""
 
-    def __init__(self, browser: Any, axe_source: str, artifacts: Path = ARTIFACTS) -> None:
-        self._browser = browser
+    def __init__(self, browser: BrowserThread, axe_source: str, artifacts: Path = ARTIFACTS) -> None:
+        self._thread = browser
         self._axe = axe_source
         self.artifacts = artifacts
 
@@ -190,11 +233,18 @@ class PageChecker:
         act: Callable[[Any], None] | None = None,
     ) -> PageReport:
         """Open `url` at each width (then `act(page)`, e.g. a click): screenshot `<name>-<width>.png`,
-        axe on the page as it then is, every request to another host than 127.0.0.1 refused and kept."""
+        axe on the page as it then is, every request to another host than 127.0.0.1 refused and kept.
+
+        `act` runs in the browser's thread, like every Playwright call."""
+        return self._thread.run(lambda: self._check(url, name, widths, act))
+
+    def _check(
+        self, url: str, name: str, widths: Sequence[int], act: Callable[[Any], None] | None
+    ) -> PageReport:
         report = PageReport(url)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         for width in widths:
-            context = self._browser.new_context(
+            context = self._thread.browser.new_context(
                 viewport={"width": width, "height": HEIGHT}, locale="fr-FR", bypass_csp=True
             )
             try:
@@ -245,22 +295,20 @@ class PageChecker:
 @pytest.fixture(scope="session")
 def browser_checker() -> Iterator[PageChecker]:
     """A `PageChecker` on Debian's Chromium with axe-core, both installed on first use."""
-    from playwright.sync_api import sync_playwright
-
     chromium = ensure_chromium()
     axe_source = ensure_axe().read_text(encoding="utf-8")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium))
-        try:
-            yield PageChecker(browser, axe_source)
-        finally:
-            browser.close()
+    browser = BrowserThread(chromium)
+    try:
+        yield PageChecker(browser, axe_source)
+    finally:
+        browser.close()
 
 
 __all__ = [
     "AXE_VERSION",
     "WIDTHS",
     "BrowserSetupError",
+    "BrowserThread",
     "PageChecker",
     "PageReport",
     "Violation",
