@@ -15,7 +15,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from vocation_catalogue.adapters.postgres import _item
+from vocation_catalogue.adapters.postgres.search import _item
 from vocation_catalogue.core.projection import Row, slot_row, training_row, vacancy_row
 from vocation_catalogue.core.search import SearchQuery
 from vocation_catalogue.ports import SearchPage

@@ -171,7 +171,7 @@ async def test_openapi_is_published_and_health_answers(client: httpx.AsyncClient
     assert "/v1/offers" in spec["paths"]
     assert (await client.get("/health/live")).json() == {"status": "alive"}
     assert (await client.get("/health/ready")).status_code == 200
-    assert "catalogue_search_seconds" in (await client.get("/metrics")).text
+    assert "vocation_catalogue_search_seconds" in (await client.get("/metrics")).text
 
 
 class DownSearch(FakeSearch):
