@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 from vocation_catalogue.adapters.http import create_http_app
-from vocation_catalogue.adapters.observatory import PostgresObservatory
+from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
 from vocation_catalogue.adapters.postgres.search import PostgresSearch
 from vocation_catalogue.testing import (
     NOW,

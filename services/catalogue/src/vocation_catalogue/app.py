@@ -20,8 +20,8 @@ from vocation_shared.reference import preload
 from vocation_catalogue.adapters.http import create_http_app
 from vocation_catalogue.adapters.kafka import group_for, register
 from vocation_catalogue.adapters.metrics import PrometheusMetrics
-from vocation_catalogue.adapters.observatory import PostgresObservatory
 from vocation_catalogue.adapters.postgres.erasures import pseudonymize_ledgers
+from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
 from vocation_catalogue.adapters.postgres.search import PostgresSearch
 from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.adapters.slot_feed import KafkaSlotFeed
