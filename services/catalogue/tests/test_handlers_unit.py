@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from vocation_catalogue.handlers import Handlers
+from vocation_catalogue.ports import RetryLater
 from vocation_catalogue.testing import (
     NOW,
     FakeMetrics,
@@ -20,7 +24,6 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import ImmersionRefusalReason, OfferStatus
-from vocation_shared.kafka import TransientError
 
 pytestmark = pytest.mark.unit
 
@@ -106,7 +109,7 @@ async def test_overlapping_dates_of_one_candidate_on_two_slots_are_refused() -> 
 async def test_a_request_for_a_slot_not_read_yet_is_retried_until_the_slots_are_read() -> None:
     feed = FakeSlotFeed()
     app = App(feed)
-    with pytest.raises(TransientError):
+    with pytest.raises(RetryLater):
         await app.handlers.on_booking(request_event("s1", "r1", "c1"))
     assert app.sink.published == [], "nothing decided while the slot may be on its way"
     assert app.metrics.counts["waited",] == 1
@@ -239,3 +242,15 @@ async def test_a_tombstoned_entity_is_erased() -> None:
     await app.handlers.on_entity(vacancy_event("v1"))
     await app.handlers.erase_entity("vacancies", "v1")
     assert app.units.db.row("vacancies", "v1") is None
+
+
+def test_the_application_layer_imports_no_technology() -> None:
+    probe = (
+        "import sys, vocation_catalogue.handlers, vocation_catalogue.ports\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:])))"
+    )
+    technologies = ["aiokafka", "asyncpg", "faststream", "prometheus_client", "fastapi", "httpx"]
+    found = subprocess.run(
+        [sys.executable, "-c", probe, *technologies], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert found == "[]", f"handlers.py and ports.py depend on ports and core only, not on {found}"

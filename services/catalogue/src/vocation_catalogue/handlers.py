@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic, record_key
-from vocation_shared.kafka import TransientError
 from vocation_shared.logs import get_logger
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
@@ -32,6 +31,7 @@ from vocation_catalogue.ports import (
     EventSink,
     Fact,
     Metrics,
+    RetryLater,
     SlotFeed,
     Tombstone,
     UnitOfWork,
@@ -238,7 +238,7 @@ class Handlers:
         return facts
 
     async def _slot_read_first(self, slot_id: str, request_id: str) -> None:
-        """Retry (`TransientError`) a request for a slot not read yet that may be on its way.
+        """Put back (`RetryLater`) a request for a slot not read yet that may be on its way.
 
         The slot comes on another topic, which may be read later than the request (a restart):
         refusing it as unknown then would be wrong, and final (the outcome is kept).
@@ -250,7 +250,7 @@ class Handlers:
                 return
         if await self._slot_feed.behind(slot_id, request_id):
             self._metrics.request_waited()  # the consumer logs each retry, with this reason
-            raise TransientError(f"slot {slot_id} may not be read yet: the request waits for it")
+            raise RetryLater(f"slot {slot_id} may not be read yet: the request waits for it")
 
     async def on_candidate(self, event: AnyEvent) -> None:
         """Who looks for what where (the observatory's supply); on erasure, forget bookings and requests too."""

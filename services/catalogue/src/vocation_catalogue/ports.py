@@ -29,6 +29,12 @@ Fact = AnyEvent | Tombstone
 """What a handler publishes: an event, or a tombstone (an erased candidate's request)."""
 
 
+class RetryLater(Exception):
+    """The event cannot be handled yet (what it needs may be on its way): handle it again later.
+
+    The Kafka adapter retries it with backoff, as any transient failure (`TransientError`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class HeldBooking:
     """A booking as the erasure finds it: which request, on which slot, booked or not, until when."""
@@ -204,7 +210,7 @@ class SlotFeed(Protocol):
     async def behind(self, slot_id: str, request_id: str) -> bool:
         """Whether events of this slot published before the request was first seen may be unread yet.
 
-        Raises `TransientError` when the broker cannot tell.
+        Raises a transient error when the broker cannot tell (the event is retried).
         """
         ...
 

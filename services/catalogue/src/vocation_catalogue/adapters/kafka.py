@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from vocation_shared.contracts import events as ev
+from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
-from vocation_shared.kafka import EventConsumer
+from vocation_shared.kafka import EventConsumer, TransientError
 from vocation_shared.kafka.consumer import TombstoneHandler
 
 from vocation_catalogue.handlers import Handlers
+from vocation_catalogue.ports import RetryLater
 
 ENTITY_TYPES: dict[Topic, frozenset[str]] = {
     Topic.ESTABLISHMENTS: frozenset({ev.EstablishmentRegistered.TYPE, ev.EstablishmentUpdated.TYPE}),
@@ -51,6 +55,18 @@ def on_tombstone(handlers: Handlers, topic: Topic) -> TombstoneHandler:
     return erase
 
 
+def on_booking(handlers: Handlers) -> Callable[[AnyEvent], Awaitable[None]]:
+    """The bookings' handler, its `RetryLater` retried with backoff as a `TransientError`."""
+
+    async def handle(event: AnyEvent) -> None:
+        try:
+            await handlers.on_booking(event)
+        except RetryLater as exc:
+            raise TransientError(str(exc)) from exc
+
+    return handle
+
+
 def register(consumer: EventConsumer, handlers: Handlers, group_id: str) -> None:
     """Subscribe the catalogue's consumer groups to its topics (erasures come from `candidates`)."""
     for topic, types in ENTITY_TYPES.items():
@@ -71,6 +87,6 @@ def register(consumer: EventConsumer, handlers: Handlers, group_id: str) -> None
     consumer.subscribe(
         str(Topic.IMMERSION_BOOKINGS),
         group_id=group_for(group_id, Topic.IMMERSION_BOOKINGS),
-        handle=handlers.on_booking,
+        handle=on_booking(handlers),
         accepts=BOOKING_TYPES,
     )
