@@ -47,6 +47,11 @@ class App:
             slot_feed=slot_feed,
         )
 
+    async def book(self, capacity: int) -> None:
+        """Slot `s1` offered with `capacity` places, and one booked by candidate `c1` (request `r1`)."""
+        await self.handlers.on_entity(slot_event("s1", capacity=capacity, places_left=capacity))
+        await self.handlers.on_booking(request_event("s1", "r1", "c1"))
+
     def places_left(self, slot_id: str) -> int:
         row = self.units.db.row("immersion_slots", slot_id)
         assert row is not None
@@ -85,8 +90,7 @@ async def test_a_publish_cut_short_after_the_commit_is_completed_by_the_redelive
 
 async def test_the_last_place_goes_to_the_first_request_and_the_next_is_refused_as_full() -> None:
     app = App()
-    await app.handlers.on_entity(slot_event("s1", capacity=1, places_left=1))
-    await app.handlers.on_booking(request_event("s1", "r1", "c1"))
+    await app.book(1)
     await app.handlers.on_booking(request_event("s1", "r2", "c2"))
     refused = app.sink.published[-1]
     assert isinstance(refused, ev.ImmersionRefused)
@@ -133,8 +137,7 @@ async def test_events_the_catalogue_publishes_itself_are_not_handled_again() -> 
 
 async def test_a_cancellation_gives_the_place_back_once_and_one_without_booking_publishes_nothing() -> None:
     app = App()
-    await app.handlers.on_entity(slot_event("s1", capacity=1, places_left=1))
-    await app.handlers.on_booking(request_event("s1", "r1", "c1"))
+    await app.book(1)
     cancelled = ev.ImmersionCancelled.build(
         p.ImmersionCancelled(request_id="r1", slot_id="s1", candidate_id="c1", cancelled_by="candidate"),
         source="urn:test:partner",
@@ -153,8 +156,7 @@ async def test_a_cancellation_gives_the_place_back_once_and_one_without_booking_
 
 async def test_an_erasure_frees_the_place_tombstones_the_requests_and_refuses_later_ones() -> None:
     app = App()
-    await app.handlers.on_entity(slot_event("s1", capacity=1, places_left=1))
-    await app.handlers.on_booking(request_event("s1", "r1", "c1"))
+    await app.book(1)
     await app.handlers.erase_candidate("c1")
     assert app.sink.order[2:] == ["r1.erased.slot", "tombstone:s1/r1"]
     assert app.sink.tombstones == [(str(Topic.IMMERSION_BOOKINGS), "s1/r1")]
@@ -168,8 +170,7 @@ async def test_an_erasure_frees_the_place_tombstones_the_requests_and_refuses_la
 
 async def test_an_erasure_read_again_publishes_what_it_published_the_first_time() -> None:
     app = App()
-    await app.handlers.on_entity(slot_event("s1", capacity=2, places_left=2))
-    await app.handlers.on_booking(request_event("s1", "r1", "c1"))
+    await app.book(2)
     await app.handlers.erase_candidate("c1")
     first = app.sink.order[2:]
     await app.handlers.erase_candidate("c1")
@@ -179,8 +180,7 @@ async def test_an_erasure_read_again_publishes_what_it_published_the_first_time(
 
 async def test_a_place_of_an_immersion_already_over_is_not_given_back_on_erasure() -> None:
     app = App()
-    await app.handlers.on_entity(slot_event("s1", capacity=1, places_left=1))
-    await app.handlers.on_booking(request_event("s1", "r1", "c1"))
+    await app.book(1)
     late = Handlers(
         app.units,
         app.sink,
@@ -196,8 +196,7 @@ async def test_a_place_of_an_immersion_already_over_is_not_given_back_on_erasure
 
 async def test_an_owners_slot_update_is_settled_against_the_bookings_and_republished() -> None:
     app = App()
-    await app.handlers.on_entity(slot_event("s1", capacity=2, places_left=2))
-    await app.handlers.on_booking(request_event("s1", "r1", "c1"))
+    await app.book(2)
     update = ev.ImmersionSlotUpdated.build(
         slot_event("s1", capacity=2, places_left=2, version=2).data, source="urn:test:partner", id="s1-v2"
     )

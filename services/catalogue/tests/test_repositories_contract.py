@@ -29,28 +29,19 @@ from vocation_shared.contracts.topics import Topic
 BOOKINGS_TOPIC = str(Topic.IMMERSION_BOOKINGS)
 
 
-@pytest.fixture
-def fake_units() -> UnitsOfWork:
-    """The in-memory fakes."""
-    return FakeUnitsOfWork()
-
-
-@pytest.fixture
-def postgres_units(pool: asyncpg.Pool) -> UnitsOfWork:
-    """The PostgreSQL repositories on a fresh database with the catalogue's migrations."""
-    return PostgresUnitsOfWork(pool)
-
-
 @pytest.fixture(
     params=[
-        pytest.param("fake_units", marks=pytest.mark.unit, id="fake"),
-        pytest.param("postgres_units", marks=pytest.mark.integration, id="postgres"),
+        pytest.param("fake", marks=pytest.mark.unit),
+        pytest.param("postgres", marks=pytest.mark.integration),
     ]
 )
 def units(request: pytest.FixtureRequest) -> UnitsOfWork:
-    """Each implementation in turn: the contract holds for both."""
-    chosen: UnitsOfWork = request.getfixturevalue(request.param)
-    return chosen
+    """The in-memory fakes, then PostgreSQL (a fresh database, the catalogue's migrations): the
+    contract holds for both."""
+    if request.param == "fake":
+        return FakeUnitsOfWork()
+    pool: asyncpg.Pool = request.getfixturevalue("pool")
+    return PostgresUnitsOfWork(pool)
 
 
 async def test_an_older_version_arriving_late_does_not_overwrite_the_newer(units: UnitsOfWork) -> None:

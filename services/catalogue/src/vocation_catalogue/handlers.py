@@ -8,7 +8,7 @@ kept and publishes them again, the same (see the README's "Publishing guarantee"
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -173,6 +173,28 @@ class Handlers:
         await self._publish(published)
         log.info("immersion.handled", subject=event.subject, published=[_kind(f) for f in published])
 
+    async def _once(
+        self,
+        event: AnyEvent,
+        slot_id: str,
+        key: str,
+        decide: Callable[[UnitOfWork], Awaitable[list[Fact] | None]],
+    ) -> list[Fact]:
+        """Under the slot's lock: the facts kept for `key`, else what `decide` gives, kept.
+
+        `decide` returning None: nothing to publish, nothing kept (a later delivery decides again).
+        """
+        async with self._units() as uow:
+            await uow.bookings.lock_slot(slot_id)
+            await self._fresh(uow, event)
+            earlier = await uow.outcomes.earlier(key)
+            if earlier is not None:
+                return earlier
+            facts = await decide(uow)
+            if facts is not None:
+                await uow.outcomes.keep(key, facts)
+        return facts or []
+
     async def _request(self, event: ev.ImmersionRequested) -> list[Fact]:
         """Decide a request under its slot's then its candidate's lock, or find its earlier facts.
 
@@ -180,62 +202,46 @@ class Handlers:
         the fact, so that compaction removes it from `immersion-bookings`.
         """
         request = event.data
-        key = f"request:{request.request_id}"
-        async with self._units() as uow:
-            await uow.bookings.lock_slot(request.slot_id)
-            await self._fresh(uow, event)
-            earlier = await uow.outcomes.earlier(key)
-            if earlier is not None:
-                return earlier
+
+        async def decide(uow: UnitOfWork) -> list[Fact]:
             slot = await uow.read_models.slot(request.slot_id)
             await uow.bookings.lock_candidate(request.candidate_id)
             if await uow.erasures.erased(self._pseudonyms.candidate(request.candidate_id)):
                 # Erased before their request was read: nothing to decide, the request to erase.
-                erased: list[Fact] = [request_tombstone(request.slot_id, request.request_id)]
-                await uow.outcomes.keep(key, erased)
-                return erased
+                return [request_tombstone(request.slot_id, request.request_id)]
             held = await uow.bookings.held_dates(request.candidate_id)
             today = event.time.astimezone(self._tz).date()
             decision = booking.decide(request, slot, held, today)
             now = self._clock()
-            facts: list[Fact] = [
-                *booking.outcome_events(request, decision, None, source=self._source, now=now)
-            ]
             if isinstance(decision, booking.Booked):
                 await uow.bookings.add(request, now)
                 await uow.read_models.upsert(slot_row(decision.slot, now))
-            await uow.outcomes.keep(key, facts)
-        return facts
+            return [*booking.outcome_events(request, decision, None, source=self._source, now=now)]
+
+        return await self._once(event, request.slot_id, f"request:{request.request_id}", decide)
 
     async def _cancel(self, event: ev.ImmersionCancelled) -> list[Fact]:
         """Give a booked place back; nothing to do for a request that holds no booking."""
         cancelled = event.data
-        key = f"cancel:{cancelled.request_id}"
-        async with self._units() as uow:
-            await uow.bookings.lock_slot(cancelled.slot_id)
-            await self._fresh(uow, event)
-            earlier = await uow.outcomes.earlier(key)
-            if earlier is not None:
-                return earlier
+
+        async def decide(uow: UnitOfWork) -> list[Fact] | None:
             holder = await uow.bookings.holder(cancelled.request_id, cancelled.slot_id)
-            if holder is None or holder != (cancelled.candidate_id, True):
+            if holder != (cancelled.candidate_id, True):
                 if await uow.erasures.erased(self._pseudonyms.candidate(cancelled.candidate_id)):
                     # Written after the erasure's tombstone: one more tombstone removes it too.
-                    erased: list[Fact] = [request_tombstone(cancelled.slot_id, cancelled.request_id)]
-                    await uow.outcomes.keep(key, erased)
-                    return erased
+                    return [request_tombstone(cancelled.slot_id, cancelled.request_id)]
                 log.info("immersion.cancel_ignored", request_id=cancelled.request_id, reason="no booking")
-                return []
+                return None
             now = self._clock()
             await uow.bookings.cancel(cancelled.request_id, now)
-            facts: list[Fact] = []
             slot = await uow.read_models.slot(cancelled.slot_id)
-            if slot is not None:
-                freed = booking.give_back(slot, await uow.bookings.booked_on(slot.id))
-                await uow.read_models.upsert(slot_row(freed, now))
-                facts = [*booking.cancellation_events(cancelled, freed, source=self._source, now=now)]
-            await uow.outcomes.keep(key, facts)
-        return facts
+            if slot is None:
+                return []
+            freed = booking.give_back(slot, await uow.bookings.booked_on(slot.id))
+            await uow.read_models.upsert(slot_row(freed, now))
+            return [*booking.cancellation_events(cancelled, freed, source=self._source, now=now)]
+
+        return await self._once(event, cancelled.slot_id, f"cancel:{cancelled.request_id}", decide)
 
     async def _slot_read_first(self, slot_id: str, request_id: str) -> None:
         """Put back (`RetryLater`) a request for a slot not read yet that may be on its way.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
@@ -168,8 +168,7 @@ class ProcessedEvents(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """The repositories bound to one transaction: committed when the block ends normally, rolled
-    back when it raises."""
+    """The repositories bound to one transaction (see `UnitsOfWork`)."""
 
     @property
     def read_models(self) -> ReadModels: ...
@@ -186,20 +185,12 @@ class UnitOfWork(Protocol):
     @property
     def processed(self) -> ProcessedEvents: ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
 
 class UnitsOfWork(Protocol):
-    """Opens units of work (`async with units() as uow: ...`)."""
+    """Opens units of work: `async with units() as uow:` begins a transaction, commits it when the
+    block ends normally and rolls it back when the block raises."""
 
-    def __call__(self) -> UnitOfWork:
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A new unit of work, begun on entering it."""
         ...
 

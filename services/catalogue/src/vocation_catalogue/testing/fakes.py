@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
@@ -210,44 +210,33 @@ class FakeProcessedEvents:
 
 
 class FakeUnitOfWork:
-    """The `UnitOfWork` port in memory: a failing block leaves the database as it found it."""
+    """The fake repositories over one `FakeDatabase`."""
 
     def __init__(self, db: FakeDatabase) -> None:
-        self._db = db
-        self._before: FakeDatabase | None = None
         self.read_models = FakeReadModels(db)
         self.bookings = FakeBookings(db)
         self.outcomes = FakeOutcomes(db)
         self.erasures = FakeErasures(db)
         self.processed = FakeProcessedEvents(db)
 
-    async def __aenter__(self) -> Self:
-        self._before = copy.deepcopy(self._db)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        before, self._before = self._before, None
-        if exc_type is None:
-            self._db.commits += 1
-        elif before is not None:
-            locks = self._db.locks
-            self._db.__dict__.update(before.__dict__)
-            self._db.locks = locks  # what was asked stays logged
-
 
 class FakeUnitsOfWork:
-    """The `UnitsOfWork` port in memory, over one `FakeDatabase`."""
+    """The `UnitsOfWork` port in memory: a block that raises leaves the database as it found it
+    (the locks asked for stay logged); one that ends normally counts a commit."""
 
     def __init__(self, db: FakeDatabase | None = None) -> None:
         self.db = db or FakeDatabase()
 
-    def __call__(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.db)
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
+        before = copy.deepcopy(self.db)
+        try:
+            yield FakeUnitOfWork(self.db)
+        except BaseException:
+            before.locks = self.db.locks
+            self.db.__dict__.update(before.__dict__)
+            raise
+        self.db.commits += 1
 
 
 class FakeSink:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Self
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -16,47 +15,25 @@ from vocation_catalogue.adapters.postgres.read_models import PostgresReadModels
 
 
 class PostgresUnitOfWork:
-    """`async with` it: acquires a connection and begins; commits on a normal exit, rolls back on an
-    exception, and gives the connection back either way."""
+    """The repositories, each running its statements on one transaction's connection."""
 
-    read_models: PostgresReadModels
-    bookings: PostgresBookings
-    outcomes: PostgresOutcomes
-    erasures: PostgresErasures
-    processed: PostgresProcessedEvents
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._stack = AsyncExitStack()
-
-    async def __aenter__(self) -> Self:
-        async with AsyncExitStack() as stack:
-            conn = await stack.enter_async_context(self._pool.acquire())
-            await stack.enter_async_context(conn.transaction())
-            self._stack = stack.pop_all()
+    def __init__(self, conn: asyncpg.Connection) -> None:
         self.read_models = PostgresReadModels(conn)
         self.bookings = PostgresBookings(conn)
         self.outcomes = PostgresOutcomes(conn)
         self.erasures = PostgresErasures(conn)
         self.processed = PostgresProcessedEvents(conn)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Commit (normal exit) or roll back (an exception), then give the connection back."""
-        await self._stack.__aexit__(exc_type, exc, tb)
 
 
 class PostgresUnitsOfWork:
-    """The `UnitsOfWork` port: a new `PostgresUnitOfWork` on the pool for each call."""
+    """The `UnitsOfWork` port on a pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    def __call__(self) -> PostgresUnitOfWork:
-        """A unit of work, begun on entering it."""
-        return PostgresUnitOfWork(self.pool)
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[PostgresUnitOfWork]:
+        """A connection and a transaction: committed when the block ends normally, rolled back when
+        it raises; the connection goes back to the pool either way."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield PostgresUnitOfWork(conn)
