@@ -89,14 +89,14 @@ class Handlers:
         """Apply an establishment, vacancy, training or slot event to its read model."""
         applied: bool | None
         if isinstance(event, ev.EstablishmentRegistered | ev.EstablishmentUpdated):
-            applied = await self.apply(establishment_row(event.data, event.time), event)
+            applied = await self._apply(establishment_row(event.data, event.time), event)
         elif isinstance(event, ev.VacancyPosted | ev.VacancyUpdated | ev.VacancyClosed):
-            applied = await self.apply(vacancy_row(event.data, event.time), event)
+            applied = await self._apply(vacancy_row(event.data, event.time), event)
         elif isinstance(event, ev.ShiftAccepted):
             # The first acceptance fills the shift: it leaves the search (a later one changes nothing).
             applied = await self._fill_vacancy(event)
         elif isinstance(event, ev.TrainingSessionPublished | ev.TrainingSessionUpdated):
-            applied = await self.apply(training_row(event.data, event.time), event)
+            applied = await self._apply(training_row(event.data, event.time), event)
         elif isinstance(event, ev.ImmersionSlotOffered | ev.ImmersionSlotUpdated | ev.ImmersionSlotClosed):
             await self._publish(await self._apply_slot(event))
             applied = None
@@ -105,7 +105,7 @@ class Handlers:
         outcome = {True: "applied", False: "skipped", None: "handled"}[applied]
         self._metrics.event_handled(event.type, outcome)
 
-    async def apply(self, row: Row, event: AnyEvent) -> bool:
+    async def _apply(self, row: Row, event: AnyEvent) -> bool:
         """Apply `row` as the effect of `event`, once; False when already applied or stale."""
         async with self._units() as uow:
             if not await self._fresh(uow, event):
@@ -261,7 +261,7 @@ class Handlers:
     async def on_candidate(self, event: AnyEvent) -> None:
         """Who looks for what where (the observatory's supply); on erasure, forget bookings and requests too."""
         if isinstance(event, ev.CandidateRegistered | ev.ApprenticeRegistered | ev.CandidateUpdated):
-            await self.apply(candidate_supply_row(event.data, event.time), event)
+            await self._apply(candidate_supply_row(event.data, event.time), event)
         elif isinstance(event, ev.CandidateWithdrawn):
             if event.data.erasure_requested:
                 await self.erase_candidate(event.data.candidate_id)
