@@ -113,6 +113,7 @@ class Handlers:
             return await uow.read_models.upsert(row)
 
     async def _fill_vacancy(self, event: ev.ShiftAccepted) -> bool:
+        """Fill the taken shift's vacancy, once; False when already done or not open."""
         async with self._units() as uow:
             if not await self._fresh(uow, event):
                 return False
