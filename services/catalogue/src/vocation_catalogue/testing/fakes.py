@@ -1,8 +1,10 @@
-"""In-memory fakes of the ports (repositories, unit of work, sink, slot feed, metrics), with the
-SQL's rules: checked against PostgreSQL by `tests/test_repositories_contract.py`."""
+"""In-memory fakes of the ports: the repositories and the unit of work (with the SQL's rules, checked
+against PostgreSQL by `tests/test_repositories_contract.py`), the sink, slot feed and metrics of the
+handlers, and the query ports of the HTTP API (search, observatory)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -16,8 +18,10 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 
 from vocation_catalogue.core.booking import DateRange
+from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
-from vocation_catalogue.ports import Fact, HeldBooking, Tombstone
+from vocation_catalogue.core.search import SearchQuery
+from vocation_catalogue.ports import Fact, HeldBooking, SearchPage, Tombstone
 
 KNOWN_TABLES = frozenset({"vacancies", "immersion_slots", "trainings", "establishments", "candidate_supply"})
 
@@ -289,3 +293,46 @@ class FakeMetrics:
 
     def request_waited(self) -> None:
         self.counts["waited",] += 1
+
+
+class FakeSearch:
+    """The `OfferSearch` port in memory: remembers the queries; answers `items[catalogue]` (one item
+    and `next_cursor`) or nothing; `failure`, when set, is raised instead (a database down)."""
+
+    def __init__(
+        self, items: dict[str, dict[str, Any]] | None = None, next_cursor: str | None = None
+    ) -> None:
+        self.items = items or {}
+        self.next_cursor = next_cursor
+        self.queries: list[SearchQuery] = []
+        self.failure: Exception | None = None
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        if self.failure is not None:
+            raise self.failure
+        self.queries.append(query)
+        item = self.items.get(query.catalogue.value)
+        return SearchPage([] if item is None else [item], None if item is None else self.next_cursor)
+
+    async def get(self, catalogue: str, id: str) -> dict[str, Any] | None:
+        return self.items.get(catalogue)
+
+
+class FakeObservatory:
+    """The `Observatory` port in memory: one row per question (its open vacancies count the
+    questions), as of `as_of`; `gate`, when set, holds the questions until opened; the first
+    `fail_first` questions time out."""
+
+    def __init__(self, as_of: datetime, gate: asyncio.Event | None = None, fail_first: int = 0) -> None:
+        self.as_of = as_of
+        self.asked: list[ObservatoryQuery] = []
+        self.gate = gate
+        self.fail_first = fail_first
+
+    async def needs(self, query: ObservatoryQuery) -> tuple[list[NeedCounts], datetime]:
+        self.asked.append(query)
+        if self.gate is not None:
+            await self.gate.wait()
+        if len(self.asked) <= self.fail_first:
+            raise TimeoutError("the aggregate took too long")
+        return [NeedCounts("01", "J1501", open_vacancies=len(self.asked), open_posts=3)], self.as_of
