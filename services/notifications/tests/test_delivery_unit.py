@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.facts import OutcomeEvents
@@ -18,6 +17,7 @@ from vocation_notifications.ports import DeliveryError
 from vocation_notifications.testing import (
     FakeClock,
     FakeDatabase,
+    FakeMetrics,
     FakePublisher,
     FakeSender,
     FakeUnitsOfWork,
@@ -40,8 +40,9 @@ class World:
         self.db = FakeDatabase()
         self.clock = FakeClock(NOON)
         self.email, self.sms, self.publisher = FakeSender(), FakeSender(), FakePublisher()
+        self.metrics = FakeMetrics()
         units = FakeUnitsOfWork(self.db)
-        self.handlers = Handlers(units, FACTS, self.clock, Policy(), "notif")
+        self.handlers = Handlers(units, FACTS, self.clock, Policy(), "notif", metrics=self.metrics)
         self.worker = DeliveryWorker(
             units=units,
             facts=FACTS,
@@ -57,7 +58,7 @@ class World:
             clock=self.clock,
             policy=Policy(),
             backoff=Backoff(),
-            metrics=Metrics(),
+            metrics=self.metrics,
         )
 
     def know(self, cid: str) -> None:

@@ -14,6 +14,7 @@ from vocation_notifications.handlers import Handlers
 from vocation_notifications.testing import (
     FakeClock,
     FakeDatabase,
+    FakeMetrics,
     FakeOutbox,
     FakePublisher,
     FakeUnitsOfWork,
@@ -44,6 +45,7 @@ def _handlers(db: FakeDatabase, publisher: FakePublisher | None = None) -> Handl
         FakeClock(NOON),
         Policy(),
         "notif",
+        metrics=FakeMetrics(),
         publisher=publisher or FakePublisher(),
     )
 
@@ -193,7 +195,9 @@ async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_appl
     db = FakeDatabase()
     _known(db, "c1", Channel.EMAIL)
     units = FakeUnitsOfWork(db)
-    handlers = Handlers(units, OutcomeEvents(SOURCE), FakeClock(NOON), Policy(), "notif")
+    handlers = Handlers(
+        units, OutcomeEvents(SOURCE), FakeClock(NOON), Policy(), "notif", metrics=FakeMetrics()
+    )
     found = match("c1", "o1").model_copy(update={"time": NOON})
 
     async def down(self: FakeOutbox, *args: Any) -> Any:

@@ -22,7 +22,7 @@ from vocation_shared.secrets import fail_closed
 from vocation_notifications.adapters.email_events import BrevoEmailEvents
 from vocation_notifications.adapters.http_api import PUBLIC_PATHS, api_router
 from vocation_notifications.adapters.kafka import subscribe
-from vocation_notifications.adapters.metrics import Metrics
+from vocation_notifications.adapters.metrics import PrometheusMetrics
 from vocation_notifications.adapters.postgres import UNAVAILABLE, Pool
 from vocation_notifications.adapters.postgres.outbox import FINISHED_NOTIFICATIONS
 from vocation_notifications.adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -113,7 +113,7 @@ class NotificationsService:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.metrics = Metrics()
+        self.metrics = PrometheusMetrics()
         self.facts = OutcomeEvents(settings.event_source)
         self.pseudonyms = settings.pseudonymizer()
         self.renderer = Renderer(

@@ -22,7 +22,6 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.logs import get_logger, redact
 
-from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import build_digests
@@ -35,6 +34,7 @@ from vocation_notifications.ports import (
     DeliveryError,
     EmailMessage,
     EmailSender,
+    Metrics,
     Publisher,
     Receipt,
     SmsMessage,
@@ -251,8 +251,7 @@ class DeliveryWorker:
                 done.put_nowait(Outcome(claimed, None, error))
                 return
             elapsed = time.perf_counter() - started
-            self._metrics.send_seconds.labels(channel=row.channel).observe(elapsed)
-            self._metrics.send_latency.labels(channel=row.channel).set(elapsed)
+            self._metrics.send_duration(row.channel, elapsed)
         done.put_nowait(Outcome(claimed, receipt, None))
 
     async def _recorder(self, done: asyncio.Queue[Outcome | None]) -> None:
@@ -416,4 +415,4 @@ class DeliveryWorker:
         async with self._units() as uow:
             depth = await uow.outbox.depth()
         for state, count in depth.items():
-            self._metrics.queue_depth.labels(state=state).set(count)
+            self._metrics.queue_depth(state, count)

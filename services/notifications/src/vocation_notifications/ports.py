@@ -1,6 +1,6 @@
 """Every port of the application layer: the repositories and their unit of work, the senders, the
-publisher and the clock (Protocols; PostgreSQL, SMTP, Brevo and Kafka adapters implement them,
-`testing.py` holds the fakes)."""
+publisher, the metrics and the clock (Protocols; PostgreSQL, SMTP, Brevo, Kafka and Prometheus
+adapters implement them, `testing/fakes.py` holds the fakes)."""
 
 from __future__ import annotations
 
@@ -159,6 +159,34 @@ class SystemClock:
     def now(self) -> datetime:
         """The current UTC time."""
         return datetime.now(UTC)
+
+
+class Metrics(Protocol):
+    """What the application layer counts (Prometheus in production: `adapters/metrics.py`)."""
+
+    def outcome(self, channel: Channel, purpose: NotificationPurpose, outcome: str) -> None:
+        """One notification's outcome: sent, failed, retried, deferred, held or suppressed."""
+        ...
+
+    def queue_depth(self, state: str, rows: int) -> None:
+        """Outbox rows not finished yet in `state` (pending, held, sending)."""
+        ...
+
+    def send_duration(self, channel: Channel, seconds: float) -> None:
+        """How long one provider call took."""
+        ...
+
+    def too_old(self, kind: str, facts: int = 1) -> None:
+        """Facts of `kind` (match, booking) not told because too old when they arrived."""
+        ...
+
+    def consent_withdrawn(self, origin: ConsentOrigin) -> None:
+        """A consent withdrawn here (a STOP reply, an unsubscribe)."""
+        ...
+
+    def opt_out_kept(self, channel: Channel) -> None:
+        """A partner's state claimed a channel the candidate opted out of: kept off."""
+        ...
 
 
 class Publisher(Protocol):

@@ -1,10 +1,11 @@
-"""In-memory fakes of the ports (repositories, unit of work, publisher, senders, clock), with the
+"""In-memory fakes of the ports (repositories, unit of work, publisher, senders, metrics, clock), with the
 SQL's rules: checked against PostgreSQL by `tests/test_repositories_contract.py`."""
 
 from __future__ import annotations
 
 import copy
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -14,7 +15,12 @@ from typing import Any, Self
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
-from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose, SuppressionReason
+from vocation_shared.contracts.vocabulary import (
+    Channel,
+    ConsentOrigin,
+    NotificationPurpose,
+    SuppressionReason,
+)
 from vocation_shared.pseudonyms import PREFIX as PSEUDONYM_PREFIX
 from vocation_shared.pseudonyms import Pseudonymizer
 
@@ -681,6 +687,34 @@ class FakePublisher:
 
     async def tombstone(self, topic: str, key: str) -> None:
         self.tombstones.append((topic, key))
+
+
+class FakeMetrics:
+    """The `Metrics` port in memory: `counts[(name, *labels)]` (names as the port's methods), the last
+    depth per state and every send duration."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, ...]] = Counter()
+        self.depth: dict[str, int] = {}
+        self.durations: list[tuple[Channel, float]] = []
+
+    def outcome(self, channel: Channel, purpose: NotificationPurpose, outcome: str) -> None:
+        self.counts["outcome", str(channel), str(purpose), outcome] += 1
+
+    def queue_depth(self, state: str, rows: int) -> None:
+        self.depth[state] = rows
+
+    def send_duration(self, channel: Channel, seconds: float) -> None:
+        self.durations.append((channel, seconds))
+
+    def too_old(self, kind: str, facts: int = 1) -> None:
+        self.counts["too_old", kind] += facts
+
+    def consent_withdrawn(self, origin: ConsentOrigin) -> None:
+        self.counts["consent_withdrawn", str(origin)] += 1
+
+    def opt_out_kept(self, channel: Channel) -> None:
+        self.counts["opt_out_kept", str(channel)] += 1
 
 
 class FakeSender:
