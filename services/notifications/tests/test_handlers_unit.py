@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from vocation_notifications.core.facts import OutcomeEvents, QueuedTombstone
+from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.model import Contact
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.handlers import Handlers
@@ -15,7 +15,6 @@ from vocation_notifications.testing import (
     FakeClock,
     FakeDatabase,
     FakeMetrics,
-    FakeOutbox,
     FakePublisher,
     FakeUnitsOfWork,
     contact,
@@ -26,6 +25,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
+from vocation_shared.postgres.outbox import Tombstone
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
 
@@ -185,13 +185,11 @@ async def test_an_erasure_forgets_the_contact_and_suppresses_what_was_still_to_s
     assert not any(isinstance(e, ev.ConsentUpdated) for e in facts)  # it would bring the person back
     assert {str(e.data.why) for e in facts if isinstance(e, ev.NotificationSuppressed)} == {"erased"}
     # The tombstone of `notifications` comes after the facts about them.
-    assert isinstance(db.queued[-1][1], QueuedTombstone) and db.queued[-1][1].key == WHO
+    assert isinstance(db.queued[-1][1], Tombstone) and db.queued[-1][1].key == WHO
     assert not any(WHO in key for _, _, key in db.processed)  # processed marks keep pseudonyms
 
 
-async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies() -> None:
     db = FakeDatabase()
     _known(db, "c1", Channel.EMAIL)
     units = FakeUnitsOfWork(db)
@@ -199,14 +197,9 @@ async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_appl
         units, OutcomeEvents(SOURCE), FakeClock(NOON), Policy(), "notif", metrics=FakeMetrics()
     )
     found = match("c1", "o1").model_copy(update={"time": NOON})
-
-    async def down(self: FakeOutbox, *args: Any) -> Any:
-        raise ConnectionError("database gone")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(FakeOutbox, "plan_many", down)
-        with pytest.raises(ConnectionError):
-            await handlers.on_matches([found])
+    db.failing_commits.append(ConnectionError("database gone"))
+    with pytest.raises(ConnectionError):
+        await handlers.on_matches([found])
     assert db.processed == set() and db.rows_of("c1") == []
     await handlers.on_matches([found])
     assert _states(db, "c1") == {("email", "match", "pending", None)}

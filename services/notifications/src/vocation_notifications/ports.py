@@ -22,7 +22,6 @@ from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_notifications.core.consent import ConsentMark, Suppression
 from vocation_notifications.core.digest import Digest, HeldRow
-from vocation_notifications.core.facts import QueuedFact
 from vocation_notifications.core.model import (
     Contact,
     NotificationRef,
@@ -202,6 +201,15 @@ class Publisher(Protocol):
 
     async def tombstone(self, topic: str, key: str) -> None:
         """Write a tombstone (null value): compaction erases every record of `key`."""
+        ...
+
+
+class FactRelay(Protocol):
+    """Publishes the facts committed in the event outbox, in their order, then forgets them."""
+
+    async def relay(self, limit: int = 500) -> int:
+        """Publish what is committed, `limit` facts per transaction, until none is left (or another
+        relay is publishing them); how many were published."""
         ...
 
 
@@ -386,7 +394,8 @@ class Digests(Protocol):
 
 
 class EventOutbox(Protocol):
-    """Facts recorded in the transaction that causes them, published afterwards in their order."""
+    """Facts recorded in the transaction that causes them, published afterwards in their order (by
+    the `FactRelay`)."""
 
     async def queue(self, events: Iterable[AnyEvent]) -> None:
         """Record facts to publish (an id already queued is kept once)."""
@@ -394,14 +403,6 @@ class EventOutbox(Protocol):
 
     async def queue_tombstone(self, topic: str, key: str) -> None:
         """Record a tombstone to publish after the facts recorded so far."""
-        ...
-
-    async def pending(self, limit: int) -> list[tuple[int, QueuedFact]]:
-        """The oldest facts (events, tombstones) not published yet, in order, locked."""
-        ...
-
-    async def delete(self, seqs: Sequence[int]) -> None:
-        """Forget published facts."""
         ...
 
     async def drop_consent_updates(self, candidate_id: str) -> None:
