@@ -749,12 +749,15 @@ class FakeSender:
 
     def __init__(self) -> None:
         self.sent: dict[str, EmailMessage | SmsMessage] = {}
+        self.accepted: list[str] = []
+        """The notification ids of every message accepted by `send`, in order (a re-send twice)."""
         self.refusals: list[DeliveryError] = []
 
     async def send(self, message: EmailMessage | SmsMessage) -> Receipt:
         if self.refusals:
             raise self.refusals.pop(0)
         self.sent[message.notification_id] = message
+        self.accepted.append(message.notification_id)
         return Receipt(f"fake-{message.notification_id}")
 
     async def lookup(self, notification_id: str) -> Receipt | None:
