@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from vocation_notifications.adapters.templates import Renderer
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.model import Contact, RecipientKind
 from vocation_notifications.core.policy import Policy
@@ -27,6 +26,7 @@ from vocation_notifications.testing import (
     match,
     phone_of,
 )
+from vocation_shared.backoff import Backoff
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose
 
@@ -61,7 +61,7 @@ class World:
             relay=FakeRelay(self.db, self.publisher),
             clock=self.clock,
             policy=Policy(),
-            backoff=backoff or Backoff(),
+            backoff=backoff or Backoff(5.0, 3600.0, 8),
             metrics=self.metrics,
         )
 
@@ -150,7 +150,7 @@ async def test_a_consent_withdrawn_after_planning_wins_at_send_time_and_is_said(
 async def test_a_permanent_refusal_fails_at_once_and_a_transient_one_gives_up_when_the_budget_is_spent() -> (
     None
 ):
-    w = World(backoff=Backoff(max_attempts=2))
+    w = World(backoff=Backoff(5.0, 3600.0, max_attempts=2))
     w.know("c1")
     w.email.refusals.append(DeliveryError("550 5.1.1 user unknown", permanent=True))
     w.sms.refusals += [DeliveryError("provider timeout", permanent=False)] * 2

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.delivery import DeliveryWorker
 from vocation_notifications.testing import (
     Harness,
@@ -357,7 +356,7 @@ async def test_two_workers_on_one_outbox_send_each_message_once_and_keep_the_cap
         relay=service.relay,
         clock=h.clock,
         policy=service.settings.policy(),
-        backoff=Backoff(),
+        backoff=service.settings.delivery_backoff(),
         metrics=service.metrics,
         batch=7,
     )

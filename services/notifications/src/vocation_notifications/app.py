@@ -32,7 +32,6 @@ from vocation_notifications.adapters.public_http import BodyLimit, render_proble
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
 from vocation_notifications.adapters.templates import Renderer
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.throttle import FailureThrottle
 from vocation_notifications.delivery import DeliveryWorker
@@ -183,7 +182,7 @@ class NotificationsService:
             relay=self.relay,
             clock=self.clock,
             policy=policy,
-            backoff=Backoff(settings.retry_initial_s, settings.retry_max_s, settings.retry_max_attempts),
+            backoff=settings.delivery_backoff(),
             metrics=self.metrics,
             batch=settings.worker_batch,
             lease_s=settings.lease_s,

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from vocation_shared.backoff import Backoff
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.logs import get_logger, redact
 
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import build_digests
 from vocation_notifications.core.facts import OutcomeEvents

@@ -59,7 +59,7 @@ class Handlers:
         facts: OutcomeEvents,
         clock: Clock,
         policy: Policy,
-        group_prefix: str,
+        consumer_group: str,
         *,
         metrics: Metrics,
         publisher: Publisher | None = None,
@@ -72,14 +72,14 @@ class Handlers:
         self._facts = facts
         self._clock = clock
         self._policy = policy
-        self._prefix = group_prefix
+        self._consumer_group = consumer_group
         self._publisher = publisher
         self._on_planned = on_planned or (lambda: None)
         self._metrics = metrics
 
     def group(self, topic: Topic) -> str:
         """The consumer group (and processed-events consumer name) for a topic."""
-        return f"{self._prefix}-{topic}"
+        return f"{self._consumer_group}-{topic}"
 
     async def _fresh(self, uow: UnitOfWork, topic: Topic, events: Sequence[AnyEvent]) -> list[AnyEvent]:
         """Mark the batch's events processed; the ones not seen before, once each, in order.
