@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.facts import OutcomeEvents
-from vocation_notifications.core.model import Contact, RecipientKind
+from vocation_notifications.core.model import Contact
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.delivery import DeliveryWorker
 from vocation_notifications.handlers import Handlers
@@ -34,12 +34,13 @@ pytestmark = pytest.mark.unit
 
 NOON = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 FACTS = OutcomeEvents("urn:vocation:notifications")
-RENDERER = Renderer(
-    site_base_url="https://vocation.test",
-    public_base_url="https://notifications.vocation.test",
-    signing_secret="s" * 48,
-    stop_number="38100",
-)
+RENDERING: dict[str, Any] = {
+    "site_base_url": "https://vocation.test",
+    "public_base_url": "https://notifications.vocation.test",
+    "signing_secret": "s" * 48,
+    "stop_number": "38100",
+}
+RENDERER = Renderer(**RENDERING)
 
 
 class World:
@@ -193,35 +194,17 @@ async def test_after_a_crash_the_provider_is_asked_first_and_what_it_has_is_not_
     assert isinstance(sent, ev.NotificationSent) and sent.data.attempts == 2
 
 
-class BrokenFor:
-    """The `Templates` port: the real templates, except that wording an email to `who` raises (a bug)."""
+class BrokenFor(Renderer):
+    """The real templates, except that wording an email to `who` raises (a bug in a template)."""
 
     def __init__(self, who: str) -> None:
+        super().__init__(**RENDERING)
         self.who = who
 
-    def email(
-        self,
-        purpose: NotificationPurpose,
-        payload: dict[str, Any],
-        *,
-        recipient_id: str,
-        recipient_kind: RecipientKind,
-        first_name: str | None = None,
-        guest_first_name: str | None = None,
-    ) -> RenderedEmail:
-        if recipient_id == self.who:
+    def email(self, purpose: NotificationPurpose, payload: dict[str, Any], **fields: Any) -> RenderedEmail:
+        if fields["recipient_id"] == self.who:
             raise KeyError("offer_title")
-        return RENDERER.email(
-            purpose,
-            payload,
-            recipient_id=recipient_id,
-            recipient_kind=recipient_kind,
-            first_name=first_name,
-            guest_first_name=guest_first_name,
-        )
-
-    def sms(self, purpose: NotificationPurpose, payload: dict[str, Any]) -> tuple[str, bool]:
-        return RENDERER.sms(purpose, payload)
+        return super().email(purpose, payload, **fields)
 
 
 async def test_a_bug_wording_one_message_fails_it_for_good_and_the_others_go() -> None:
