@@ -13,7 +13,7 @@ import pytest
 from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.projection import slot_row, vacancy_row
-from vocation_catalogue.ports import Fact, HeldBooking, Tombstone, UnitsOfWork
+from vocation_catalogue.ports import HeldBooking, UnitsOfWork
 from vocation_catalogue.testing import (
     NOW,
     FakeUnitsOfWork,
@@ -25,6 +25,7 @@ from vocation_catalogue.testing import (
 )
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.topics import Topic
+from vocation_shared.facts import Fact, Tombstone
 
 BOOKINGS_TOPIC = str(Topic.IMMERSION_BOOKINGS)
 

@@ -26,7 +26,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
-from vocation_shared.postgres.outbox import Tombstone
+from vocation_shared.facts import Tombstone
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
 

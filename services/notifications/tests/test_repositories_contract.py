@@ -22,8 +22,9 @@ from vocation_notifications.testing import FakePublisher, FakeRelay, FakeUnitsOf
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin, NotificationPurpose
+from vocation_shared.facts import Tombstone
 from vocation_shared.postgres import create_pool
-from vocation_shared.postgres.outbox import OutboxRelay, Tombstone
+from vocation_shared.postgres.outbox import OutboxRelay
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
 

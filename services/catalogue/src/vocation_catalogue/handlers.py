@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic, record_key
+from vocation_shared.facts import Fact, Tombstone
 from vocation_shared.logs import get_logger
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
@@ -27,16 +28,7 @@ from vocation_catalogue.core.projection import (
     training_row,
     vacancy_row,
 )
-from vocation_catalogue.ports import (
-    EventSink,
-    Fact,
-    Metrics,
-    RetryLater,
-    SlotFeed,
-    Tombstone,
-    UnitOfWork,
-    UnitsOfWork,
-)
+from vocation_catalogue.ports import EventSink, Metrics, RetryLater, SlotFeed, UnitOfWork, UnitsOfWork
 
 log = get_logger(__name__)
 

@@ -10,23 +10,12 @@ from typing import Any, Protocol
 
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.facts import Fact
 
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
 from vocation_catalogue.core.search import SearchQuery
-
-
-@dataclass(frozen=True, slots=True)
-class Tombstone:
-    """A tombstone to write on `topic`: compaction removes every earlier record of `key`."""
-
-    topic: str
-    key: str
-
-
-Fact = AnyEvent | Tombstone
-"""What a handler publishes: an event, or a tombstone (an erased candidate's request)."""
 
 
 class RetryLater(Exception):

@@ -25,13 +25,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
 import orjson
 
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
+from vocation_shared.facts import Fact, Tombstone
 
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?")
 
@@ -40,15 +40,7 @@ RELAY_LOCK_CLASS = 0x6F757462
 the two-key space, apart from the single-key locks the services take."""
 
 
-@dataclass(frozen=True, slots=True)
-class Tombstone:
-    """A tombstone to publish (a null value): compaction removes every earlier record of `key`."""
-
-    topic: str
-    key: str
-
-
-QueuedFact = AnyEvent | Tombstone
+QueuedFact = Fact
 """What an outbox holds, in order: events, and tombstones published after the facts before them."""
 
 

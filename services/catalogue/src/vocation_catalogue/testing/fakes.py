@@ -16,12 +16,13 @@ from typing import Any
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
+from vocation_shared.facts import Fact, Tombstone
 
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
 from vocation_catalogue.core.search import SearchQuery
-from vocation_catalogue.ports import Fact, HeldBooking, SearchPage, Tombstone
+from vocation_catalogue.ports import HeldBooking, SearchPage
 
 KNOWN_TABLES = frozenset({"vacancies", "immersion_slots", "trainings", "establishments", "candidate_supply"})
 

@@ -21,7 +21,8 @@ from vocation_shared.contracts.vocabulary import (
     NotificationPurpose,
     SuppressionReason,
 )
-from vocation_shared.postgres.outbox import QueuedFact, Tombstone, publish_in_order
+from vocation_shared.facts import Tombstone
+from vocation_shared.postgres.outbox import QueuedFact, publish_in_order
 from vocation_shared.pseudonyms import PREFIX as PSEUDONYM_PREFIX
 from vocation_shared.pseudonyms import Pseudonymizer
 

@@ -9,8 +9,7 @@ import asyncpg
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
-
-from vocation_catalogue.ports import Fact, Tombstone
+from vocation_shared.facts import Fact, Tombstone
 
 
 def _split(facts: Sequence[Fact]) -> tuple[list[dict[str, Any]], list[str]]:
