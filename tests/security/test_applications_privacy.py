@@ -48,7 +48,7 @@ def test_the_archive_seals_recruiting_contacts_and_application_messages() -> Non
 
 @pytest.mark.xfail(strict=True, reason=PENDING)
 def test_the_catalogue_never_serves_a_recruiting_contact() -> None:
-    from vocation_catalogue.adapters.postgres import PRIVATE_ESTABLISHMENT_FIELDS, PRIVATE_ITEM_FIELDS
+    from vocation_catalogue.adapters.postgres.search import PRIVATE_ESTABLISHMENT_FIELDS, PRIVATE_ITEM_FIELDS
 
     assert "recruiting_contact" in PRIVATE_ESTABLISHMENT_FIELDS  # /v1/offers' establishment
     assert "recruiting_contact" in PRIVATE_ITEM_FIELDS  # a vacancy's own, on /v1/offers/{id}
