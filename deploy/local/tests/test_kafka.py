@@ -23,7 +23,7 @@ COMPACTED = {
     "immersion-slots",
 }
 # Facts about people: deleted past their retention, and compacted so that a tombstone erases.
-COMPACTED_AND_DELETED = {"immersion-bookings", "matches", "notifications"}
+COMPACTED_AND_DELETED = {"immersion-bookings", "matches", "applications", "notifications"}
 
 
 async def test_produce_consume_round_trip(kafka_bootstrap: str) -> None:

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vocation_shared.contracts.producers import Service
 from vocation_shared.kafka.consumer import RetryPolicy
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, LINK_KEY_VARIABLE, LinkSigner
 from vocation_shared.postgres.retention import MIN_RETENTION_DAYS
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.secrets import SecretProblem, weak_secret
@@ -71,6 +72,21 @@ class CommonSettings(BaseSettings):
             "Key of the pseudonyms that ledgers keep instead of a person's id (the same in every service; "
             "never rotated: see vocation_shared.pseudonyms). The public default is refused outside "
             "development mode."
+        ),
+    )
+    link_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_LINK_KEY),
+        description=(
+            "Key of the signed personal links people click (offer, interest, answers: see "
+            "vocation_shared.links), the same in every service that signs or reads them. The public "
+            "default is refused outside development mode."
+        ),
+    )
+    link_key_previous: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The link key before the last rotation: links signed with it still verify, new ones are "
+            "signed with `link_key`. Unset once its links have expired (30 days)."
         ),
     )
     renamed: ClassVar[dict[str, str]] = {}
@@ -175,6 +191,26 @@ class CommonSettings(BaseSettings):
             "VOCATION_PSEUDONYM_KEY",
             self.pseudonym_key.get_secret_value(),
             public_default=DEVELOPMENT_PSEUDONYM_KEY,
+        )
+
+    def link_signer(self) -> LinkSigner:
+        """The deployment's link signer: `link_key` signs, it and `link_key_previous` verify."""
+        keys = [self.link_key.get_secret_value()]
+        if self.link_key_previous is not None and self.link_key_previous.get_secret_value():
+            keys.append(self.link_key_previous.get_secret_value())
+        return LinkSigner(keys)
+
+    def link_key_problem(self) -> SecretProblem | None:
+        """What is wrong with the link keys (the current one, then the previous one), for `fail_closed`."""
+        current = weak_secret(
+            LINK_KEY_VARIABLE, self.link_key.get_secret_value(), public_default=DEVELOPMENT_LINK_KEY
+        )
+        if current is not None or self.link_key_previous is None:
+            return current
+        return weak_secret(
+            LINK_KEY_VARIABLE + "_PREVIOUS",
+            self.link_key_previous.get_secret_value(),
+            public_default=DEVELOPMENT_LINK_KEY,
         )
 
     def retry_policy(self) -> RetryPolicy:

@@ -33,6 +33,10 @@ def test_platform_decisions_are_not_partner_types() -> None:
         "fr.vocation.notification.sent.v1",
         "fr.vocation.notification.failed.v1",
         "fr.vocation.notification.suppressed.v1",
+        "fr.vocation.application.submitted.v1",
+        "fr.vocation.application.answered.v1",
+        "fr.vocation.application.withdrawn.v1",
+        "fr.vocation.match.declined.v1",
     }
     assert is_partner_type("fr.vocation.vacancy.posted.v1")
 

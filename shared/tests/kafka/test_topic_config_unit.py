@@ -17,7 +17,14 @@ from vocation_shared.kafka.admin import Drift, config_drift, merged_overrides
 
 pytestmark = pytest.mark.unit
 
-PERSONAL = {"candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings"}
+PERSONAL = {
+    "candidates",
+    "candidate-contacts",
+    "matches",
+    "notifications",
+    "immersion-bookings",
+    "applications",
+}
 
 
 def test_compacted_topics_compact_an_erased_record_within_a_day() -> None:

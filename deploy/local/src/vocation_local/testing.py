@@ -2,7 +2,8 @@
 
 Load it from the root conftest with `pytest_plugins = ["vocation_local.testing"]`. Fixtures:
 `kafka_bootstrap`, `kafka_broker`, `platform_kafka_bootstrap`, `postgres_url`, `postgres_server`, `make_database`,
-`fresh_database`. All are synchronous, so async tests of any loop scope can use them.
+`fresh_database`, and `browser_checker` (Chromium and axe-core, see `vocation_local.browser`). All
+are synchronous, so async tests of any loop scope can use them.
 
 Where each comes from, in order: `VOCATION_KAFKA_BOOTSTRAP` / `VOCATION_DATABASE_URL`; else a
 container when a Docker engine answers (`VOCATION_TEST_INFRA=local` skips that); else a broker
@@ -26,6 +27,7 @@ import pytest
 from vocation_shared.contracts.topics import all_topics
 
 from vocation_local.aio import run_sync
+from vocation_local.browser import browser_checker as browser_checker  # a fixture of this plugin
 from vocation_local.kafka import KafkaBroker, KafkaStartError, create_topics
 from vocation_local.paths import free_port
 from vocation_local.pg_admin import create_database, drop_database

@@ -193,6 +193,37 @@ class MatchWithdrawn(CloudEvent[p.MatchWithdrawn]):
     type: Literal["fr.vocation.match.withdrawn.v1"] = "fr.vocation.match.withdrawn.v1"
 
 
+# --- applications ---
+
+
+class ApplicationSubmitted(CloudEvent[p.ApplicationSubmitted]):
+    """A candidate applied to an offer (« Je suis intéressé(e) », confirmed)."""
+
+    TOPIC = Topic.APPLICATIONS
+    type: Literal["fr.vocation.application.submitted.v1"] = "fr.vocation.application.submitted.v1"
+
+
+class ApplicationAnswered(CloudEvent[p.ApplicationAnswered]):
+    """The employer answered an application."""
+
+    TOPIC = Topic.APPLICATIONS
+    type: Literal["fr.vocation.application.answered.v1"] = "fr.vocation.application.answered.v1"
+
+
+class ApplicationWithdrawn(CloudEvent[p.ApplicationWithdrawn]):
+    """An application ended without an answer."""
+
+    TOPIC = Topic.APPLICATIONS
+    type: Literal["fr.vocation.application.withdrawn.v1"] = "fr.vocation.application.withdrawn.v1"
+
+
+class MatchDeclined(CloudEvent[p.MatchDeclined]):
+    """A candidate said « Pas pour moi » to a match."""
+
+    TOPIC = Topic.APPLICATIONS
+    type: Literal["fr.vocation.match.declined.v1"] = "fr.vocation.match.declined.v1"
+
+
 # --- notifications ---
 
 
@@ -243,6 +274,10 @@ EVENT_MODELS: tuple[type[AnyEvent], ...] = (
     ImmersionCancelled,
     MatchFound,
     MatchWithdrawn,
+    ApplicationSubmitted,
+    ApplicationAnswered,
+    ApplicationWithdrawn,
+    MatchDeclined,
     NotificationSent,
     NotificationFailed,
     NotificationSuppressed,

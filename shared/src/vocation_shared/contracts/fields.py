@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -54,6 +55,17 @@ def _check_insee(value: str) -> str:
     return code
 
 
+def _check_https(value: str) -> str:
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("a URL has no spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("the URL must be https://, with a host")
+    if "@" in parts.netloc:
+        raise ValueError("the URL must not carry a user name or password")
+    return value
+
+
 def _check_phone(value: str) -> str:
     compact = value.replace(" ", "").replace(".", "").replace("-", "")
     if not _PHONE_E164.match(compact):
@@ -88,4 +100,18 @@ FirstName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f]+$"),
     Field(description="The name a person is greeted by in messages (one line).", examples=["Camille"]),
+]
+HttpsUrl = Annotated[
+    str,
+    StringConstraints(min_length=9, max_length=2000),
+    AfterValidator(_check_https),
+    Field(
+        description="An https:// address, without credentials.",
+        examples=["https://emploi.example.fr/offres/42"],
+    ),
+]
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    Field(description="A person's name as they sign (one line).", examples=["Claire Dubois"]),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Self
 
@@ -12,15 +13,20 @@ from vocation_shared.contracts.fields import (
     EntityId,
     FirstName,
     FrenchText,
+    HttpsUrl,
     InseeCode,
     Latitude,
     Longitude,
+    PersonName,
     PhoneE164,
     RomeCode,
     ShortText,
     Siret,
 )
 from vocation_shared.contracts.vocabulary import (
+    ApplicationAnswer,
+    ApplicationDeclineReason,
+    ApplicationWithdrawalReason,
     CandidateKind,
     Channel,
     ConsentOrigin,
@@ -29,6 +35,7 @@ from vocation_shared.contracts.vocabulary import (
     EstablishmentKind,
     ImmersionRefusalReason,
     LifeExperience,
+    MatchDeclineReason,
     MatchWithdrawalReason,
     NotificationPurpose,
     OfferKind,
@@ -60,6 +67,14 @@ class Position(EventData):
     lon: Longitude
 
 
+class RecruitingContact(EventData):
+    """Who receives the applications: a professional contact (personal data: never served nor webhooked)."""
+
+    name: PersonName
+    email: EmailStr
+    phone: PhoneE164 | None = None
+
+
 # --- establishments ---------------------------------------------------------------------------
 
 
@@ -78,6 +93,9 @@ class Establishment(EventData):
     )
     immersion_contact_email: EmailStr | None = Field(
         default=None, description="Professional address of the tutor told about immersion bookings."
+    )
+    recruiting_contact: RecruitingContact | None = Field(
+        default=None, description="Who receives the applications to this site's vacancies."
     )
     version: Version = 1
 
@@ -125,6 +143,12 @@ class Vacancy(EventData):
     commune_insee: InseeCode
     position: Position | None = None
     salary_monthly_gross_eur: float | None = Field(default=None, gt=0, le=20000)
+    recruiting_contact: RecruitingContact | None = Field(
+        default=None, description="Who receives the applications, instead of the establishment's contact."
+    )
+    application_url: HttpsUrl | None = Field(
+        default=None, description="The owning partner's own page for the offer: « Voir l'offre » goes there."
+    )
     status: OfferStatus = OfferStatus.OPEN
     version: Version = 1
 
@@ -425,6 +449,111 @@ class MatchWithdrawn(EventData):
     offer_id: EntityId
     offer_kind: OfferKind
     reason: MatchWithdrawalReason
+
+
+# --- applications (key = candidate id / application id) ---------------------------------------
+
+APPLICATION_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:vocation:application")
+APPLICATION_OFFER_KINDS = frozenset({OfferKind.VACANCY, OfferKind.APPRENTICESHIP})
+"""What one applies to through the platform (immersion places are requested, trainings elsewhere)."""
+ApplicationMessage = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=1000),
+    Field(description="The candidate's words to the employer (at most 1,000 characters)."),
+]
+
+
+def application_id_of(candidate_id: str, offer_id: str) -> str:
+    """The one application id of a candidate and an offer (a UUID v5): two submits are one application."""
+    return str(uuid.uuid5(APPLICATION_NAMESPACE, f"{candidate_id}\x00{offer_id}"))
+
+
+class CandidateOfferPair(EventData):
+    """A fact about one candidate and one offer; `application_id` is the pair's, never invented."""
+
+    SUBJECT_FIELD: ClassVar[str] = "candidate_id"
+
+    application_id: EntityId = Field(description="`application_id_of(candidate_id, offer_id)`.")
+    candidate_id: EntityId
+    offer_id: EntityId
+
+    @model_validator(mode="after")
+    def _id_of_the_pair(self) -> Self:
+        expected = application_id_of(self.candidate_id, self.offer_id)
+        if self.application_id != expected:
+            raise ValueError(f"application_id must be the pair's id {expected} (see application_id_of)")
+        return self
+
+
+class SharedContact(EventData):
+    """What the candidate chose to give the employer: flags only, the contact stays with notifications."""
+
+    email: bool = False
+    phone: bool = False
+
+
+class CandidateSummary(EventData):
+    """What the employer reads to judge an application: no name, no contact."""
+
+    diplomas: list[DiplomaCode] = Field(default_factory=list, max_length=20)
+    experience: list[Experience] = Field(default_factory=list, max_length=30)
+    available_from: date | None = None
+    distance_km: float | None = Field(default=None, ge=0)
+    reasons: list[ShortText] = Field(
+        default_factory=list, max_length=5, description="The match's reasons (short French sentences)."
+    )
+
+
+class ApplicationSubmitted(CandidateOfferPair):
+    """A candidate confirmed « Je suis intéressé(e) »: the application goes to the recruiting contact."""
+
+    offer_kind: OfferKind
+    match_id: EntityId | None = Field(default=None, description="The match it answers, if any.")
+    message: ApplicationMessage | None = None
+    shares: SharedContact = SharedContact()
+    summary: CandidateSummary = CandidateSummary()
+    submitted_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _applicable(self) -> Self:
+        if self.offer_kind not in APPLICATION_OFFER_KINDS:
+            raise ValueError(
+                f"one applies to a vacancy or an apprenticeship, not to a {self.offer_kind} offer"
+            )
+        return self
+
+
+class ApplicationAnswered(CandidateOfferPair):
+    """The employer answered: an exchange proposed, declined (with a reason), or hired."""
+
+    answer: ApplicationAnswer
+    reason: ApplicationDeclineReason | None = Field(default=None, description="Given with `declined` only.")
+    answered_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _reason_with_a_decline(self) -> Self:
+        declined = self.answer is ApplicationAnswer.DECLINED
+        if declined and self.reason is None:
+            raise ValueError("a declined application needs its reason")
+        if not declined and self.reason is not None:
+            raise ValueError(f"only a declined application has a reason, not {self.answer}")
+        return self
+
+
+class ApplicationWithdrawn(CandidateOfferPair):
+    """An application ended without an answer: withdrawn by the candidate, unanswered, or the offer gone."""
+
+    reason: ApplicationWithdrawalReason
+    withdrawn_at: AwareDatetime
+
+
+class MatchDeclined(CandidateOfferPair):
+    """A candidate said « Pas pour moi »: never that offer again, and the reason teaches matching."""
+
+    offer_kind: OfferKind
+    match_id: EntityId | None = None
+    reason: MatchDeclineReason | None = Field(default=None, description="None: no reason given.")
+    declined_at: AwareDatetime
 
 
 # --- notifications (key = candidate id, or establishment id for a host) -----------------------

@@ -2,7 +2,7 @@
 
 Partners publish what happens in their world (vacancies, candidates, contacts, slots, sessions…).
 Decisions of the platform (matches, bookings and refusals, notifications, consent changes from a
-STOP reply or an unsubscribe link) are published only by the service that makes them, with that
+STOP reply or an unsubscribe link, what candidates do on its pages: apply, withdraw, decline) are published only by the service that makes them, with that
 service's fixed CloudEvents `source`. Every `urn:vocation:` source is reserved for the services: a
 partner may not be created with one, and a partner type read from Kafka with a reserved source
 other than its producing service's is refused.
@@ -49,6 +49,15 @@ _PRODUCERS: dict[str, frozenset[str]] = {
     "fr.vocation.notification.sent.v1": frozenset({Service.NOTIFICATIONS}),
     "fr.vocation.notification.failed.v1": frozenset({Service.NOTIFICATIONS}),
     "fr.vocation.notification.suppressed.v1": frozenset({Service.NOTIFICATIONS}),
+    # The catalogue serves the pages where candidates apply, withdraw and decline.
+    "fr.vocation.application.submitted.v1": frozenset({Service.CATALOGUE}),
+    "fr.vocation.application.withdrawn.v1": frozenset({Service.CATALOGUE}),
+    "fr.vocation.match.declined.v1": frozenset({Service.CATALOGUE}),
+    # The employer's one-click answers. The owning partner's recruiter screens will answer too
+    # (`PARTNERS` joins this entry), in the same change as the gateway's rule that only the
+    # vacancy's owner may (`data.offer_id`; events' test_every_partner_type_has_an_owned_entity
+    # keeps a partner type without that rule from landing): docs/applications.md.
+    "fr.vocation.application.answered.v1": frozenset({Service.CATALOGUE}),
     # Shared types: partners publish their own, and one service publishes its decisions.
     "fr.vocation.immersion-slot.updated.v1": frozenset({PARTNERS, Service.CATALOGUE}),
     "fr.vocation.consent.updated.v1": frozenset({PARTNERS, Service.NOTIFICATIONS}),

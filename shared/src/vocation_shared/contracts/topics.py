@@ -7,7 +7,7 @@ tombstone; the tombstone itself (the id alone) is kept a week so that every cons
 about people roll daily too, so that their retention is kept to the day, and their dead letters are
 kept 30 days (a year for the others).
 
-The topics of facts about people (`matches`, `notifications`, `immersion-bookings`) are
+The topics of facts about people (`matches`, `applications`, `notifications`, `immersion-bookings`) are
 `compact,delete`: records older than their retention are deleted as before, and a tombstone that
 their producer writes at an erasure removes the person's earlier records too. Compaction keeps only
 the latest record of a key, so it waits `min.compaction.lag.ms` (a week): a consumer that keeps up
@@ -17,8 +17,9 @@ the tombstone a week after.
 
 Keys: a record's key is its event's subject, except where the topic names a record id
 (`TopicSpec.record_id_field`): there each record is keyed `<subject>/<record id>` (compaction keeps
-one record per request, not one per slot) and every producer of the platform places a record by the
-part of its key before `/` (`partition_key`): a slot's requests stay on one partition, in order.
+one record per request, not one per slot; one per application, not one per candidate) and every
+producer of the platform places a record by the part of its key before `/` (`partition_key`): a
+slot's requests, a candidate's applications stay on one partition, in order.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class Topic(StrEnum):
     IMMERSION_SLOTS = "immersion-slots"
     IMMERSION_BOOKINGS = "immersion-bookings"
     MATCHES = "matches"
+    APPLICATIONS = "applications"
     NOTIFICATIONS = "notifications"
 
 
@@ -160,6 +162,18 @@ ENTITY_TOPICS: tuple[TopicSpec, ...] = (
         holds_personal_data=True,
         retention_ms=4 * WEEK_MS,
         description="Matches found and withdrawn, keyed by candidate id; tombstone on erasure.",
+    ),
+    TopicSpec(
+        Topic.APPLICATIONS,
+        Cleanup.COMPACT_DELETE,
+        holds_personal_data=True,
+        retention_ms=YEAR_MS,
+        record_id_field="application_id",
+        description=(
+            "Applications, their answers and withdrawals, and matches declined, keyed "
+            "`<candidate id>/<application id>` and placed by candidate id so a candidate's facts stay "
+            "in order; a tombstone per application of an erased candidate."
+        ),
     ),
     TopicSpec(
         Topic.NOTIFICATIONS,

@@ -154,3 +154,56 @@ class ConsentOrigin(StrEnum):
     SMS_STOP = "sms_stop"
     EMAIL_UNSUBSCRIBE = "email_unsubscribe"
     CANDIDATE = "candidate"
+
+
+class ApplicationAnswer(StrEnum):
+    """What the employer (or the owning partner's recruiter) answers to an application."""
+
+    INTERVIEW_PROPOSED = "interview_proposed"
+    """« Proposer un échange »: the candidate receives the recruiting contact."""
+    DECLINED = "declined"
+    """« Ne pas donner suite », with a reason from `ApplicationDeclineReason`."""
+    HIRED = "hired"
+    """« Embauché(e) »: one post of the vacancy is filled."""
+
+
+class ApplicationDeclineReason(StrEnum):
+    """Why an employer does not follow up an application (a closed list: no free text to the candidate)."""
+
+    PROFILE_MISMATCH = "profile_mismatch"
+    """Le profil ne correspond pas au poste."""
+    MISSING_DIPLOMA = "missing_diploma"
+    """Le diplôme requis manque."""
+    POSITION_FILLED = "position_filled"
+    """Le poste est déjà pourvu."""
+    AVAILABILITY = "availability"
+    """Les disponibilités ne conviennent pas."""
+    OTHER = "other"
+
+
+class ApplicationWithdrawalReason(StrEnum):
+    """Why an application ended without an answer."""
+
+    CANDIDATE = "candidate"
+    """The candidate withdrew it."""
+    UNANSWERED = "unanswered"
+    """No answer after the one reminder: closed, the candidate told kindly."""
+    OFFER_CLOSED = "offer_closed"
+    OFFER_FILLED = "offer_filled"
+
+
+class MatchDeclineReason(StrEnum):
+    """Why a candidate said « Pas pour moi » to a match; it teaches matching."""
+
+    TOO_FAR = "too_far"
+    """Trop loin."""
+    HOURS = "hours"
+    """Horaires."""
+    CONTRACT = "contract"
+    """Contrat."""
+    METIER = "metier"
+    """Métier."""
+    ALREADY_EMPLOYED = "already_employed"
+    """Déjà en poste."""
+    OTHER = "other"
+    """Autre."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from vocation_shared.contracts.payloads import application_id_of
+
 # Luhn-valid SIRETs (fictional establishments).
 SIRET_EHPAD_BOURG = "73282932000074"
 SIRET_SAAD_MONT_DE_MARSAN = "35600000000051"  # La Poste's rule: digit sum is a multiple of 5
@@ -84,6 +86,42 @@ def match_found(**overrides: Any) -> dict[str, Any]:
         "distance_km": 12.4,
         "score": 87,
         "reasons": ["à 12 km de chez vous", "diplôme DEAS requis : vous l'avez"],
+    }
+    data.update(overrides)
+    return data
+
+
+def application_submitted(**overrides: Any) -> dict[str, Any]:
+    """`candidate()` applies to `vacancy()` from `match_found()`, sharing their email."""
+    data: dict[str, Any] = {
+        "application_id": application_id_of("cand-0001", "vac-0001"),
+        "candidate_id": "cand-0001",
+        "offer_id": "vac-0001",
+        "offer_kind": "vacancy",
+        "match_id": "m-cand-0001-vac-0001",
+        "message": "Je travaille de nuit depuis trois ans, disponible dès janvier.",
+        "shares": {"email": True, "phone": False},
+        "summary": {
+            "diplomas": ["DEAS"],
+            "experience": [{"rome_code": "J1501", "months": 36}],
+            "available_from": "2027-01-04",
+            "distance_km": 12.4,
+            "reasons": ["à 12 km de chez vous", "diplôme DEAS requis : vous l'avez"],
+        },
+        "submitted_at": "2026-12-03T10:00:00+01:00",
+    }
+    data.update(overrides)
+    return data
+
+
+def application_answered(**overrides: Any) -> dict[str, Any]:
+    """The employer of `vacancy()` proposes an exchange to `candidate()`."""
+    data: dict[str, Any] = {
+        "application_id": application_id_of("cand-0001", "vac-0001"),
+        "candidate_id": "cand-0001",
+        "offer_id": "vac-0001",
+        "answer": "interview_proposed",
+        "answered_at": "2026-12-04T09:30:00+01:00",
     }
     data.update(overrides)
     return data
