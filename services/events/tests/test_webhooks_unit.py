@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from aiokafka import ConsumerRecord
-from vocation_events.adapters.webhooks import WebhookFanOut
 from vocation_events.core.webhooks import (
     SUBSCRIBABLE_TYPES,
     WITHHELD_FIELDS,
-    Subscription,
     SubscriptionError,
     check_subscription,
     outgoing_body,
@@ -17,7 +14,6 @@ from vocation_events.core.webhooks import (
     signature,
 )
 from vocation_shared.contracts.producers import is_internal_only
-from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.unit
 
@@ -104,33 +100,3 @@ def test_an_immersion_slot_goes_out_without_its_tutors_name() -> None:
 
 def test_no_internal_fact_of_the_platform_can_be_subscribed_to() -> None:
     assert not [t for t in SUBSCRIBABLE_TYPES if is_internal_only(t)]
-
-
-class _Store:
-    """The deliveries queued, for one subscription to vacancy postings."""
-
-    def __init__(self) -> None:
-        self.queued: list[tuple[str, str, str, str, str, bytes]] = []
-
-    async def active(self) -> list[Subscription]:
-        return [Subscription("sub_1", "portail", "https://portail.ain.fr/h", frozenset({POSTED}), "whsec_x")]
-
-    async def enqueue(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> int:
-        self.queued += rows
-        return len(rows)
-
-
-POSTED = "fr.vocation.vacancy.posted.v1"
-
-
-async def test_a_partner_fact_under_a_service_source_is_not_sent_out() -> None:
-    store = _Store()
-    fan_out = WebhookFanOut(store, "g")  # type: ignore[arg-type]
-    genuine = samples.cloud_event(POSTED, "vac-1", samples.vacancy(id="vac-1"), id="e1")
-    spoofed = genuine | {"id": "e2", "source": "urn:vocation:catalogue"}
-    records = [
-        ConsumerRecord("vacancies", 0, n, 0, 0, b"vac-1", orjson.dumps(event), None, 5, 0, ())
-        for n, event in enumerate([genuine, spoofed])
-    ]
-    assert await fan_out.process(records) == 1
-    assert [row[2] for row in store.queued] == ["e1"]
