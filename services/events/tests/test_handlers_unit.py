@@ -1,4 +1,5 @@
-"""The application layer on fakes: accepting events, archiving, erasing, webhooks' fan-out and delivery."""
+"""The application layer on fakes: accepting events, archiving, erasing, re-driving dead letters,
+webhooks' fan-out and delivery."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ import orjson
 import pytest
 from vocation_events.auth import Authenticator
 from vocation_events.core.archive_sealing import ArchiveSeal
+from vocation_events.core.dead_letters import DeadLetter
 from vocation_events.core.webhooks import Subscription
 from vocation_events.handlers.archive import Archive
+from vocation_events.handlers.dead_letters import redrive
 from vocation_events.handlers.erasure import Erase
 from vocation_events.handlers.ingestion import Ingestion
 from vocation_events.handlers.webhooks import Deliver, FanOut
 from vocation_events.ports import RefusedTarget, Unavailable, WebhookUnreachable
 from vocation_events.testing.fakes import (
+    FakeDeadLetterQueue,
     FakeDeadLetters,
     FakeMetrics,
     FakePartners,
@@ -202,6 +206,44 @@ async def test_an_erasure_deletes_the_candidates_archived_rows_then_is_applied()
     assert await erase.pending() == 0
     assert await erase.run_once() == 0
     assert [row[9] for row in units.db.archive.values()] == ["cand-1", "cand-1"]
+
+
+# --- dead letters -------------------------------------------------------------------------------
+
+
+def letter(
+    offset: int, key: str, reason: str = "processing-failed", value: bytes | None = b"{}"
+) -> DeadLetter:
+    headers = {"dlq.reason": reason, "dlq.original.topic": "candidates", "ce_id": f"e{offset}"}
+    return DeadLetter(0, offset, NOON, key.encode(), value, headers, False)
+
+
+async def test_a_redrive_writes_back_once_and_skips_erased_candidates_for_good() -> None:
+    units, sink = FakeUnitsOfWork(), FakeSink()
+    async with units() as uow:
+        await uow.erasures.record("cand-gone", "urn:s", "bye")
+    queue = FakeDeadLetterQueue(
+        "candidates", [letter(0, "cand-1"), letter(1, "cand-gone"), letter(2, "cand-gone", value=None)]
+    )
+    dry = await redrive(queue, sink, units, dry_run=True)
+    assert (len(dry.redriven), len(dry.erased), sink.records, queue.committed) == (2, 1, [], {})
+    done = await redrive(queue, sink, units)
+    assert [(r.key, r.value) for r in sink.records] == [(b"cand-1", b"{}"), (b"cand-gone", None)]
+    assert ("dlq.reason", b"processing-failed") not in sink.records[0].headers
+    assert [d.offset for d in done.erased] == [1]
+    assert queue.committed == {0: 3}
+    again = await redrive(queue, sink, units)
+    assert (again.redriven, again.erased) == ([], [])
+
+
+async def test_a_redrive_of_one_reason_commits_up_to_the_first_letter_of_another() -> None:
+    sink = FakeSink()
+    queue = FakeDeadLetterQueue(
+        "candidates", [letter(0, "c0", "rejected"), letter(1, "c1"), letter(2, "c2", "rejected")]
+    )
+    done = await redrive(queue, sink, reason="rejected")
+    assert [d.offset for d in done.redriven] == [0, 2]
+    assert queue.committed == {0: 1}  # offset 1 stays for a re-drive of its own reason
 
 
 # --- webhooks -----------------------------------------------------------------------------------

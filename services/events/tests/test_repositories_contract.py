@@ -120,12 +120,14 @@ async def test_the_archive_skips_what_it_has_and_what_is_erased(units: UnitsOfWo
     async with units() as uow:
         assert await uow.archive.store([row(5, "cand-1")]) == 0  # late, about an erased person
         assert await uow.erasures.pending(10) == ["cand-1"]
+        assert await uow.erasures.erased_among({"cand-1", "cand-2"}) == {"cand-1"}
         assert await uow.erasures.count_pending() == 1
         assert await uow.archive.delete_of_candidates(["cand-1"], 1) == 1
         assert await uow.archive.delete_of_candidates(["cand-1"], 10) == 1
         await uow.erasures.applied(["cand-1"])
     async with units() as uow:
         assert await uow.erasures.pending(10) == []
+        assert await uow.erasures.erased_among({"cand-1"}) == {"cand-1"}  # applied: still known
         assert await uow.archive.store([row(6, "cand-1")]) == 0  # still erased, by pseudonym
         assert await uow.archive.forget("matches", "cand-2") == 1
         assert await uow.archive.forget("matches", "cand-2") == 0

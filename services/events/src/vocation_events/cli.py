@@ -24,9 +24,11 @@ from vocation_events.adapters import dead_letters
 from vocation_events.adapters.archive_store import PostgresArchive, pseudonymize_erasures
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import PostgresOwners, PostgresPartners
+from vocation_events.adapters.unit_of_work import PostgresUnitsOfWork
 from vocation_events.adapters.webhooks import AddressGuard, PostgresWebhooks
 from vocation_events.app import MIGRATIONS
 from vocation_events.core.archive_sealing import ArchiveSeal
+from vocation_events.core.dead_letters import Redrive
 from vocation_events.core.ingestion import Record
 from vocation_events.core.ownership import KINDS
 from vocation_events.core.partners import (
@@ -585,7 +587,7 @@ def dlq_redrive(
     """
     settings = EventsSettings()
 
-    async def go() -> dead_letters.Redrive:
+    async def go() -> Redrive:
         async with _pool(settings) as pool, _sink(settings) as sink:
             return await dead_letters.redrive(
                 settings.kafka_bootstrap,
@@ -593,7 +595,7 @@ def dlq_redrive(
                 sink,
                 reason,
                 dry_run,
-                erased_among=lambda ids: dead_letters.erased_in(pool, ids, settings.pseudonymizer()),
+                units=PostgresUnitsOfWork(pool, settings.pseudonymizer()),
             )
 
     done = _run(go())

@@ -4,12 +4,13 @@ erasures, archive), the Kafka sink, webhook deliveries and their transport, dead
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 
+from vocation_events.core.dead_letters import DeadLetter
 from vocation_events.core.ingestion import Record
 from vocation_events.core.ownership import Ref, Refusal
 from vocation_events.core.partners import Partner
@@ -77,6 +78,10 @@ class ErasureRepository(Protocol):
 
     async def applied(self, candidate_ids: Sequence[str]) -> None:
         """Mark these erasures applied: the ledger forgets their ids and keeps the pseudonyms."""
+        ...
+
+    async def erased_among(self, candidate_ids: Collection[str]) -> set[str]:
+        """The ids among `candidate_ids` that were erased (applied or not: found by pseudonym)."""
         ...
 
 
@@ -190,6 +195,23 @@ class DeadLetters(Protocol):
 
     async def reject(self, record: RawRecord) -> None:
         """Dead-letter `record` by the shared consumer's rules (the reason found again, logged)."""
+        ...
+
+
+class DeadLetterQueue(Protocol):
+    """One dead-letter topic read by the re-drive's consumer group."""
+
+    @property
+    def original_topic(self) -> str:
+        """The topic its letters came from (and go back to)."""
+        ...
+
+    async def pending(self) -> list[DeadLetter]:
+        """The letters not re-driven yet (past the group's committed offsets), by partition and offset."""
+        ...
+
+    async def commit(self, next_offsets: Mapping[int, int]) -> None:
+        """Commit the group's position: the next offset to read, per partition."""
         ...
 
 

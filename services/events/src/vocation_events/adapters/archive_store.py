@@ -17,7 +17,7 @@ the pseudonym of its candidate.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -162,6 +162,17 @@ class PostgresErasures:
     async def count_pending(self) -> int:
         """Erasures recorded and not yet applied to the archive."""
         return int(await self._conn.fetchval("SELECT count(*) FROM erasures WHERE applied_at IS NULL"))
+
+    async def erased_among(self, candidate_ids: Collection[str]) -> set[str]:
+        """The ids among `candidate_ids` whose pseudonym the ledger holds."""
+        if not candidate_ids:
+            return set()
+        by_pseudonym = {self._pseudonymizer.candidate(i): i for i in candidate_ids}
+        rows = await self._conn.fetch(
+            "SELECT candidate_pseudonym FROM erasures WHERE candidate_pseudonym = ANY($1::text[])",
+            list(by_pseudonym),
+        )
+        return {by_pseudonym[r[0]] for r in rows}
 
     async def applied(self, candidate_ids: Sequence[str]) -> None:
         """Applied: the ledger keeps the pseudonym only."""

@@ -1,5 +1,5 @@
 """In-memory fakes of the ports (unit of work and repositories, sink, partners, owners, metrics, dead
-letters, webhook deliveries and client), with the SQL's rules: the repositories and the webhook
+letters and their queue, webhook deliveries and client), with the SQL's rules: the repositories and the webhook
 deliveries are checked against PostgreSQL by `tests/test_repositories_contract.py`."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -20,6 +20,7 @@ from vocation_events.adapters.http import create_http_app
 from vocation_events.adapters.metrics import PrometheusMetrics
 from vocation_events.adapters.rate_limits import InMemoryRateLimits
 from vocation_events.auth import Authenticator
+from vocation_events.core.dead_letters import DeadLetter
 from vocation_events.core.ingestion import Record
 from vocation_events.core.ownership import decide
 from vocation_events.core.partners import Partner, hash_api_key
@@ -98,6 +99,9 @@ class FakeErasures:
 
     async def count_pending(self) -> int:
         return len(await self.pending(len(self._db.erasures)))
+
+    async def erased_among(self, candidate_ids: Collection[str]) -> set[str]:
+        return set(candidate_ids) & set(self._db.erased())
 
     async def applied(self, candidate_ids: Sequence[str]) -> None:
         for e in self._db.erasures:
@@ -263,6 +267,21 @@ class FakeRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+
+
+class FakeDeadLetterQueue:
+    """A dead-letter topic as a list, with the re-drive group's committed offsets per partition."""
+
+    def __init__(self, original_topic: str, letters: Sequence[DeadLetter] = ()) -> None:
+        self.original_topic = original_topic
+        self.letters = list(letters)
+        self.committed: dict[int, int] = {}
+
+    async def pending(self) -> list[DeadLetter]:
+        return [d for d in self.letters if d.offset >= self.committed.get(d.partition, 0)]
+
+    async def commit(self, next_offsets: Mapping[int, int]) -> None:
+        self.committed.update(next_offsets)
 
 
 class FakeWebhookDeliveries:
