@@ -33,6 +33,7 @@ from vocation_events.testing.fakes import (
     FakeWebhookDeliveries,
     partner,
 )
+from vocation_shared.backoff import Backoff
 from vocation_shared.sealing import ContactCipher
 from vocation_shared.testing import samples
 
@@ -304,17 +305,22 @@ async def test_a_failed_delivery_is_retried_later_unless_refused(answer: Any, st
     deliveries = subscribed()
     client = FakeWebhookClient({"https://portail.ain.fr/h": answer})
     await queued(deliveries, 1)
-    await Deliver(deliveries, client, retry_initial_s=30).run_once()
+    await Deliver(deliveries, client, backoff=Backoff(30, 3600, 12)).run_once()
     [delivery] = deliveries.deliveries
     assert delivery["state"] == state
     assert delivery["last_error"].startswith(error)
-    assert delivery["next_at"] == (30 if state == "pending" else 0)
+    if state == "pending":  # the shared backoff: 30 s with jitter, so partners failing together spread
+        assert 15 <= delivery["next_at"] < 30
+    else:
+        assert delivery["next_at"] == 0
 
 
 async def test_a_delivery_is_given_up_after_its_last_attempt_and_a_secret_that_does_not_open_fails() -> None:
     deliveries = subscribed()
     await queued(deliveries, 1)
-    deliver = Deliver(deliveries, FakeWebhookClient({"https://portail.ain.fr/h": 503}), max_attempts=2)
+    deliver = Deliver(
+        deliveries, FakeWebhookClient({"https://portail.ain.fr/h": 503}), backoff=Backoff(30, 3600, 2)
+    )
     await deliver.run_once()
     deliveries.now += 3600
     await deliver.run_once()
@@ -322,7 +328,7 @@ async def test_a_delivery_is_given_up_after_its_last_attempt_and_a_secret_that_d
     deliveries.unopenable.add("sub_1")
     await queued(deliveries, 2)
     client = FakeWebhookClient()
-    await Deliver(deliveries, client, max_attempts=1).run_once()
+    await Deliver(deliveries, client, backoff=Backoff(30, 3600, 1)).run_once()
     assert client.posted == []
     assert "does not open" in deliveries.deliveries[1]["last_error"]
 

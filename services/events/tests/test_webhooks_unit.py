@@ -10,7 +10,6 @@ from vocation_events.core.webhooks import (
     SubscriptionError,
     check_subscription,
     outgoing_body,
-    retry_delay_s,
     signature,
 )
 from vocation_shared.contracts.producers import is_internal_only
@@ -55,10 +54,6 @@ def test_a_bad_subscription_is_refused_with_its_reason(url: str, types: list[str
 def test_http_is_allowed_on_a_loopback_address_only() -> None:
     assert check_subscription("http://127.0.0.1:9000/hook", ["fr.vocation.vacancy.posted.v1"])
     assert check_subscription("http://localhost:9000/hook", ["fr.vocation.vacancy.posted.v1"])
-
-
-def test_retry_delays_double_up_to_the_longest() -> None:
-    assert [retry_delay_s(n, 30, 3600) for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
 
 
 def test_who_took_a_shift_is_not_sent_out_nor_a_tutors_address() -> None:

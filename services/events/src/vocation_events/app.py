@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
+from vocation_shared.backoff import Backoff
 from vocation_shared.http import ReadinessCheck, operations_router, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, make_broker
 from vocation_shared.logs import get_logger
@@ -153,9 +154,11 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
             webhooks,
             client,
             timeout_s=settings.webhook_timeout_s,
-            retry_initial_s=settings.webhook_retry_initial_s,
-            retry_max_s=settings.webhook_retry_max_s,
-            max_attempts=settings.webhook_max_attempts,
+            backoff=Backoff(
+                initial_s=settings.webhook_retry_initial_s,
+                max_s=settings.webhook_retry_max_s,
+                max_attempts=settings.webhook_max_attempts,
+            ),
         )
         stop = asyncio.Event()
         await sink.start()

@@ -16,6 +16,7 @@ import typer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import Topic
+from vocation_shared.kafka.headers import cloudevent_headers
 from vocation_shared.logs import configure_logging, get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.sealing import ContactKeyError
@@ -50,6 +51,8 @@ replay_app = typer.Typer(help="Republish archived events of a topic, unchanged (
 dlq_app = typer.Typer(help="Dead letters: inspect and re-drive.", no_args_is_help=True)
 
 T = TypeVar("T")
+REPLAYED_HEADER = ("vocation.replayed", b"true")
+"""Marks a record written by `vocation replay` (after the event's own headers)."""
 log = get_logger(__name__)
 
 
@@ -534,13 +537,10 @@ async def replay_slice(
                     topic,
                     str(event["subject"]).encode(),
                     orjson.dumps(event),
-                    (
-                        ("content-type", b"application/cloudevents+json; charset=UTF-8"),
-                        ("ce_type", str(event["type"]).encode()),
-                        ("ce_id", str(event["id"]).encode()),
-                        ("ce_source", str(event["source"]).encode()),
-                        ("vocation.replayed", b"true"),
-                    ),
+                    [
+                        *cloudevent_headers(str(event["type"]), str(event["id"]), str(event["source"])),
+                        REPLAYED_HEADER,
+                    ],
                 )
             )
             if len(pending) >= chunk:

@@ -161,7 +161,8 @@ def create_http_app(
             "retry: deduplicate by it), `webhook-timestamp` (Unix seconds), `webhook-signature` "
             "(`v1,` + base64 of HMAC-SHA256, keyed with the base64 part of the subscription's "
             "`whsec_` secret, over `<webhook-id>.<webhook-timestamp>.<body>`). Answer 2xx within 10 s; "
-            "anything else is retried with doubling delays (30 s to 1 h), 12 attempts. An entity's "
+            "anything else is retried with doubling delays and jitter (15-30 s first, up to 1 h), 12 "
+            "attempts. An entity's "
             "events arrive in order. Only offers and sites: nothing about a person is ever sent."
         ),
         openapi_extra={

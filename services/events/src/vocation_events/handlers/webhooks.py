@@ -4,8 +4,9 @@ The fan-out reads the subscribable topics and queues one delivery per event and 
 subscription, in the same order, idempotently (a redelivered record queues nothing twice). The
 delivery claims due deliveries (never one whose entity has an earlier delivery still pending for
 the same subscription: a partner sees an entity's events in order), POSTs the CloudEvent as it is
-on the topic, signed, and records the answer: 2xx delivered; anything else retried with growing
-delays, then `failed` (`vocation partners redeliver` queues them again). At least once: a crash
+on the topic, signed, and records the answer: 2xx delivered; anything else retried after the
+shared `Backoff`'s delays (doubling, with jitter: partners that failed together are not all
+retried at the same second), then `failed` (`vocation partners redeliver` queues them again). At least once: a crash
 between the partner's 2xx and its record sends it again, with the same `webhook-id`.
 """
 
@@ -16,11 +17,12 @@ import time
 from collections.abc import Callable, Iterable
 
 import orjson
+from vocation_shared.backoff import Backoff
 from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 from vocation_shared.sealing import ContactKeyError
 
-from vocation_events.core.webhooks import Subscription, outgoing_body, retry_delay_s, signature
+from vocation_events.core.webhooks import Subscription, outgoing_body, signature
 from vocation_events.ports import (
     DeliveryRow,
     Due,
@@ -35,6 +37,8 @@ log = get_logger(__name__)
 
 CACHE_S = 5.0
 """How long the fan-out trusts its list of active subscriptions (a new one starts within that)."""
+DEFAULT_BACKOFF = Backoff(initial_s=30.0, max_s=3600.0, max_attempts=12)
+"""After a failed attempt: 15-30 s, doubling (with jitter) up to an hour; `failed` after 12 attempts."""
 
 
 def _fields(value: bytes) -> tuple[str, str, str, str] | None:
@@ -98,17 +102,14 @@ class Deliver:
         client: WebhookClient,
         *,
         timeout_s: float = 10.0,
-        retry_initial_s: float = 30.0,
-        retry_max_s: float = 3600.0,
-        max_attempts: int = 12,
+        backoff: Backoff = DEFAULT_BACKOFF,
         concurrency: int = 8,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._deliveries = deliveries
         self._client = client
         self._lease_s = timeout_s + 30
-        self._retry = (retry_initial_s, retry_max_s)
-        self._max_attempts = max_attempts
+        self._backoff = backoff
         self._slots = asyncio.Semaphore(concurrency)
         self._clock = clock
 
@@ -152,7 +153,7 @@ class Deliver:
         log.warning("webhook.refused", event_id=due.event_id, reason=reason)
 
     async def _failed(self, due: Due, error: str) -> None:
-        retry = None if due.attempts >= self._max_attempts else retry_delay_s(due.attempts, *self._retry)
+        retry = None if self._backoff.exhausted(due.attempts) else self._backoff.delay(due.attempts)
         await self._deliveries.attempt_failed(due.seq, error, retry)
         log.warning(
             "webhook.attempt_failed",
