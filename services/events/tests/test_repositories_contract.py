@@ -21,6 +21,7 @@ from vocation_events.ports import ArchiveRow, Claims, UnitsOfWork, WebhookDelive
 from vocation_events.testing.fakes import FakeUnitsOfWork, FakeWebhookDeliveries
 from vocation_shared.postgres import create_pool
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
+from vocation_shared.testing.contract import fake_then_real
 
 NOON = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)
 A, B = "urn:partner:a", "urn:partner:b"
@@ -38,16 +39,8 @@ async def postgres_units(fresh_database: str) -> AsyncIterator[UnitsOfWork]:
         yield PostgresUnitsOfWork(pool, Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY))
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("fake_units", marks=pytest.mark.unit, id="fake"),
-        pytest.param("postgres_units", marks=pytest.mark.integration, id="postgres"),
-    ]
-)
-def units(request: pytest.FixtureRequest) -> UnitsOfWork:
-    """Each implementation in turn: the contract holds for both."""
-    chosen: UnitsOfWork = request.getfixturevalue(request.param)
-    return chosen
+units = fake_then_real("fake_units", "postgres_units", name="units")
+"""Each implementation of the unit of work in turn: the contract holds for both."""
 
 
 def claims(source: str, *ids: str, refs: tuple[tuple[Ref, ...], ...] | None = None) -> Claims:
@@ -173,16 +166,8 @@ async def postgres_subscriptions(fresh_database: str) -> AsyncIterator[PostgresS
         yield PostgresSubscriptions(PostgresWebhooks(pool), PostgresPartners(pool))
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("fake_subscriptions", marks=pytest.mark.unit, id="fake"),
-        pytest.param("postgres_subscriptions", marks=pytest.mark.integration, id="postgres"),
-    ]
-)
-def subscriptions(request: pytest.FixtureRequest) -> FakeSubscriptions | PostgresSubscriptions:
-    """Each implementation of `WebhookDeliveries` in turn."""
-    chosen: FakeSubscriptions | PostgresSubscriptions = request.getfixturevalue(request.param)
-    return chosen
+subscriptions = fake_then_real("fake_subscriptions", "postgres_subscriptions", name="subscriptions")
+"""Each implementation of `WebhookDeliveries` in turn."""
 
 
 async def test_deliveries_are_queued_once_and_sent_in_order_per_entity(
