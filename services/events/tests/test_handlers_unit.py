@@ -3,14 +3,17 @@ webhooks' fan-out and delivery."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import hmac
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import vocation_events.handlers
 from vocation_events.auth import Authenticator
 from vocation_events.core.archive_sealing import ArchiveSeal
 from vocation_events.core.dead_letters import DeadLetter
@@ -41,6 +44,7 @@ pytestmark = pytest.mark.unit
 
 POSTED = "fr.vocation.vacancy.posted.v1"
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+HANDLERS = Path(vocation_events.handlers.__file__).parent
 
 
 def withdrawal(candidate_id: str, erase: bool) -> dict[str, object]:
@@ -344,3 +348,20 @@ async def test_an_entitys_deliveries_go_in_order() -> None:
     await deliver.run_once()
     await deliver.run_once()
     assert [headers["webhook-id"] for _, _, headers in client.posted] == ["e1", "e1", "e1-updated"]
+
+
+# --- the layer's boundary -------------------------------------------------------------------------
+
+TECHNOLOGIES = ("asyncpg", "aiokafka", "faststream", "prometheus_client", "httpx", "httpcore", "fastapi")
+
+
+@pytest.mark.parametrize("module", ["ports.py", *sorted(p.name for p in HANDLERS.glob("*.py"))])
+def test_the_application_layer_imports_no_technology(module: str) -> None:
+    path = HANDLERS.parent / module if module == "ports.py" else HANDLERS / module
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & set(TECHNOLOGIES)
