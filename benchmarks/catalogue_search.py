@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 from vocation_catalogue.adapters.http import create_http_app
-from vocation_catalogue.adapters.postgres import PostgresSearch
+from vocation_catalogue.adapters.postgres.search import PostgresSearch
 from vocation_catalogue.app import open_pool
 from vocation_catalogue.core.text import searchable
 from vocation_catalogue.settings import CatalogueSettings

@@ -6,19 +6,19 @@ import asyncio
 
 import asyncpg
 import pytest
-from vocation_catalogue.adapters.kafka import CatalogueHandlers
-from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, pseudonymize_ledgers
+from vocation_catalogue.adapters.postgres.erasures import pseudonymize_ledgers
 from vocation_catalogue.app import open_pool
+from vocation_catalogue.handlers import Handlers
 from vocation_catalogue.settings import CatalogueSettings
 from vocation_catalogue.testing import (
     NOW,
-    RecordingSink,
-    fixed_clock,
+    FakeSink,
     request_event,
     run_id,
     slot_event,
     slot_payload,
 )
+from vocation_catalogue.testing.harness import SOURCE, postgres_handlers
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
@@ -27,12 +27,9 @@ from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
 pytestmark = pytest.mark.integration
 
-SOURCE = "urn:vocation:catalogue"
 
-
-def _handlers(pool: asyncpg.Pool, sink: RecordingSink) -> CatalogueHandlers:
-    bookings = PostgresBookings(pool, "catalogue", SOURCE, clock=fixed_clock())
-    return CatalogueHandlers(PostgresReadModels(pool, "catalogue", SOURCE, fixed_clock()), bookings, sink)
+def _handlers(pool: asyncpg.Pool, sink: FakeSink) -> Handlers:
+    return postgres_handlers(pool, sink)
 
 
 async def _slot(pool: asyncpg.Pool, slot_id: str) -> p.ImmersionSlot:
@@ -50,7 +47,7 @@ async def test_hundred_concurrent_requests_for_five_places_book_exactly_five_and
     pool: asyncpg.Pool, fresh_database: str
 ) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     # Two catalogue instances (each its own pool) handle the requests at the same time, as
     # during a rebalance when both believe they own the slot's partition.
     async with open_pool(CatalogueSettings(database_url=fresh_database, database_pool_size=10)) as other_pool:
@@ -73,7 +70,7 @@ async def test_hundred_concurrent_requests_for_five_places_book_exactly_five_and
         slot_updates = [e for e in sink.published if isinstance(e, ev.ImmersionSlotUpdated)]
         assert sorted(e.data.version for e in slot_updates) == [2, 3, 4, 5, 6]
 
-        replay = RecordingSink()
+        replay = FakeSink()
         replaying = [_handlers(pool, replay), _handlers(other_pool, replay)]
         await asyncio.gather(*(replaying[(n + 1) % 2].on_booking(r) for n, r in enumerate(requests)))
 
@@ -91,7 +88,7 @@ async def test_hundred_concurrent_requests_for_five_places_book_exactly_five_and
 
 async def test_request_redelivered_after_crash_republishes_the_stored_outcome(pool: asyncpg.Pool) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     slot_id = f"slot-{run}"
     await handlers.on_entity(slot_event(slot_id, capacity=1, places_left=1))
@@ -109,11 +106,11 @@ async def test_request_redelivered_after_crash_republishes_the_stored_outcome(po
 
 async def test_erasure_read_again_after_a_crash_republishes_the_freed_place(pool: asyncpg.Pool) -> None:
     run = run_id()
-    handlers = _handlers(pool, RecordingSink())
+    handlers = _handlers(pool, FakeSink())
     slot_id, candidate = f"slot-{run}", f"cand-{run}"
     await handlers.on_entity(slot_event(slot_id, capacity=2, places_left=2))
     await handlers.on_booking(request_event(slot_id, f"req-{run}", candidate))
-    first, again = RecordingSink(), RecordingSink()
+    first, again = FakeSink(), FakeSink()
     # The erasure is applied and committed, then the process dies before its publish: the
     # withdrawal (or the tombstone) is read again, and the freed place must still be told.
     await _handlers(pool, first).erase_candidate(candidate)
@@ -128,13 +125,13 @@ async def test_erasure_tombstones_every_request_of_the_candidate_and_keeps_only_
     pool: asyncpg.Pool,
 ) -> None:
     run = run_id()
-    handlers = _handlers(pool, RecordingSink())
+    handlers = _handlers(pool, FakeSink())
     slot_id, candidate = f"slot-{run}", f"cand-{run}"
     await handlers.on_entity(slot_event(slot_id, capacity=1, places_left=1))
     await handlers.on_booking(request_event(slot_id, f"req-{run}-1", candidate))  # booked
     await handlers.on_booking(request_event(f"nowhere-{run}", f"req-{run}-2", candidate))  # refused
     await handlers.on_booking(request_event(slot_id, f"req-{run}-3", f"other-{run}"))  # someone else's
-    first, again = RecordingSink(), RecordingSink()
+    first, again = FakeSink(), FakeSink()
     await _handlers(pool, first).erase_candidate(candidate)
     await _handlers(pool, again).erase_candidate(candidate)  # read again after a crash
 
@@ -160,7 +157,7 @@ async def test_a_request_or_cancellation_of_an_erased_candidate_read_later_is_to
     pool: asyncpg.Pool,
 ) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     slot_id, candidate = f"slot-{run}", f"cand-{run}"
     await handlers.on_entity(slot_event(slot_id, capacity=2, places_left=2))
@@ -204,14 +201,14 @@ async def test_ledger_rows_written_before_pseudonyms_are_rewritten_at_start(pool
         "SELECT count(*) FROM immersion_outcomes WHERE key = $1", f"erasure:{pseudonym}"
     )
     # Still erased: a request of theirs read now is not decided.
-    sink = RecordingSink()
+    sink = FakeSink()
     await _handlers(pool, sink).on_booking(request_event(f"slot-{run}", f"req-{run}", legacy))
     assert sink.published == [] and len(sink.tombstones) == 1
 
 
 async def test_cancellation_gives_the_place_back_once(pool: asyncpg.Pool) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     slot_id = f"slot-{run}"
     await handlers.on_entity(slot_event(slot_id, capacity=1, places_left=1))
@@ -257,7 +254,7 @@ async def test_request_the_slot_cannot_take_is_refused_with_its_reason(
     pool: asyncpg.Pool, slot_fields: dict[str, str], dates: tuple[str, str], reason: ImmersionRefusalReason
 ) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     slot_id = f"slot-{run}"
     await handlers.on_entity(slot_event(slot_id, **slot_fields))
@@ -270,7 +267,7 @@ async def test_request_the_slot_cannot_take_is_refused_with_its_reason(
 
 async def test_candidate_already_booked_on_overlapping_dates_elsewhere_is_refused(pool: asyncpg.Pool) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     await handlers.on_entity(slot_event(f"slot-{run}-a"))
     await handlers.on_entity(slot_event(f"slot-{run}-b"))
@@ -295,7 +292,7 @@ async def test_candidate_already_booked_on_overlapping_dates_elsewhere_is_refuse
 
 async def test_request_for_an_unknown_slot_is_refused_and_changes_no_slot(pool: asyncpg.Pool) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     await _handlers(pool, sink).on_booking(request_event(f"nowhere-{run}", f"req-{run}", f"cand-{run}"))
     [outcome] = sink.published
     assert isinstance(outcome, ev.ImmersionRefused)
@@ -305,7 +302,7 @@ async def test_request_for_an_unknown_slot_is_refused_and_changes_no_slot(pool: 
 
 async def test_owner_slot_update_cannot_give_back_places_the_catalogue_booked(pool: asyncpg.Pool) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     slot_id = f"slot-{run}"
     await handlers.on_entity(slot_event(slot_id, capacity=3, places_left=3))
@@ -332,7 +329,7 @@ async def test_owner_closing_a_slot_on_an_older_version_still_closes_it_and_tell
     pool: asyncpg.Pool,
 ) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     slot_id = f"slot-{run}"
     offered = slot_payload(slot_id)
@@ -363,7 +360,7 @@ async def test_owner_closing_a_slot_on_an_older_version_still_closes_it_and_tell
 
 async def test_catalogue_ignores_its_own_slot_states_coming_back(pool: asyncpg.Pool) -> None:
     run = run_id()
-    sink = RecordingSink()
+    sink = FakeSink()
     handlers = _handlers(pool, sink)
     slot_id = f"slot-{run}"
     await handlers.on_entity(slot_event(slot_id, capacity=2, places_left=2))

@@ -15,11 +15,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from vocation_catalogue.adapters.postgres import _item
+from vocation_catalogue.adapters.postgres.search import _item
 from vocation_catalogue.core.projection import Row, slot_row, training_row, vacancy_row
-from vocation_catalogue.core.search import SearchQuery
-from vocation_catalogue.ports import SearchPage
-from vocation_catalogue.testing import NOW, slot_payload, training_event, vacancy_event
+from vocation_catalogue.testing import NOW, FakeSearch, slot_payload, training_event, vacancy_event
 
 pytestmark = pytest.mark.unit
 
@@ -36,22 +34,10 @@ ITEMS = {
 }
 
 
-class SampleSearch:
-    """Answers every valid query with one item of its catalogue, as the real search shapes it."""
-
-    async def search(self, query: SearchQuery) -> SearchPage:
-        """One result and a next page."""
-        return SearchPage([ITEMS[query.catalogue.value]], "next-page")
-
-    async def get(self, catalogue: str, id: str) -> dict[str, Any] | None:
-        """The sample, whatever the id (an unknown one is 404 in `test_http_unit`)."""
-        return ITEMS[catalogue]
-
-
 def app() -> Any:
     from vocation_catalogue.adapters.http import create_http_app
 
-    return create_http_app(SampleSearch(), [])
+    return create_http_app(FakeSearch(ITEMS, "next-page"), [])
 
 
 # Conformance of the answers; not `positive_data_acceptance`: a parameter can be of its documented

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from vocation_catalogue.adapters.http import create_http_app
-from vocation_catalogue.core.search import SearchQuery
-from vocation_catalogue.ports import SearchPage
+from vocation_catalogue.testing import FakeSearch
 
 pytestmark = pytest.mark.unit
-
-
-class FakeSearch:
-    """Answers every valid query with nothing, and remembers the queries."""
-
-    def __init__(self) -> None:
-        self.queries: list[SearchQuery] = []
-
-    async def search(self, query: SearchQuery) -> SearchPage:
-        """No results."""
-        self.queries.append(query)
-        return SearchPage([], None)
-
-    async def get(self, catalogue: str, id: str) -> dict[str, Any] | None:
-        """Nothing found."""
-        return None
 
 
 @pytest.fixture
@@ -171,19 +153,13 @@ async def test_openapi_is_published_and_health_answers(client: httpx.AsyncClient
     assert "/v1/offers" in spec["paths"]
     assert (await client.get("/health/live")).json() == {"status": "alive"}
     assert (await client.get("/health/ready")).status_code == 200
-    assert "catalogue_search_seconds" in (await client.get("/metrics")).text
-
-
-class DownSearch(FakeSearch):
-    """A search whose database does not answer."""
-
-    async def search(self, query: SearchQuery) -> SearchPage:
-        """Fail like a refused connection."""
-        raise ConnectionRefusedError("connection refused")
+    assert "vocation_catalogue_search_seconds" in (await client.get("/metrics")).text
 
 
 async def test_database_down_is_a_503_not_a_500() -> None:
-    transport = httpx.ASGITransport(app=create_http_app(DownSearch(), []))
+    down = FakeSearch()
+    down.failure = ConnectionRefusedError("connection refused")
+    transport = httpx.ASGITransport(app=create_http_app(down, []))
     async with httpx.AsyncClient(transport=transport, base_url="http://catalogue") as client:
         answer = await client.get("/v1/offers")
     assert answer.status_code == 503

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from vocation_catalogue.adapters import metrics
 from vocation_catalogue.adapters.kafka import group_for
 from vocation_catalogue.app import running_service
@@ -22,7 +22,8 @@ from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic, partition_key
 from vocation_shared.kafka import EventPublisher, make_broker
-from vocation_shared.kafka.batches import murmur2
+from vocation_shared.kafka.batches import KeyPrefixPartitioner
+from vocation_shared.kafka.producer import make_producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -219,7 +220,7 @@ async def test_malformed_booking_message_goes_to_the_dead_letters_and_booking_go
         kafka_bootstrap=kafka_bootstrap, database_url=fresh_database, consumer_group=f"catalogue-{run}"
     )
     async with running_service(settings) as catalogue:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+        producer = make_producer(kafka_bootstrap, client_id="catalogue-test-garbage")
         await producer.start()
         try:
             await producer.send_and_wait("immersion-bookings", b"{not json", key=slot_id.encode())
@@ -233,16 +234,18 @@ async def test_malformed_booking_message_goes_to_the_dead_letters_and_booking_go
 
 
 async def _slot_on_the_same_partition(bootstrap: str, slot_id: str) -> str:
-    """Another slot id that the default partitioner puts on `slot_id`'s partition of `immersion-slots`."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    """Another slot id that every producer puts on `slot_id`'s partition of `immersion-slots`."""
+    producer = make_producer(bootstrap, client_id="catalogue-test-partitions")
     await producer.start()
     try:
         count = len(await producer.partitions_for("immersion-slots"))
     finally:
         await producer.stop()
 
+    partitions = list(range(count))
+
     def partition(key: str) -> int:
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % count
+        return KeyPrefixPartitioner()(key.encode(), partitions, partitions)
 
     return next(
         f"{slot_id}-before-{n}"

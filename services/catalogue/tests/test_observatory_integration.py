@@ -12,18 +12,18 @@ import asyncpg
 import httpx
 import pytest
 from vocation_catalogue.adapters.http import create_http_app
-from vocation_catalogue.adapters.kafka import CatalogueHandlers
-from vocation_catalogue.adapters.observatory import PostgresObservatory
-from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, PostgresSearch
+from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
+from vocation_catalogue.adapters.postgres.search import PostgresSearch
 from vocation_catalogue.testing import (
     NOW,
-    RecordingSink,
+    FakeSink,
     days,
     fixed_clock,
     slot_event,
     training_event,
     vacancy_event,
 )
+from vocation_catalogue.testing.harness import postgres_handlers
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.testing import samples
@@ -34,8 +34,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     """The catalogue's API with the observatory, its clock at NOW, after the territory's events."""
-    bookings = PostgresBookings(pool, "catalogue", "urn:vocation:catalogue", clock=fixed_clock())
-    handlers = CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
+    handlers = postgres_handlers(pool, FakeSink())
     for event in _territory():
         await handlers.on_entity(event)
     for event in _people():
@@ -174,8 +173,7 @@ async def test_a_bad_observatory_parameter_is_refused_by_name(
 
 
 async def test_an_erased_candidate_leaves_the_supply(pool: asyncpg.Pool, client: httpx.AsyncClient) -> None:
-    bookings = PostgresBookings(pool, "catalogue", "urn:vocation:catalogue", clock=fixed_clock())
-    handlers = CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
+    handlers = postgres_handlers(pool, FakeSink())
     erased = p.CandidateWithdrawn(candidate_id="c-ain-0", erasure_requested=True)
     await handlers.on_candidate(ev.CandidateWithdrawn.build(erased, source="urn:test:partner"))
     assert await pool.fetchval("SELECT count(*) FROM candidate_supply WHERE id = 'c-ain-0'") == 0
@@ -187,8 +185,7 @@ async def test_a_repeated_question_is_answered_from_the_cache_without_reading_th
     pool: asyncpg.Pool, client: httpx.AsyncClient
 ) -> None:
     first = (await client.get("/v1/observatory", params={"departement": "40"})).json()
-    bookings = PostgresBookings(pool, "catalogue", "urn:vocation:catalogue", clock=fixed_clock())
-    handlers = CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
+    handlers = postgres_handlers(pool, FakeSink())
     await handlers.on_entity(
         vacancy_event("as-landes-2", commune_insee=samples.MONT_DE_MARSAN, posts=3, at=NOW - days(1))
     )

@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from vocation_catalogue.adapters.http import create_http_app
 from vocation_catalogue.adapters.observatory import CachedObservatory, ObservatoryBusy
-from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery, build_observatory_query
-from vocation_catalogue.core.search import SearchQuery
-from vocation_catalogue.ports import SearchPage
+from vocation_catalogue.core.observatory import ObservatoryQuery, build_observatory_query
+from vocation_catalogue.testing import NOW, FakeObservatory, FakeSearch
 from vocation_shared.reference import rome_v4
 
 pytestmark = pytest.mark.unit
 
-AS_OF = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-
-
-class CountingObservatory:
-    """Answers one row per query, counts the questions; `gate` (when set) holds them until opened."""
-
-    def __init__(self, gate: asyncio.Event | None = None, fail_first: int = 0) -> None:
-        self.asked: list[ObservatoryQuery] = []
-        self.gate = gate
-        self.fail_first = fail_first
-
-    async def needs(self, query: ObservatoryQuery) -> tuple[list[NeedCounts], datetime]:
-        self.asked.append(query)
-        if self.gate is not None:
-            await self.gate.wait()
-        if len(self.asked) <= self.fail_first:
-            raise TimeoutError("the aggregate took too long")
-        return [NeedCounts("01", "J1501", open_vacancies=len(self.asked), open_posts=3)], AS_OF
-
-
-class NoSearch:
-    async def search(self, query: SearchQuery) -> SearchPage:
-        return SearchPage([], None)
-
-    async def get(self, catalogue: str, id: str) -> dict[str, Any] | None:
-        return None
+AS_OF = NOW
 
 
 class Clock:
@@ -59,19 +32,19 @@ def _query(*rome: str, window_days: int = 90, departement: str | None = "01") ->
 
 
 @pytest.fixture
-def inner() -> CountingObservatory:
-    return CountingObservatory()
+def inner() -> FakeObservatory:
+    return FakeObservatory(AS_OF)
 
 
 @pytest.fixture
-async def client(inner: CountingObservatory) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(NoSearch(), [], inner)
+async def client(inner: FakeObservatory) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_http_app(FakeSearch(), [], inner)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as opened:
         yield opened
 
 
 async def test_the_same_question_in_json_csv_or_another_order_reaches_the_database_once(
-    inner: CountingObservatory, client: httpx.AsyncClient
+    inner: FakeObservatory, client: httpx.AsyncClient
 ) -> None:
     first = await client.get("/v1/observatory", params={"departement": "01", "rome": "J1501,J1506"})
     again = await client.get("/v1/observatory", params={"departement": "01", "rome": ["J1506", "J1501"]})
@@ -89,7 +62,7 @@ async def test_the_same_question_in_json_csv_or_another_order_reaches_the_databa
 
 
 async def test_an_answer_is_kept_for_a_minute_then_asked_again() -> None:
-    inner, clock = CountingObservatory(), Clock()
+    inner, clock = FakeObservatory(AS_OF), Clock()
     cached = CachedObservatory(inner, ttl_s=60, monotonic=clock)
     assert (await cached.needs(_query("J1501")))[0][0].open_vacancies == 1
     clock.now += 59
@@ -100,7 +73,7 @@ async def test_an_answer_is_kept_for_a_minute_then_asked_again() -> None:
 
 
 async def test_the_cache_keeps_a_bounded_number_of_answers_least_recently_used_first_out() -> None:
-    inner = CountingObservatory()
+    inner = FakeObservatory(AS_OF)
     cached = CachedObservatory(inner, max_entries=2)
     for rome in ("J1501", "J1506", "J1501", "K1302"):
         await cached.needs(_query(rome))
@@ -113,7 +86,7 @@ async def test_the_cache_keeps_a_bounded_number_of_answers_least_recently_used_f
 
 async def test_questions_arriving_together_share_one_computation() -> None:
     gate = asyncio.Event()
-    inner = CountingObservatory(gate)
+    inner = FakeObservatory(AS_OF, gate)
     cached = CachedObservatory(inner)
     waiting = [asyncio.create_task(cached.needs(_query("J1501"))) for _ in range(20)]
     await asyncio.sleep(0.01)
@@ -123,11 +96,11 @@ async def test_questions_arriving_together_share_one_computation() -> None:
 
 
 async def test_past_a_few_computations_waiting_a_new_question_is_refused_with_503(
-    inner: CountingObservatory,
+    inner: FakeObservatory,
 ) -> None:
     inner.gate = asyncio.Event()
     cached = CachedObservatory(inner, max_concurrent=1, max_waiting=2)
-    app = create_http_app(NoSearch(), [], cached)
+    app = create_http_app(FakeSearch(), [], cached)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as client:
         held = [
             asyncio.create_task(client.get("/v1/observatory", params={"window_days": n})) for n in (10, 20)
@@ -142,7 +115,7 @@ async def test_past_a_few_computations_waiting_a_new_question_is_refused_with_50
 
 async def test_the_cache_refuses_a_new_question_while_too_many_are_computed() -> None:
     gate = asyncio.Event()
-    cached = CachedObservatory(CountingObservatory(gate), max_concurrent=1, max_waiting=2)
+    cached = CachedObservatory(FakeObservatory(AS_OF, gate), max_concurrent=1, max_waiting=2)
     blocked = [asyncio.create_task(cached.needs(_query(window_days=n))) for n in (40, 50)]
     await asyncio.sleep(0.01)
     with pytest.raises(ObservatoryBusy):
@@ -158,7 +131,7 @@ async def _open_then(gate: asyncio.Event, awaited: Any) -> Any:
 
 
 async def test_a_failed_computation_reaches_its_requests_and_is_not_kept() -> None:
-    inner = CountingObservatory(fail_first=1)
+    inner = FakeObservatory(AS_OF, fail_first=1)
     cached = CachedObservatory(inner)
     with pytest.raises(TimeoutError):
         await cached.needs(_query("J1501"))
@@ -168,7 +141,7 @@ async def test_a_failed_computation_reaches_its_requests_and_is_not_kept() -> No
 
 async def test_a_request_that_goes_away_does_not_cancel_the_computation_others_wait_for() -> None:
     gate = asyncio.Event()
-    inner = CountingObservatory(gate)
+    inner = FakeObservatory(AS_OF, gate)
     cached = CachedObservatory(inner)
     leaving = asyncio.create_task(cached.needs(_query("J1501")))
     staying = asyncio.create_task(cached.needs(_query("J1501")))
@@ -190,7 +163,7 @@ async def test_a_request_that_goes_away_does_not_cancel_the_computation_others_w
     ],
 )
 async def test_an_observatory_question_beyond_its_bounds_is_a_422_naming_the_parameter(
-    inner: CountingObservatory, client: httpx.AsyncClient, params: dict[str, Any], named: str
+    inner: FakeObservatory, client: httpx.AsyncClient, params: dict[str, Any], named: str
 ) -> None:
     answer = await client.get("/v1/observatory", params=params)
     assert answer.status_code == 422, answer.text
@@ -199,7 +172,7 @@ async def test_an_observatory_question_beyond_its_bounds_is_a_422_naming_the_par
 
 
 async def test_twenty_metiers_repeated_are_still_one_question(
-    inner: CountingObservatory, client: httpx.AsyncClient
+    inner: FakeObservatory, client: httpx.AsyncClient
 ) -> None:
     twenty = sorted(m.code for m in rome_v4().all())[:20]
     answer = await client.get("/v1/observatory", params={"rome": ",".join(twenty * 5)})

@@ -10,20 +10,21 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from vocation_catalogue.adapters import postgres
 from vocation_catalogue.adapters.http import create_http_app
-from vocation_catalogue.adapters.kafka import CatalogueHandlers
-from vocation_catalogue.adapters.postgres import PostgresBookings, PostgresReadModels, PostgresSearch
+from vocation_catalogue.adapters.postgres import search as postgres_search
+from vocation_catalogue.adapters.postgres.search import PostgresSearch
 from vocation_catalogue.core.search import Catalogue, QueryError, SearchParams, Sort, build_query
+from vocation_catalogue.handlers import Handlers
 from vocation_catalogue.testing import (
     NOW,
-    RecordingSink,
+    FakeSink,
     days,
     fixed_clock,
     slot_event,
     training_event,
     vacancy_event,
 )
+from vocation_catalogue.testing.harness import postgres_handlers
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.reference import haversine_km
@@ -39,10 +40,9 @@ BOURG_TO_MONT_DE_MARSAN_KM = 517.836
 
 
 @pytest.fixture
-async def handlers(pool: asyncpg.Pool) -> CatalogueHandlers:
+async def handlers(pool: asyncpg.Pool) -> Handlers:
     """Handlers writing to the test database (bookings unused here)."""
-    bookings = PostgresBookings(pool, "catalogue", "urn:vocation:catalogue", clock=fixed_clock())
-    return CatalogueHandlers(PostgresReadModels(pool, "catalogue"), bookings, RecordingSink())
+    return postgres_handlers(pool, FakeSink())
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
         yield opened
 
 
-async def _seed_territory(handlers: CatalogueHandlers) -> None:
+async def _seed_territory(handlers: Handlers) -> None:
     """Vacancies at Bourg-en-Bresse, just north of it, Ambérieu-en-Bugey and Mont-de-Marsan."""
     events = [
         vacancy_event("v-bourg", at=NOW - days(3)),
@@ -94,7 +94,7 @@ async def _ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
 
 
 async def test_search_around_bourg_finds_offers_within_the_radius_nearest_first_with_their_distance(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await _seed_territory(handlers)
     answer = await client.get("/v1/offers", params={"commune": "01053", "radius_km": 50})
@@ -111,7 +111,7 @@ async def test_search_around_bourg_finds_offers_within_the_radius_nearest_first_
 
 
 async def test_radius_just_below_the_distance_leaves_the_farther_commune_out(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await _seed_territory(handlers)
     assert await _ids(client, commune="01053", radius_km=29.3) == ["v-bourg", "v-north"]
@@ -119,7 +119,7 @@ async def test_radius_just_below_the_distance_leaves_the_farther_commune_out(
 
 
 async def test_search_by_position_with_the_largest_radius_reaches_two_hundred_km_only(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await _seed_territory(handlers)
     answer = await client.get("/v1/offers", params={"lat": 43.89348, "lon": -0.49978, "radius_km": 200})
@@ -149,14 +149,14 @@ async def test_search_by_position_with_the_largest_radius_reaches_two_hundred_km
     ],
 )
 async def test_filters_select_the_matching_open_offers_newest_first(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient, params: dict[str, Any], expected: list[str]
+    handlers: Handlers, client: httpx.AsyncClient, params: dict[str, Any], expected: list[str]
 ) -> None:
     await _seed_territory(handlers)
     assert await _ids(client, **params) == expected
 
 
 async def test_relevance_puts_the_best_text_match_first(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await _seed_territory(handlers)
     ids = await _ids(client, q="aide soignant jour", sort="relevance")
@@ -166,7 +166,7 @@ async def test_relevance_puts_the_best_text_match_first(
 
 
 async def test_closed_vacancy_leaves_search_at_once_but_stays_readable(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await _seed_territory(handlers)
     assert "v-bourg" in await _ids(client, commune="01053")
@@ -179,7 +179,7 @@ async def test_closed_vacancy_leaves_search_at_once_but_stays_readable(
 
 
 async def test_offer_detail_adds_the_establishment_without_its_contact_address(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await handlers.on_entity(vacancy_event("v-1", contract_type="apprentissage", end_date="2028-06-30"))
     establishment = p.Establishment(
@@ -200,7 +200,7 @@ async def test_offer_detail_adds_the_establishment_without_its_contact_address(
 
 
 async def test_an_immersion_slot_is_served_without_its_tutors_name(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient, pool: asyncpg.Pool
+    handlers: Handlers, client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
     await handlers.on_entity(slot_event("s-tutor", tutor_name="Claire Mercier"))
     listed = await client.get("/v1/immersions", params={"commune": "01053"})
@@ -214,7 +214,7 @@ async def test_an_immersion_slot_is_served_without_its_tutors_name(
 
 
 async def test_a_vacancy_dated_in_2099_is_as_new_as_its_arrival_and_does_not_pin_the_top(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     """A partner writing straight to Kafka sets `time` far ahead: the date order must not trust it."""
     await _seed_territory(handlers)
@@ -229,7 +229,7 @@ async def test_a_vacancy_dated_in_2099_is_as_new_as_its_arrival_and_does_not_pin
 
 
 async def test_pages_follow_each_other_without_gap_or_repeat_even_with_equal_distances(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient, pool: asyncpg.Pool
+    handlers: Handlers, client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
     for n in range(23):
         commune = samples.BOURG_EN_BRESSE if n % 2 else samples.AMBERIEU_EN_BUGEY
@@ -251,9 +251,7 @@ async def test_pages_follow_each_other_without_gap_or_repeat_even_with_equal_dis
         assert seen == everything
 
 
-async def test_cursor_of_another_search_is_refused(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
-) -> None:
+async def test_cursor_of_another_search_is_refused(handlers: Handlers, client: httpx.AsyncClient) -> None:
     for n in range(3):
         await handlers.on_entity(vacancy_event(f"v-{n}"))
     page = (await client.get("/v1/offers", params={"commune": "01053", "limit": 1})).json()
@@ -273,7 +271,7 @@ async def test_distance_search_uses_the_position_index(pool: asyncpg.Pool) -> No
 
 
 async def test_immersions_list_open_slots_with_places_left_around_a_place(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await handlers.on_entity(slot_event("s-open"))
     await handlers.on_entity(slot_event("s-full", places_left=0))
@@ -289,7 +287,7 @@ async def test_immersions_list_open_slots_with_places_left_around_a_place(
 
 
 async def test_trainings_list_sessions_still_open_for_applications(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     await handlers.on_entity(training_event("t-open"))
     await handlers.on_entity(training_event("t-late", application_deadline="2026-11-01"))
@@ -303,7 +301,7 @@ async def test_trainings_list_sessions_still_open_for_applications(
 
 
 async def test_nearest_first_matches_a_brute_force_ordering_across_pages_and_strategies(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    handlers: Handlers, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(4)
     positions = {}
@@ -331,13 +329,13 @@ async def test_nearest_first_matches_a_brute_force_ordering_across_pages_and_str
 
     assert await walk(commune="01053", radius_km=80, limit=7) == [vid for _, vid in expected]
     by_date = await walk(commune="01053", radius_km=80, sort="date", limit=9)
-    monkeypatch.setattr(postgres, "DENSE_AREA_ROWS", 1)
+    monkeypatch.setattr(postgres_search, "DENSE_AREA_ROWS", 1)
     assert await walk(commune="01053", radius_km=80, sort="date", limit=9) == by_date
     assert sorted(by_date) == sorted(vid for _, vid in expected)
 
 
 async def test_any_valid_combination_of_filters_runs_on_the_database(
-    handlers: CatalogueHandlers, pool: asyncpg.Pool
+    handlers: Handlers, pool: asyncpg.Pool
 ) -> None:
     await _seed_territory(handlers)
     search = PostgresSearch(pool, clock=fixed_clock())
@@ -375,7 +373,7 @@ async def test_any_valid_combination_of_filters_runs_on_the_database(
 
 
 async def test_a_taken_replacement_shift_leaves_the_search_and_a_second_acceptance_changes_nothing(
-    handlers: CatalogueHandlers, client: httpx.AsyncClient
+    handlers: Handlers, client: httpx.AsyncClient
 ) -> None:
     shift = vacancy_event(
         "v-shift", contract_type="remplacement", start_date="2026-11-23", end_date="2026-11-23", urgent=True

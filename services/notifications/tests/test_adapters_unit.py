@@ -1,4 +1,5 @@
-"""The wire form of emails, the providers' Retry-After and event lists, the SMS sink, without a network."""
+"""The wire form of emails, the providers' Retry-After and event lists, the SMS sink, the Prometheus
+metrics, without a network."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from vocation_notifications.adapters.metrics import PrometheusMetrics
 from vocation_notifications.adapters.provider_http import parse_retry_after, provider_events
 from vocation_notifications.adapters.sms import LocalSmsSink
 from vocation_notifications.adapters.smtp import Recipient, message_id, render_mime, smtp_recipient
-from vocation_notifications.ports import DeliveryError, EmailMessage, SmsMessage
+from vocation_notifications.ports import DeliveryError, EmailMessage, Metrics, SmsMessage
+from vocation_notifications.testing import FakeMetrics
+from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin, NotificationPurpose
 
 pytestmark = pytest.mark.unit
 
@@ -126,3 +130,39 @@ def test_wire_form_to_a_unicode_local_part_is_utf8_and_ascii_otherwise() -> None
     assert ascii_to.isascii() and _parse(ascii_to)["To"] == "lea@xn--exemple-cole-ieb.fr"
     utf8_to = render_mime(message, sender="V <v@v.fr>", domain="v.fr", to="léa@xn--exemple-cole-ieb.fr")
     assert "To: léa@xn--exemple-cole-ieb.fr\r\n".encode() in utf8_to
+
+
+def _count_a_little_of_everything(metrics: Metrics) -> None:
+    metrics.outcome(Channel.EMAIL, NotificationPurpose.MATCH, "sent")
+    metrics.outcome(Channel.EMAIL, NotificationPurpose.MATCH, "sent")
+    metrics.queue_depth("pending", 7)
+    metrics.send_duration(Channel.SMS, 0.2)
+    metrics.too_old("booking", 3)
+    metrics.consent_withdrawn(ConsentOrigin.SMS_STOP)
+    metrics.opt_out_kept(Channel.SMS)
+
+
+def test_prometheus_metrics_count_what_the_fake_counts_under_the_service_prefix() -> None:
+    fake, prometheus = FakeMetrics(), PrometheusMetrics()
+    _count_a_little_of_everything(fake)
+    _count_a_little_of_everything(prometheus)
+    sample = prometheus.registry.get_sample_value
+    expected = {
+        ("vocation_notifications_total", ("channel", "email"), ("purpose", "match"), ("outcome", "sent")): (
+            fake.counts["outcome", "email", "match", "sent"]
+        ),
+        ("vocation_notifications_queue_depth", ("state", "pending")): fake.depth["pending"],
+        ("vocation_notifications_send_seconds_count", ("channel", "sms")): len(fake.durations),
+        ("vocation_notifications_last_send_seconds", ("channel", "sms")): fake.durations[-1][1],
+        ("vocation_notifications_facts_too_old_total", ("kind", "booking")): fake.counts[
+            "too_old", "booking"
+        ],
+        ("vocation_notifications_consent_withdrawals_total", ("origin", "sms_stop")): (
+            fake.counts["consent_withdrawn", "sms_stop"]
+        ),
+        ("vocation_notifications_opt_out_kept_total", ("channel", "sms")): fake.counts["opt_out_kept", "sms"],
+    }
+    for (name, *labels), value in expected.items():
+        assert sample(name, dict(labels)) == value, name
+    names = {sample.name for family in prometheus.registry.collect() for sample in family.samples}
+    assert names and all(name.startswith("vocation_notifications_") for name in names)

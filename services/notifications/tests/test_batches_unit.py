@@ -23,6 +23,7 @@ from vocation_notifications.handlers import Handlers
 from vocation_notifications.testing import (
     FakeClock,
     FakeDatabase,
+    FakeMetrics,
     FakeUnitsOfWork,
     contact,
     match,
@@ -129,13 +130,16 @@ def test_an_urgent_and_a_plain_match_of_one_offer_are_two_purposes() -> None:
 # --- handlers with the fake unit of work ---------------------------------------------------------
 
 
-def _handlers(db: FakeDatabase, woken: list[int] | None = None) -> Handlers:
+def _handlers(
+    db: FakeDatabase, woken: list[int] | None = None, metrics: FakeMetrics | None = None
+) -> Handlers:
     return Handlers(
         FakeUnitsOfWork(db),
         OutcomeEvents("urn:vocation:notifications"),
         FakeClock(NOON),
         POLICY,
         "notif",
+        metrics=metrics or FakeMetrics(),
         on_planned=(lambda: woken.append(1)) if woken is not None else None,
     )
 
@@ -305,13 +309,13 @@ async def _stopped(store: FakeDatabase) -> None:
 async def test_a_partner_registration_after_a_stop_applies_its_changes_but_keeps_sms_off() -> None:
     store = FakeDatabase()
     await _stopped(store)
-    handlers = _handlers(store)
+    metrics = FakeMetrics()
+    handlers = _handlers(store, metrics=metrics)
     await handlers.on_contacts([_registered("c1", "r2", version=2, email="lea@exemple.fr")])
     c1 = store.contacts["c1"]
     assert c1.version == 2 and c1.email == "lea@exemple.fr"  # the partner's change is applied
     assert c1.channels == {Channel.EMAIL}  # its claim of SMS is not
-    kept = handlers._metrics.opt_out_kept.labels(channel="sms")._value.get()
-    assert kept == 1  # visible, not silent
+    assert metrics.counts["opt_out_kept", "sms"] == 1  # visible, not silent
     # …and said again on the topic, so that its newest record of c1 (what compaction keeps) has it.
     [restated] = store.events()
     assert isinstance(restated, ev.ConsentUpdated) and restated.source == "urn:vocation:notifications"

@@ -224,8 +224,10 @@ async def test_an_sms_stop_sticks_until_the_candidate_consents_again_and_contact
     await eventually(lambda: _email_is(h, cand, new_email), what="the partner's change applied")
     assert await h.contact_version(cand) == 2
     assert await _channels_are(h, cand, "email")  # its SMS claim is kept off
-    kept = h.service.metrics.opt_out_kept.labels(channel="sms")._value.get()
-    assert kept >= 1
+    kept = h.service.metrics.registry.get_sample_value(
+        "vocation_notifications_opt_out_kept_total", {"channel": "sms"}
+    )
+    assert kept is not None and kept >= 1
 
     await h.publish(match(cand, h.id("vac1")))
     await h.wait_rows(cand, 1)

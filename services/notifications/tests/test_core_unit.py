@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.consent import (
     ConsentMark,
     Suppression,
@@ -215,18 +214,6 @@ def test_stop_replies_are_recognised(text: str, stop: bool) -> None:
 
 def test_equal_or_newer_contact_versions_apply() -> None:
     assert should_apply(None, 1) and should_apply(2, 2) and should_apply(2, 3) and not should_apply(3, 2)
-
-
-# --- backoff ---------------------------------------------------------------------------------------
-
-
-def test_backoff_grows_exponentially_is_capped_and_honours_retry_after() -> None:
-    backoff = Backoff(initial_s=5, max_s=60, max_attempts=4)
-    assert [backoff.delay(n, rand=lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 60]
-    assert backoff.delay(1, rand=lambda: 0.0) == 2.5
-    assert backoff.delay(1, retry_after_s=30, rand=lambda: 1.0) == 30
-    assert backoff.delay(1, retry_after_s=3600, rand=lambda: 1.0) == 60
-    assert not backoff.exhausted(3) and backoff.exhausted(4)
 
 
 # --- decisions ---------------------------------------------------------------------------------

@@ -3,28 +3,30 @@ consent change and an erasure do to the contacts, the outbox and the facts to pu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from vocation_notifications.core.facts import OutcomeEvents, QueuedTombstone
+from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.model import Contact
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.handlers import Handlers
 from vocation_notifications.testing import (
     FakeClock,
     FakeDatabase,
-    FakeOutbox,
+    FakeMetrics,
     FakePublisher,
     FakeUnitsOfWork,
     contact,
     match,
     phone_of,
+    withdrawal,
 )
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
+from vocation_shared.facts import Tombstone
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
 
@@ -37,14 +39,21 @@ NOON = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 SOURCE = "urn:vocation:notifications"
 
 
-def _handlers(db: FakeDatabase, publisher: FakePublisher | None = None) -> Handlers:
+def _handlers(
+    db: FakeDatabase,
+    publisher: FakePublisher | None = None,
+    metrics: FakeMetrics | None = None,
+    woken: list[int] | None = None,
+) -> Handlers:
     return Handlers(
         FakeUnitsOfWork(db),
         OutcomeEvents(SOURCE),
         FakeClock(NOON),
         Policy(),
         "notif",
+        metrics=metrics or FakeMetrics(),
         publisher=publisher or FakePublisher(),
+        on_planned=(lambda: woken.append(1)) if woken is not None else None,
     )
 
 
@@ -183,26 +192,108 @@ async def test_an_erasure_forgets_the_contact_and_suppresses_what_was_still_to_s
     assert not any(isinstance(e, ev.ConsentUpdated) for e in facts)  # it would bring the person back
     assert {str(e.data.why) for e in facts if isinstance(e, ev.NotificationSuppressed)} == {"erased"}
     # The tombstone of `notifications` comes after the facts about them.
-    assert isinstance(db.queued[-1][1], QueuedTombstone) and db.queued[-1][1].key == WHO
+    assert isinstance(db.queued[-1][1], Tombstone) and db.queued[-1][1].key == WHO
     assert not any(WHO in key for _, _, key in db.processed)  # processed marks keep pseudonyms
 
 
-async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_batch_that_fails_is_not_marked_processed_so_its_redelivery_applies() -> None:
     db = FakeDatabase()
     _known(db, "c1", Channel.EMAIL)
     units = FakeUnitsOfWork(db)
-    handlers = Handlers(units, OutcomeEvents(SOURCE), FakeClock(NOON), Policy(), "notif")
+    handlers = Handlers(
+        units, OutcomeEvents(SOURCE), FakeClock(NOON), Policy(), "notif", metrics=FakeMetrics()
+    )
     found = match("c1", "o1").model_copy(update={"time": NOON})
-
-    async def down(self: FakeOutbox, *args: Any) -> Any:
-        raise ConnectionError("database gone")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(FakeOutbox, "plan_many", down)
-        with pytest.raises(ConnectionError):
-            await handlers.on_matches([found])
+    db.failing_commits.append(ConnectionError("database gone"))
+    with pytest.raises(ConnectionError):
+        await handlers.on_matches([found])
     assert db.processed == set() and db.rows_of("c1") == []
     await handlers.on_matches([found])
     assert _states(db, "c1") == {("email", "match", "pending", None)}
+
+
+async def test_a_match_too_old_to_tell_plans_nothing_and_is_counted_but_a_withdrawal_still_applies() -> None:
+    db, metrics = FakeDatabase(), FakeMetrics()
+    _known(db, "c1", Channel.EMAIL)
+    handlers = _handlers(db, metrics=metrics)
+    await handlers.on_matches([match("c1", "o1").model_copy(update={"time": NOON})])
+    last_week = match("c1", "o2").model_copy(update={"time": NOON - timedelta(days=8)})
+    await handlers.on_matches([last_week, withdrawal("c1", "o1")])
+    assert _states(db, "c1") == {("email", "match", "suppressed", "withdrawn")}  # o2 never planned
+    assert metrics.counts["too_old", "match"] == 1
+
+
+async def test_a_refusal_tells_the_candidate_why_and_a_booking_too_old_tells_no_one() -> None:
+    db, metrics = FakeDatabase(), FakeMetrics()
+    _known(db, "c1", Channel.EMAIL)
+    handlers = _handlers(db, metrics=metrics)
+    establishment, slot = _site()
+    await handlers.on_establishments([ev.EstablishmentRegistered.build(establishment, source="urn:test")])
+    await handlers.on_slots([ev.ImmersionSlotOffered.build(slot, source="urn:test")])
+    refused = p.ImmersionRefused.model_validate(_request(reason="slot_full", message="Plus de place."))
+    await handlers.on_bookings(
+        [ev.ImmersionRefused.build(refused, source=Service.CATALOGUE.source, time=NOON)]
+    )
+    [told] = db.rows_of("c1")
+    assert (told["purpose"], told["state"], told["payload"]["reason"]) == (
+        "immersion_refused",
+        "pending",
+        "slot_full",
+    )
+    assert told["payload"]["slot"]["title"] == "Découvrir le métier d'aide-soignant"  # the slot read before
+    old = p.ImmersionBooked.model_validate(
+        _request(request_id="req-old", establishment_id="etab", places_left=0)
+    )
+    at = NOON - timedelta(days=8)
+    await handlers.on_bookings([ev.ImmersionBooked.build(old, source=Service.CATALOGUE.source, time=at)])
+    assert len(db.rows_of("c1")) == 1 and db.rows_of("etab") == []
+    assert metrics.counts["too_old", "booking"] == 1
+
+
+async def test_a_tutor_address_read_late_wakes_the_host_notice_that_waited_for_it() -> None:
+    db, woken = FakeDatabase(), []
+    _known(db, "c1", Channel.EMAIL)
+    handlers = _handlers(db, woken=woken)
+    establishment, _ = _site()
+    booked = p.ImmersionBooked.model_validate(_request(establishment_id="etab", places_left=1))
+    await handlers.on_bookings([ev.ImmersionBooked.build(booked, source=Service.CATALOGUE.source, time=NOON)])
+    [host] = db.rows_of("etab")
+    host["not_before"] = NOON + timedelta(minutes=1)  # deferred by the worker: no address yet
+    woken.clear()
+    await handlers.on_establishments([ev.EstablishmentRegistered.build(establishment, source="urn:test")])
+    assert host["not_before"] == NOON and woken == [1]
+    assert db.establishments["etab"]["tutor_email"] == "tuteur@ehpad-tilleuls.fr"
+
+
+async def test_an_opt_out_publishes_once_and_one_for_nobody_or_for_a_channel_already_off_does_nothing() -> (
+    None
+):
+    db, publisher, metrics = FakeDatabase(), FakePublisher(), FakeMetrics()
+    _known(db, "c1")
+    handlers = _handlers(db, publisher, metrics)
+    assert not await handlers.withdraw("nobody", Channel.EMAIL, ConsentOrigin.EMAIL_UNSUBSCRIBE)
+    assert await handlers.withdraw("c1", Channel.EMAIL, ConsentOrigin.EMAIL_UNSUBSCRIBE)
+    assert not await handlers.withdraw("c1", Channel.EMAIL, ConsentOrigin.EMAIL_UNSUBSCRIBE)
+    [published] = publisher.published
+    assert isinstance(published, ev.ConsentUpdated) and published.data.channels == ["sms"]
+    assert db.contacts["c1"].channels == {Channel.SMS}
+    assert metrics.counts["consent_withdrawn", "email_unsubscribe"] == 1
+    without_publisher = Handlers(
+        FakeUnitsOfWork(db), OutcomeEvents(SOURCE), FakeClock(NOON), Policy(), "notif", metrics=metrics
+    )
+    with pytest.raises(RuntimeError, match="needs a publisher"):
+        await without_publisher.withdraw("c1", Channel.SMS, ConsentOrigin.SMS_STOP)
+
+
+async def test_a_match_read_after_the_contacts_tombstone_is_erased_by_the_tombstone_on_matches() -> None:
+    db = FakeDatabase()
+    _known(db, "c1")
+    handlers = _handlers(db)
+    await handlers.on_contact_erased("c1")
+    assert db.tombstones() == []  # nothing of theirs was on `notifications`
+    await handlers.on_matches([match("c1", "o1").model_copy(update={"time": NOON})])
+    assert db.rows_of("c1") != []  # planned for a contact that will never come
+    await handlers.on_matches_erased("c1")
+    assert db.rows_of("c1") == []
+    assert {r["why"] for r in db.rows_of(PSEUDONYMS.candidate("c1"))} == {"erased"}
+    assert db.tombstones() == [Tombstone("notifications", "c1")]

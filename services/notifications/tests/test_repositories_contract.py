@@ -10,18 +10,21 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from vocation_notifications.adapters.postgres.event_outbox import OUTCOME_EVENTS
 from vocation_notifications.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_notifications.app import MIGRATIONS
 from vocation_notifications.core.consent import ConsentMark
 from vocation_notifications.core.digest import build_digests
-from vocation_notifications.core.facts import OutcomeEvents, QueuedTombstone
+from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.model import Contact, PlannedNotification, RecipientKind
-from vocation_notifications.ports import UnitsOfWork
-from vocation_notifications.testing import FakeUnitsOfWork, contact
+from vocation_notifications.ports import FactRelay, UnitsOfWork
+from vocation_notifications.testing import FakePublisher, FakeRelay, FakeUnitsOfWork, contact
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin, NotificationPurpose
+from vocation_shared.facts import Tombstone
 from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.outbox import OutboxRelay
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
 
@@ -219,7 +222,15 @@ async def test_digests_gather_held_rows_once_and_a_later_digest_gets_the_next_ve
     assert count == 1 and [r.purpose for r in refs] == [NotificationPurpose.MATCH, NotificationPurpose.DIGEST]
 
 
-async def test_event_outbox_keeps_the_order_once_per_id_and_forgets_an_erased_persons_restatements(
+def _relay(units: UnitsOfWork, publisher: FakePublisher) -> FactRelay:
+    """The relay of the event outbox these units of work write to."""
+    if isinstance(units, FakeUnitsOfWork):
+        return FakeRelay(units.db, publisher)
+    assert isinstance(units, PostgresUnitsOfWork)
+    return OutboxRelay(units.pool, OUTCOME_EVENTS, publisher)
+
+
+async def test_event_outbox_relays_what_was_committed_in_order_once_per_id_without_an_erased_persons_restatements(
     units: UnitsOfWork,
 ) -> None:
     stop = p.ConsentUpdated.model_validate(
@@ -230,20 +241,31 @@ async def test_event_outbox_keeps_the_order_once_per_id_and_forgets_an_erased_pe
     )
     restated = FACTS.opt_out_restated(stop, NOON)
     other = FACTS.opt_out_restated(stop.model_copy(update={"candidate_id": "c2"}), NOON)
+    publisher = FakePublisher()
+    relay = _relay(units, publisher)
+
+    async def queue_then_fail() -> None:
+        async with units() as uow:
+            await uow.events.queue([restated])
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await queue_then_fail()
+    assert await relay.relay() == 0
     async with units() as uow:
         await uow.events.queue([restated, other])
         await uow.events.queue([restated])  # the same id again: once
-        assert [e for _, e in await uow.events.pending(10)] == [restated, other]
+    async with units() as uow:  # c1 erased before the relay ran
         await uow.events.drop_consent_updates("c1")
-        [(seq, left)] = await uow.events.pending(10)
-        assert left == other and isinstance(left, ev.ConsentUpdated)
-        await uow.events.delete([seq])
-        assert await uow.events.pending(10) == []
+    assert await relay.relay() == 1
+    assert publisher.records == [other] and isinstance(other, ev.ConsentUpdated)
+    assert await relay.relay() == 0  # published, then forgotten
+    async with units() as uow:
         await uow.events.queue([restated])
         await uow.events.queue_tombstone("notifications", "c1")
         await uow.events.queue([other])
-        queued = [fact for _, fact in await uow.events.pending(10)]
-        assert queued == [restated, QueuedTombstone("notifications", "c1"), other]
+    assert await relay.relay(limit=2) == 3
+    assert publisher.records == [other, restated, Tombstone("notifications", "c1"), other]
 
 
 async def test_processed_marks_are_new_once_and_a_failed_unit_of_work_keeps_none(units: UnitsOfWork) -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.delivery import DeliveryWorker
 from vocation_notifications.testing import (
     Harness,
@@ -23,7 +22,6 @@ from vocation_notifications.testing import (
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
-from vocation_shared.kafka import EventPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -355,10 +353,10 @@ async def test_two_workers_on_one_outbox_send_each_message_once_and_keep_the_cap
         renderer=service.renderer,
         email=service.email,
         sms=service.sms,
-        publisher=EventPublisher(service.broker),
+        relay=service.relay,
         clock=h.clock,
         policy=service.settings.policy(),
-        backoff=Backoff(),
+        backoff=service.settings.delivery_backoff(),
         metrics=service.metrics,
         batch=7,
     )

@@ -18,15 +18,14 @@ from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, prun
 from vocation_shared.reference import preload
 
 from vocation_catalogue.adapters.http import create_http_app
-from vocation_catalogue.adapters.kafka import CatalogueHandlers, group_for, register
-from vocation_catalogue.adapters.observatory import PostgresObservatory
-from vocation_catalogue.adapters.postgres import (
-    PostgresBookings,
-    PostgresReadModels,
-    PostgresSearch,
-    pseudonymize_ledgers,
-)
+from vocation_catalogue.adapters.kafka import group_for, register
+from vocation_catalogue.adapters.metrics import PrometheusMetrics
+from vocation_catalogue.adapters.postgres.erasures import pseudonymize_ledgers
+from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
+from vocation_catalogue.adapters.postgres.search import PostgresSearch
+from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.adapters.slot_feed import KafkaSlotFeed
+from vocation_catalogue.handlers import Handlers
 from vocation_catalogue.settings import CatalogueSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,7 +38,7 @@ class CatalogueService:
     settings: CatalogueSettings
     pool: asyncpg.Pool
     broker: KafkaBroker
-    handlers: CatalogueHandlers
+    handlers: Handlers
     http: FastAPI
 
 
@@ -67,14 +66,6 @@ async def running_service(
             DeadLetterPublisher(broker, settings.consumer_group),
             settings.retry_policy(),
         )
-        read_models = PostgresReadModels(pool, settings.consumer_group, settings.event_source)
-        bookings = PostgresBookings(
-            pool,
-            settings.consumer_group,
-            settings.event_source,
-            timezone=settings.timezone,
-            pseudonymizer=settings.pseudonymizer(),
-        )
         await pseudonymize_ledgers(pool, settings.pseudonymizer())
         slot_feed = KafkaSlotFeed(
             settings.kafka_bootstrap,
@@ -82,7 +73,16 @@ async def running_service(
             str(Topic.IMMERSION_SLOTS),
             client_id=settings.service_name,
         )
-        handlers = CatalogueHandlers(read_models, bookings, EventPublisher(broker), slot_feed)
+        handlers = Handlers(
+            PostgresUnitsOfWork(pool),
+            EventPublisher(broker),
+            PrometheusMetrics(),
+            consumer=settings.consumer_group,
+            source=settings.event_source,
+            timezone=settings.timezone,
+            pseudonyms=settings.pseudonymizer(),
+            slot_feed=slot_feed,
+        )
         if consume:
             register(consumer, handlers, settings.consumer_group)
         http = create_http_app(

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
-from vocation_shared.contracts import events as ev
+from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.facts import Fact
 
+from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
 from vocation_catalogue.core.search import SearchQuery
 
 
+class RetryLater(Exception):
+    """The event cannot be handled yet (what it needs may be on its way): handle it again later.
+
+    The Kafka adapter retries it with backoff, as any transient failure (`TransientError`)."""
+
+
 @dataclass(frozen=True, slots=True)
-class Tombstone:
-    """A tombstone to write on `topic`: compaction removes every earlier record of `key`."""
+class HeldBooking:
+    """A booking as the erasure finds it: which request, on which slot, booked or not, until when."""
 
-    topic: str
-    key: str
-
-
-Fact = AnyEvent | Tombstone
-"""What a handler publishes: an event, or a tombstone (an erased candidate's request)."""
+    request_id: str
+    slot_id: str
+    booked: bool
+    end_date: date
 
 
 class EventSink(Protocol):
@@ -38,27 +46,141 @@ class EventSink(Protocol):
         ...
 
 
-class ReadModelStore(Protocol):
-    """The read models: rows applied once per event, never older over newer."""
+class ReadModels(Protocol):
+    """The read-model tables (establishments, vacancies, trainings, slots, candidate supply)."""
 
-    async def apply(self, row: Row, event: AnyEvent) -> bool:
-        """Apply `row` as the effect of `event`; False when the event was already applied or stale."""
+    async def upsert(self, row: Row) -> bool:
+        """Insert or replace `row` unless the stored version is the same or newer; True if written."""
         ...
 
-    async def fill_vacancy(self, vacancy_id: str, at: datetime, event: AnyEvent) -> bool:
-        """Mark an open vacancy filled because its shift was taken; False when done already or not open."""
-        ...
-
-    async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
-        """Apply an owner's immersion-slot event, reconciling it with the bookings; what to publish."""
-        ...
-
-    async def erase(self, table: str, id: str) -> None:
-        """Remove an entity whose key was tombstoned on its compacted topic."""
+    async def fill_vacancy(self, vacancy_id: str, at: datetime) -> bool:
+        """Mark an open vacancy filled (its shift was taken); False when it is not open."""
         ...
 
     async def has_slot(self, slot_id: str) -> bool:
         """Whether the read model holds this immersion slot (in any status)."""
+        ...
+
+    async def slot(self, slot_id: str) -> p.ImmersionSlot | None:
+        """An immersion slot's state, its row locked until the unit of work ends; None if unknown."""
+        ...
+
+    async def slot_versions(self, slot_id: str) -> tuple[int, int] | None:
+        """A slot's (version, owner's last version), its row locked; None if unknown."""
+        ...
+
+    async def erase(self, table: str, id: str) -> None:
+        """Remove an entity whose key was tombstoned (or a withdrawn candidate's supply)."""
+        ...
+
+
+class Bookings(Protocol):
+    """Immersion bookings, decided one at a time per slot and per candidate (locks held to the end)."""
+
+    async def lock_slot(self, slot_id: str) -> None:
+        """Wait for, then hold, the slot's lock: taken before the candidate's."""
+        ...
+
+    async def lock_candidate(self, candidate_id: str) -> None:
+        """Wait for, then hold, the candidate's lock (their bookings on other slots)."""
+        ...
+
+    async def held_dates(self, candidate_id: str) -> list[DateRange]:
+        """The dates of the candidate's current bookings, on any slot."""
+        ...
+
+    async def booked_on(self, slot_id: str) -> int:
+        """How many places of the slot are booked."""
+        ...
+
+    async def add(self, request: p.ImmersionRequest, at: datetime) -> None:
+        """Record a booked request."""
+        ...
+
+    async def holder(self, request_id: str, slot_id: str) -> tuple[str, bool] | None:
+        """Who holds the request's booking and whether it is still booked; None if none."""
+        ...
+
+    async def cancel(self, request_id: str, at: datetime) -> None:
+        """Mark the request's booking cancelled."""
+        ...
+
+    async def slots_of(self, candidate_id: str) -> list[str]:
+        """The slots the candidate has bookings on (any status), each once, sorted."""
+        ...
+
+    async def delete_of(self, candidate_id: str) -> list[HeldBooking]:
+        """Delete the candidate's bookings; what they were."""
+        ...
+
+
+class Outcomes(Protocol):
+    """The facts published for a request, a cancellation, an erasure or a slot event, kept to
+    republish the same ones on a redelivery."""
+
+    async def earlier(self, key: str) -> list[Fact] | None:
+        """The facts kept for `key` (events then tombstones), or None."""
+        ...
+
+    async def keep(self, key: str, facts: Sequence[Fact]) -> None:
+        """Keep the facts of a new `key`."""
+        ...
+
+    async def replace(self, key: str, facts: Sequence[Fact]) -> None:
+        """Keep the facts of `key`, replacing what was kept (tombstones each once)."""
+        ...
+
+    async def blank_candidate(self, candidate_id: str) -> set[tuple[str, str]]:
+        """Empty the events of every outcome of the candidate (its key and tombstones stay);
+        the (slot id, request id) of the requests they told."""
+        ...
+
+
+class Erasures(Protocol):
+    """The erased candidates, by pseudonym."""
+
+    async def erased(self, pseudonym: str) -> bool:
+        """Whether the candidate of this pseudonym was erased."""
+        ...
+
+    async def remember(self, pseudonym: str) -> None:
+        """Remember the candidate of this pseudonym as erased (again: nothing)."""
+        ...
+
+
+class ProcessedEvents(Protocol):
+    """Which events each consumer applied already."""
+
+    async def mark(self, consumer: str, source: str, event_id: str) -> bool:
+        """Mark the event processed; False when it was already."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """The repositories bound to one transaction (see `UnitsOfWork`)."""
+
+    @property
+    def read_models(self) -> ReadModels: ...
+
+    @property
+    def bookings(self) -> Bookings: ...
+
+    @property
+    def outcomes(self) -> Outcomes: ...
+
+    @property
+    def erasures(self) -> Erasures: ...
+
+    @property
+    def processed(self) -> ProcessedEvents: ...
+
+
+class UnitsOfWork(Protocol):
+    """Opens units of work: `async with units() as uow:` begins a transaction, commits it when the
+    block ends normally and rolls it back when the block raises."""
+
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A new unit of work, begun on entering it."""
         ...
 
 
@@ -68,27 +190,24 @@ class SlotFeed(Protocol):
     async def behind(self, slot_id: str, request_id: str) -> bool:
         """Whether events of this slot published before the request was first seen may be unread yet.
 
-        Raises `TransientError` when the broker cannot tell.
+        Raises a transient error when the broker cannot tell (the event is retried).
         """
         ...
 
 
-class BookingStore(Protocol):
-    """Immersion bookings, decided under a lock on the slot, with their outcome kept for replays."""
+class Metrics(Protocol):
+    """What the handlers count."""
 
-    async def request(self, event: ev.ImmersionRequested) -> list[Fact]:
-        """Decide a request (or find its earlier outcome); the facts to publish, in order.
-
-        An erased candidate's request is not decided: its tombstone is the fact to publish."""
+    def event_handled(self, type: str, outcome: str) -> None:
+        """An entity event applied, skipped (seen or stale) or handled (a slot's)."""
         ...
 
-    async def cancel(self, event: ev.ImmersionCancelled) -> list[Fact]:
-        """Give the place of a booking back (or find the earlier effect); the facts to publish."""
+    def immersion_outcome(self, outcome: str) -> None:
+        """An outcome published for an immersion request (booked, refused, erased)."""
         ...
 
-    async def erase_candidate(self, candidate_id: str) -> list[Fact]:
-        """Forget an erased candidate's bookings and requests; the slots' new states and the
-        tombstones of their requests on `immersion-bookings`, to publish."""
+    def request_waited(self) -> None:
+        """A request put back because its slot may not be read yet."""
         ...
 
 

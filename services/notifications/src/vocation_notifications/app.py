@@ -16,21 +16,22 @@ from vocation_shared.http import create_app, kafka_reachable, operations_router,
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.outbox import OutboxRelay
 from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, pruning
 from vocation_shared.secrets import fail_closed
 
 from vocation_notifications.adapters.email_events import BrevoEmailEvents
 from vocation_notifications.adapters.http_api import PUBLIC_PATHS, api_router
 from vocation_notifications.adapters.kafka import subscribe
-from vocation_notifications.adapters.metrics import Metrics
+from vocation_notifications.adapters.metrics import PrometheusMetrics
 from vocation_notifications.adapters.postgres import UNAVAILABLE, Pool
+from vocation_notifications.adapters.postgres.event_outbox import OUTCOME_EVENTS
 from vocation_notifications.adapters.postgres.outbox import FINISHED_NOTIFICATIONS
 from vocation_notifications.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_notifications.adapters.public_http import BodyLimit, render_problem
 from vocation_notifications.adapters.sms import BrevoSmsSender, LocalSmsSink
 from vocation_notifications.adapters.smtp import SmtpEmailSender
 from vocation_notifications.adapters.templates import Renderer
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.throttle import FailureThrottle
 from vocation_notifications.delivery import DeliveryWorker
@@ -92,7 +93,7 @@ class NotificationsService:
     consumers, the delivery worker (when `worker_enabled`) and the retention; `service.http` is the
     ASGI app to serve. Everything stops on exit. Weak secrets stop it first, before any connection.
 
-    Its parts stay reachable (`units`, `handlers`, `worker`, `pool`, `broker`, `metrics`…): the
+    Its parts stay reachable (`units`, `relay`, `handlers`, `worker`, `pool`, `broker`, `metrics`…): the
     tests and the benchmark drive them.
     """
 
@@ -100,6 +101,7 @@ class NotificationsService:
     pool: Pool
     broker: KafkaBroker
     units: PostgresUnitsOfWork
+    relay: OutboxRelay
     handlers: Handlers
     worker: DeliveryWorker
 
@@ -113,7 +115,7 @@ class NotificationsService:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.metrics = Metrics()
+        self.metrics = PrometheusMetrics()
         self.facts = OutcomeEvents(settings.event_source)
         self.pseudonyms = settings.pseudonymizer()
         self.renderer = Renderer(
@@ -170,16 +172,17 @@ class NotificationsService:
             log.info("processed_events.pseudonymized", rows=converted)
         self.broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
         publisher = EventPublisher(self.broker)
+        self.relay = OutboxRelay(self.pool, OUTCOME_EVENTS, publisher)
         self.worker = DeliveryWorker(
             units=self.units,
             facts=self.facts,
             renderer=self.renderer,
             email=self.email,
             sms=self.sms,
-            publisher=publisher,
+            relay=self.relay,
             clock=self.clock,
             policy=policy,
-            backoff=Backoff(settings.retry_initial_s, settings.retry_max_s, settings.retry_max_attempts),
+            backoff=settings.delivery_backoff(),
             metrics=self.metrics,
             batch=settings.worker_batch,
             lease_s=settings.lease_s,

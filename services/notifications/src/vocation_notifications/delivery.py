@@ -18,15 +18,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.backoff import Backoff
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.logs import get_logger, redact
 
-from vocation_notifications.adapters.metrics import Metrics
-from vocation_notifications.core.backoff import Backoff
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import build_digests
-from vocation_notifications.core.facts import OutcomeEvents, QueuedFact, QueuedTombstone
+from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.model import DueItem, OutboxRow, RecipientKind
 from vocation_notifications.core.policy import CAPPED_PURPOSES, Policy
 from vocation_notifications.core.schedule import local_day_bounds
@@ -35,7 +33,8 @@ from vocation_notifications.ports import (
     DeliveryError,
     EmailMessage,
     EmailSender,
-    Publisher,
+    FactRelay,
+    Metrics,
     Receipt,
     SmsMessage,
     SmsSender,
@@ -81,7 +80,7 @@ class DeliveryWorker:
         renderer: Templates,
         email: EmailSender,
         sms: SmsSender,
-        publisher: Publisher,
+        relay: FactRelay,
         clock: Clock,
         policy: Policy,
         backoff: Backoff,
@@ -97,7 +96,7 @@ class DeliveryWorker:
         self._renderer = renderer
         self._email = email
         self._sms = sms
-        self._publisher = publisher
+        self._relay = relay
         self._clock = clock
         self._policy = policy
         self._backoff = backoff
@@ -251,8 +250,7 @@ class DeliveryWorker:
                 done.put_nowait(Outcome(claimed, None, error))
                 return
             elapsed = time.perf_counter() - started
-            self._metrics.send_seconds.labels(channel=row.channel).observe(elapsed)
-            self._metrics.send_latency.labels(channel=row.channel).set(elapsed)
+            self._metrics.send_duration(row.channel, elapsed)
         done.put_nowait(Outcome(claimed, receipt, None))
 
     async def _recorder(self, done: asyncio.Queue[Outcome | None]) -> None:
@@ -384,36 +382,13 @@ class DeliveryWorker:
         )
 
     async def publish_outcomes(self, limit: int = 500) -> int:
-        """Publish the queued facts on `notifications`, then forget them (at least once, ids deterministic)."""
-        total = 0
-        while True:
-            async with self._units() as uow:
-                pending = await uow.events.pending(limit)
-                if not pending:
-                    return total
-                await self._publish_in_order([fact for _, fact in pending])
-                await uow.events.delete([seq for seq, _ in pending])
-            total += len(pending)
-            if len(pending) < limit:
-                return total
-
-    async def _publish_in_order(self, facts: list[QueuedFact]) -> None:
-        """Events in runs (acknowledged together), each tombstone once the facts before it are acknowledged."""
-        run: list[AnyEvent] = []
-        for fact in facts:
-            if isinstance(fact, QueuedTombstone):
-                if run:
-                    await self._publisher.publish_many(run)
-                    run = []
-                await self._publisher.tombstone(fact.topic, fact.key)
-            else:
-                run.append(fact)
-        if run:
-            await self._publisher.publish_many(run)
+        """Publish the facts committed in the event outbox, in order, then forget them (at least once,
+        ids deterministic); how many."""
+        return await self._relay.relay(limit)
 
     async def update_depth(self) -> None:
         """Refresh the queue depth gauge."""
         async with self._units() as uow:
             depth = await uow.outbox.depth()
         for state, count in depth.items():
-            self._metrics.queue_depth.labels(state=state).set(count)
+            self._metrics.queue_depth(state, count)

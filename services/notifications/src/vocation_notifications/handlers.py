@@ -23,7 +23,6 @@ from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin, Notific
 from vocation_shared.logs import get_logger
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
-from vocation_notifications.adapters.metrics import Metrics
 from vocation_notifications.core.batches import distinct_events, latest_contacts, plan_match_steps
 from vocation_notifications.core.consent import (
     SERVICE_ORIGINS,
@@ -36,7 +35,7 @@ from vocation_notifications.core.facts import OutcomeEvents
 from vocation_notifications.core.model import NotificationRef, RecipientKind
 from vocation_notifications.core.planning import plan_booking, plan_refusal
 from vocation_notifications.core.policy import Policy
-from vocation_notifications.ports import Clock, Publisher, UnitOfWork, UnitsOfWork
+from vocation_notifications.ports import Clock, Metrics, Publisher, UnitOfWork, UnitsOfWork
 
 log = get_logger(__name__)
 HOUR = timedelta(hours=1)
@@ -60,12 +59,12 @@ class Handlers:
         facts: OutcomeEvents,
         clock: Clock,
         policy: Policy,
-        group_prefix: str,
+        consumer_group: str,
         *,
+        metrics: Metrics,
         publisher: Publisher | None = None,
         pseudonyms: Pseudonymizer | None = None,
         on_planned: Callable[[], None] | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
         """`pseudonyms` None: the development key's (tests); the service passes the deployment's."""
         self._units = units
@@ -73,14 +72,14 @@ class Handlers:
         self._facts = facts
         self._clock = clock
         self._policy = policy
-        self._prefix = group_prefix
+        self._consumer_group = consumer_group
         self._publisher = publisher
         self._on_planned = on_planned or (lambda: None)
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
 
     def group(self, topic: Topic) -> str:
         """The consumer group (and processed-events consumer name) for a topic."""
-        return f"{self._prefix}-{topic}"
+        return f"{self._consumer_group}-{topic}"
 
     async def _fresh(self, uow: UnitOfWork, topic: Topic, events: Sequence[AnyEvent]) -> list[AnyEvent]:
         """Mark the batch's events processed; the ones not seen before, once each, in order.
@@ -149,7 +148,7 @@ class Handlers:
             woken = await uow.outbox.wake_many(applied + filled, RecipientKind.CANDIDATE, now)
         for candidate_id, off in sorted(claimed_off.items()):
             for channel in sorted(off):
-                self._metrics.opt_out_kept.labels(channel=str(channel)).inc()
+                self._metrics.opt_out_kept(channel)
             log.warning(
                 "contact.opt_out_kept",
                 recipient_id=candidate_id,
@@ -301,7 +300,7 @@ class Handlers:
             too_old=stale,
         )
         if stale:
-            self._metrics.too_old.labels(kind="match").inc(stale)
+            self._metrics.too_old("match", stale)
             log.warning(
                 "matches.too_old_to_tell", matches=stale, max_age_h=self._policy.notice_max_age / HOUR
             )
@@ -320,7 +319,7 @@ class Handlers:
         if isinstance(event, ev.ImmersionBooked | ev.ImmersionRefused) and self._policy.too_old(
             event.time, now
         ):
-            self._metrics.too_old.labels(kind="booking").inc()
+            self._metrics.too_old("booking")
             log.warning(
                 "booking.too_old_to_tell", request_id=event.data.request_id, event_time=event.time.isoformat()
             )
@@ -376,7 +375,7 @@ class Handlers:
             await uow.contacts.lock([candidate_id])
             await uow.contacts.record_consent_marks([mark])
             await uow.contacts.refresh_channels([candidate_id])
-        self._metrics.consent_changes.labels(origin=str(origin)).inc()
+        self._metrics.consent_withdrawn(origin)
         log.info("consent.withdrawn", recipient_id=candidate_id, channel=str(channel), origin=str(origin))
         return True
 

@@ -1,6 +1,6 @@
 """Every port of the application layer: the repositories and their unit of work, the senders, the
-publisher and the clock (Protocols; PostgreSQL, SMTP, Brevo and Kafka adapters implement them,
-`testing.py` holds the fakes)."""
+publisher, the metrics and the clock (Protocols; PostgreSQL, SMTP, Brevo, Kafka and Prometheus
+adapters implement them, `testing/fakes.py` holds the fakes)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_notifications.core.consent import ConsentMark, Suppression
 from vocation_notifications.core.digest import Digest, HeldRow
-from vocation_notifications.core.facts import QueuedFact
 from vocation_notifications.core.model import (
     Contact,
     NotificationRef,
@@ -161,6 +160,34 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class Metrics(Protocol):
+    """What the application layer counts (Prometheus in production: `adapters/metrics.py`)."""
+
+    def outcome(self, channel: Channel, purpose: NotificationPurpose, outcome: str) -> None:
+        """One notification's outcome: sent, failed, retried, deferred, held or suppressed."""
+        ...
+
+    def queue_depth(self, state: str, rows: int) -> None:
+        """Outbox rows not finished yet in `state` (pending, held, sending)."""
+        ...
+
+    def send_duration(self, channel: Channel, seconds: float) -> None:
+        """How long one provider call took."""
+        ...
+
+    def too_old(self, kind: str, facts: int = 1) -> None:
+        """Facts of `kind` (match, booking) not told because too old when they arrived."""
+        ...
+
+    def consent_withdrawn(self, origin: ConsentOrigin) -> None:
+        """A consent withdrawn here (a STOP reply, an unsubscribe)."""
+        ...
+
+    def opt_out_kept(self, channel: Channel) -> None:
+        """A partner's state claimed a channel the candidate opted out of: kept off."""
+        ...
+
+
 class Publisher(Protocol):
     """Publishes facts on Kafka (acks=all), each on the topic its type belongs to."""
 
@@ -174,6 +201,15 @@ class Publisher(Protocol):
 
     async def tombstone(self, topic: str, key: str) -> None:
         """Write a tombstone (null value): compaction erases every record of `key`."""
+        ...
+
+
+class FactRelay(Protocol):
+    """Publishes the facts committed in the event outbox, in their order, then forgets them."""
+
+    async def relay(self, limit: int = 500) -> int:
+        """Publish what is committed, `limit` facts per transaction, until none is left (or another
+        relay is publishing them); how many were published."""
         ...
 
 
@@ -358,7 +394,8 @@ class Digests(Protocol):
 
 
 class EventOutbox(Protocol):
-    """Facts recorded in the transaction that causes them, published afterwards in their order."""
+    """Facts recorded in the transaction that causes them, published afterwards in their order (by
+    the `FactRelay`)."""
 
     async def queue(self, events: Iterable[AnyEvent]) -> None:
         """Record facts to publish (an id already queued is kept once)."""
@@ -366,14 +403,6 @@ class EventOutbox(Protocol):
 
     async def queue_tombstone(self, topic: str, key: str) -> None:
         """Record a tombstone to publish after the facts recorded so far."""
-        ...
-
-    async def pending(self, limit: int) -> list[tuple[int, QueuedFact]]:
-        """The oldest facts (events, tombstones) not published yet, in order, locked."""
-        ...
-
-    async def delete(self, seqs: Sequence[int]) -> None:
-        """Forget published facts."""
         ...
 
     async def drop_consent_updates(self, candidate_id: str) -> None:

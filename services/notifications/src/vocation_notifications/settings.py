@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from vocation_shared.backoff import Backoff
 from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import Channel
 from vocation_shared.secrets import SecretProblem, weak_secret
@@ -228,6 +229,10 @@ class NotificationsSettings(CommonSettings):
     def contact_cipher(self) -> ContactCipher:
         """The cipher of the contacts table these settings describe."""
         return ContactCipher(parse_keys(self._contacts_keys_setting()))
+
+    def delivery_backoff(self) -> Backoff:
+        """When the worker tries a message again after a transient failure (`RETRY_*`)."""
+        return Backoff(self.retry_initial_s, self.retry_max_s, self.retry_max_attempts)
 
     def policy(self) -> Policy:
         """The sending rules these settings describe."""

@@ -15,11 +15,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from vocation_shared.kafka import TransientError
-from vocation_shared.kafka.batches import murmur2
+from vocation_shared.kafka.batches import KeyPrefixPartitioner
 
 ASK_TIMEOUT_S = 5.0
 """Longest wait for the broker's answer (its client's default is 40 s): past it, the request is
 retried later like any transient failure (a group coordinator still loading, a broker restarting)."""
+PLACEMENT = KeyPrefixPartitioner()
 MAX_REMEMBERED = 10_000
 """Requests waiting at once, at most: past this the oldest targets are forgotten (and taken anew)."""
 
@@ -53,9 +54,8 @@ class KafkaSlotFeed:
             partitions = sorted(await self._partitions(consumer))
             if not partitions:
                 return False  # no such topic: nothing can be on its way
-            partition = TopicPartition(
-                self._topic, partitions[(murmur2(slot_id.encode()) & 0x7FFFFFFF) % len(partitions)]
-            )
+            # Where every producer put the slot's events (`make_broker`, `make_producer`).
+            partition = TopicPartition(self._topic, PLACEMENT(slot_id.encode(), partitions, partitions))
             end = (await consumer.end_offsets([partition]))[partition]
             if len(self._targets) >= MAX_REMEMBERED:
                 self._targets.pop(next(iter(self._targets)))

@@ -119,6 +119,12 @@ def with_places_left(slot: p.ImmersionSlot, places_left: int) -> p.ImmersionSlot
     )
 
 
+def give_back(slot: p.ImmersionSlot, booked: int) -> p.ImmersionSlot:
+    """The slot's next version after a booking ended early (cancelled, erased): one place more,
+    never more than its capacity minus the `booked` places still held."""
+    return with_places_left(slot, min(slot.places_left + 1, slot.capacity - booked))
+
+
 def outcome_events(
     request: p.ImmersionRequest,
     decision: Decision,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,18 +11,6 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import SuppressionReason
 
 from vocation_notifications.core.model import NotificationRef, OutboxRow
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedTombstone:
-    """A tombstone recorded in the event outbox: compaction removes every earlier record of `key`."""
-
-    topic: str
-    key: str
-
-
-QueuedFact = AnyEvent | QueuedTombstone
-"""What the event outbox holds, in order: events, and tombstones published after the facts before them."""
 
 
 class OutcomeEvents:

@@ -1,10 +1,11 @@
-"""In-memory fakes of the ports (repositories, unit of work, publisher, senders, clock), with the
+"""In-memory fakes of the ports (repositories, unit of work, publisher, senders, metrics, clock), with the
 SQL's rules: checked against PostgreSQL by `tests/test_repositories_contract.py`."""
 
 from __future__ import annotations
 
 import copy
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -14,13 +15,19 @@ from typing import Any, Self
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
-from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose, SuppressionReason
+from vocation_shared.contracts.vocabulary import (
+    Channel,
+    ConsentOrigin,
+    NotificationPurpose,
+    SuppressionReason,
+)
+from vocation_shared.facts import Tombstone
+from vocation_shared.postgres.outbox import QueuedFact, publish_in_order
 from vocation_shared.pseudonyms import PREFIX as PSEUDONYM_PREFIX
 from vocation_shared.pseudonyms import Pseudonymizer
 
 from vocation_notifications.core.consent import ConsentMark, Suppression, merge_marks
 from vocation_notifications.core.digest import Digest, HeldRow
-from vocation_notifications.core.facts import QueuedFact, QueuedTombstone
 from vocation_notifications.core.model import (
     Contact,
     NotificationRef,
@@ -68,6 +75,8 @@ class FakeDatabase:
     calls: list[str] = field(default_factory=list)
     next_seq: int = 1
     commits: int = 0
+    failing_commits: list[Exception] = field(default_factory=list)
+    """Errors the next commits raise (the database gone): the unit of work is rolled back."""
 
     def rows_of(self, recipient_id: str) -> list[dict[str, Any]]:
         """A recipient's outbox rows."""
@@ -75,11 +84,11 @@ class FakeDatabase:
 
     def events(self) -> list[AnyEvent]:
         """The events queued and not published yet, in order."""
-        return [e for _, e in self.queued if not isinstance(e, QueuedTombstone)]
+        return [e for _, e in self.queued if not isinstance(e, Tombstone)]
 
-    def tombstones(self) -> list[QueuedTombstone]:
+    def tombstones(self) -> list[Tombstone]:
         """The tombstones queued and not published yet, in order."""
-        return [e for _, e in self.queued if isinstance(e, QueuedTombstone)]
+        return [e for _, e in self.queued if isinstance(e, Tombstone)]
 
 
 def _ref(row: dict[str, Any], why: SuppressionReason | None = None) -> NotificationRef:
@@ -574,7 +583,7 @@ class FakeEventOutbox:
         self._db = db
 
     async def queue(self, events: Iterable[AnyEvent]) -> None:
-        known = {e.id for _, e in self._db.queued if not isinstance(e, QueuedTombstone)}
+        known = {e.id for _, e in self._db.queued if not isinstance(e, Tombstone)}
         for event in events:
             if event.id not in known:
                 self._db.queued.append((self._db.next_seq, event))
@@ -582,23 +591,35 @@ class FakeEventOutbox:
                 known.add(event.id)
 
     async def queue_tombstone(self, topic: str, key: str) -> None:
-        self._db.queued.append((self._db.next_seq, QueuedTombstone(topic, key)))
+        self._db.queued.append((self._db.next_seq, Tombstone(topic, key)))
         self._db.next_seq += 1
-
-    async def pending(self, limit: int) -> list[tuple[int, QueuedFact]]:
-        return self._db.queued[:limit]
-
-    async def delete(self, seqs: Sequence[int]) -> None:
-        gone = set(seqs)
-        self._db.queued = [(s, e) for s, e in self._db.queued if s not in gone]
 
     async def drop_consent_updates(self, candidate_id: str) -> None:
         self._db.queued = [
             (s, e)
             for s, e in self._db.queued
-            if isinstance(e, QueuedTombstone)
+            if isinstance(e, Tombstone)
             or not (e.type == ev.ConsentUpdated.TYPE and e.subject == candidate_id)
         ]
+
+
+class FakeRelay:
+    """The `FactRelay` port in memory: publishes the database's queued facts in order, then forgets them."""
+
+    def __init__(self, db: FakeDatabase, publisher: FakePublisher) -> None:
+        self._db = db
+        self._publisher = publisher
+
+    async def relay(self, limit: int = 500) -> int:
+        total = 0
+        while pending := self._db.queued[:limit]:
+            await publish_in_order(self._publisher, [fact for _, fact in pending])
+            gone = {seq for seq, _ in pending}
+            self._db.queued = [(s, e) for s, e in self._db.queued if s not in gone]
+            total += len(pending)
+            if len(pending) < limit:
+                break
+        return total
 
 
 class FakeProcessedEvents:
@@ -648,12 +669,15 @@ class FakeUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         before, self._before = self._before, None
-        if exc_type is None:
+        failure = self._db.failing_commits.pop(0) if exc_type is None and self._db.failing_commits else None
+        if exc_type is None and failure is None:
             self._db.commits += 1
         elif before is not None:
-            calls = self._db.calls
+            calls, failing = self._db.calls, self._db.failing_commits
             self._db.__dict__.update(before.__dict__)
-            self._db.calls = calls  # what was asked stays logged
+            self._db.calls, self._db.failing_commits = calls, failing  # what was asked stays logged
+        if failure is not None:
+            raise failure
 
 
 class FakeUnitsOfWork:
@@ -667,20 +691,57 @@ class FakeUnitsOfWork:
 
 
 class FakePublisher:
-    """The `Publisher` port in memory: what was published, in order."""
+    """The `Publisher` port in memory: what was published (`records`: events and tombstones, in order)."""
 
     def __init__(self) -> None:
-        self.published: list[AnyEvent] = []
-        self.tombstones: list[tuple[str, str]] = []
+        self.records: list[QueuedFact] = []
+
+    @property
+    def published(self) -> list[AnyEvent]:
+        """The events, in order."""
+        return [r for r in self.records if not isinstance(r, Tombstone)]
+
+    @property
+    def tombstones(self) -> list[tuple[str, str]]:
+        """The tombstones' (topic, key), in order."""
+        return [(r.topic, r.key) for r in self.records if isinstance(r, Tombstone)]
 
     async def publish(self, event: AnyEvent) -> None:
-        self.published.append(event)
+        self.records.append(event)
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> None:
-        self.published.extend(events)
+        self.records.extend(events)
 
     async def tombstone(self, topic: str, key: str) -> None:
-        self.tombstones.append((topic, key))
+        self.records.append(Tombstone(topic, key))
+
+
+class FakeMetrics:
+    """The `Metrics` port in memory: `counts[(name, *labels)]` (names as the port's methods), the last
+    depth per state and every send duration."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, ...]] = Counter()
+        self.depth: dict[str, int] = {}
+        self.durations: list[tuple[Channel, float]] = []
+
+    def outcome(self, channel: Channel, purpose: NotificationPurpose, outcome: str) -> None:
+        self.counts["outcome", str(channel), str(purpose), outcome] += 1
+
+    def queue_depth(self, state: str, rows: int) -> None:
+        self.depth[state] = rows
+
+    def send_duration(self, channel: Channel, seconds: float) -> None:
+        self.durations.append((channel, seconds))
+
+    def too_old(self, kind: str, facts: int = 1) -> None:
+        self.counts["too_old", kind] += facts
+
+    def consent_withdrawn(self, origin: ConsentOrigin) -> None:
+        self.counts["consent_withdrawn", str(origin)] += 1
+
+    def opt_out_kept(self, channel: Channel) -> None:
+        self.counts["opt_out_kept", str(channel)] += 1
 
 
 class FakeSender:
@@ -689,12 +750,15 @@ class FakeSender:
 
     def __init__(self) -> None:
         self.sent: dict[str, EmailMessage | SmsMessage] = {}
+        self.accepted: list[str] = []
+        """The notification ids of every message accepted by `send`, in order (a re-send twice)."""
         self.refusals: list[DeliveryError] = []
 
     async def send(self, message: EmailMessage | SmsMessage) -> Receipt:
         if self.refusals:
             raise self.refusals.pop(0)
         self.sent[message.notification_id] = message
+        self.accepted.append(message.notification_id)
         return Receipt(f"fake-{message.notification_id}")
 
     async def lookup(self, notification_id: str) -> Receipt | None:

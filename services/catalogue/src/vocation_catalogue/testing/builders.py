@@ -1,4 +1,4 @@
-"""Test helpers of the catalogue: event builders on real communes of the Ain and the Landes, fakes."""
+"""Event builders of the catalogue's tests, on real communes of the Ain and the Landes, and a fixed clock."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.testing import samples
-
-from vocation_catalogue.core.projection import Row
 
 TODAY = date(2026, 11, 22)
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -105,57 +103,6 @@ def training_event(session_id: str, **fields: Any) -> AnyEvent:
     return ev.TrainingSessionPublished.build(
         session, source="urn:test:partner", id=f"{session_id}-v{session.version}", time=NOW
     )
-
-
-class FakeReadModels:
-    """The read-model store in memory: newest version of each row, each event once (see its contract test)."""
-
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], Row] = {}
-        self.seen: set[tuple[str, str]] = set()
-
-    async def apply(self, row: Row, event: AnyEvent) -> bool:
-        """Version-guarded, idempotent upsert."""
-        if (event.source, event.id) in self.seen:
-            return False
-        self.seen.add((event.source, event.id))
-        stored = self.rows.get((row.table, row.id))
-        if stored is not None and stored.version >= row.version:
-            return False
-        self.rows[(row.table, row.id)] = row
-        return True
-
-    async def apply_slot(self, event: AnyEvent) -> list[AnyEvent]:
-        """Slots are not exercised here."""
-        return []
-
-    async def fill_vacancy(self, vacancy_id: str, at: datetime, event: AnyEvent) -> bool:
-        """Shifts are not exercised here."""
-        return False
-
-    async def erase(self, table: str, id: str) -> None:
-        """Forget the row."""
-        self.rows.pop((table, id), None)
-
-    async def has_slot(self, slot_id: str) -> bool:
-        """Whether a slot row is held."""
-        return ("immersion_slots", slot_id) in self.rows
-
-
-class RecordingSink:
-    """A fake event sink that keeps what was published: events, and tombstones as (topic, key)."""
-
-    def __init__(self) -> None:
-        self.published: list[AnyEvent] = []
-        self.tombstones: list[tuple[str, str]] = []
-
-    async def publish(self, event: AnyEvent) -> None:
-        """Keep the event."""
-        self.published.append(event)
-
-    async def tombstone(self, topic: str, key: str) -> None:
-        """Keep the tombstone."""
-        self.tombstones.append((topic, key))
 
 
 def fixed_clock(moment: datetime = NOW) -> Callable[[], datetime]:
