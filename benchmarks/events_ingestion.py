@@ -37,6 +37,7 @@ from vocation_events.core.partners import hash_api_key, new_api_key
 from vocation_events.settings import EventsSettings
 from vocation_local.paths import free_port
 from vocation_local.pg_admin import create_database
+from vocation_shared.kafka.headers import cloudevent_headers
 from vocation_shared.runtime import tune_for_throughput
 from vocation_shared.testing import samples
 
@@ -102,12 +103,7 @@ async def _raw_timed(
             (
                 orjson.dumps(e),
                 e["subject"].encode(),
-                [
-                    ("content-type", b"application/cloudevents+json; charset=UTF-8"),
-                    ("ce_type", e["type"].encode()),
-                    ("ce_id", e["id"].encode()),
-                    ("ce_source", e["source"].encode()),
-                ],
+                cloudevent_headers(e["type"], e["id"], e["source"]),
             )
             for e in events
         ]

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 import pytest
-from vocation_events.adapters.archive_store import ArchiveRow, erase_candidate
+from vocation_events.adapters.archive_store import erase_candidate
 from vocation_events.app import EventsService, running_service
 from vocation_events.core.partners import Partner, hash_api_key
+from vocation_events.ports import ArchiveRow
 from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import make_settings
 from vocation_shared.testing import samples

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from vocation_events.adapters.dead_letters import DeadLetter
+from vocation_events.core.dead_letters import DeadLetter
 
 pytestmark = pytest.mark.unit
 

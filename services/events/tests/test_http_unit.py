@@ -198,10 +198,13 @@ async def test_metrics_count_outcomes_by_type_and_partner(http: httpx.AsyncClien
     await post(http, vacancy(2, type="fr.vocation.unknown.thing.v1"))
     value = world.metrics.registry.get_sample_value
     labels = {"type": "fr.vocation.vacancy.posted.v1", "partner": "acme"}
-    assert value("vocation_gateway_events_total", {"outcome": "accepted", **labels}) == 1
-    assert value("vocation_gateway_events_total", {"outcome": "duplicate", **labels}) == 1
+    assert value("vocation_events_gateway_events_total", {"outcome": "accepted", **labels}) == 1
+    assert value("vocation_events_gateway_events_total", {"outcome": "duplicate", **labels}) == 1
     assert (
-        value("vocation_gateway_events_total", {"outcome": "rejected", "type": "unknown", "partner": "acme"})
+        value(
+            "vocation_events_gateway_events_total",
+            {"outcome": "rejected", "type": "unknown", "partner": "acme"},
+        )
         == 1
     )
 

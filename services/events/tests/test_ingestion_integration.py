@@ -202,8 +202,8 @@ async def test_health_and_metrics(client: httpx.AsyncClient, add_partner: AddPar
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"kafka": "ok", "postgresql": "ok"}
     metrics = (await client.get("/metrics")).text
-    assert 'vocation_gateway_events_total{outcome="accepted"' in metrics
-    assert "vocation_gateway_publish_seconds_bucket" in metrics
+    assert 'vocation_events_gateway_events_total{outcome="accepted"' in metrics
+    assert "vocation_events_gateway_publish_seconds_bucket" in metrics
 
 
 async def test_a_revoked_key_is_refused(

@@ -152,8 +152,8 @@ async def test_another_partner_cannot_close_or_rewrite_a_vacancy_and_nothing_is_
     assert_refused(await post(http, "key-other", rewrite), 403, "not-owner", "/subject")
     assert len(world.sink.records) == written
     # The refused event was not claimed: once the entities are given to it, the same event goes.
-    world.claims.owners[("vacancy", "vac-a")] = (OTHER_SOURCE, datetime.now(UTC))
-    world.claims.owners[("establishment", "etab-ehpad-bourg")] = (OTHER_SOURCE, datetime.now(UTC))
+    world.db.owners[("vacancy", "vac-a")] = (OTHER_SOURCE, datetime.now(UTC))
+    world.db.owners[("establishment", "etab-ehpad-bourg")] = (OTHER_SOURCE, datetime.now(UTC))
     assert (await post(http, "key-other", closing)).status_code == 202
     # and its former owner is refused in turn
     again = vacancy("key-all", "vac-a", ev.VacancyUpdated.TYPE, n=4)
@@ -177,7 +177,7 @@ async def test_in_a_batch_only_the_events_about_another_partners_entities_are_re
     assert (problem["status"], problem["type"]) == (403, "urn:vocation:problem:not-owner")
     assert problem["errors"][0]["pointer"] == "/subject"
     assert [r.key for r in world.sink.records] == [b"vac-a", b"vac-b", b"vac-c"]
-    assert (OTHER_SOURCE, "key-other-vac-a-2") not in world.claims.accepted
+    assert (OTHER_SOURCE, "key-other-vac-a-2") not in world.db.accepted
 
 
 async def test_a_vacancy_cannot_take_another_partners_establishment(
@@ -195,7 +195,7 @@ async def test_a_vacancy_cannot_take_another_partners_establishment(
     assert_refused(
         await post(http, "key-all", establishment("key-all", "etab-new")), 403, "not-owner", "/subject"
     )
-    assert ("vacancy", "vac-b") not in world.claims.owners  # the refused event claimed nothing
+    assert ("vacancy", "vac-b") not in world.db.owners  # the refused event claimed nothing
 
 
 async def test_candidates_and_their_contacts_belong_to_their_partner(http: httpx.AsyncClient) -> None:
@@ -431,7 +431,7 @@ async def test_an_entity_whose_first_event_was_not_accepted_is_not_owned(
     world.sink.down = True  # Kafka unreachable: 503, the claim transaction rolls back
     assert (await post(http, "key-all", vacancy("key-all", "vac-x"))).status_code == 503
     world.sink.down = False
-    assert world.claims.owners == {}
+    assert world.db.owners == {}
     establishment = {**samples.vacancy()["establishment"], "id": "etab-b"}
     response = await post(http, "key-other", vacancy("key-other", "vac-x", establishment=establishment))
     assert response.status_code == 202

@@ -6,8 +6,9 @@ import ipaddress
 
 import httpx
 import pytest
-from vocation_events.adapters.webhooks import AddressGuard, RefusedTarget, guarded_transport
+from vocation_events.adapters.webhooks import AddressGuard, guarded_transport
 from vocation_events.core.webhooks import SubscriptionError, refused_address
+from vocation_events.ports import RefusedTarget
 
 pytestmark = pytest.mark.unit
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from aiokafka import ConsumerRecord
-from vocation_events.adapters.webhooks import WebhookFanOut
 from vocation_events.core.webhooks import (
     SUBSCRIBABLE_TYPES,
     WITHHELD_FIELDS,
-    Subscription,
     SubscriptionError,
     check_subscription,
     outgoing_body,
-    retry_delay_s,
     signature,
 )
 from vocation_shared.contracts.producers import is_internal_only
-from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.unit
 
@@ -61,10 +56,6 @@ def test_http_is_allowed_on_a_loopback_address_only() -> None:
     assert check_subscription("http://localhost:9000/hook", ["fr.vocation.vacancy.posted.v1"])
 
 
-def test_retry_delays_double_up_to_the_longest() -> None:
-    assert [retry_delay_s(n, 30, 3600) for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
-
-
 def test_who_took_a_shift_is_not_sent_out_nor_a_tutors_address() -> None:
     assert "fr.vocation.shift.accepted.v1" not in SUBSCRIBABLE_TYPES, "it names the candidate"
     event = {
@@ -104,33 +95,3 @@ def test_an_immersion_slot_goes_out_without_its_tutors_name() -> None:
 
 def test_no_internal_fact_of_the_platform_can_be_subscribed_to() -> None:
     assert not [t for t in SUBSCRIBABLE_TYPES if is_internal_only(t)]
-
-
-class _Store:
-    """The deliveries queued, for one subscription to vacancy postings."""
-
-    def __init__(self) -> None:
-        self.queued: list[tuple[str, str, str, str, str, bytes]] = []
-
-    async def active(self) -> list[Subscription]:
-        return [Subscription("sub_1", "portail", "https://portail.ain.fr/h", frozenset({POSTED}), "whsec_x")]
-
-    async def enqueue(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> int:
-        self.queued += rows
-        return len(rows)
-
-
-POSTED = "fr.vocation.vacancy.posted.v1"
-
-
-async def test_a_partner_fact_under_a_service_source_is_not_sent_out() -> None:
-    store = _Store()
-    fan_out = WebhookFanOut(store, "g")  # type: ignore[arg-type]
-    genuine = samples.cloud_event(POSTED, "vac-1", samples.vacancy(id="vac-1"), id="e1")
-    spoofed = genuine | {"id": "e2", "source": "urn:vocation:catalogue"}
-    records = [
-        ConsumerRecord("vacancies", 0, n, 0, 0, b"vac-1", orjson.dumps(event), None, 5, 0, ())
-        for n, event in enumerate([genuine, spoofed])
-    ]
-    assert await fan_out.process(records) == 1
-    assert [row[2] for row in store.queued] == ["e1"]

@@ -1,4 +1,4 @@
-"""The composition root: pool, Kafka producer and consumer, gateway, archive and HTTP app, wired."""
+"""The composition root: pool, units of work, Kafka producer and consumers, handlers and HTTP app, wired."""
 
 from __future__ import annotations
 
@@ -12,35 +12,36 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
+from vocation_shared.backoff import Backoff
 from vocation_shared.http import ReadinessCheck, operations_router, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import Retention, pruning
 
-from vocation_events.adapters.archive import Archiver
-from vocation_events.adapters.archive_store import ArchiveEraser, PostgresArchive, pseudonymize_erasures
+from vocation_events.adapters.archive import ConsumerDeadLetters, subscribe_archive
+from vocation_events.adapters.archive_store import PostgresArchive, pseudonymize_erasures
 from vocation_events.adapters.http import create_http_app
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
-from vocation_events.adapters.postgres import (
-    INGESTED_EVENTS,
-    PostgresClaims,
-    PostgresOwners,
-    PostgresPartners,
-)
+from vocation_events.adapters.loops import repeat
+from vocation_events.adapters.metrics import PrometheusMetrics
+from vocation_events.adapters.postgres import INGESTED_EVENTS, PostgresOwners, PostgresPartners
 from vocation_events.adapters.rate_limits import PostgresRateLimits
+from vocation_events.adapters.unit_of_work import PostgresUnitsOfWork
 from vocation_events.adapters.webhooks import (
     FINISHED_DELIVERIES,
     AddressGuard,
+    HttpWebhookClient,
     PostgresWebhooks,
-    WebhookFanOut,
-    WebhookSender,
+    subscribe_fan_out,
 )
 from vocation_events.auth import Authenticator
 from vocation_events.core.archive_sealing import ArchiveSeal
 from vocation_events.core.ratelimit import RateDefaults
-from vocation_events.gateway import Gateway
-from vocation_events.metrics import GatewayMetrics
+from vocation_events.handlers.archive import Archive
+from vocation_events.handlers.erasure import Erase
+from vocation_events.handlers.ingestion import Ingestion
+from vocation_events.handlers.webhooks import Deliver, FanOut
 from vocation_events.settings import EventsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,11 +58,11 @@ class EventsService:
     pool: asyncpg.Pool
     sink: KafkaSink
     broker: KafkaBroker | None
-    metrics: GatewayMetrics
+    metrics: PrometheusMetrics
     partners: PostgresPartners
     archive: PostgresArchive
     webhooks: PostgresWebhooks
-    eraser: ArchiveEraser
+    eraser: Erase
     seal: ArchiveSeal
 
 
@@ -87,7 +88,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
         migrations=[("events", MIGRATIONS)],
         max_size=settings.database_pool_size,
     ) as pool:
-        metrics = GatewayMetrics()
+        metrics = PrometheusMetrics()
         sink = KafkaSink(
             ProducerFactory(
                 settings.kafka_bootstrap,
@@ -105,13 +106,13 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
         seal = ArchiveSeal(cipher)
         if not cipher.enabled:
             log.warning("archive.personal_data_in_clear", hint="set VOCATION_CONTACTS_KEYS")
-        eraser = ArchiveEraser(
-            pool,
+        units = PostgresUnitsOfWork(pool, pseudonymizer)
+        eraser = Erase(
+            units,
             erasures_per_pass=settings.eraser_erasures_per_pass,
             rows_per_pass=settings.eraser_rows_per_pass,
-            pause_s=settings.eraser_pause_s,
         )
-        gateway = Gateway(PostgresClaims(pool, pseudonymizer), sink, metrics)
+        ingestion = Ingestion(units, sink, metrics)
         webhooks = PostgresWebhooks(pool, cipher)
         broker: KafkaBroker | None = None
         if settings.archive_enabled or settings.webhooks_enabled:
@@ -121,14 +122,22 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
                 log_level=logging.DEBUG,  # one "Received/Processed" line per batch is noise at INFO
             )
         if settings.webhooks_enabled and broker is not None:
-            WebhookFanOut(webhooks, settings.webhooks_group).subscribe(broker)
+            subscribe_fan_out(broker, FanOut(webhooks), settings.webhooks_group)
         if settings.archive_enabled and broker is not None:
             retry = settings.retry_policy()
             consumer = EventConsumer(broker, DeadLetterPublisher(broker, settings.archive_group), retry)
-            Archiver(archive, consumer, metrics, settings.archive_group, seal, retry).subscribe(broker)
+            archiving = Archive(
+                units,
+                ConsumerDeadLetters(consumer, settings.archive_group),
+                metrics,
+                seal,
+                delay=retry.delay,
+                budget_s=retry.transient_budget_s,
+            )
+            subscribe_archive(broker, archiving, settings.archive_group)
         checks = [ReadinessCheck("kafka", sink.ping), postgres_reachable(pool)]
         api = create_http_app(
-            gateway=gateway,
+            ingestion=ingestion,
             authenticator=Authenticator(partners, settings.partner_cache_ttl_s),
             limiter=PostgresRateLimits(
                 pool, RateDefaults(settings.rate_per_s, settings.rate_burst, settings.max_batch_events)
@@ -138,26 +147,42 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
             owners=PostgresOwners(pool),
             routers=[operations_router(checks, registry=metrics.registry)],
         )
-        sender = WebhookSender(
+        client = HttpWebhookClient(
+            timeout_s=settings.webhook_timeout_s, guard=AddressGuard(settings.allowed_networks())
+        )
+        deliver = Deliver(
             webhooks,
+            client,
             timeout_s=settings.webhook_timeout_s,
-            retry_initial_s=settings.webhook_retry_initial_s,
-            retry_max_s=settings.webhook_retry_max_s,
-            max_attempts=settings.webhook_max_attempts,
-            guard=AddressGuard(settings.allowed_networks()),
+            backoff=Backoff(
+                initial_s=settings.webhook_retry_initial_s,
+                max_s=settings.webhook_retry_max_s,
+                max_attempts=settings.webhook_max_attempts,
+            ),
         )
         stop = asyncio.Event()
         await sink.start()
         starting = asyncio.create_task(_start_broker(broker)) if broker is not None else None
         sending = (
-            asyncio.create_task(sender.run(stop, settings.webhook_poll_s), name="webhooks")
+            asyncio.create_task(
+                repeat("webhooks", deliver.run_once, stop, poll_s=settings.webhook_poll_s), name="webhooks"
+            )
             if settings.webhooks_enabled
             else None
         )
         # Erasures are recorded by the claims and applied to the archive here, off the ingestion
         # path, by the process that archives.
         erasing = (
-            asyncio.create_task(eraser.run(stop, settings.eraser_poll_s), name="archive-eraser")
+            asyncio.create_task(
+                repeat(
+                    "archive.eraser",
+                    eraser.run_once,
+                    stop,
+                    poll_s=settings.eraser_poll_s,
+                    pause_s=settings.eraser_pause_s,
+                ),
+                name="archive-eraser",
+            )
             if settings.archive_enabled
             else None
         )
@@ -175,7 +200,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
                 await sending
             if erasing is not None:
                 await erasing
-            await sender.aclose()
+            await client.aclose()
             if starting is not None:
                 starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -16,6 +16,7 @@ import typer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import Topic
+from vocation_shared.kafka.headers import cloudevent_headers
 from vocation_shared.logs import configure_logging, get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.sealing import ContactKeyError
@@ -24,9 +25,11 @@ from vocation_events.adapters import dead_letters
 from vocation_events.adapters.archive_store import PostgresArchive, pseudonymize_erasures
 from vocation_events.adapters.kafka import KafkaSink, ProducerFactory
 from vocation_events.adapters.postgres import PostgresOwners, PostgresPartners
+from vocation_events.adapters.unit_of_work import PostgresUnitsOfWork
 from vocation_events.adapters.webhooks import AddressGuard, PostgresWebhooks
 from vocation_events.app import MIGRATIONS
 from vocation_events.core.archive_sealing import ArchiveSeal
+from vocation_events.core.dead_letters import Redrive
 from vocation_events.core.ingestion import Record
 from vocation_events.core.ownership import KINDS
 from vocation_events.core.partners import (
@@ -48,6 +51,8 @@ replay_app = typer.Typer(help="Republish archived events of a topic, unchanged (
 dlq_app = typer.Typer(help="Dead letters: inspect and re-drive.", no_args_is_help=True)
 
 T = TypeVar("T")
+REPLAYED_HEADER = ("vocation.replayed", b"true")
+"""Marks a record written by `vocation replay` (after the event's own headers)."""
 log = get_logger(__name__)
 
 
@@ -532,13 +537,10 @@ async def replay_slice(
                     topic,
                     str(event["subject"]).encode(),
                     orjson.dumps(event),
-                    (
-                        ("content-type", b"application/cloudevents+json; charset=UTF-8"),
-                        ("ce_type", str(event["type"]).encode()),
-                        ("ce_id", str(event["id"]).encode()),
-                        ("ce_source", str(event["source"]).encode()),
-                        ("vocation.replayed", b"true"),
-                    ),
+                    [
+                        *cloudevent_headers(str(event["type"]), str(event["id"]), str(event["source"])),
+                        REPLAYED_HEADER,
+                    ],
                 )
             )
             if len(pending) >= chunk:
@@ -585,7 +587,7 @@ def dlq_redrive(
     """
     settings = EventsSettings()
 
-    async def go() -> dead_letters.Redrive:
+    async def go() -> Redrive:
         async with _pool(settings) as pool, _sink(settings) as sink:
             return await dead_letters.redrive(
                 settings.kafka_bootstrap,
@@ -593,7 +595,7 @@ def dlq_redrive(
                 sink,
                 reason,
                 dry_run,
-                erased_among=lambda ids: dead_letters.erased_in(pool, ids, settings.pseudonymizer()),
+                units=PostgresUnitsOfWork(pool, settings.pseudonymizer()),
             )
 
     done = _run(go())

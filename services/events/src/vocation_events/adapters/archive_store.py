@@ -1,10 +1,10 @@
-"""The event archive in PostgreSQL, and its erasure: recorded in the claim, applied in the background.
+"""The event archive and the erasure ledger in PostgreSQL (repositories bound to a unit of work's connection).
 
 A withdrawal with erasure only records the erasure in its claim's transaction (`erase_candidate`);
-the `ArchiveEraser` deletes the archived rows of recorded erasures, by the indexed `candidate_id`
-column, in bounded batches, off the ingestion path, then marks each erasure applied.
+the eraser (`handlers/erasure.py`) deletes the archived rows of recorded erasures, by the indexed
+`candidate_id` column, in bounded batches, off the ingestion path, then marks each erasure applied.
 
-Why nothing about an erased candidate survives: `PostgresArchive.store` holds `erasures` in SHARE mode
+Why nothing about an erased candidate survives: `PostgresArchiveRows.store` holds `erasures` in SHARE mode
 for its transaction, and an erasure's INSERT needs ROW EXCLUSIVE. So a batch being archived
 either waits for a committing erasure and skips its rows, or commits before the erasure does,
 and the eraser, which reads erasures once they are committed, finds its rows and deletes them.
@@ -17,9 +17,7 @@ the pseudonym of its candidate.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,23 +25,9 @@ import asyncpg
 from vocation_shared.logs import get_logger
 from vocation_shared.pseudonyms import Pseudonymizer
 
-from vocation_events.ports import ArchivedEvent
+from vocation_events.ports import ArchivedEvent, ArchiveRow
 
 log = get_logger(__name__)
-
-PERSONAL_TOPICS = ("candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings")
-"""Topics about people: their events are erased with the candidate."""
-
-ArchiveRow = tuple[str, int, int, str, str, str, str, datetime, str, str | None]
-"""(topic, partition, offset, source, id, type, subject, time, event JSON, candidate id or None)."""
-
-
-def candidate_of(topic: str, subject: str, data: Any) -> str | None:
-    """The candidate an archived event is about: `data.candidate_id`, else the subject on a person's topic."""
-    candidate = getattr(data, "candidate_id", None)
-    if isinstance(candidate, str):
-        return candidate
-    return subject if topic in PERSONAL_TOPICS else None
 
 
 async def erase_candidate(
@@ -93,11 +77,11 @@ async def pseudonymize_erasures(pool: asyncpg.Pool, pseudonymizer: Pseudonymizer
     return converted
 
 
-class PostgresArchive:
-    """The append-only archive of every event read from the entity topics."""
+class PostgresArchiveRows:
+    """The `ArchiveRepository` port on one transaction's connection."""
 
-    def __init__(self, pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> None:
-        self._pool = pool
+    def __init__(self, conn: asyncpg.Connection, pseudonymizer: Pseudonymizer) -> None:
+        self._conn = conn
         self._pseudonymizer = pseudonymizer
 
     async def store(self, rows: Sequence[ArchiveRow]) -> int:
@@ -113,34 +97,105 @@ class PostgresArchive:
             for i, value in enumerate(row):
                 columns[i].append(value)
             columns[10].append(None if row[9] is None else pseudonym(row[9]))
-        async with self._pool.acquire() as conn, conn.transaction():
-            # See the module's docstring: an erasure committing meanwhile is either seen here or
-            # waits for this batch, whose rows the eraser then deletes.
-            await conn.execute("LOCK TABLE erasures IN SHARE MODE")
-            status: str = await conn.execute(
-                """
-                INSERT INTO archived_events
-                    (topic, partition, "offset", source, event_id, type, subject, time, event, candidate_id)
-                SELECT k.topic, k.partition, k.off, k.source, k.event_id, k.type, k.subject, k.time,
-                       k.event::jsonb, k.candidate_id
-                FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::timestamptz[], $9::text[], $10::text[], $11::text[])
-                     AS k(topic, partition, off, source, event_id, type, subject, time, event, candidate_id,
-                          candidate_pseudonym)
-                WHERE k.candidate_id IS NULL
-                   OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.candidate_pseudonym = k.candidate_pseudonym)
-                ON CONFLICT (source, event_id) DO NOTHING
-                """,
-                *columns,
-            )
+        # See the module's docstring: an erasure committing meanwhile is either seen here or
+        # waits for this transaction, whose rows the eraser then deletes.
+        await self._conn.execute("LOCK TABLE erasures IN SHARE MODE")
+        status: str = await self._conn.execute(
+            """
+            INSERT INTO archived_events
+                (topic, partition, "offset", source, event_id, type, subject, time, event, candidate_id)
+            SELECT k.topic, k.partition, k.off, k.source, k.event_id, k.type, k.subject, k.time,
+                   k.event::jsonb, k.candidate_id
+            FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::timestamptz[], $9::text[], $10::text[], $11::text[])
+                 AS k(topic, partition, off, source, event_id, type, subject, time, event, candidate_id,
+                      candidate_pseudonym)
+            WHERE k.candidate_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.candidate_pseudonym = k.candidate_pseudonym)
+            ON CONFLICT (source, event_id) DO NOTHING
+            """,
+            *columns,
+        )
         return int(status.split()[-1])
 
     async def forget(self, topic: str, subject: str) -> int:
         """A tombstone was read: delete the archived events of `subject` on `topic`."""
-        status: str = await self._pool.execute(
+        status: str = await self._conn.execute(
             "DELETE FROM archived_events WHERE topic = $1 AND subject = $2", topic, subject
         )
         return int(status.split()[-1])
+
+    async def delete_of_candidates(self, candidate_ids: Sequence[str], limit: int) -> int:
+        """Delete at most `limit` archived rows about these candidates, in one short statement."""
+        status: str = await self._conn.execute(
+            """
+            DELETE FROM archived_events WHERE seq IN (
+                SELECT seq FROM archived_events WHERE candidate_id = ANY($1::text[]) LIMIT $2
+            )
+            """,
+            list(candidate_ids),
+            limit,
+        )
+        return int(status.split()[-1])
+
+
+class PostgresErasures:
+    """The `ErasureRepository` port on one transaction's connection."""
+
+    def __init__(self, conn: asyncpg.Connection, pseudonymizer: Pseudonymizer) -> None:
+        self._conn = conn
+        self._pseudonymizer = pseudonymizer
+
+    async def record(self, candidate_id: str, source: str, event_id: str) -> None:
+        """Record an erasure under the candidate's pseudonym (the id is kept until applied)."""
+        await erase_candidate(
+            self._conn, self._pseudonymizer.candidate(candidate_id), candidate_id, source, event_id
+        )
+
+    async def pending(self, limit: int) -> list[str]:
+        """The candidate ids of up to `limit` erasures not applied yet, oldest first."""
+        rows = await self._conn.fetch(
+            "SELECT candidate_id FROM erasures WHERE applied_at IS NULL ORDER BY erased_at LIMIT $1", limit
+        )
+        return [r[0] for r in rows]
+
+    async def count_pending(self) -> int:
+        """Erasures recorded and not yet applied to the archive."""
+        return int(await self._conn.fetchval("SELECT count(*) FROM erasures WHERE applied_at IS NULL"))
+
+    async def erased_among(self, candidate_ids: Collection[str]) -> set[str]:
+        """The ids among `candidate_ids` whose pseudonym the ledger holds."""
+        if not candidate_ids:
+            return set()
+        by_pseudonym = {self._pseudonymizer.candidate(i): i for i in candidate_ids}
+        rows = await self._conn.fetch(
+            "SELECT candidate_pseudonym FROM erasures WHERE candidate_pseudonym = ANY($1::text[])",
+            list(by_pseudonym),
+        )
+        return {by_pseudonym[r[0]] for r in rows}
+
+    async def applied(self, candidate_ids: Sequence[str]) -> None:
+        """Applied: the ledger keeps the pseudonym only."""
+        await self._conn.execute(
+            """
+            UPDATE erasures SET applied_at = now(), candidate_id = NULL
+            WHERE candidate_id = ANY($1::text[]) AND applied_at IS NULL
+            """,
+            list(candidate_ids),
+        )
+
+
+class PostgresArchive:
+    """The archive as operators and tests read it (and store into it, each call its own transaction)."""
+
+    def __init__(self, pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> None:
+        self._pool = pool
+        self._pseudonymizer = pseudonymizer
+
+    async def store(self, rows: Sequence[ArchiveRow]) -> int:
+        """`PostgresArchiveRows.store` in a transaction of its own."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await PostgresArchiveRows(conn, self._pseudonymizer).store(rows)
 
     async def history(self, subject: str, limit: int = 1000) -> list[ArchivedEvent]:
         """An entity's events as stored (sealed), oldest first: by event time, then in Kafka order."""
@@ -173,82 +228,3 @@ class PostgresArchive:
             )
             async for r in cursor:
                 yield ArchivedEvent(r[0], r[1], r[2], r[3], r[4])
-
-
-class ArchiveEraser:
-    """Applies recorded erasures to the archive, a bounded batch at a time, until stopped.
-
-    Each pass takes up to `erasures_per_pass` pending erasures (oldest first) and deletes at most
-    `rows_per_pass` of their archived rows in one short statement; when a pass deletes fewer rows
-    than that, none are left (no row about an erased candidate is archived after its erasure
-    committed) and the erasures are marked applied, their ids set to NULL. `pause_s` between passes leaves the database
-    to the archive and the gateway.
-    """
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        erasures_per_pass: int = 100,
-        rows_per_pass: int = 1000,
-        pause_s: float = 0.0,
-    ) -> None:
-        self._pool = pool
-        self._erasures = erasures_per_pass
-        self._rows = rows_per_pass
-        self._pause_s = pause_s
-
-    async def pending(self) -> int:
-        """Erasures recorded and not yet applied to the archive."""
-        return int(await self._pool.fetchval("SELECT count(*) FROM erasures WHERE applied_at IS NULL"))
-
-    async def run_once(self) -> int:
-        """One pass; how many erasures it worked on (0: nothing pending)."""
-        candidates: list[str] = [
-            r[0]
-            for r in await self._pool.fetch(
-                "SELECT candidate_id FROM erasures WHERE applied_at IS NULL ORDER BY erased_at LIMIT $1",
-                self._erasures,
-            )
-        ]
-        if not candidates:
-            return 0
-        status: str = await self._pool.execute(
-            """
-            DELETE FROM archived_events WHERE seq IN (
-                SELECT seq FROM archived_events WHERE candidate_id = ANY($1::text[]) LIMIT $2
-            )
-            """,
-            candidates,
-            self._rows,
-        )
-        deleted = int(status.split()[-1])
-        if deleted < self._rows:
-            # Applied: the ledger keeps the pseudonym only.
-            await self._pool.execute(
-                """
-                UPDATE erasures SET applied_at = now(), candidate_id = NULL
-                WHERE candidate_id = ANY($1::text[]) AND applied_at IS NULL
-                """,
-                candidates,
-            )
-            log.info("archive.erasures_applied", erasures=len(candidates), rows_deleted=deleted)
-        return len(candidates)
-
-    async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
-        """Loop until `stop`: a pass, then `pause_s` while work remains, else `poll_s`; errors logged."""
-        while not stop.is_set():
-            try:
-                worked = await self.run_once()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("archive.eraser_database_unavailable", error=repr(exc))
-                worked = 0
-            except Exception:
-                log.exception("archive.eraser_bug")
-                worked = 0
-            wait = self._pause_s if worked else poll_s
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
-            else:
-                await asyncio.sleep(0)

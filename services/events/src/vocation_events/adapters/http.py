@@ -14,14 +14,14 @@ from vocation_shared.http import ParameterError, create_app, problem_doc
 from vocation_shared.http.problems import PROBLEM_SCHEMA
 from vocation_shared.logs import get_logger
 
+from vocation_events.adapters.metrics import PrometheusMetrics
 from vocation_events.auth import Authenticator
 from vocation_events.core.ingestion import check_event, check_model, check_models, latest_time, validate_batch
 from vocation_events.core.ownership import KINDS
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import Problem
 from vocation_events.core.ratelimit import retry_after_seconds
-from vocation_events.gateway import ACCEPTED, DUPLICATE, REJECTED, Gateway, Outcome
-from vocation_events.metrics import GatewayMetrics
+from vocation_events.handlers.ingestion import ACCEPTED, DUPLICATE, REJECTED, Ingestion, Outcome
 from vocation_events.ports import Owners, RateLimits, Unavailable
 from vocation_events.settings import EventsSettings
 
@@ -131,15 +131,16 @@ def _batch_answer(outcomes: list[Outcome]) -> bytes:
 
 def create_http_app(
     *,
-    gateway: Gateway,
+    ingestion: Ingestion,
     authenticator: Authenticator,
     limiter: RateLimits,
-    metrics: GatewayMetrics,
+    metrics: PrometheusMetrics,
     settings: EventsSettings,
     owners: Owners | None = None,
     routers: list[Any] | None = None,
 ) -> FastAPI:
-    """The gateway's FastAPI app (the operations router is passed in by the composition root)."""
+    """The gateway's FastAPI app: translates requests for `ingestion` (the operations router is passed in
+    by the composition root)."""
     app = create_app(
         title="Vocation events gateway",
         distribution="vocation-events",
@@ -160,7 +161,8 @@ def create_http_app(
             "retry: deduplicate by it), `webhook-timestamp` (Unix seconds), `webhook-signature` "
             "(`v1,` + base64 of HMAC-SHA256, keyed with the base64 part of the subscription's "
             "`whsec_` secret, over `<webhook-id>.<webhook-timestamp>.<body>`). Answer 2xx within 10 s; "
-            "anything else is retried with doubling delays (30 s to 1 h), 12 attempts. An entity's "
+            "anything else is retried with doubling delays and jitter (15-30 s first, up to 1 h), 12 "
+            "attempts. An entity's "
             "events arrive in order. Only offers and sites: nothing about a person is ever sent."
         ),
         openapi_extra={
@@ -301,7 +303,7 @@ def create_http_app(
         if limited is not None:
             return limited
         try:
-            (outcome,) = await gateway.ingest(partner, [document])
+            (outcome,) = await ingestion.ingest(partner, [document])
         except Unavailable as exc:
             return _unavailable(endpoint, str(exc))
         if outcome.problem is not None:
@@ -385,7 +387,7 @@ def create_http_app(
                 ]
             )
             try:
-                outcomes = await gateway.ingest_checked(partner, checked_events, documents)
+                outcomes = await ingestion.ingest_checked(partner, checked_events, documents)
             except Unavailable as exc:
                 return _unavailable(endpoint, str(exc))
             metrics.requests.labels(endpoint, "202").inc()
@@ -409,7 +411,7 @@ def create_http_app(
         if limited is not None:
             return limited
         try:
-            outcomes = await gateway.ingest(partner, documents)
+            outcomes = await ingestion.ingest(partner, documents)
         except Unavailable as exc:
             return _unavailable(endpoint, str(exc))
         metrics.requests.labels(endpoint, "202").inc()

@@ -8,27 +8,13 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from vocation_shared.kafka.batches import RecordTooLarge, send_in_batches
-from vocation_shared.kafka.producer import make_producer as shared_producer
+from vocation_shared.kafka.producer import make_producer
 from vocation_shared.logs import get_logger
 
 from vocation_events.core.ingestion import Record
 from vocation_events.ports import Unavailable
 
 log = get_logger(__name__)
-
-
-def make_producer(
-    bootstrap: str, *, client_id: str, max_batch_bytes: int, linger_ms: int
-) -> AIOKafkaProducer:
-    """The platform's producer (`vocation_shared.kafka.producer`), with the gateway's batching.
-
-    A bare aiokafka producer because the gateway needs `send()`'s futures to pipeline a whole
-    batch. `send_in_batches` places the records itself; the partitioner places a single `send()`
-    the same way (a composite key `<slot id>/<request id>` on `immersion-bookings` by its slot id).
-    """
-    return shared_producer(
-        bootstrap, client_id=client_id, max_batch_size=max_batch_bytes, linger_ms=linger_ms
-    )
 
 
 class KafkaSink:
@@ -97,13 +83,18 @@ class KafkaSink:
 
 
 class ProducerFactory:
-    """Builds the producer of a sink (one per connection attempt)."""
+    """Builds the sink's producer (one per connection attempt): the platform's (`make_producer`:
+    acks=all, idempotence, `KeyPrefixPartitioner`), with the gateway's batching.
+
+    A bare aiokafka producer because the gateway needs `send()`'s futures to pipeline a whole
+    batch. `send_in_batches` places the records itself; the partitioner places a single `send()`
+    the same way (a composite key `<slot id>/<request id>` on `immersion-bookings` by its slot id).
+    """
 
     def __init__(self, bootstrap: str, client_id: str, max_batch_bytes: int, linger_ms: int) -> None:
-        self._args = (bootstrap, client_id, max_batch_bytes, linger_ms)
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._tuning = {"max_batch_size": max_batch_bytes, "linger_ms": linger_ms}
 
     def __call__(self) -> AIOKafkaProducer:
-        bootstrap, client_id, max_batch_bytes, linger_ms = self._args
-        return make_producer(
-            bootstrap, client_id=client_id, max_batch_bytes=max_batch_bytes, linger_ms=linger_ms
-        )
+        return make_producer(self._bootstrap, client_id=self._client_id, **self._tuning)

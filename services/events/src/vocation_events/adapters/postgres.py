@@ -1,20 +1,17 @@
-"""PostgreSQL adapters: partners and idempotency claims (the archive: `archive_store.py`)."""
+"""PostgreSQL adapters: partners, idempotency claims and entity owners (the archive: `archive_store.py`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 from vocation_shared.postgres.retention import Expiry
-from vocation_shared.pseudonyms import Pseudonymizer
 
-from vocation_events.adapters.archive_store import erase_candidate
 from vocation_events.core.ownership import Ref, Refusal, decide
 from vocation_events.core.partners import Partner
-from vocation_events.ports import Claims, OwnedEntity, Unavailable
+from vocation_events.ports import Claim, Claims, OwnedEntity
 
 INGESTED_EVENTS = Expiry("ingested_events", "accepted_at")
 """Idempotency claims of accepted events: past the retention, a partner's re-send is accepted again."""
@@ -124,36 +121,6 @@ class PostgresPartners:
         """The partner of that name, revoked or not."""
         row = await self._pool.fetchrow("SELECT * FROM partners WHERE name = $1", name)
         return None if row is None else _partner(row)
-
-
-class _PgClaim:
-    def __init__(
-        self,
-        conn: asyncpg.Connection,
-        pseudonymizer: Pseudonymizer,
-        taken: frozenset[str],
-        refused: Mapping[int, Refusal],
-    ) -> None:
-        self._conn = conn
-        self._pseudonymizer = pseudonymizer
-        self._taken = taken
-        self._refused = refused
-
-    @property
-    def refused(self) -> Mapping[int, Refusal]:
-        return self._refused
-
-    @property
-    def taken(self) -> frozenset[str]:
-        return self._taken
-
-    async def erase_candidate(self, candidate_id: str, source: str, event_id: str) -> None:
-        pseudonym = self._pseudonymizer.candidate(candidate_id)
-        await erase_candidate(self._conn, pseudonym, candidate_id, source, event_id)
-        # An erased person leaves no owner behind: the id is free, a later registration is a new person.
-        await self._conn.execute(
-            "DELETE FROM entity_owners WHERE kind = 'candidate' AND entity_id = $1", candidate_id
-        )
 
 
 _CLAIM = """
@@ -283,60 +250,41 @@ async def _check_owners(
     return refused
 
 
-class PostgresClaims:
-    """Idempotency claims and entity owners, held in a transaction until the records are acknowledged."""
+class PostgresClaimRepository:
+    """The `ClaimRepository` port on one unit of work's connection: claims and owners held until it ends."""
 
-    def __init__(self, pool: asyncpg.Pool, pseudonymizer: Pseudonymizer) -> None:
-        self._pool = pool
-        self._pseudonymizer = pseudonymizer
+    def __init__(self, conn: asyncpg.Connection, restart: Callable[[], Awaitable[None]]) -> None:
+        self._conn = conn
+        self._restart = restart
 
-    @asynccontextmanager
-    async def claim(self, claims: Claims) -> AsyncIterator[_PgClaim]:
+    async def claim(self, claims: Claims) -> Claim:
         """Check and claim owners, then the keys, each in sorted order (concurrent requests lock
-        in the same order); commit on exit.
+        in the same order).
 
         The usual request takes one statement (`_FAST`); a request naming another source's entity,
         with a vouching ref, or racing another first publisher takes the full path (`_OWN`, then
-        `_CLAIM`), whose answers say which events are refused and which keys were taken.
+        `_CLAIM`), whose answers say which events are refused and which keys were taken. The first
+        statement of its unit of work: a race lost on the fast path restarts the transaction.
         """
-        try:
-            conn: asyncpg.Connection = await self._pool.acquire()
-        except DB_UNAVAILABLE as exc:
-            raise Unavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
-        try:
-            transaction = conn.transaction()
-            await transaction.start()
+        named = _claimed_entities(claims.refs)
+        if named is not None:
             try:
-                outcome = None
-                named = _claimed_entities(claims.refs)
-                if named is not None:
-                    try:
-                        outcome = await _claim_fast(conn, claims, named)
-                    except asyncpg.UniqueViolationError as exc:
-                        if exc.constraint_name != "entity_owners_pkey":
-                            raise
-                        # A first publisher committed one of these entities meanwhile: start again.
-                        await transaction.rollback()
-                        transaction = conn.transaction()
-                        await transaction.start()
-                if outcome is None:
-                    outcome = await _claim_full(conn, claims)
-                yield _PgClaim(conn, self._pseudonymizer, *outcome)
-            except BaseException:
-                await transaction.rollback()
-                raise
+                outcome = await _claim_fast(self._conn, claims, named)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "entity_owners_pkey":
+                    raise
+                # A first publisher committed one of these entities meanwhile: start again.
+                await self._restart()
             else:
-                await transaction.commit()
-        except DB_UNAVAILABLE as exc:
-            raise Unavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
-        except asyncpg.DeadlockDetectedError as exc:
-            raise Unavailable("concurrent requests claimed the same events: retry") from exc
-        finally:
-            await self._pool.release(conn)
+                if outcome is not None:
+                    return outcome
+        return await _claim_full(self._conn, claims)
 
-
-_Outcome = tuple[frozenset[str], Mapping[int, Refusal]]
-"""The keys already taken, and the events refused."""
+    async def release_candidate(self, candidate_id: str) -> None:
+        """An erased person leaves no owner behind: the id is free, a later registration is a new person."""
+        await self._conn.execute(
+            "DELETE FROM entity_owners WHERE kind = 'candidate' AND entity_id = $1", candidate_id
+        )
 
 
 def _claimed_entities(refs: Sequence[Sequence[Ref]]) -> tuple[list[str], list[str]] | None:
@@ -356,7 +304,7 @@ def _claimed_entities(refs: Sequence[Sequence[Ref]]) -> tuple[list[str], list[st
 
 async def _claim_fast(
     conn: asyncpg.Connection, claims: Claims, named: tuple[list[str], list[str]]
-) -> _Outcome | None:
+) -> Claim | None:
     """`_FAST`: the outcome, or None when an entity is another source's (nothing was inserted)."""
     ids = claims.ids
     order = sorted(range(len(ids)), key=ids.__getitem__)
@@ -372,10 +320,10 @@ async def _claim_fast(
     )
     if clash:
         return None
-    return (_EMPTY if won is None else frozenset(sorted_ids).difference(won)), _NONE
+    return Claim(_EMPTY if won is None else frozenset(sorted_ids).difference(won), _NONE)
 
 
-async def _claim_full(conn: asyncpg.Connection, claims: Claims) -> _Outcome:
+async def _claim_full(conn: asyncpg.Connection, claims: Claims) -> Claim:
     """Owners by `_OWN` (refusals, vouching refs, races), then the keys of the events not refused."""
     ids = claims.ids
     refused = await _check_owners(conn, claims.source, claims.refs) if claims.refs else {}
@@ -391,7 +339,7 @@ async def _claim_full(conn: asyncpg.Connection, claims: Claims) -> _Outcome:
             [claims.types[i] for i in order],
         )
     taken = _EMPTY if won is None else frozenset(ids[i] for i in order).difference(won)
-    return taken, refused
+    return Claim(taken, refused)
 
 
 _NONE: Mapping[int, Refusal] = {}

@@ -1,44 +1,30 @@
-"""Webhooks: subscriptions in PostgreSQL, the consumer queuing deliveries, the sender POSTing them.
+"""Webhooks' adapters: subscriptions and deliveries in PostgreSQL, the guarded HTTP client, the consumer.
 
-The consumer (group `events-webhooks`) reads the subscribable topics and queues one delivery per
-event and matching subscription, in the same order, idempotently (a redelivered record queues
-nothing twice). The sender claims due deliveries (never one whose entity has an earlier delivery
-still pending for the same subscription: a partner sees an entity's events in order), POSTs the
-CloudEvent as it is on the topic, signed, and records the answer: 2xx delivered; anything else
-retried with doubling delays, then `failed` (visible in `vocation partners subscriptions`, and
-`vocation partners redeliver` queues them again). At least once: a crash between the partner's
-2xx and its record sends it again, with the same `webhook-id` (the CloudEvent id).
-
-Webhooks cannot reach the inside: the sender's transport resolves the host when it connects,
-refuses internal addresses (`core.webhooks.refused_address`, minus the operator's allowed networks)
-and connects to the very address it checked (no DNS rebinding between check and connection; TLS
-still checks the certificate against the host name). A refused delivery fails at once, with the
-reason stored on it. Subscription secrets are stored sealed with the contacts keys.
+The use cases are in `handlers/webhooks.py`. Webhooks cannot reach the inside: the client's
+transport resolves the host when it connects, refuses internal addresses
+(`core.webhooks.refused_address`, minus the operator's allowed networks) and connects to the very
+address it checked (no DNS rebinding between check and connection; TLS still checks the
+certificate against the host name). A refused delivery fails at once, with the reason stored on it.
+Subscription secrets are stored sealed with the contacts keys.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import secrets
 import socket
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import httpcore
 import httpx
-import orjson
-from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
-from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres.retention import Expiry
-from vocation_shared.sealing import ContactCipher, ContactKeyError
+from vocation_shared.sealing import ContactCipher
 
 from vocation_events.adapters.raw_batches import subscribe_raw_batches
 from vocation_events.core.webhooks import (
@@ -47,11 +33,12 @@ from vocation_events.core.webhooks import (
     Subscription,
     SubscriptionError,
     new_secret,
-    outgoing_body,
     refused_address,
-    retry_delay_s,
-    signature,
 )
+from vocation_events.handlers.webhooks import FanOut
+from vocation_events.ports import DeliveryRow, Due, RefusedTarget, WebhookUnreachable
+
+__all__ = ["AddressGuard", "HttpWebhookClient", "PostgresWebhooks", "RefusedTarget", "subscribe_fan_out"]
 
 log = get_logger(__name__)
 
@@ -62,16 +49,8 @@ FINISHED_DELIVERIES = Expiry(
 )
 """Deliveries done, given up, or of a stopped subscription, long ago: deleted with the retention."""
 
-CACHE_S = 5.0
-"""How long the consumer trusts its list of active subscriptions (a new one starts within that)."""
-
-
 SECRET_FIELD = "webhook_secret"  # noqa: S105 - the sealed column's name in the associated data
 RESOLVE_TIMEOUT_S = 10.0
-
-
-class RefusedTarget(Exception):
-    """A webhook's host is, or resolves to, an address webhooks may not reach: never retried."""
 
 
 class AddressGuard:
@@ -183,20 +162,6 @@ def guarded_transport(guard: AddressGuard, limits: httpx.Limits | None = None) -
     return transport
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A delivery claimed for one attempt."""
-
-    seq: int
-    event_id: str
-    attempts: int
-    body: bytes
-    url: str
-    secret: str
-    """As stored: sealed (`PostgresWebhooks.secret` opens it)."""
-    subscription_id: str
-
-
 class PostgresWebhooks:
     """Subscriptions and deliveries in the events database."""
 
@@ -281,7 +246,7 @@ class PostgresWebhooks:
         )
         return int(status.rsplit(" ", 1)[-1])
 
-    async def enqueue(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> int:
+    async def enqueue(self, rows: Sequence[DeliveryRow]) -> int:
         """Queue deliveries (subscription, source, event id, subject, type, body), in order, once each."""
         if not rows:
             return 0
@@ -353,90 +318,16 @@ class PostgresWebhooks:
         )
 
 
-def _fields(value: bytes) -> tuple[str, str, str, str] | None:
-    """(source, id, subject, type) of a CloudEvent's JSON, or None when it is not one."""
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(document, dict):
-        return None
-    found = tuple(document.get(k) for k in ("source", "id", "subject", "type"))
-    return found if all(isinstance(v, str) for v in found) else None  # type: ignore[return-value]
-
-
-class WebhookFanOut:
-    """The consumer: each event of a subscribable topic queued for every subscription of its type."""
-
-    def __init__(self, store: PostgresWebhooks, group_id: str) -> None:
-        self._store = store
-        self._group_id = group_id
-        self._subscriptions: list[Subscription] = []
-        self._fetched_at = -CACHE_S
-
-    def subscribe(self, broker: KafkaBroker) -> None:
-        """One batch subscriber on the subscribable topics, committing once a batch is queued."""
-
-        subscribe_raw_batches(
-            broker,
-            [str(t) for t in SUBSCRIBABLE_TOPICS],
-            group_id=self._group_id,
-            handle=self.process,
-            title=f"{self._group_id}:webhooks",
-            offset_reset="latest",
-        )
-
-    async def _active(self) -> list[Subscription]:
-        if time.monotonic() - self._fetched_at >= CACHE_S:
-            self._subscriptions = await self._store.active()
-            self._fetched_at = time.monotonic()
-        return self._subscriptions
-
-    async def process(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> int:
-        """Queue the deliveries of a fetched batch, in order; how many were new."""
-        records = list(records)
-        if not records:
-            return 0
-        subscriptions = await self._active()
-        if not subscriptions:
-            return 0
-        rows: list[tuple[str, str, str, str, str, bytes]] = []
-        for record in records:
-            if record.value is None:
-                continue  # a tombstone: nothing to announce
-            fields = _fields(record.value)
-            if fields is None:
-                continue  # not an event: the archive's group dead-letters it with the reason
-            source, event_id, subject, event_type = fields
-            if forged_reason(event_type, source) is not None:
-                continue  # e.g. a partner fact under a service's source: the consumers dead-letter it
-            wanted = [s for s in subscriptions if event_type in s.types]
-            if wanted:
-                body = outgoing_body(event_type, record.value)
-                rows += [(s.id, source, event_id, subject, event_type, body) for s in wanted]
-        return await self._store.enqueue(rows)
-
-
-class WebhookSender:
-    """Sends due deliveries until stopped; failures are retried with doubling delays."""
+class HttpWebhookClient:
+    """The `WebhookClient` port over httpx: no redirects, no proxy, only to addresses `guard` allows."""
 
     def __init__(
         self,
-        store: PostgresWebhooks,
         *,
         timeout_s: float = 10.0,
-        retry_initial_s: float = 30.0,
-        retry_max_s: float = 3600.0,
-        max_attempts: int = 12,
-        concurrency: int = 8,
-        client: httpx.AsyncClient | None = None,
         guard: AddressGuard | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._store = store
-        self._timeout_s = timeout_s
-        self._retry = (retry_initial_s, retry_max_s)
-        self._max_attempts = max_attempts
-        self._slots = asyncio.Semaphore(concurrency)
         self._client = client or httpx.AsyncClient(
             timeout=timeout_s,
             follow_redirects=False,
@@ -444,71 +335,26 @@ class WebhookSender:
             transport=guarded_transport(guard or AddressGuard()),
         )
 
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """The answer's status code; `RefusedTarget` for an internal address, `WebhookUnreachable` else."""
+        try:
+            answer = await self._client.post(url, content=body, headers=dict(headers))
+        except httpx.HTTPError as exc:
+            raise WebhookUnreachable(f"{type(exc).__name__}: {exc}") from exc
+        return answer.status_code
+
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self._client.aclose()
 
-    async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
-        """Loop: send what is due, or wait `poll_s`; a failing pass is logged and the loop goes on."""
-        while not stop.is_set():
-            try:
-                sent = await self.run_once()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("webhooks.database_unavailable", error=repr(exc))
-                sent = 0
-            except Exception:
-                log.exception("webhooks.loop_bug")
-                sent = 0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_s)
 
-    async def run_once(self, limit: int = 50) -> int:
-        """Claim and send one batch of due deliveries; how many."""
-        due = await self._store.claim(limit, self._timeout_s + 30)
-        await asyncio.gather(*(self._send(d) for d in due))
-        return len(due)
-
-    async def _send(self, due: Due) -> None:
-        timestamp = int(time.time())
-        try:
-            secret = self._store.secret(due.subscription_id, due.secret)
-        except ContactKeyError as exc:
-            await self._failed(due, f"the signing secret does not open: {exc}")
-            return
-        headers = {
-            "content-type": "application/cloudevents+json; charset=utf-8",
-            "webhook-id": due.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(secret, due.event_id, timestamp, due.body),
-            "user-agent": "vocation-webhooks/1",
-        }
-        async with self._slots:
-            try:
-                answer = await self._client.post(due.url, content=due.body, headers=headers)
-            except RefusedTarget as exc:
-                await self._refused(due, str(exc))
-                return
-            except httpx.HTTPError as exc:
-                await self._failed(due, f"{type(exc).__name__}: {exc}"[:300])
-                return
-        if 200 <= answer.status_code < 300:
-            await self._store.delivered(due.seq)
-        else:
-            await self._failed(due, f"HTTP {answer.status_code}")
-
-    async def _refused(self, due: Due, reason: str) -> None:
-        """The target is internal: the delivery fails now, with the reason (retrying cannot help)."""
-        await self._store.attempt_failed(due.seq, f"refused: {reason}", None)
-        log.warning("webhook.refused", event_id=due.event_id, reason=reason)
-
-    async def _failed(self, due: Due, error: str) -> None:
-        retry = None if due.attempts >= self._max_attempts else retry_delay_s(due.attempts, *self._retry)
-        await self._store.attempt_failed(due.seq, error, retry)
-        log.warning(
-            "webhook.attempt_failed",
-            event_id=due.event_id,
-            attempts=due.attempts,
-            error=error,
-            gave_up=retry is None,
-        )
+def subscribe_fan_out(broker: KafkaBroker, fan_out: FanOut, group_id: str) -> None:
+    """One batch subscriber on the subscribable topics, committing once a batch is queued."""
+    subscribe_raw_batches(
+        broker,
+        [str(t) for t in SUBSCRIBABLE_TOPICS],
+        group_id=group_id,
+        handle=fan_out.process,
+        title=f"{group_id}:webhooks",
+        offset_reset="latest",
+    )

@@ -16,7 +16,6 @@ from pydantic import Field, TypeAdapter, ValidationError
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import FieldError, errors_of
-from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.events import EVENT_TYPES, AnyEvent
 from vocation_shared.contracts.producers import CONSENT_UPDATED, is_partner_type, partner_forbidden_reason
 from vocation_shared.contracts.topics import Topic, record_key
@@ -28,7 +27,6 @@ from vocation_events.core.rome import convert_rome_v3
 
 CONTACT_ID_SUFFIX = ".contact"
 MAX_EVENT_ID_LENGTH = 200
-_CONTENT_TYPE = CLOUDEVENTS_CONTENT_TYPE.encode()
 REGISTRATIONS = (ev.CandidateRegistered, ev.ApprenticeRegistered)
 # Event types whose plan is more than their own record (compared by type name: an `isinstance`
 # on pydantic's ABC-based model classes costs more than the rest of the plan's bookkeeping).
@@ -204,7 +202,7 @@ _COMPOSITE_KEYS = frozenset(
     if record_key(str(model.TOPIC), "s", {"request_id": "r"}) != "s"
 )
 """Types whose record key is not the bare subject (`vocation_shared.contracts.topics.record_key`)."""
-_CONTENT_TYPE_HEADER = (h.CONTENT_TYPE, _CONTENT_TYPE)
+_headers = h.cloudevent_headers  # the one builder (pure), bound once: it runs for every record
 _new_record = tuple.__new__  # a NamedTuple without its Python-level __new__: one call per record
 
 
@@ -212,7 +210,7 @@ def record_of(event: AnyEvent) -> Record:
     """The Kafka record of an event: on its type's topic, keyed by its subject (`record_key`), with routing headers.
 
     The value is the validated model's JSON (`CloudEvent.to_json_bytes`, without its method call).
-    Headers are a list, the form the producer's batch builder takes.
+    Headers are `cloudevent_headers`' list, the form the producer's batch builder takes.
     """
     event_type = event.type
     topic = _TOPIC_OF[event_type]
@@ -224,12 +222,7 @@ def record_of(event: AnyEvent) -> Record:
             topic,
             key.encode(),
             event.__pydantic_serializer__.to_json(event, exclude_none=True),
-            [
-                _CONTENT_TYPE_HEADER,
-                (h.CE_TYPE, event_type.encode()),
-                (h.CE_ID, event.id.encode()),
-                (h.CE_SOURCE, event.source.encode()),
-            ],
+            _headers(event_type, event.id, event.source),
         ),
     )
 

@@ -3,7 +3,7 @@
 A partner (a département's portal, a job board) subscribes a URL to event types; every such event
 on the platform's topics is POSTed there as its CloudEvent, signed the Standard Webhooks way
 (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), in order per
-entity, retried with backoff until the partner answers 2xx. Only events about offers and sites
+entity, retried with backoff (`vocation_shared.backoff`) until the partner answers 2xx. Only events about offers and sites
 can be subscribed to: nothing about a person ever leaves by webhook.
 """
 
@@ -133,11 +133,6 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
     signed = f"{message_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
-def retry_delay_s(attempts: int, initial_s: float, max_s: float) -> float:
-    """How long to wait after the `attempts`-th failed attempt: doubling from `initial_s`, at most `max_s`."""
-    return float(min(max_s, initial_s * 2 ** max(0, attempts - 1)))
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

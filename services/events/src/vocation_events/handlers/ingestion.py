@@ -1,4 +1,4 @@
-"""The ingestion use case: validate a partner's events, claim their ids, write them to Kafka, answer."""
+"""Accepting a partner's events: check them, claim their ids, write them to Kafka, then answer."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from vocation_events.core.ingestion import Plan, Record, check_event, latest_tim
 from vocation_events.core.ownership import not_owned, refs_of
 from vocation_events.core.partners import Partner
 from vocation_events.core.problems import Problem
-from vocation_events.metrics import GatewayMetrics
-from vocation_events.ports import Claims, ClaimStore, EventSink
+from vocation_events.ports import Claims, EventSink, Metrics, UnitsOfWork
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -65,19 +64,19 @@ def _id_of(document: Any) -> str | None:
     return None
 
 
-class Gateway:
+class Ingestion:
     """Accepts events: nothing is answered `accepted` before Kafka acknowledged it (acks=all).
 
-    Each request's new (source, id) keys are claimed in one PostgreSQL transaction that stays open
-    while the records are written and commits after the acknowledgements. A copy arriving
+    Each request's new (source, id) keys are claimed in one unit of work (a PostgreSQL transaction)
+    that stays open while the records are written and commits after the acknowledgements. A copy arriving
     meanwhile waits on the claim and is then a duplicate; if the write fails, the claim rolls
     back and the event may be sent again. A crash after the acknowledgement but before the commit
     leaves no claim: the partner's retry writes the event again (a duplicate on Kafka, which
     idempotent consumers absorb), and nothing accepted is ever lost.
     """
 
-    def __init__(self, claims: ClaimStore, sink: EventSink, metrics: GatewayMetrics) -> None:
-        self._claims = claims
+    def __init__(self, units: UnitsOfWork, sink: EventSink, metrics: Metrics) -> None:
+        self._units = units
         self._sink = sink
         self._metrics = metrics
 
@@ -143,7 +142,8 @@ class Gateway:
         types = [e.type for e in events]
         refs = [refs_of(e) for e in events]
         claims = Claims(partner.source, partner.name, ids, types, refs)
-        async with self._claims.claim(claims) as claim:
+        async with self._units() as uow:
+            claim = await uow.claims.claim(claims)
             refused = claim.refused
             if refused:
                 # Another partner's entity: nothing of these events is published (nor claimed).
@@ -173,10 +173,12 @@ class Gateway:
             if records:
                 started = time.perf_counter()
                 await self._sink.write(records)
-                self._metrics.publish_seconds.observe(time.perf_counter() - started)
+                self._metrics.published(time.perf_counter() - started)
             for pl in plans:
                 if pl.erase_candidate is not None:
-                    await claim.erase_candidate(pl.erase_candidate, pl.event.source, pl.event.id)
+                    # Recorded with the claim; the eraser applies it to the archive later.
+                    await uow.erasures.record(pl.erase_candidate, pl.event.source, pl.event.id)
+                    await uow.claims.release_candidate(pl.erase_candidate)
         # Committed: only now are these events accepted.
         for index, event_id in zip(indexes, ids, strict=True):
             outcomes[index] = _new(Outcome, (ACCEPTED, event_id, None))
