@@ -1,9 +1,8 @@
 """What issue 14's contracts add that names a person must be withheld, sealed and never served.
 
-The contracts now carry an optional `recruiting_contact` (a recruiter's name, email, phone) on
-establishments and vacancies, and an application's `message` (a candidate's words). Until each
-service treats them like the tutor's address, these checks are expected to fail (strict xfail):
-when a service's change lands, its check passes and the mark must go.
+The contracts carry an optional `recruiting_contact` (a recruiter's name, email, phone) on
+establishments and vacancies, and an application's `message` (a candidate's words): each service
+treats them like the tutor's address.
 """
 
 from __future__ import annotations
@@ -16,10 +15,8 @@ from vocation_shared.testing import samples
 pytestmark = pytest.mark.unit
 
 CONTACT = {"name": "Claire Dubois", "email": "recrutement@ehpad-tilleuls.example.fr", "phone": "+33474000000"}
-PENDING = "issue 14: the service does not treat the new personal field yet (docs/applications.md)"
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_a_vacancy_goes_out_by_webhook_without_its_recruiting_contact() -> None:
     from vocation_events.core.webhooks import outgoing_body
 
@@ -31,7 +28,6 @@ def test_a_vacancy_goes_out_by_webhook_without_its_recruiting_contact() -> None:
     assert CONTACT["name"].encode() not in body
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_the_archive_seals_recruiting_contacts_and_application_messages() -> None:
     from vocation_events.core.archive_sealing import SEALED_FIELDS
 
@@ -42,11 +38,11 @@ def test_the_archive_seals_recruiting_contacts_and_application_messages() -> Non
         "fr.vocation.vacancy.updated.v1",
         "fr.vocation.vacancy.closed.v1",
     ):
-        assert ("recruiting_contact",) in SEALED_FIELDS.get(event_type, ()), event_type
+        for part in ("name", "email", "phone"):
+            assert ("recruiting_contact", part) in SEALED_FIELDS.get(event_type, ()), event_type
     assert ("message",) in SEALED_FIELDS.get("fr.vocation.application.submitted.v1", ())
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_the_catalogue_never_serves_a_recruiting_contact() -> None:
     from vocation_catalogue.adapters.postgres.search import PRIVATE_ESTABLISHMENT_FIELDS, PRIVATE_ITEM_FIELDS
 

@@ -90,6 +90,9 @@ def test_an_immersion_slot_goes_out_without_its_tutors_name() -> None:
         "fr.vocation.immersion-slot.offered.v1",
         "fr.vocation.immersion-slot.updated.v1",
         "fr.vocation.immersion-slot.closed.v1",
+        "fr.vocation.vacancy.posted.v1",
+        "fr.vocation.vacancy.updated.v1",
+        "fr.vocation.vacancy.closed.v1",
     }
 
 

@@ -19,6 +19,7 @@ MASK = "[scellé]"
 
 _CONTACT = (("first_name",), ("email",), ("phone",))
 _REGISTRATION_CONTACT = tuple(("contact", *path) for path in _CONTACT)
+_RECRUITER = (("recruiting_contact", "name"), ("recruiting_contact", "email"), ("recruiting_contact", "phone"))
 
 SEALED_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     # A registration reaches `candidates` without its contact (the gateway splits it), but a
@@ -28,9 +29,12 @@ SEALED_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     # The candidate's first name, email and phone.
     "fr.vocation.contact.registered.v1": _CONTACT,
     "fr.vocation.consent.updated.v1": _CONTACT,
-    # The tutor's (a person's) professional address.
-    "fr.vocation.establishment.registered.v1": (("immersion_contact_email",),),
-    "fr.vocation.establishment.updated.v1": (("immersion_contact_email",),),
+    # The tutor's (a person's) professional address; the recruiter's name, address and phone.
+    "fr.vocation.establishment.registered.v1": (("immersion_contact_email",), *_RECRUITER),
+    "fr.vocation.establishment.updated.v1": (("immersion_contact_email",), *_RECRUITER),
+    "fr.vocation.vacancy.posted.v1": _RECRUITER,
+    "fr.vocation.vacancy.updated.v1": _RECRUITER,
+    "fr.vocation.vacancy.closed.v1": _RECRUITER,
     # The tutor's name.
     "fr.vocation.immersion-slot.offered.v1": (("tutor_name",),),
     "fr.vocation.immersion-slot.updated.v1": (("tutor_name",),),
@@ -41,6 +45,7 @@ SEALED_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "fr.vocation.immersion.refused.v1": (("motivation",),),
     "fr.vocation.immersion.cancelled.v1": (("reason",),),
     "fr.vocation.candidate.withdrawn.v1": (("reason",),),
+    "fr.vocation.application.submitted.v1": (("message",),),
     # A provider's error text may quote the address it could not deliver to.
     "fr.vocation.notification.failed.v1": (("error",),),
 }

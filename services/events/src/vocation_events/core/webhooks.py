@@ -41,10 +41,12 @@ SUBSCRIBABLE_TYPES = frozenset(
 )
 """Event types of those topics whose data names nobody (`shift.accepted` names who took the shift)."""
 
-PERSONAL_FIELDS = ("immersion_contact_email", "tutor_name")
+PERSONAL_FIELDS = ("immersion_contact_email", "tutor_name", "recruiting_contact")
 """Fields of offers and sites that name or reach a person: the tutor's address (for the
-notifications service only) and the tutor's name (for the candidate who booked, told by the
-notifications service). A partner learns the establishment and the place, never who tutors."""
+notifications service only), the tutor's name (for the candidate who booked, told by the
+notifications service) and the recruiting contact (for the notifications service, which sends
+it the applications). A partner learns the establishment and the place, never who tutors or
+recruits there."""
 
 
 def _withheld(model: type[Any]) -> tuple[str, ...]:

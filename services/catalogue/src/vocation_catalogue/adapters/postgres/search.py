@@ -26,9 +26,10 @@ def _utcnow() -> datetime:
 
 
 RING_STEPS_KM = (5.0, 20.0, 60.0)
-PRIVATE_ESTABLISHMENT_FIELDS = frozenset({"immersion_contact_email"})
-"""Kept in the read model, never served: the tutor's address is for the notifications service."""
-PRIVATE_ITEM_FIELDS = frozenset({"tutor_name"})
+PRIVATE_ESTABLISHMENT_FIELDS = frozenset({"immersion_contact_email", "recruiting_contact"})
+"""Kept in the read model, never served: the tutor's and the recruiter's contacts are for the
+notifications service."""
+PRIVATE_ITEM_FIELDS = frozenset({"tutor_name", "recruiting_contact"})
 """Kept in the read model (the slot's state the catalogue republishes after a booking carries it),
 never served: a tutor's name is for the candidate who booked, told by the notifications service.
 A candidate looking for a place needs the establishment and the place, which are served."""
