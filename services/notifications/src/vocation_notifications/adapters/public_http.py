@@ -14,8 +14,10 @@ PAGE = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title></head>
 <body style="font-family: Arial, Helvetica, sans-serif; max-width: 560px; margin: 40px auto; padding: 0 16px;">
+<main>
 <h1 style="font-size: 22px;">{title}</h1>
 {body}
+</main>
 </body></html>"""
 
 
