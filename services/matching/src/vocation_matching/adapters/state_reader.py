@@ -25,9 +25,9 @@ from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 
 from vocation_matching.adapters import snapshot
+from vocation_matching.adapters.metrics import PrometheusMetrics
 from vocation_matching.core.index import DEFAULT_CELL_SCALE
 from vocation_matching.core.state import STATE_TOPICS, MatchingState
-from vocation_matching.metrics import Metrics
 
 log = get_logger(__name__)
 CATCH_UP_TIMEOUT_S = 30.0
@@ -61,7 +61,7 @@ class StateReader:
         self,
         bootstrap: str,
         state: MatchingState,
-        metrics: Metrics,
+        metrics: PrometheusMetrics,
         client_id: str = "matching-state",
         *,
         snapshot_dir: Path | None = None,
