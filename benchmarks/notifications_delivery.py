@@ -138,7 +138,7 @@ async def _pipeline(postgres_url: str, bootstrap: str, smtp_port: int) -> dict[s
         worker_batch=int(os.environ.get("BENCH_WORKER_BATCH", "200")),
         worker_lanes=int(os.environ.get("BENCH_WORKER_LANES", "1")),
         daily_cap_email=PIPELINE_ROWS,
-        consumer_group_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        consumer_group=f"bench-{uuid.uuid4().hex[:8]}",
         dev_mode=True,  # a measurement on the public development secrets
     )
     payload = {

@@ -65,3 +65,46 @@ def test_another_source_is_refused_at_start_with_the_variable_named(monkeypatch:
     monkeypatch.setenv("VOCATION_EVENT_SOURCE", "urn:partner:matching-bis")
     with pytest.raises(ValidationError, match="VOCATION_EVENT_SOURCE must be urn:vocation:matching"):
         _MatchingLike()
+
+
+class _PortedSettings(CommonSettings):
+    service_name: str = "catalogue"
+    default_http_port: ClassVar[int] = 8081
+
+
+def test_each_service_listens_on_its_own_port_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOCATION_HTTP_PORT", raising=False)
+    assert _PortedSettings().http_port == 8081
+    assert _PortedSettings(http_port=0).http_port == 0
+    monkeypatch.setenv("VOCATION_HTTP_PORT", "9100")
+    assert _PortedSettings().http_port == 9100
+
+
+def test_the_consumer_group_defaults_to_the_service_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOCATION_CONSUMER_GROUP", raising=False)
+    assert _PortedSettings().consumer_group == "catalogue"
+    monkeypatch.setenv("VOCATION_CONSUMER_GROUP", "catalogue-blue")
+    assert _PortedSettings().consumer_group == "catalogue-blue"
+
+
+def test_an_unknown_time_zone_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        CommonSettings(timezone="Europe/Atlantis")
+
+
+def test_the_retry_policy_is_read_from_the_consumer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCATION_CONSUMER_RETRY_INITIAL_S", "0.5")
+    monkeypatch.setenv("VOCATION_CONSUMER_MAX_ATTEMPTS", "7")
+    policy = CommonSettings().retry_policy()
+    assert (policy.initial_s, policy.max_s, policy.max_attempts) == (0.5, 30.0, 7)
+
+
+class _RenamedSettings(CommonSettings):
+    renamed: ClassVar[dict[str, str]] = {"VOCATION_OLD_GROUP": "VOCATION_CONSUMER_GROUP"}
+
+
+def test_a_renamed_setting_still_set_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _RenamedSettings().consumer_group == "vocation"
+    monkeypatch.setenv("VOCATION_OLD_GROUP", "blue")
+    with pytest.raises(ValidationError, match="VOCATION_OLD_GROUP is now VOCATION_CONSUMER_GROUP"):
+        _RenamedSettings()

@@ -82,7 +82,7 @@ async def harness(
         )
         # Start where the shared topics end now: other tests' thousands of matches are not this test's.
         await start_groups_at_end(
-            kafka_bootstrap, {f"{settings.consumer_group_prefix}-{topic}": topic for topic in CONSUMED}
+            kafka_bootstrap, {f"{settings.consumer_group}-{topic}": topic for topic in CONSUMED}
         )
         async with running_service(settings, clock=clock) as service:
             yield Harness(service, sink, stub, clock, publisher, run, kafka_bootstrap, fresh_database)

@@ -60,7 +60,7 @@ async def test_service_killed_mid_batch_and_restarted_sends_every_message_exactl
                 **os.environ,
                 "VOCATION_DATABASE_URL": fresh_database,
                 "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-                "VOCATION_CONSUMER_GROUP_PREFIX": f"crash-{run}",
+                "VOCATION_CONSUMER_GROUP": f"crash-{run}",
                 "VOCATION_HTTP_PORT": str(free_port()),
                 "VOCATION_SMTP_PORT": str(smtp_port),
                 "VOCATION_SMTP_CONNECTIONS": "1",

@@ -128,7 +128,7 @@ def test_the_real_server_counts_failures_by_socket_peer_unless_the_proxy_is_trus
         "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "VOCATION_DATABASE_URL": fresh_database,
         "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_CONSUMER_GROUP_PREFIX": f"notif-proxy-{port}",
+        "VOCATION_CONSUMER_GROUP": f"notif-proxy-{port}",
         "VOCATION_WORKER_ENABLED": "false",
         "VOCATION_PUBLIC_FAILURES_BURST": "2",
         "VOCATION_TRUSTED_PROXIES": trusted,

@@ -58,7 +58,7 @@ async def guarded(
     )
     await start_groups_at_end(
         kafka_bootstrap,
-        {f"{settings.consumer_group_prefix}-{t}": t for t in (Topic.CANDIDATE_CONTACTS, Topic.MATCHES)},
+        {f"{settings.consumer_group}-{t}": t for t in (Topic.CANDIDATE_CONTACTS, Topic.MATCHES)},
     )
     async with running_service(settings) as service:
         yield service

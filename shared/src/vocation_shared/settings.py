@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vocation_shared.contracts.producers import Service
+from vocation_shared.kafka.consumer import RetryPolicy
 from vocation_shared.postgres.retention import MIN_RETENTION_DAYS
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.secrets import SecretProblem, weak_secret
@@ -24,6 +27,26 @@ class CommonSettings(BaseSettings):
 
     service_name: str = Field(
         default="vocation", description="Name used in logs, client ids and consumer groups."
+    )
+    default_http_port: ClassVar[int] = 8080
+    """The service's own port (events 8080, catalogue 8081, matching 8082, notifications 8083)."""
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server listens on.")
+    http_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port the HTTP server listens on (unset: the service's own).",
+    )
+    consumer_group: str = Field(
+        default="",
+        description=(
+            "Kafka consumer group of the service, or the prefix of its per-topic groups (unset: the "
+            "service's name). Every instance of a service shares it; a second deployment on the same "
+            "cluster needs its own."
+        ),
+    )
+    timezone: str = Field(
+        default="Europe/Paris", description="Where 'today' is: dates, daily caps, quiet hours, digests."
     )
     kafka_bootstrap: str = Field(
         default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
@@ -50,6 +73,9 @@ class CommonSettings(BaseSettings):
             "development mode."
         ),
     )
+    renamed: ClassVar[dict[str, str]] = {}
+    """Old environment variables of the service and their new names: a process where one is set
+    refuses to start, rather than run on a default the operator did not choose."""
     publisher: ClassVar[Service | None] = None
     """The service whose facts this process publishes (each service's settings name it)."""
     event_source: str = Field(
@@ -60,8 +86,12 @@ class CommonSettings(BaseSettings):
             "dead-letter a service's facts under any other source."
         ),
     )
-    consumer_retry_initial_s: float = Field(default=0.2, gt=0)
-    consumer_retry_max_s: float = Field(default=30.0, gt=0)
+    consumer_retry_initial_s: float = Field(
+        default=0.2, gt=0, description="First wait before a consumer retries a failed message."
+    )
+    consumer_retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest wait between two retries of a consumer."
+    )
     consumer_max_attempts: int = Field(
         default=3,
         ge=1,
@@ -89,6 +119,39 @@ class CommonSettings(BaseSettings):
             )
         return days
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Paris)") from exc
+        return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("http_port") is None:
+            return {**data, "http_port": cls.default_http_port}
+        return data
+
+    @model_validator(mode="after")
+    def _no_old_names(self) -> Self:
+        found = sorted(old for old in self.renamed if old in os.environ)
+        if found:
+            raise ValueError(
+                "renamed settings: "
+                + ", ".join(f"{old} is now {self.renamed[old]}" for old in found)
+                + " (unset the old name)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _service_group(self) -> Self:
+        if not self.consumer_group:
+            self.consumer_group = self.service_name
+        return self
+
     @model_validator(mode="after")
     def _source_of_the_registry(self) -> Self:
         expected = self.publisher.source if self.publisher is not None else ""
@@ -112,6 +175,14 @@ class CommonSettings(BaseSettings):
             "VOCATION_PSEUDONYM_KEY",
             self.pseudonym_key.get_secret_value(),
             public_default=DEVELOPMENT_PSEUDONYM_KEY,
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        """How this service's consumers retry (`consumer_retry_*`, `consumer_max_attempts`)."""
+        return RetryPolicy(
+            initial_s=self.consumer_retry_initial_s,
+            max_s=self.consumer_retry_max_s,
+            max_attempts=self.consumer_max_attempts,
         )
 
     def retention(self) -> timedelta | None:

@@ -201,25 +201,21 @@ def sms_to(platform: Platform, phone: str) -> list[dict[str, Any]]:
 
 
 def write_to_topic(platform: Platform, event: Any) -> None:
-    """Write an event straight to its topic, with the CloudEvents headers the gateway writes."""
-    from aiokafka import AIOKafkaProducer
+    """Write an event straight to its topic as every producer of the platform writes it (key, headers)."""
+    from vocation_shared.contracts.topics import record_key
+    from vocation_shared.kafka.headers import cloudevent_headers
+    from vocation_shared.kafka.producer import make_producer
 
     async def send() -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=platform.kafka_bootstrap, acks="all", enable_idempotence=True
-        )
+        producer = make_producer(platform.kafka_bootstrap, client_id="e2e-writer")
         await producer.start()
         try:
+            topic = str(event.TOPIC)
             await producer.send_and_wait(
-                str(event.TOPIC),
+                topic,
                 event.to_json_bytes(),
-                key=event.subject.encode(),
-                headers=[
-                    ("content-type", b"application/cloudevents+json"),
-                    ("ce_type", event.type.encode()),
-                    ("ce_id", event.id.encode()),
-                    ("ce_source", event.source.encode()),
-                ],
+                key=record_key(topic, event.subject, event.data).encode(),
+                headers=cloudevent_headers(event.type, event.id, event.source),
             )
         finally:
             await producer.stop()

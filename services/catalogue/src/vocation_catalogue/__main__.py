@@ -13,13 +13,7 @@ def main() -> None:
     settings = load_settings(CatalogueSettings)
     # The pseudonym key of its erasure ledger fails closed; in development mode, it says so.
     prepare_process(settings, [settings.pseudonym_key_problem()])
-    run_service(
-        settings,
-        running_service,
-        lambda catalogue: catalogue.http,
-        host=settings.http_host,
-        port=settings.http_port,
-    )
+    run_service(settings, running_service)
 
 
 if __name__ == "__main__":

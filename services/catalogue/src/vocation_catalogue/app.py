@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.http import kafka_reachable, postgres_reachable
-from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
+from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, make_broker
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, pruning
 from vocation_shared.reference import preload
@@ -65,11 +65,7 @@ async def running_service(
         consumer = EventConsumer(
             broker,
             DeadLetterPublisher(broker, settings.consumer_group),
-            RetryPolicy(
-                initial_s=settings.consumer_retry_initial_s,
-                max_s=settings.consumer_retry_max_s,
-                max_attempts=settings.consumer_max_attempts,
-            ),
+            settings.retry_policy(),
         )
         read_models = PostgresReadModels(pool, settings.consumer_group, settings.event_source)
         bookings = PostgresBookings(

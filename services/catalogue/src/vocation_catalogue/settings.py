@@ -10,16 +10,11 @@ from vocation_shared.settings import CommonSettings
 
 
 class CatalogueSettings(CommonSettings):
-    """The common settings plus the catalogue's HTTP address, consumer group and time zone."""
+    """The common settings plus the observatory's small-count threshold."""
 
     service_name: str = "catalogue"
     publisher: ClassVar[Service] = Service.CATALOGUE
-    http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
-    http_port: int = Field(default=8081, ge=1, le=65535)
-    consumer_group: str = Field(default="catalogue", description="Kafka consumer group of the read models.")
-    timezone: str = Field(
-        default="Europe/Paris", description="Time zone of 'today' (past slots, training deadlines)."
-    )
+    default_http_port: ClassVar[int] = 8081
     observatory_min_people: int = Field(
         default=5,
         ge=1,

@@ -25,9 +25,6 @@ def main() -> None:
     run_service(
         settings,
         running_service,
-        lambda service: service.http,
-        host=settings.http_host,
-        port=settings.http_port,
         workers=settings.http_workers,
         worker_settings=worker_settings,
     )

@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from vocation_shared.http import ReadinessCheck, operations_router, postgres_reachable
-from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, RetryPolicy, make_broker
+from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import Retention, pruning
@@ -123,11 +123,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
         if settings.webhooks_enabled and broker is not None:
             WebhookFanOut(webhooks, settings.webhooks_group).subscribe(broker)
         if settings.archive_enabled and broker is not None:
-            retry = RetryPolicy(
-                initial_s=settings.consumer_retry_initial_s,
-                max_s=settings.consumer_retry_max_s,
-                max_attempts=settings.consumer_max_attempts,
-            )
+            retry = settings.retry_policy()
             consumer = EventConsumer(broker, DeadLetterPublisher(broker, settings.archive_group), retry)
             Archiver(archive, consumer, metrics, settings.archive_group, seal, retry).subscribe(broker)
         checks = [ReadinessCheck("kafka", sink.ping), postgres_reachable(pool)]

@@ -23,8 +23,6 @@ class EventsSettings(CommonSettings):
         default="postgresql://postgres@127.0.0.1:5432/events",
         description="PostgreSQL DSN of the events database (the gateway and every `vocation` command of it).",
     )
-    http_host: str = Field(default="127.0.0.1", description="Address the gateway listens on.")
-    http_port: int = Field(default=8080, ge=0, le=65535)
     http_workers: int = Field(
         default=1, ge=1, le=64, description="Gateway processes sharing the port (the first one archives)."
     )

@@ -12,13 +12,7 @@ def main() -> None:
     """Serve the matching service in this process."""
     settings = load_settings(MatchingSettings)
     prepare_process(settings)  # no secret of its own yet; in development mode, it says so
-    run_service(
-        settings,
-        running_service,
-        lambda service: service.http,
-        host=settings.http_host,
-        port=settings.http_port,
-    )
+    run_service(settings, running_service)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from vocation_shared.http import (
     operations_router,
     postgres_reachable,
 )
-from vocation_shared.kafka import DeadLetterPublisher, RetryPolicy, make_broker
+from vocation_shared.kafka import DeadLetterPublisher, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import Retention, pruning
@@ -124,11 +124,7 @@ async def running_service(
         consumer = BarrierConsumer(
             broker,
             DeadLetterPublisher(broker, settings.consumer_group),
-            RetryPolicy(
-                initial_s=settings.consumer_retry_initial_s,
-                max_s=settings.consumer_retry_max_s,
-                max_attempts=settings.consumer_max_attempts,
-            ),
+            settings.retry_policy(),
             barrier=reader.caught_up,
         )
         subscribe_handlers(consumer, handlers, settings.consumer_group)

@@ -19,11 +19,7 @@ class MatchingSettings(CommonSettings):
         default="postgresql://postgres@127.0.0.1:5432/matching",
         description="PostgreSQL DSN of the matching database (the emitted matches).",
     )
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8082, ge=1, le=65535)
-    consumer_group: str = Field(
-        default="matching", description="Consumer group sharing the reactions between instances."
-    )
+    default_http_port: ClassVar[int] = 8082
     top_per_offer: int = Field(
         default=50, ge=1, le=10_000, description="Matches emitted for one offer event."
     )
@@ -47,7 +43,6 @@ class MatchingSettings(CommonSettings):
         le=10,
         description="Grid cell of a radius class, as a fraction of its largest radius.",
     )
-    timezone: str = Field(default="Europe/Paris", description="Where 'today' is (dates, daily caps).")
     snapshot_dir: Path | None = Field(
         default=None,
         description=(

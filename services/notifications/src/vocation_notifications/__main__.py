@@ -24,9 +24,6 @@ def main() -> None:
     run_service(
         settings,
         running_service,
-        lambda service: service.http,
-        host=settings.http_host,
-        port=settings.http_port,
         forwarded_allow_ips=settings.trusted_networks(),
         on_started=_started,
     )

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from vocation_shared.http import create_app, kafka_reachable, operations_router, postgres_reachable
-from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, RetryPolicy, make_broker
+from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, make_broker
 from vocation_shared.logs import get_logger
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, pruning
@@ -189,19 +189,15 @@ class NotificationsService:
         )
         consumer = EventConsumer(
             self.broker,
-            DeadLetterPublisher(self.broker, settings.consumer_group_prefix),
-            RetryPolicy(
-                initial_s=settings.consumer_retry_initial_s,
-                max_s=settings.consumer_retry_max_s,
-                max_attempts=settings.consumer_max_attempts,
-            ),
+            DeadLetterPublisher(self.broker, settings.consumer_group),
+            settings.retry_policy(),
         )
         self.handlers = Handlers(
             self.units,
             self.facts,
             self.clock,
             policy,
-            settings.consumer_group_prefix,
+            settings.consumer_group,
             publisher=publisher,
             pseudonyms=self.pseudonyms,
             on_planned=self.worker.wake.set,

@@ -33,10 +33,8 @@ class NotificationsSettings(CommonSettings):
     service_name: str = "notifications"
     publisher: ClassVar[Service] = Service.NOTIFICATIONS
     database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications"
-    http_host: str = "127.0.0.1"
-    http_port: int = 8083
-
-    consumer_group_prefix: str = Field(default="notifications", description="Prefix of the consumer groups.")
+    default_http_port: ClassVar[int] = 8083
+    renamed: ClassVar[dict[str, str]] = {"VOCATION_CONSUMER_GROUP_PREFIX": "VOCATION_CONSUMER_GROUP"}
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

@@ -7,7 +7,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
@@ -23,9 +23,19 @@ from vocation_shared.settings import CommonSettings
 GRACEFUL_S = 10
 """How long requests in flight may take to finish once the server was asked to stop."""
 
+
+class ServesHttp(Protocol):
+    """A running service: what `run_service` serves is its `.http` ASGI app."""
+
+    @property
+    def http(self) -> ASGIApp:
+        """The service's ASGI app."""
+        ...
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 S = TypeVar("S", bound=CommonSettings)
-T = TypeVar("T")
+T = TypeVar("T", bound="ServesHttp")
 
 
 class _Server(uvicorn.Server):
@@ -128,29 +138,29 @@ def prepare_process(
 def run_service(
     settings: S,
     service: Callable[[S], AbstractAsyncContextManager[T]],
-    http: Callable[[T], ASGIApp],
     *,
-    host: str,
-    port: int,
     workers: int = 1,
     worker_settings: Callable[[S, int], S] | None = None,
     forwarded_allow_ips: list[str] | None = None,
     on_started: Callable[[T], None] | None = None,
 ) -> None:
-    """Run the service and serve its HTTP app until SIGTERM/SIGINT, then close it in order; exits the process.
+    """Run the service and serve its `.http` app until SIGTERM/SIGINT, then close it in order; exits the process.
+
+    It listens on `settings.http_host:settings.http_port`.
 
     With `workers` > 1 the port is served by that many processes under `workers.supervise`
     (each with its own `SO_REUSEPORT` socket, `worker_settings(settings, index)` for its own
     settings); one that dies is started again. With one, this process is the worker.
     """
+    host, port = settings.http_host, settings.http_port
     if workers <= 1:
-        asyncio.run(_run(settings, service, http, host, port, None, forwarded_allow_ips, on_started))
+        asyncio.run(_run(settings, service, host, port, None, forwarded_allow_ips, on_started))
         return
 
     def work(index: int) -> int:
         own = worker_settings(settings, index) if worker_settings is not None else settings
         sock = listen(host, port)
-        return asyncio.run(_run(own, service, http, host, port, [sock], forwarded_allow_ips, on_started))
+        return asyncio.run(_run(own, service, host, port, [sock], forwarded_allow_ips, on_started))
 
     sys.exit(supervise(workers, work, log=get_logger(settings.service_name)))
 
@@ -158,7 +168,6 @@ def run_service(
 async def _run(
     settings: S,
     service: Callable[[S], AbstractAsyncContextManager[T]],
-    http: Callable[[T], ASGIApp],
     host: str,
     port: int,
     sockets: list[socket.socket] | None,
@@ -185,7 +194,7 @@ async def _run(
                 on_started(running)
             if not stop.is_set():
                 await serve(
-                    http(running),
+                    running.http,
                     host,
                     port,
                     sockets=sockets,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotEnoughRe
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
+from vocation_shared.backoff import Backoff
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.producers import forged_reason
@@ -56,7 +56,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with jitter.
+    """How a consumer retries: exponential backoff with jitter (`vocation_shared.backoff`).
 
     Transient errors are retried for at most `transient_budget_s`; then the batch is handed
     back to Kafka (seek to its first record) so the consumer keeps polling and stays in its
@@ -70,9 +70,8 @@ class RetryPolicy:
     transient_budget_s: float = 120.0
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt number `attempt + 1`."""
-        base = min(self.max_s, self.initial_s * (2 ** (attempt - 1)))
-        return float(base * (0.5 + random.random() / 2))
+        """Seconds to wait before attempt number `attempt + 1` (the platform's `Backoff`)."""
+        return Backoff(self.initial_s, self.max_s, self.max_attempts).delay(attempt)
 
 
 @dataclass(frozen=True, slots=True)

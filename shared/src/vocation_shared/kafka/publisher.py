@@ -7,20 +7,19 @@ from collections.abc import Iterable
 
 from faststream.kafka import KafkaBroker
 
-from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import record_key
 from vocation_shared.kafka import headers as h
 
 
-def event_headers(event: AnyEvent) -> dict[str, str]:
-    """Headers written with an event: its content type and, for routing without parsing, type and id."""
-    return {
-        h.CONTENT_TYPE: CLOUDEVENTS_CONTENT_TYPE,
-        h.CE_TYPE: event.type,
-        h.CE_ID: event.id,
-        h.CE_SOURCE: event.source,
-    }
+def event_headers(event: AnyEvent) -> list[tuple[str, bytes]]:
+    """The headers of `event`'s record (`cloudevent_headers`)."""
+    return h.cloudevent_headers(event.type, event.id, event.source)
+
+
+def _as_text(headers: list[tuple[str, bytes]]) -> dict[str, str]:
+    """Headers as FastStream's `publish` takes them."""
+    return {name: value.decode() for name, value in headers}
 
 
 class EventPublisher:
@@ -35,7 +34,7 @@ class EventPublisher:
             event.to_json_bytes(),
             topic=str(event.TOPIC),
             key=record_key(str(event.TOPIC), event.subject, event.data).encode(),
-            headers=event_headers(event),
+            headers=_as_text(event_headers(event)),
         )
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> None:

@@ -1,4 +1,4 @@
-"""The Kafka sink: an aiokafka producer with acks=all and idempotence, writing many records at once."""
+"""The Kafka sink: the platform's producer (acks=all, idempotence), writing many records at once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from vocation_shared.kafka.batches import KeyPrefixPartitioner, RecordTooLarge, send_in_batches
+from vocation_shared.kafka.batches import RecordTooLarge, send_in_batches
+from vocation_shared.kafka.producer import make_producer as shared_producer
 from vocation_shared.logs import get_logger
 
 from vocation_events.core.ingestion import Record
@@ -19,22 +20,14 @@ log = get_logger(__name__)
 def make_producer(
     bootstrap: str, *, client_id: str, max_batch_bytes: int, linger_ms: int
 ) -> AIOKafkaProducer:
-    """A producer that waits for every in-sync replica and never duplicates on retry.
+    """The platform's producer (`vocation_shared.kafka.producer`), with the gateway's batching.
 
-    The same delivery settings as `vocation_shared.kafka.make_broker`; a bare aiokafka producer
-    because the gateway needs `send()`'s futures to pipeline a whole batch. `send_in_batches` places
-    the records itself; the partitioner places a single `send()` the same way (a composite key
-    `<slot id>/<request id>` on `immersion-bookings` by its slot id).
+    A bare aiokafka producer because the gateway needs `send()`'s futures to pipeline a whole
+    batch. `send_in_batches` places the records itself; the partitioner places a single `send()`
+    the same way (a composite key `<slot id>/<request id>` on `immersion-bookings` by its slot id).
     """
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap.split(","),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        partitioner=KeyPrefixPartitioner(),
-        max_batch_size=max_batch_bytes,
-        linger_ms=linger_ms,
-        request_timeout_ms=30_000,
+    return shared_producer(
+        bootstrap, client_id=client_id, max_batch_size=max_batch_bytes, linger_ms=linger_ms
     )
 
 

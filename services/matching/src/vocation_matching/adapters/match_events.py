@@ -16,18 +16,16 @@ from typing import Any
 import orjson
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
-from vocation_shared.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
-from vocation_shared.kafka import headers as h
 from vocation_shared.kafka.batches import OutgoingRecord
+from vocation_shared.kafka.headers import cloudevent_headers
 
 from vocation_matching.adapters.publishing import KafkaBatchPublisher, encode, tombstone
 from vocation_matching.core.model import Match, Offer, Withdrawal
 
 MATCHES = str(Topic.MATCHES)
 _FOUND_TYPE = ev.MatchFound.TYPE
-_FOUND_HEADERS_BASE = ((h.CONTENT_TYPE, CLOUDEVENTS_CONTENT_TYPE.encode()), (h.CE_TYPE, _FOUND_TYPE.encode()))
 
 
 def match_found_event(match: Match, source: str, now: datetime | None = None) -> ev.MatchFound:
@@ -70,7 +68,6 @@ def _offer_fields(offer: Offer) -> dict[str, Any]:
 def encode_match_found(matches: Sequence[Match], source: str, now: datetime) -> Iterator[OutgoingRecord]:
     """The records of `match_found_event(match, source, now)` for each match, without pydantic."""
     time = orjson.dumps(now, option=orjson.OPT_UTC_Z)[1:-1].decode()  # as orjson writes the datetime
-    source_header = (h.CE_SOURCE, source.encode())
     offer: Offer | None = None
     fields: dict[str, Any] = {}
     for match in matches:
@@ -101,8 +98,7 @@ def encode_match_found(matches: Sequence[Match], source: str, now: datetime) -> 
                 },
             }
         )
-        headers = [*_FOUND_HEADERS_BASE, (h.CE_ID, event_id.encode()), source_header]
-        yield MATCHES, candidate_id.encode(), value, headers
+        yield MATCHES, candidate_id.encode(), value, cloudevent_headers(_FOUND_TYPE, event_id, source)
 
 
 def match_withdrawn_event(

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import record_key
 from vocation_shared.kafka.batches import OutgoingRecord, send_in_batches
+from vocation_shared.kafka.producer import make_producer
 from vocation_shared.kafka.publisher import event_headers
 
 
@@ -24,29 +24,23 @@ def encode(event: AnyEvent) -> OutgoingRecord:
         str(event.TOPIC),
         record_key(str(event.TOPIC), event.subject, event.data).encode(),
         event.to_json_bytes(),
-        [(name, value.encode()) for name, value in event_headers(event).items()],
+        event_headers(event),
     )
 
 
 class KafkaBatchPublisher:
     """Hands every record to the producer first, then waits for all the acknowledgements.
 
-    Its own aiokafka producer, configured as `make_broker`'s (acks=all, idempotence on, set
-    explicitly), with larger batches (`max_batch_size`: the default 16 KB holds ~20 match
+    Its own aiokafka producer (`make_producer`: the platform's guarantees, acks=all and
+    idempotence), with larger batches (`max_batch_size`: the default 16 KB holds ~20 match
     events). Records go in one batch per partition (`send_in_batches`, the default
     partitioner's placement) and every batch's acknowledgement is awaited; the first failure
     is raised. Records with the same key keep their order (idempotent producer).
     """
 
     def __init__(self, bootstrap: str, *, client_id: str, max_batch_size: int, **kwargs: Any) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap.split(","),
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            max_batch_size=max_batch_size,
-            request_timeout_ms=kwargs.pop("request_timeout_ms", 30_000),
-            **kwargs,
+        self._producer = make_producer(
+            bootstrap, client_id=client_id, max_batch_size=max_batch_size, **kwargs
         )
         self._started = False
 

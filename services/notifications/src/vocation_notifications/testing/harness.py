@@ -55,7 +55,7 @@ def settings_for_tests(
         "sms_provider": "brevo",
         "sms_url": sms_url,
         "sms_key": "test-key",
-        "consumer_group_prefix": f"notif-{run}",
+        "consumer_group": f"notif-{run}",
         "worker_enabled": False,
         "retry_initial_s": 1.0,
         "retry_max_s": 60.0,
