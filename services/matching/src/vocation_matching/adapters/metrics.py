@@ -65,10 +65,6 @@ class PrometheusMetrics:
         """`count` events handled to the end."""
         self.reacted_total.labels(direction=direction).inc(count)
 
-    def value(self, name: str, **labels: str) -> float:
-        """A sample's current value (0 when absent), e.g. `value("vocation_matching_events_reacted_total", direction="offer")`."""
-        return self.registry.get_sample_value(name, labels) or 0.0
-
 
 def _counter_of(state: MatchingState, kind: OfferKind) -> Callable[[], float]:
     return lambda: float(state.offers.count(kind))

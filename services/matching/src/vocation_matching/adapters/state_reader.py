@@ -3,7 +3,7 @@
 A plain aiokafka consumer with manual assignment of every partition and no group: each
 instance needs every candidate and offer, not a share of them. The state is ready once the
 end offsets seen at start are reached. ``caught_up`` lets the reactions wait until the state
-holds everything published before they started (see ``reactions.py``).
+holds everything published before they started (see ``adapters/kafka.py``).
 
 With a snapshot folder, the state is written there when the reader stops after a complete
 rebuild, and a usable snapshot found at start replaces reading the topics from the beginning:
