@@ -362,15 +362,15 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
             await asyncio.sleep(0.05)
         replay_s = time.perf_counter() - started
         emitted_before = emitted_total()
-        profile = _OffersProfile()
-        await profile.start()
+        profiler = _OffersProfile()
+        await profiler.start()
         started = time.perf_counter()
         await publisher.publish_many(vacancies)
         published_s = time.perf_counter() - started
         while reacted("offer") < offers and time.perf_counter() - started < 600:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
-        await profile.stop()
+        await profiler.stop()
         emitted = emitted_total() - emitted_before
         # Peers, in the same run: the core alone on the same state and offers, and a raw producer
         # sending as many match events (acks=all, the service's batching) without PostgreSQL.
@@ -417,11 +417,13 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
 def _total(counter: Any, **labels: str) -> float:
     """The sum of a counter's `_total` samples with these labels: read from that counter alone (the
     registry's gauges count the offers at each collection, and this is polled every 50 ms)."""
-    return sum(
-        s.value
-        for m in counter.collect()
-        for s in m.samples
-        if s.name.endswith("_total") and labels.items() <= s.labels.items()
+    return float(
+        sum(
+            s.value
+            for m in counter.collect()
+            for s in m.samples
+            if s.name.endswith("_total") and labels.items() <= s.labels.items()
+        )
     )
 
 

@@ -69,11 +69,11 @@ class World:
         return self.units.db.journal
 
 
-def _world(*events: AnyEvent, **caps: int) -> World:
+def _world(*events: AnyEvent) -> World:
     state = MatchingState.empty()
     for event in events:
         state.apply(event)
-    units = FakeUnitsOfWork(**caps)
+    units = FakeUnitsOfWork()
     published = FakeMatchEvents(units.db)
     metrics = FakeMetrics()
     handlers = Handlers(state, units, published, MatchingSettings(min_score=0), FixedClock(TODAY), metrics)

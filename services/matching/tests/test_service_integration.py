@@ -529,7 +529,7 @@ async def test_two_instances_in_one_group_share_the_work_and_emit_each_match_onc
         emitted = [
             sum(sample.value for sample in metric.samples if sample.name.endswith("_total"))
             for service in (one, two)
-            for metric in service.metrics.emitted.collect()
+            for metric in service.metrics.emitted_total.collect()
         ]
     found = matches.of_type("found")
     assert len(found) == 6 * 12
