@@ -362,6 +362,7 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
             await asyncio.sleep(0.05)
         replay_s = time.perf_counter() - started
         emitted_before = emitted_total()
+        cpu_started = time.process_time()
         profiler = _OffersProfile()
         await profiler.start()
         started = time.perf_counter()
@@ -370,6 +371,7 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         while reacted("offer") < offers and time.perf_counter() - started < 600:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        offers_cpu_s = time.process_time() - cpu_started
         await profiler.stop()
         emitted = emitted_total() - emitted_before
         # Peers, in the same run: the core alone on the same state and offers, and a raw producer
@@ -377,12 +379,14 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         today = LocalClock(settings.timezone).today()
         core_offers = [offer_of(v) for v in vacancies]
         started = time.perf_counter()
+        cpu_started = time.process_time()
         found = [
             service.state.candidates.match_offer(o, today, settings.top_per_offer, settings.min_score)
             for o in core_offers
             if o is not None
         ]
         core_s = time.perf_counter() - started
+        core_cpu_s = time.process_time() - cpu_started
         now = datetime.now(UTC)
         records = list(encode_match_found([m for ms in found for m in ms], "urn:bench", now))[: int(emitted)]
         raw = KafkaBatchPublisher(
@@ -410,6 +414,8 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         "match_events_per_s": round(emitted / elapsed, 1),
         "elapsed_s": round(elapsed, 2),
         "peer_core_only_offers_per_s": round(len(core_offers) / core_s, 1),
+        "offers_phase_cpu_s": round(offers_cpu_s, 2),
+        "peer_core_only_cpu_s": round(core_cpu_s, 2),
         "peer_raw_producer_events_per_s": round(len(records) / raw_s, 1),
     }
 
