@@ -284,7 +284,8 @@ def main() -> dict[str, object]:
 
         with bench_infra() as infra:
             results["through_kafka"] = asyncio.run(_through_kafka(infra, 20_000, 1_000))
-            results["through_kafka_processes"] = asyncio.run(_through_kafka_processes(infra, 1_000))
+            if os.environ.get("VOCATION_BENCH_MATCHING_PROCESSES", "1") == "1":
+                results["through_kafka_processes"] = asyncio.run(_through_kafka_processes(infra, 1_000))
     return results
 
 
@@ -299,7 +300,7 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
     from datetime import UTC, datetime
 
     from vocation_local.pg_admin import create_database
-    from vocation_matching.adapters.ledger import encode_match_found
+    from vocation_matching.adapters.match_events import encode_match_found
     from vocation_matching.adapters.publishing import KafkaBatchPublisher
     from vocation_matching.app import LocalClock, running_service
     from vocation_matching.core.state import offer_of
@@ -349,19 +350,10 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
 
         def reacted(direction: str) -> float:
             """Events handled to the end: their matches recorded, published and acknowledged."""
-            for metric in service.metrics.reacted.collect():
-                for sample in metric.samples:
-                    if sample.name.endswith("_total") and sample.labels == {"direction": direction}:
-                        return float(sample.value)
-            return 0.0
+            return _total(service.metrics.reacted_total, direction=direction)
 
         def emitted_total() -> float:
-            return sum(
-                s.value
-                for m in service.metrics.emitted.collect()
-                for s in m.samples
-                if s.name.endswith("_total")
-            )
+            return _total(service.metrics.emitted_total)
 
         # A new group first replays the candidates topic (each candidate against the open offers):
         # a start-up cost, timed on its own before the offers are published.
@@ -370,26 +362,33 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
             await asyncio.sleep(0.05)
         replay_s = time.perf_counter() - started
         emitted_before = emitted_total()
+        cpu_started = time.process_time()
+        profiler = _OffersProfile()
+        await profiler.start()
         started = time.perf_counter()
         await publisher.publish_many(vacancies)
         published_s = time.perf_counter() - started
         while reacted("offer") < offers and time.perf_counter() - started < 600:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        offers_cpu_s = time.process_time() - cpu_started
+        await profiler.stop()
         emitted = emitted_total() - emitted_before
         # Peers, in the same run: the core alone on the same state and offers, and a raw producer
         # sending as many match events (acks=all, the service's batching) without PostgreSQL.
         today = LocalClock(settings.timezone).today()
         core_offers = [offer_of(v) for v in vacancies]
         started = time.perf_counter()
+        cpu_started = time.process_time()
         found = [
             service.state.candidates.match_offer(o, today, settings.top_per_offer, settings.min_score)
             for o in core_offers
             if o is not None
         ]
         core_s = time.perf_counter() - started
+        core_cpu_s = time.process_time() - cpu_started
         now = datetime.now(UTC)
-        records = [encode_match_found(m, "urn:bench", now) for ms in found for m in ms][: int(emitted)]
+        records = list(encode_match_found([m for ms in found for m in ms], "urn:bench", now))[: int(emitted)]
         raw = KafkaBatchPublisher(
             infra.kafka_bootstrap,
             client_id="matching-bench-raw",
@@ -399,7 +398,7 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         try:
             started = time.perf_counter()
             for k in range(0, len(records), 8000):
-                await raw.publish_encoded(records[k : k + 8000])
+                await raw.publish(records[k : k + 8000])
             raw_s = time.perf_counter() - started
         finally:
             await raw.stop()
@@ -415,8 +414,70 @@ async def _through_kafka(infra: BenchInfra, candidates: int, offers: int) -> dic
         "match_events_per_s": round(emitted / elapsed, 1),
         "elapsed_s": round(elapsed, 2),
         "peer_core_only_offers_per_s": round(len(core_offers) / core_s, 1),
+        "offers_phase_cpu_s": round(offers_cpu_s, 2),
+        "peer_core_only_cpu_s": round(core_cpu_s, 2),
         "peer_raw_producer_events_per_s": round(len(records) / raw_s, 1),
     }
+
+
+def _total(counter: Any, **labels: str) -> float:
+    """The sum of a counter's `_total` samples with these labels: read from that counter alone (the
+    registry's gauges count the offers at each collection, and this is polled every 50 ms)."""
+    return float(
+        sum(
+            s.value
+            for m in counter.collect()
+            for s in m.samples
+            if s.name.endswith("_total") and labels.items() <= s.labels.items()
+        )
+    )
+
+
+class _OffersProfile:
+    """A profile of the offers phase when `VOCATION_BENCH_MATCHING_PROFILE` names its output file.
+
+    `*.prof`: cProfile (CPU of this process, read with `python -m pstats`; it slows the service
+    by about 2x, so a profiled run's figures are not comparable). Any other name: py-spy (if
+    installed) samples this process, waiting included (`--idle`), into collapsed stacks: a
+    wall-clock breakdown at almost no cost.
+    """
+
+    def __init__(self) -> None:
+        self._path = os.environ.get("VOCATION_BENCH_MATCHING_PROFILE", "")
+        self._cprofile: Any = None
+        self._spy: Any = None
+
+    async def start(self) -> None:
+        """Start sampling or tracing (nothing without the variable)."""
+        if not self._path:
+            return
+        if self._path.endswith(".prof"):
+            import cProfile
+
+            self._cprofile = cProfile.Profile()
+            self._cprofile.enable()
+            return
+        import asyncio
+        import shutil
+        import subprocess
+        import sys
+
+        spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+        command = [spy, "record", "--pid", str(os.getpid()), "--idle", "--rate", "250"]
+        command += ["--format", "raw", "--output", self._path]
+        self._spy = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
+        await asyncio.sleep(1.0)  # py-spy attaches before the phase starts
+
+    async def stop(self) -> None:
+        """Stop and write the profile."""
+        if self._cprofile is not None:
+            self._cprofile.disable()
+            self._cprofile.dump_stats(self._path)
+        if self._spy is not None:
+            import signal
+
+            self._spy.send_signal(signal.SIGINT)
+            await self._spy.wait()
 
 
 def _vacancy_events(population: Population, run: str, offers: int) -> list[Any]:
@@ -472,7 +533,7 @@ async def _through_kafka_processes(
         for port in ports:
             text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
             for line in text.splitlines():
-                if line.startswith('matching_events_reacted_total{direction="offer"}'):
+                if line.startswith('vocation_matching_events_reacted_total{direction="offer"}'):
                     total += float(line.rsplit(" ", 1)[1])
         return total
 

@@ -165,12 +165,12 @@ def _query(dsn: str, sql: str, *args: Any) -> list[Any]:
 
 
 def _reacted(platform: Platform) -> float:
-    """Events the matching service has reacted to so far (its `matching_events_reacted` counter)."""
+    """Events the matching service has reacted to so far (its `vocation_matching_events_reacted` counter)."""
     text = httpx.get(f"{platform.urls['matching']}/metrics", timeout=10).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("matching_events_reacted_total{")
+        if line.startswith("vocation_matching_events_reacted_total{")
     )
 
 

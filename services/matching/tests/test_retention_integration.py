@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from vocation_matching.adapters.ledger import EMITTED_MATCHES
+from vocation_matching.adapters.postgres.ledger import EMITTED_MATCHES
 from vocation_matching.app import MIGRATIONS
 from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.retention import Retention

@@ -499,8 +499,8 @@ async def test_health_endpoints_report_ready_and_metrics(kafka_bootstrap: str, f
             ready = await client.get("/health/ready")
             assert ready.status_code == 200, ready.text
             metrics = (await client.get("/metrics")).text
-    assert "matching_candidates_indexed" in metrics
-    assert "matching_match_seconds" in metrics
+    assert "vocation_matching_candidates_indexed" in metrics
+    assert "vocation_matching_match_seconds" in metrics
 
 
 @pytest.mark.slow
@@ -529,7 +529,7 @@ async def test_two_instances_in_one_group_share_the_work_and_emit_each_match_onc
         emitted = [
             sum(sample.value for sample in metric.samples if sample.name.endswith("_total"))
             for service in (one, two)
-            for metric in service.metrics.emitted.collect()
+            for metric in service.metrics.emitted_total.collect()
         ]
     found = matches.of_type("found")
     assert len(found) == 6 * 12
@@ -580,7 +580,7 @@ async def test_python_dash_m_serves_health_and_becomes_ready(
                 assert time.monotonic() < deadline, "not ready in time"
                 await asyncio.sleep(0.2)
             assert (await client.get("/health/live")).json() == {"status": "alive"}
-            assert "matching_ready 1.0" in (await client.get("/metrics")).text
+            assert "vocation_matching_ready 1.0" in (await client.get("/metrics")).text
     finally:
         child.terminate()
         child.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""The composition root: state reader, reactions, ledger, HTTP operations endpoints, wired together."""
+"""The composition root: state reader, handlers, ledger, match events, HTTP operations endpoints, wired together."""
 
 from __future__ import annotations
 
@@ -29,12 +29,15 @@ from vocation_shared.reference import preload
 from vocation_shared.runtime import freeze_long_lived
 
 from vocation_matching.adapters import snapshot
-from vocation_matching.adapters.ledger import EMITTED_MATCHES, PostgresMatchLedger
+from vocation_matching.adapters.kafka import BarrierConsumer, subscribe_handlers
+from vocation_matching.adapters.match_events import KafkaMatchEvents
+from vocation_matching.adapters.metrics import PrometheusMetrics
+from vocation_matching.adapters.postgres.ledger import EMITTED_MATCHES, Caps
+from vocation_matching.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_matching.adapters.publishing import KafkaBatchPublisher
-from vocation_matching.adapters.reactions import BarrierConsumer, Reactions, subscribe_reactions
 from vocation_matching.adapters.state_reader import StateReader
 from vocation_matching.core.state import MatchingState
-from vocation_matching.metrics import Metrics
+from vocation_matching.handlers import Handlers
 from vocation_matching.ports import Clock
 from vocation_matching.settings import MatchingSettings
 
@@ -62,7 +65,7 @@ class MatchingService:
     reader: StateReader
     broker: KafkaBroker
     pool: asyncpg.Pool
-    metrics: Metrics
+    metrics: PrometheusMetrics
     http: FastAPI
     reacting: asyncio.Event
 
@@ -88,7 +91,7 @@ async def running_service(
         snapshot.private_folder(settings.snapshot_dir)
     preload()
     state = MatchingState.empty(settings.grid_cell_scale)
-    metrics = Metrics(state)
+    metrics = PrometheusMetrics(state)
     instance = uuid.uuid4().hex[:8]
     async with create_pool(
         settings.database_url, migrations=[("matching", MIGRATIONS)], max_size=settings.database_pool_size
@@ -99,12 +102,8 @@ async def running_service(
             client_id=f"{settings.service_name}-matches-{instance}",
             max_batch_size=settings.producer_batch_bytes,
         )
-        ledger = PostgresMatchLedger(
-            pool,
-            publisher,
-            settings.event_source,
-            daily_cap_per_offer=settings.daily_cap_per_offer,
-            daily_cap_per_candidate=settings.daily_cap_per_candidate,
+        units = PostgresUnitsOfWork(
+            pool, Caps(settings.daily_cap_per_offer, settings.daily_cap_per_candidate)
         )
         reader = StateReader(
             settings.kafka_bootstrap,
@@ -114,14 +113,21 @@ async def running_service(
             snapshot_dir=settings.snapshot_dir,
             cell_scale=settings.grid_cell_scale,
         )
-        reactions = Reactions(state, ledger, settings, clock or LocalClock(settings.timezone), metrics)
+        handlers = Handlers(
+            state,
+            units,
+            KafkaMatchEvents(publisher, settings.event_source),
+            settings,
+            clock or LocalClock(settings.timezone),
+            metrics,
+        )
         consumer = BarrierConsumer(
             broker,
             DeadLetterPublisher(broker, settings.consumer_group),
             settings.retry_policy(),
             barrier=reader.caught_up,
         )
-        subscribe_reactions(consumer, reactions, settings.consumer_group)
+        subscribe_handlers(consumer, handlers, settings.consumer_group)
         reacting = asyncio.Event()
 
         async def indexes_ready() -> bool:

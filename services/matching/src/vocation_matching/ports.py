@@ -1,55 +1,117 @@
-"""Interfaces the reactions depend on: the ledger of emitted matches and the clock."""
+"""Every port of the application layer (Protocols): the ledger and its unit of work, the match events
+publisher, the metrics and the clock. PostgreSQL, Kafka and Prometheus adapters implement them;
+`testing/fakes.py` holds the in-memory fakes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
-from vocation_shared.contracts.vocabulary import MatchWithdrawalReason
+from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
 
-from vocation_matching.core.model import Match, OfferKey, OfferSource
+from vocation_matching.core.model import Match, OfferKey, OfferSource, Withdrawal
 
 
-class MatchLedger(Protocol):
-    """Remembers every match emitted, so that none is emitted twice, and publishes them."""
+class Ledger(Protocol):
+    """The matches emitted so far, so that none is emitted twice (bound to one unit of work)."""
 
-    async def emit(self, matches: Sequence[Match], today: date) -> list[Match]:
-        """Record the matches not emitted before (within the daily caps) and publish them, all in one
-        transaction whose events are acknowledged before it commits; return those emitted.
-
-        `matches` may span many offers and candidates (every match of a batch of events), in order.
-        """
+    async def record(self, matches: Sequence[Match], today: date) -> list[Match]:
+        """Record, in their order, the matches never emitted before (same candidate, offer and version),
+        not blocked by a standing match with the same material content (fingerprint), within the
+        daily caps; return those recorded. `matches` may span many offers and candidates."""
         ...
 
-    async def withdraw_offer(self, source: OfferSource, offer_id: str, reason: MatchWithdrawalReason) -> int:
-        """Withdraw every standing match of an offer; return how many."""
+    async def withdraw_offer(
+        self, source: OfferSource, offer_id: str, reason: MatchWithdrawalReason
+    ) -> list[Withdrawal]:
+        """Withdraw every standing match of an offer; return them."""
         ...
 
-    async def withdraw_candidate(
-        self, candidate_id: str, reason: MatchWithdrawalReason, *, erase: bool
-    ) -> int:
-        """Withdraw every standing match of a candidate (and forget them on erasure); return how many."""
+    async def withdraw_candidate(self, candidate_id: str, reason: MatchWithdrawalReason) -> list[Withdrawal]:
+        """Withdraw every standing match of a candidate; return them."""
+        ...
+
+    async def withdraw_pairs(
+        self, source: OfferSource, offer_id: str, candidate_ids: Sequence[str], reason: MatchWithdrawalReason
+    ) -> list[Withdrawal]:
+        """Withdraw the standing matches of an offer for some candidates; return them."""
+        ...
+
+    async def withdraw_candidate_pairs(
+        self, candidate_id: str, offers: Sequence[OfferKey], reason: MatchWithdrawalReason
+    ) -> list[Withdrawal]:
+        """Withdraw a candidate's standing matches with some offers; return them."""
+        ...
+
+    async def forget_candidate(self, candidate_id: str) -> None:
+        """Delete every row of a candidate (erasure)."""
         ...
 
     async def standing_candidates(self, source: OfferSource, offer_id: str, before_version: int) -> list[str]:
         """Candidates with a standing match of an older version of the offer."""
         ...
 
-    async def withdraw_pairs(
-        self, source: OfferSource, offer_id: str, candidate_ids: Sequence[str], reason: MatchWithdrawalReason
-    ) -> int:
-        """Withdraw the standing matches of an offer for some candidates; return how many."""
-        ...
-
     async def standing_offers_of(self, candidate_ids: Sequence[str]) -> dict[str, list[OfferKey]]:
         """The offers each of these candidates has a standing match with."""
         ...
 
-    async def withdraw_candidate_pairs(
-        self, candidate_id: str, offers: Sequence[tuple[OfferSource, str]], reason: MatchWithdrawalReason
-    ) -> int:
-        """Withdraw a candidate's standing matches with some offers; return how many."""
+
+class UnitOfWork(Protocol):
+    """One transaction: `async with units() as uow:` commits when the block ends, rolls back when it raises."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class UnitsOfWork(Protocol):
+    """Makes a new unit of work, begun on entering it."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+class MatchEvents(Protocol):
+    """Publishes the `matches` topic's facts (acks=all); each call returns once every record is acknowledged."""
+
+    async def found(self, matches: Sequence[Match]) -> None:
+        """The `match-found` event of each match, in order."""
+        ...
+
+    async def withdrawn(
+        self, withdrawals: Sequence[Withdrawal], reason: MatchWithdrawalReason, *, erased: str | None = None
+    ) -> None:
+        """The `match-withdrawn` event of each withdrawal, then, with `erased`, a tombstone of that
+        candidate (it comes after their withdrawals: same key, same partition)."""
+        ...
+
+
+class Metrics(Protocol):
+    """What the application layer counts."""
+
+    def matched(self, direction: str, seconds: float) -> None:
+        """One offer's or candidate's best matches were found in `seconds` (direction: offer, candidate)."""
+        ...
+
+    def emitted(self, kind: OfferKind, count: int) -> None:
+        """`count` match-found events of this offer kind published."""
+        ...
+
+    def withdrawn(self, reason: MatchWithdrawalReason, count: int) -> None:
+        """`count` match-withdrawn events published for this reason."""
+        ...
+
+    def reacted(self, direction: str, count: int) -> None:
+        """`count` events handled to the end (their matches recorded and acknowledged)."""
         ...
 
 

@@ -3,7 +3,7 @@
 A plain aiokafka consumer with manual assignment of every partition and no group: each
 instance needs every candidate and offer, not a share of them. The state is ready once the
 end offsets seen at start are reached. ``caught_up`` lets the reactions wait until the state
-holds everything published before they started (see ``reactions.py``).
+holds everything published before they started (see ``adapters/kafka.py``).
 
 With a snapshot folder, the state is written there when the reader stops after a complete
 rebuild, and a usable snapshot found at start replaces reading the topics from the beginning:
@@ -25,9 +25,9 @@ from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 
 from vocation_matching.adapters import snapshot
+from vocation_matching.adapters.metrics import PrometheusMetrics
 from vocation_matching.core.index import DEFAULT_CELL_SCALE
 from vocation_matching.core.state import STATE_TOPICS, MatchingState
-from vocation_matching.metrics import Metrics
 
 log = get_logger(__name__)
 CATCH_UP_TIMEOUT_S = 30.0
@@ -61,7 +61,7 @@ class StateReader:
         self,
         bootstrap: str,
         state: MatchingState,
-        metrics: Metrics,
+        metrics: PrometheusMetrics,
         client_id: str = "matching-state",
         *,
         snapshot_dir: Path | None = None,

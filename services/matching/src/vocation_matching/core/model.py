@@ -326,6 +326,16 @@ class Match:
         return match_id(self.offer.source, self.offer.id, self.offer.version, self.candidate_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A standing match just withdrawn: what its `match-withdrawn` event says."""
+
+    match_id: str
+    candidate_id: str
+    offer_id: str
+    offer_kind: OfferKind
+
+
 def match_id(source: OfferSource, offer_id: str, version: int, candidate_id: str) -> str:
     """`<source>.<offer id>.v<version>.<candidate id>`, or a digest of it when too long for an id."""
     raw = f"{source}.{offer_id}.v{version}.{candidate_id}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
@@ -11,6 +13,7 @@ from vocation_shared.contracts.topics import Topic
 from vocation_matching.core.index import DEFAULT_CELL_SCALE, CandidateIndex, OfferBook
 from vocation_matching.core.model import (
     Offer,
+    OfferKey,
     OfferSource,
     candidate_from_profile,
     offer_from_immersion,
@@ -26,15 +29,34 @@ SOURCE_OF_TOPIC: dict[str, OfferSource] = {
 STATE_TOPICS: tuple[str, ...] = (Topic.CANDIDATES, Topic.VACANCIES, Topic.TRAININGS, Topic.IMMERSION_SLOTS)
 
 
+_OFFER_EVENTS: dict[type[AnyEvent], tuple[OfferSource, Callable[[Any], Offer]]] = {
+    **dict.fromkeys(
+        (ev.VacancyPosted, ev.VacancyUpdated, ev.VacancyClosed), (OfferSource.VACANCY, offer_from_vacancy)
+    ),
+    **dict.fromkeys(
+        (ev.ImmersionSlotOffered, ev.ImmersionSlotUpdated, ev.ImmersionSlotClosed),
+        (OfferSource.IMMERSION, offer_from_immersion),
+    ),
+    **dict.fromkeys(
+        (ev.TrainingSessionPublished, ev.TrainingSessionUpdated), (OfferSource.TRAINING, offer_from_training)
+    ),
+}
+"""The offer events: the source of their offer and how the offer is built from their data."""
+
+
 def offer_of(event: AnyEvent) -> Offer | None:
     """The offer an offer event carries (None for other events)."""
-    if isinstance(event, ev.VacancyPosted | ev.VacancyUpdated | ev.VacancyClosed):
-        return offer_from_vacancy(event.data)
-    if isinstance(event, ev.ImmersionSlotOffered | ev.ImmersionSlotUpdated | ev.ImmersionSlotClosed):
-        return offer_from_immersion(event.data)
-    if isinstance(event, ev.TrainingSessionPublished | ev.TrainingSessionUpdated):
-        return offer_from_training(event.data)
-    return None
+    known = _OFFER_EVENTS.get(type(event))
+    return known[1](event.data) if known is not None else None
+
+
+def offer_version_of(event: AnyEvent) -> tuple[OfferKey, int] | None:
+    """The offer and version an offer event is about, without building the offer (None for other events)."""
+    known = _OFFER_EVENTS.get(type(event))
+    if known is None:
+        return None
+    data: Any = event.data
+    return (known[0], data.id), data.version
 
 
 @dataclass

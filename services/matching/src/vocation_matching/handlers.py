@@ -1,39 +1,30 @@
-"""Reacting to new events, shared between instances by partition (consumer group): emit and withdraw matches.
+"""The application layer: the reactions to the group's events, per fetched batch, through the ports only.
 
-Every instance holds the whole state (``StateReader``); the member of the group that owns a
-partition reacts to that partition's events. Before a fetched batch is handled, the state is
-brought up to the end offsets of the state topics as of now (``caught_up``): an offer posted
-just after a candidate registered is matched against that candidate by whichever instance
-reacts to the offer, even if another instance reacts to the candidate. A reaction works on the
-*current* state of its entity: an event older than what the state holds is left to the
-reaction of the newer one.
+Every instance holds the whole state; the member of the group that owns a partition reacts to that
+partition's events (the Kafka adapter brings the state up to the state topics' end first). A
+reaction works on the *current* state of its entity: an event older than what the state holds is
+left to the reaction of the newer one.
 
-Events are handled **per fetched batch** (``EventConsumer.subscribe_batch``): the events of a
-batch are taken in order; the matches they produce are gathered and recorded in the ledger
-(``MatchLedger.emit``: one transaction, whose ``match-found`` events are sent together and
-acknowledged together). For offers, every ``RECORD_AHEAD_MATCHES`` gathered are recorded in the
-background while the next offers are matched (one recording in flight at a time, in order); the
-handler returns only once all are recorded. A withdrawal first flushes the matches gathered so
-far, so the facts reach the ``matches`` topic in the order the events asked for them. If a
-batch keeps failing, the consumer retries its events one by one and dead-letters only the
-faulty one.
+The events of a batch are taken in order; the matches they produce are gathered and recorded in
+one unit of work (`_record`): the ledger records the new ones, their `match-found` events are
+published and acknowledged, then the unit of work commits (publish before commit: see the README,
+"Publishing guarantee"). For offers, every `RECORD_AHEAD_MATCHES` gathered are recorded in the
+background while the next offers are matched (one recording in flight at a time, in order); a
+handler returns only once all are recorded. A withdrawal first flushes the matches gathered so far,
+so the facts reach the `matches` topic in the order the events asked for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
-from typing import Any
 
-from aiokafka import ConsumerRecord
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
-from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason
-from vocation_shared.kafka import EventConsumer
-from vocation_shared.kafka.consumer import BatchHandler, TombstoneHandler
 from vocation_shared.logs import get_logger
 
 from vocation_matching.core.model import (
@@ -42,45 +33,21 @@ from vocation_matching.core.model import (
     Offer,
     OfferKey,
     OfferSource,
+    Withdrawal,
     candidate_from_profile,
 )
 from vocation_matching.core.rules import evaluate
-from vocation_matching.core.state import SOURCE_OF_TOPIC, MatchingState, offer_of
-from vocation_matching.metrics import Metrics
-from vocation_matching.ports import Clock, MatchLedger
+from vocation_matching.core.state import SOURCE_OF_TOPIC, MatchingState, offer_version_of
+from vocation_matching.ports import Clock, Ledger, MatchEvents, Metrics, UnitsOfWork
 from vocation_matching.settings import MatchingSettings
 
 log = get_logger(__name__)
 
-
-class BarrierConsumer(EventConsumer):
-    """An `EventConsumer` whose batch subscriptions first wait for the state.
-
-    Before each fetched batch, it waits until the state holds every event written to the state
-    topics so far (``barrier``); tombstones are handed over in order by `subscribe_batch`.
-    """
-
-    def __init__(self, *args: Any, barrier: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._barrier = barrier
-
-    async def process_fetched_batch(
-        self,
-        records: Iterable[ConsumerRecord[bytes, bytes]],
-        topic: str,
-        group_id: str,
-        handle_batch: BatchHandler,
-        accepts: frozenset[str] | None,
-        on_tombstone: TombstoneHandler | None,
-    ) -> None:
-        """Catch the state up, then apply the batch."""
-        await self._barrier()
-        await super().process_fetched_batch(records, topic, group_id, handle_batch, accepts, on_tombstone)
-
-
 RECORD_AHEAD_MATCHES = 1000
 """Matches gathered from a batch's offers before they are recorded in the background, while the
 next offers are matched: the ledger's PostgreSQL and Kafka round trips overlap the matching."""
+
+CANDIDATE_EVENTS = (ev.CandidateRegistered, ev.ApprenticeRegistered, ev.CandidateUpdated)
 
 
 class _Pending:
@@ -109,29 +76,51 @@ class _Pending:
                 log.exception("matches.recording_failed_with_the_batch")
 
 
-class Reactions:
-    """The handlers of the group's events: thin, the core decides, the ledger records and publishes."""
+Withdraw = Callable[[Ledger], Awaitable[list[Withdrawal]]]
+
+
+class Handlers:
+    """The handlers of the group's events: thin, the core decides, the ledger records, the events tell."""
 
     def __init__(
         self,
         state: MatchingState,
-        ledger: MatchLedger,
+        units: UnitsOfWork,
+        events: MatchEvents,
         settings: MatchingSettings,
         clock: Clock,
         metrics: Metrics,
     ) -> None:
         self._state = state
-        self._ledger = ledger
+        self._units = units
+        self._events = events
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
 
     async def _record(self, matches: list[Match], today: date, direction: str) -> None:
-        """Record and publish matches (one transaction)."""
-        emitted = await self._ledger.emit(matches, today)
-        for match in emitted:
-            self._metrics.emitted.labels(kind=str(match.offer.kind)).inc()
-        log.info("matches.emitted", direction=direction, found=len(matches), emitted=len(emitted))
+        """Record the new matches and publish them, acknowledged before the unit of work commits."""
+        async with self._units() as uow:
+            recorded = await uow.ledger.record(matches, today)
+            if recorded:
+                await self._events.found(recorded)
+        for kind, count in Counter(m.offer.kind for m in recorded).items():
+            self._metrics.emitted(kind, count)
+        log.info("matches.emitted", direction=direction, found=len(matches), emitted=len(recorded))
+
+    async def _withdraw(
+        self, reason: MatchWithdrawalReason, withdraw: Withdraw, erased: str | None = None
+    ) -> int:
+        """Withdraw what `withdraw` selects and publish it (then the tombstone of `erased`, whose rows
+        are forgotten), acknowledged before the unit of work commits; return how many."""
+        async with self._units() as uow:
+            gone = await withdraw(uow.ledger)
+            if gone or erased is not None:
+                await self._events.withdrawn(gone, reason, erased=erased)
+            if erased is not None:
+                await uow.ledger.forget_candidate(erased)
+        self._metrics.withdrawn(reason, len(gone))
+        return len(gone)
 
     async def _flush(self, pending: _Pending, today: date, direction: str) -> None:
         """Record and publish the gathered matches, after the recording in flight; return once done."""
@@ -168,11 +157,12 @@ class Reactions:
                     OfferSource.VACANCY, event.data.vacancy_id, MatchWithdrawalReason.OFFER_FILLED
                 )
                 continue
-            offer = offer_of(event)
-            if offer is None:
+            said = offer_version_of(event)
+            if said is None:
                 continue
-            current = self._state.offers.get(offer.key)
-            if current is None or current.version > offer.version:
+            key, version = said
+            current = self._state.offers.get(key)
+            if current is None or current.version > version:
                 continue  # erased since, or a newer version's own event will react
             if not current.open:
                 await self._flush(pending, today, "offer")
@@ -193,32 +183,34 @@ class Reactions:
                 await self._record_ahead(pending, today, "offer")
             await asyncio.sleep(0)  # a batch is seconds of CPU under load: let the heartbeats through
         await self._flush(pending, today, "offer")
-        self._metrics.reacted.labels(direction="offer").inc(len(events))
+        self._metrics.reacted("offer", len(events))
 
     def _match_offer(self, offer: Offer, today: date) -> list[Match]:
         started = time.perf_counter()
         matches = self._state.candidates.match_offer(
             offer, today, self._settings.top_per_offer, self._settings.min_score
         )
-        self._metrics.match_seconds.labels(direction="offer").observe(time.perf_counter() - started)
+        self._metrics.matched("offer", time.perf_counter() - started)
         return matches
 
     async def _withdraw_no_longer_matching(self, offer: Offer, today: date) -> None:
-        standing = await self._ledger.standing_candidates(offer.source, offer.id, offer.version)
-        if not standing:
-            return
-        still = self._state.candidates.still_matching(offer, standing, today)
-        gone = [c for c in standing if c not in still]
-        count = await self._ledger.withdraw_pairs(
-            offer.source, offer.id, gone, MatchWithdrawalReason.OFFER_CHANGED
-        )
-        self._metrics.withdrawn.labels(reason=str(MatchWithdrawalReason.OFFER_CHANGED)).inc(count)
+        """A new version of an offer: withdraw its standing matches with candidates it no longer fits."""
+        reason = MatchWithdrawalReason.OFFER_CHANGED
+
+        async def no_longer_fitting(ledger: Ledger) -> list[Withdrawal]:
+            standing = await ledger.standing_candidates(offer.source, offer.id, offer.version)
+            if not standing:
+                return []
+            still = self._state.candidates.still_matching(offer, standing, today)
+            gone = [c for c in standing if c not in still]
+            return await ledger.withdraw_pairs(offer.source, offer.id, gone, reason) if gone else []
+
+        await self._withdraw(reason, no_longer_fitting)
 
     async def _withdraw_offer(
         self, source: OfferSource, offer_id: str, reason: MatchWithdrawalReason
     ) -> None:
-        count = await self._ledger.withdraw_offer(source, offer_id, reason)
-        self._metrics.withdrawn.labels(reason=str(reason)).inc(count)
+        count = await self._withdraw(reason, lambda ledger: ledger.withdraw_offer(source, offer_id, reason))
         log.info("offer.withdrawn", offer_id=offer_id, reason=str(reason), withdrawn=count)
 
     def offer_tombstone_handler(self, topic: str) -> Callable[[str], Awaitable[None]]:
@@ -238,18 +230,21 @@ class Reactions:
         pending = _Pending()
         todo: dict[str, Candidate] = {}  # the current profiles this batch reacts to, once each
         for event in events:
-            if isinstance(event, ev.CandidateRegistered | ev.ApprenticeRegistered | ev.CandidateUpdated):
+            if isinstance(event, CANDIDATE_EVENTS):
                 known = self._state.candidates.version_of(event.data.id)
                 if known is not None and known == event.data.version and event.data.id not in todo:
                     todo[event.data.id] = candidate_from_profile(event.data)
                 # else: withdrawn since, or a newer version's own event will react
-        standing = await self._ledger.standing_offers_of(list(todo)) if todo else {}
+        standing: dict[str, list[OfferKey]] = {}
+        if todo:
+            async with self._units() as uow:
+                standing = await uow.ledger.standing_offers_of(list(todo))
         for event in events:
             if isinstance(event, ev.CandidateWithdrawn):
                 await self._flush(pending, today, "candidate")
                 await self._withdraw_candidate(event.data.candidate_id, erase=event.data.erasure_requested)
                 continue
-            if not isinstance(event, ev.CandidateRegistered | ev.ApprenticeRegistered | ev.CandidateUpdated):
+            if not isinstance(event, CANDIDATE_EVENTS):
                 continue
             candidate = todo.get(event.data.id)
             if candidate is None or candidate.version != event.data.version:
@@ -258,17 +253,15 @@ class Reactions:
             gone = self._no_longer_fitting(candidate, standing.get(candidate.id, ()), today)
             if gone:
                 await self._flush(pending, today, "candidate")
-                reason = MatchWithdrawalReason.CANDIDATE_CHANGED
-                count = await self._ledger.withdraw_candidate_pairs(candidate.id, gone, reason)
-                self._metrics.withdrawn.labels(reason=str(reason)).inc(count)
+                await self._withdraw_candidate_pairs(candidate.id, gone)
             started = time.perf_counter()
             pending.matches += self._state.offers.match_candidate(
                 candidate, today, self._settings.top_per_candidate, self._settings.min_score
             )
-            self._metrics.match_seconds.labels(direction="candidate").observe(time.perf_counter() - started)
+            self._metrics.matched("candidate", time.perf_counter() - started)
             await asyncio.sleep(0)  # a batch is seconds of CPU under load: let the heartbeats through
         await self._flush(pending, today, "candidate")
-        self._metrics.reacted.labels(direction="candidate").inc(len(events))
+        self._metrics.reacted("candidate", len(events))
 
     def _no_longer_fitting(
         self, candidate: Candidate, standing: Iterable[OfferKey], today: date
@@ -281,34 +274,24 @@ class Reactions:
                 gone.append(key)
         return gone
 
+    async def _withdraw_candidate_pairs(self, candidate_id: str, offers: list[OfferKey]) -> None:
+        reason = MatchWithdrawalReason.CANDIDATE_CHANGED
+        await self._withdraw(
+            reason, lambda ledger: ledger.withdraw_candidate_pairs(candidate_id, offers, reason)
+        )
+
     async def on_candidate_tombstone(self, candidate_id: str) -> None:
         """A candidate's data is erased: withdraw and forget their matches."""
         await self._withdraw_candidate(candidate_id, erase=True)
 
     async def _withdraw_candidate(self, candidate_id: str, *, erase: bool) -> None:
+        """Withdraw every standing match of a candidate; on erasure, forget the rows and write a
+        tombstone of the candidate on `matches` after the withdrawals (compaction then removes every
+        match event about them: records keyed by candidate id)."""
         reason = MatchWithdrawalReason.CANDIDATE_WITHDRAWN
-        count = await self._ledger.withdraw_candidate(candidate_id, reason, erase=erase)
-        self._metrics.withdrawn.labels(reason=str(reason)).inc(count)
-        log.info("candidate.withdrawn", candidate_id=candidate_id, withdrawn=count)
-
-
-def subscribe_reactions(consumer: BarrierConsumer, reactions: Reactions, group_id: str) -> None:
-    """Register the subscriptions: candidates and the three offer topics, one group per topic.
-
-    One group per topic (``<group>.<topic>``) rather than one group for the four subscribers:
-    FastStream runs one Kafka consumer per subscriber, and four members joining one group one
-    after the other cost several rebalances at every start.
-    """
-    consumer.subscribe_batch(
-        Topic.CANDIDATES,
-        group_id=f"{group_id}.{Topic.CANDIDATES}",
-        handle_batch=reactions.on_candidate_events,
-        on_tombstone=reactions.on_candidate_tombstone,
-    )
-    for topic in (Topic.VACANCIES, Topic.IMMERSION_SLOTS, Topic.TRAININGS):
-        consumer.subscribe_batch(
-            topic,
-            group_id=f"{group_id}.{topic}",
-            handle_batch=reactions.on_offer_events,
-            on_tombstone=reactions.offer_tombstone_handler(topic),
+        count = await self._withdraw(
+            reason,
+            lambda ledger: ledger.withdraw_candidate(candidate_id, reason),
+            erased=candidate_id if erase else None,
         )
+        log.info("candidate.withdrawn", candidate_id=candidate_id, withdrawn=count)

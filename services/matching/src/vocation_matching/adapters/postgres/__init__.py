@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: the ledger of emitted matches and its unit of work."""
