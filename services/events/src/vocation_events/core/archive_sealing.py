@@ -19,7 +19,11 @@ MASK = "[scellé]"
 
 _CONTACT = (("first_name",), ("email",), ("phone",))
 _REGISTRATION_CONTACT = tuple(("contact", *path) for path in _CONTACT)
-_RECRUITER = (("recruiting_contact", "name"), ("recruiting_contact", "email"), ("recruiting_contact", "phone"))
+_RECRUITER = (
+    ("recruiting_contact", "name"),
+    ("recruiting_contact", "email"),
+    ("recruiting_contact", "phone"),
+)
 
 SEALED_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     # A registration reaches `candidates` without its contact (the gateway splits it), but a
