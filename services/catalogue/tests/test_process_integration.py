@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+from vocation_local.answering import wait_answering
 from vocation_local.paths import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,16 +35,7 @@ def test_service_process_answers_when_ready_and_stops_cleanly_on_sigterm(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert child.poll() is None, "the service died at start"
-            assert time.monotonic() < deadline, "the service was not ready in time"
-            time.sleep(0.2)
+        wait_answering(child, f"{base}/health/ready")
         metiers = httpx.get(f"{base}/v1/metiers", params={"priority": "true"}, timeout=5).json()
         assert len(metiers["items"]) == 12
         offers = httpx.get(f"{base}/v1/offers", params={"commune": "01053"}, timeout=5)

@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from vocation_local.answering import live_ready_metrics
 from vocation_local.kafka_admin import end_offsets, start_groups_at
 from vocation_matching.adapters import snapshot
 from vocation_matching.adapters.state_reader import partitions_of
@@ -493,12 +494,7 @@ async def test_daily_cap_per_candidate_limits_the_matches_emitted(
 async def test_health_endpoints_report_ready_and_metrics(kafka_bootstrap: str, fresh_database: str) -> None:
     run = _run()
     async with _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")) as service:
-        transport = httpx.ASGITransport(app=service.http)
-        async with httpx.AsyncClient(transport=transport, base_url="http://matching") as client:
-            assert (await client.get("/health/live")).status_code == 200
-            ready = await client.get("/health/ready")
-            assert ready.status_code == 200, ready.text
-            metrics = (await client.get("/metrics")).text
+        metrics = await live_ready_metrics(service.http)
     assert "vocation_matching_candidates_indexed" in metrics
     assert "vocation_matching_match_seconds" in metrics
 

@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from vocation_local.answering import wait_answering
 from vocation_notifications.testing import TEST_CONTACTS_KEYS, free_port
 
 pytestmark = pytest.mark.integration
@@ -141,16 +142,7 @@ def test_the_real_server_counts_failures_by_socket_peer_unless_the_proxy_is_trus
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert child.poll() is None, "the service died at start"
-            assert time.monotonic() < deadline, "the service did not answer in time"
-            time.sleep(0.2)
+        wait_answering(child, f"{base}/health/live", timeout=90)
         statuses = [
             httpx.post(
                 f"{base}/desinscription?token=forged.link",
