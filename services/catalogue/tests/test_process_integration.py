@@ -11,6 +11,7 @@ import httpx
 import pytest
 from vocation_local.answering import wait_answering
 from vocation_local.paths import free_port
+from vocation_shared.testing.process import service_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,14 +20,13 @@ def test_service_process_answers_when_ready_and_stops_cleanly_on_sigterm(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": fresh_database,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_CONSUMER_GROUP": f"catalogue-process-{port}",
-        "VOCATION_DEV_MODE": "true",  # the public pseudonym key
-    }
+    env = service_environment(
+        kafka_bootstrap,
+        fresh_database,
+        port,
+        VOCATION_CONSUMER_GROUP=f"catalogue-process-{port}",
+        VOCATION_DEV_MODE="true",  # the public pseudonym key
+    )
     child = subprocess.Popen(
         [sys.executable, "-m", "vocation_catalogue"],
         env=env,

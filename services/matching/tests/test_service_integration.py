@@ -31,6 +31,7 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.testing import samples
+from vocation_shared.testing.process import service_environment
 
 pytestmark = pytest.mark.integration
 
@@ -548,7 +549,6 @@ async def test_two_instances_in_one_group_share_the_work_and_emit_each_match_onc
 async def test_python_dash_m_serves_health_and_becomes_ready(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
-    import os
     import socket
     import subprocess
     import sys
@@ -556,13 +556,9 @@ async def test_python_dash_m_serves_health_and_becomes_ready(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": fresh_database,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_CONSUMER_GROUP": f"matching-main-{_run()}",
-    }
+    env = service_environment(
+        kafka_bootstrap, fresh_database, port, VOCATION_CONSUMER_GROUP=f"matching-main-{_run()}"
+    )
     child = subprocess.Popen([sys.executable, "-m", "vocation_matching"], env=env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from vocation_local.answering import wait_answering
 from vocation_notifications.testing import TEST_CONTACTS_KEYS, free_port
+from vocation_shared.testing.process import service_environment
 
 pytestmark = pytest.mark.integration
 
@@ -124,16 +125,16 @@ def test_the_real_server_counts_failures_by_socket_peer_unless_the_proxy_is_trus
 ) -> None:
     """`X-Forwarded-For` from an untrusted peer cannot dodge the throttle; from a trusted proxy it names the client."""
     port = free_port()
-    env = {
-        **_environment(VOCATION_DEV_MODE="true"),
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": fresh_database,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_CONSUMER_GROUP": f"notif-proxy-{port}",
-        "VOCATION_WORKER_ENABLED": "false",
-        "VOCATION_PUBLIC_FAILURES_BURST": "2",
-        "VOCATION_TRUSTED_PROXIES": trusted,
-    }
+    env = service_environment(
+        kafka_bootstrap,
+        fresh_database,
+        port,
+        base=_environment(VOCATION_DEV_MODE="true"),
+        VOCATION_CONSUMER_GROUP=f"notif-proxy-{port}",
+        VOCATION_WORKER_ENABLED="false",
+        VOCATION_PUBLIC_FAILURES_BURST="2",
+        VOCATION_TRUSTED_PROXIES=trusted,
+    )
     child = subprocess.Popen(
         [sys.executable, "-m", "vocation_notifications"],
         env=env,

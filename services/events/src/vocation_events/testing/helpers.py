@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import IO
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from vocation_shared.testing.process import service_environment
 
 from vocation_events.core.partners import hash_api_key
 from vocation_events.settings import EventsSettings
@@ -65,17 +65,16 @@ def _popen_gateway(
         [sys.executable, "-m", "vocation_events"],
         stdout=output,
         stderr=subprocess.STDOUT if output is not None else None,
-        env={
-            **os.environ,
-            "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "VOCATION_DATABASE_URL": dsn,
-            "VOCATION_HTTP_PORT": str(port),
-            "VOCATION_ARCHIVE_ENABLED": "false",
-            "VOCATION_LOG_LEVEL": "WARNING",
-            "VOCATION_CONTACTS_KEYS": TEST_CONTACTS_KEYS,
-            "VOCATION_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
+        env=service_environment(
+            kafka_bootstrap,
+            dsn,
+            port,
+            VOCATION_ARCHIVE_ENABLED="false",
+            VOCATION_LOG_LEVEL="WARNING",
+            VOCATION_CONTACTS_KEYS=TEST_CONTACTS_KEYS,
+            VOCATION_PSEUDONYM_KEY=TEST_PSEUDONYM_KEY,
             **env,
-        },
+        ),
     )
 
 
