@@ -11,7 +11,7 @@ import httpx
 import pytest
 from vocation_local.answering import wait_answering
 from vocation_local.paths import free_port
-from vocation_shared.testing.process import service_environment
+from vocation_shared.testing.process import service_environment, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,12 +27,7 @@ def test_service_process_answers_when_ready_and_stops_cleanly_on_sigterm(
         VOCATION_CONSUMER_GROUP=f"catalogue-process-{port}",
         VOCATION_DEV_MODE="true",  # the public pseudonym key
     )
-    child = subprocess.Popen(
-        [sys.executable, "-m", "vocation_catalogue"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    child = start_service("vocation_catalogue", env, subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_answering(child, f"{base}/health/ready")

@@ -31,7 +31,7 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.testing import samples
-from vocation_shared.testing.process import service_environment
+from vocation_shared.testing.process import service_environment, start_service
 
 pytestmark = pytest.mark.integration
 
@@ -550,8 +550,6 @@ async def test_python_dash_m_serves_health_and_becomes_ready(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
     import socket
-    import subprocess
-    import sys
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -559,7 +557,7 @@ async def test_python_dash_m_serves_health_and_becomes_ready(
     env = service_environment(
         kafka_bootstrap, fresh_database, port, VOCATION_CONSUMER_GROUP=f"matching-main-{_run()}"
     )
-    child = subprocess.Popen([sys.executable, "-m", "vocation_matching"], env=env)
+    child = start_service("vocation_matching", env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             deadline = time.monotonic() + 60

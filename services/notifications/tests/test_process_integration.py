@@ -11,7 +11,7 @@ import httpx
 import pytest
 from vocation_local.answering import wait_answering
 from vocation_notifications.testing import TEST_CONTACTS_KEYS, free_port
-from vocation_shared.testing.process import service_environment
+from vocation_shared.testing.process import service_environment, start_service
 
 pytestmark = pytest.mark.integration
 
@@ -135,12 +135,7 @@ def test_the_real_server_counts_failures_by_socket_peer_unless_the_proxy_is_trus
         VOCATION_PUBLIC_FAILURES_BURST="2",
         VOCATION_TRUSTED_PROXIES=trusted,
     )
-    child = subprocess.Popen(
-        [sys.executable, "-m", "vocation_notifications"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = start_service("vocation_notifications", env, subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_answering(child, f"{base}/health/live", timeout=90)

@@ -1,9 +1,12 @@
-"""The environment a test starts a service process with."""
+"""A service process started by a test: its environment, and the process itself."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
+from typing import IO
 
 
 def service_environment(
@@ -23,3 +26,15 @@ def service_environment(
         "VOCATION_HTTP_PORT": str(http_port),
         **variables,
     }
+
+
+def start_service(
+    module: str, env: Mapping[str, str], output: int | IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m <module>` with `env`, its stdout and stderr both to `output` (None: the test's own)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,7 +13,7 @@ from typing import IO
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from vocation_shared.testing.process import service_environment
+from vocation_shared.testing.process import service_environment, start_service
 
 from vocation_events.core.partners import hash_api_key
 from vocation_events.settings import EventsSettings
@@ -61,11 +60,9 @@ def start_gateway(
 def _popen_gateway(
     kafka_bootstrap: str, dsn: str, port: int, output: IO[bytes] | None, env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vocation_events"],
-        stdout=output,
-        stderr=subprocess.STDOUT if output is not None else None,
-        env=service_environment(
+    return start_service(
+        "vocation_events",
+        service_environment(
             kafka_bootstrap,
             dsn,
             port,
@@ -75,6 +72,7 @@ def _popen_gateway(
             VOCATION_PSEUDONYM_KEY=TEST_PSEUDONYM_KEY,
             **env,
         ),
+        output,
     )
 
 
