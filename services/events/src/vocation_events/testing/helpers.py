@@ -70,8 +70,8 @@ def _popen_gateway(
             VOCATION_LOG_LEVEL="WARNING",
             VOCATION_CONTACTS_KEYS=TEST_CONTACTS_KEYS,
             VOCATION_PSEUDONYM_KEY=TEST_PSEUDONYM_KEY,
-            **env,
-        ),
+        )
+        | env,
         output,
     )
 
