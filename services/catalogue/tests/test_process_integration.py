@@ -6,11 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+from vocation_local.answering import wait_answering
 from vocation_local.paths import free_port
+from vocation_shared.testing.process import service_environment, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,32 +20,17 @@ def test_service_process_answers_when_ready_and_stops_cleanly_on_sigterm(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": fresh_database,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_CONSUMER_GROUP": f"catalogue-process-{port}",
-        "VOCATION_DEV_MODE": "true",  # the public pseudonym key
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "vocation_catalogue"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    env = service_environment(
+        kafka_bootstrap,
+        fresh_database,
+        port,
+        VOCATION_CONSUMER_GROUP=f"catalogue-process-{port}",
+        VOCATION_DEV_MODE="true",  # the public pseudonym key
     )
+    child = start_service("vocation_catalogue", env, subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert child.poll() is None, "the service died at start"
-            assert time.monotonic() < deadline, "the service was not ready in time"
-            time.sleep(0.2)
+        wait_answering(child, f"{base}/health/ready")
         metiers = httpx.get(f"{base}/v1/metiers", params={"priority": "true"}, timeout=5).json()
         assert len(metiers["items"]) == 12
         offers = httpx.get(f"{base}/v1/offers", params={"commune": "01053"}, timeout=5)

@@ -26,23 +26,24 @@ from vocation_catalogue.testing import (
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.facts import Fact, Tombstone
+from vocation_shared.testing.contract import fake_then_real
 
 BOOKINGS_TOPIC = str(Topic.IMMERSION_BOOKINGS)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("fake", marks=pytest.mark.unit),
-        pytest.param("postgres", marks=pytest.mark.integration),
-    ]
-)
-def units(request: pytest.FixtureRequest) -> UnitsOfWork:
-    """The in-memory fakes, then PostgreSQL (a fresh database, the catalogue's migrations): the
-    contract holds for both."""
-    if request.param == "fake":
-        return FakeUnitsOfWork()
-    pool: asyncpg.Pool = request.getfixturevalue("pool")
+@pytest.fixture
+def fake_units() -> UnitsOfWork:
+    """The in-memory fakes."""
+    return FakeUnitsOfWork()
+
+
+@pytest.fixture
+def postgres_units(pool: asyncpg.Pool) -> UnitsOfWork:
+    """PostgreSQL: a fresh database with the catalogue's migrations."""
     return PostgresUnitsOfWork(pool)
+
+
+units = fake_then_real("fake_units", "postgres_units", name="units")
 
 
 async def test_an_older_version_arriving_late_does_not_overwrite_the_newer(units: UnitsOfWork) -> None:

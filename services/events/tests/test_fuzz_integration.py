@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
 import asyncpg
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +13,7 @@ from schemathesis.checks import not_a_server_error
 from vocation_events.core.partners import hash_api_key
 from vocation_events.testing.helpers import start_gateway
 from vocation_local.aio import run_sync
+from vocation_local.answering import wait_answering
 from vocation_local.paths import free_port
 from vocation_local.pg_admin import create_database, drop_database
 
@@ -43,16 +42,7 @@ def gateway_url(kafka_bootstrap: str, postgres_url: str) -> Iterator[str]:
     process = start_gateway(kafka_bootstrap, dsn, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "the gateway exited"
-            try:
-                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "gateway not ready"
-            time.sleep(0.2)
+        wait_answering(process, base + "/health/ready")
         run_sync(_add_partner(dsn))
         yield base
     finally:

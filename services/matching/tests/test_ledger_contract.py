@@ -19,6 +19,7 @@ from vocation_matching.ports import UnitsOfWork
 from vocation_matching.testing import TODAY, FakeUnitsOfWork, immersion, vacancy
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
 from vocation_shared.postgres import create_pool
+from vocation_shared.testing.contract import fake_then_real
 
 CAP_OFFER, CAP_CANDIDATE = 3, 2
 CLOSED = MatchWithdrawalReason.OFFER_CLOSED
@@ -37,16 +38,7 @@ async def postgres_units(fresh_database: str) -> AsyncIterator[UnitsOfWork]:
         yield PostgresUnitsOfWork(pool, Caps(CAP_OFFER, CAP_CANDIDATE))
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("fake_units", marks=pytest.mark.unit, id="fake"),
-        pytest.param("postgres_units", marks=pytest.mark.integration, id="postgres"),
-    ]
-)
-def units(request: pytest.FixtureRequest) -> UnitsOfWork:
-    """Each implementation in turn: the contract holds for both."""
-    chosen: UnitsOfWork = request.getfixturevalue(request.param)
-    return chosen
+units = fake_then_real("fake_units", "postgres_units", name="units")
 
 
 def _match(offer: Offer, candidate: str, score: int = 70) -> Match:

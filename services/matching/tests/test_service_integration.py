@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from vocation_local.answering import live_ready_metrics
 from vocation_local.kafka_admin import end_offsets, start_groups_at
 from vocation_matching.adapters import snapshot
 from vocation_matching.adapters.state_reader import partitions_of
@@ -30,6 +31,7 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.testing import samples
+from vocation_shared.testing.process import service_environment, start_service
 
 pytestmark = pytest.mark.integration
 
@@ -493,12 +495,7 @@ async def test_daily_cap_per_candidate_limits_the_matches_emitted(
 async def test_health_endpoints_report_ready_and_metrics(kafka_bootstrap: str, fresh_database: str) -> None:
     run = _run()
     async with _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")) as service:
-        transport = httpx.ASGITransport(app=service.http)
-        async with httpx.AsyncClient(transport=transport, base_url="http://matching") as client:
-            assert (await client.get("/health/live")).status_code == 200
-            ready = await client.get("/health/ready")
-            assert ready.status_code == 200, ready.text
-            metrics = (await client.get("/metrics")).text
+        metrics = await live_ready_metrics(service.http)
     assert "vocation_matching_candidates_indexed" in metrics
     assert "vocation_matching_match_seconds" in metrics
 
@@ -552,22 +549,15 @@ async def test_two_instances_in_one_group_share_the_work_and_emit_each_match_onc
 async def test_python_dash_m_serves_health_and_becomes_ready(
     kafka_bootstrap: str, fresh_database: str
 ) -> None:
-    import os
     import socket
-    import subprocess
-    import sys
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": fresh_database,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_CONSUMER_GROUP": f"matching-main-{_run()}",
-    }
-    child = subprocess.Popen([sys.executable, "-m", "vocation_matching"], env=env)
+    env = service_environment(
+        kafka_bootstrap, fresh_database, port, VOCATION_CONSUMER_GROUP=f"matching-main-{_run()}"
+    )
+    child = start_service("vocation_matching", env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             deadline = time.monotonic() + 60

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -28,6 +27,7 @@ from vocation_notifications.testing import (
 from vocation_shared.contracts import events as ev
 from vocation_shared.kafka import EventPublisher
 from vocation_shared.testing.asgi import serve_asgi
+from vocation_shared.testing.process import start_service
 
 from .conftest import CONSUMED
 
@@ -39,9 +39,7 @@ MATCHES_EACH = 8
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "vocation_notifications"], env=env, stdout=out, stderr=out
-        )
+        return start_service("vocation_notifications", env, out)
 
 
 async def test_service_killed_mid_batch_and_restarted_sends_every_message_exactly_once(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
+from vocation_local.answering import live_ready_metrics
 from vocation_notifications.core.sms import SmsEncoding, size_of
 from vocation_notifications.testing import Harness, eventually, match, phone_of, read_events, withdrawal
 from vocation_shared.contracts import payloads as p
@@ -65,12 +65,7 @@ async def test_health_and_metrics_report_outcomes_by_channel_and_purpose(harness
     await h.wait_rows(cand, 1)
     await h.drain()
     await h.service.worker.update_depth()
-    transport = httpx.ASGITransport(app=h.service.http)
-    async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as client:
-        assert (await client.get("/health/live")).status_code == 200
-        ready = await client.get("/health/ready")
-        assert ready.status_code == 200, ready.text
-        metrics = (await client.get("/metrics")).text
+    metrics = await live_ready_metrics(h.service.http)
     assert 'vocation_notifications_total{channel="email",outcome="sent",purpose="match"}' in metrics
     assert 'vocation_notifications_queue_depth{state="pending"}' in metrics
     assert 'vocation_notifications_send_seconds_count{channel="email"}' in metrics

@@ -9,7 +9,9 @@ import time
 
 import httpx
 import pytest
+from vocation_local.answering import wait_answering
 from vocation_notifications.testing import TEST_CONTACTS_KEYS, free_port
+from vocation_shared.testing.process import service_environment, start_service
 
 pytestmark = pytest.mark.integration
 
@@ -123,34 +125,20 @@ def test_the_real_server_counts_failures_by_socket_peer_unless_the_proxy_is_trus
 ) -> None:
     """`X-Forwarded-For` from an untrusted peer cannot dodge the throttle; from a trusted proxy it names the client."""
     port = free_port()
-    env = {
-        **_environment(VOCATION_DEV_MODE="true"),
-        "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "VOCATION_DATABASE_URL": fresh_database,
-        "VOCATION_HTTP_PORT": str(port),
-        "VOCATION_CONSUMER_GROUP": f"notif-proxy-{port}",
-        "VOCATION_WORKER_ENABLED": "false",
-        "VOCATION_PUBLIC_FAILURES_BURST": "2",
-        "VOCATION_TRUSTED_PROXIES": trusted,
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "vocation_notifications"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = service_environment(
+        kafka_bootstrap,
+        fresh_database,
+        port,
+        base=_environment(VOCATION_DEV_MODE="true"),
+        VOCATION_CONSUMER_GROUP=f"notif-proxy-{port}",
+        VOCATION_WORKER_ENABLED="false",
+        VOCATION_PUBLIC_FAILURES_BURST="2",
+        VOCATION_TRUSTED_PROXIES=trusted,
     )
+    child = start_service("vocation_notifications", env, subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert child.poll() is None, "the service died at start"
-            assert time.monotonic() < deadline, "the service did not answer in time"
-            time.sleep(0.2)
+        wait_answering(child, f"{base}/health/live", timeout=90)
         statuses = [
             httpx.post(
                 f"{base}/desinscription?token=forged.link",

@@ -27,6 +27,7 @@ from vocation_shared.postgres import create_pool
 from vocation_shared.postgres.outbox import OutboxRelay
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
+from vocation_shared.testing.contract import fake_then_real
 
 NOON = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 EMAIL, SMS = Channel.EMAIL, Channel.SMS
@@ -47,16 +48,7 @@ async def postgres_units(fresh_database: str) -> AsyncIterator[UnitsOfWork]:
         yield PostgresUnitsOfWork(pool)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("fake_units", marks=pytest.mark.unit, id="fake"),
-        pytest.param("postgres_units", marks=pytest.mark.integration, id="postgres"),
-    ]
-)
-def units(request: pytest.FixtureRequest) -> UnitsOfWork:
-    """Each implementation in turn: the contract holds for both."""
-    chosen: UnitsOfWork = request.getfixturevalue(request.param)
-    return chosen
+units = fake_then_real("fake_units", "postgres_units", name="units")
 
 
 def _contact(cid: str, version: int = 1, *channels: Channel, first_name: str | None = None) -> Contact:

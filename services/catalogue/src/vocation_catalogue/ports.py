@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -11,6 +10,7 @@ from typing import Any, Protocol
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.facts import Fact
+from vocation_shared.unit_of_work import Transactional
 
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
@@ -156,7 +156,7 @@ class ProcessedEvents(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transactional, Protocol):
     """The repositories bound to one transaction (see `UnitsOfWork`)."""
 
     @property
@@ -179,7 +179,7 @@ class UnitsOfWork(Protocol):
     """Opens units of work: `async with units() as uow:` begins a transaction, commits it when the
     block ends normally and rolls it back when the block raises."""
 
-    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]:
+    def __call__(self) -> UnitOfWork:
         """A new unit of work, begun on entering it."""
         ...
 

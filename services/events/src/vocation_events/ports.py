@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, NamedTuple, Protocol, Self
+from typing import Any, NamedTuple, Protocol
+
+from vocation_shared.unit_of_work import Transactional
 
 from vocation_events.core.dead_letters import DeadLetter
 from vocation_events.core.ingestion import Record
@@ -108,7 +109,7 @@ class ArchiveRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transactional, Protocol):
     """The repositories bound to one transaction: committed when the `async with` block ends
     normally, rolled back when it raises. Raises `Unavailable` when the database cannot be reached."""
 
@@ -120,15 +121,6 @@ class UnitOfWork(Protocol):
 
     @property
     def archive(self) -> ArchiveRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 class UnitsOfWork(Protocol):

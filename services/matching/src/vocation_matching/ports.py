@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
+from vocation_shared.unit_of_work import Transactional
 
 from vocation_matching.core.model import Match, OfferKey, OfferSource, Withdrawal
 
@@ -58,20 +58,11 @@ class Ledger(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transactional, Protocol):
     """One transaction: `async with units() as uow:` commits when the block ends, rolls back when it raises."""
 
     @property
     def ledger(self) -> Ledger: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 class UnitsOfWork(Protocol):

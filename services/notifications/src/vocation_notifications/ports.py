@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
@@ -19,6 +18,7 @@ from vocation_shared.contracts.vocabulary import (
     SuppressionReason,
 )
 from vocation_shared.pseudonyms import Pseudonymizer
+from vocation_shared.unit_of_work import Transactional
 
 from vocation_notifications.core.consent import ConsentMark, Suppression
 from vocation_notifications.core.digest import Digest, HeldRow
@@ -423,7 +423,7 @@ class ProcessedEvents(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transactional, Protocol):
     """The repositories bound to one transaction: committed when the block ends normally, rolled
     back when it raises."""
 
@@ -444,15 +444,6 @@ class UnitOfWork(Protocol):
 
     @property
     def processed(self) -> ProcessedEvents: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 class UnitsOfWork(Protocol):

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.facts import Fact, Tombstone
+from vocation_shared.testing.transaction import FakeTransaction
 
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
@@ -214,34 +214,42 @@ class FakeProcessedEvents:
         return True
 
 
-class FakeUnitOfWork:
-    """The fake repositories over one `FakeDatabase`."""
+class FakeUnitOfWork(FakeTransaction):
+    """The fake repositories over one `FakeDatabase`: a block that raises leaves the database as it
+    found it (the locks asked for stay logged); one that ends normally counts a commit."""
 
     def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+        self._before: FakeDatabase | None = None
         self.read_models = FakeReadModels(db)
         self.bookings = FakeBookings(db)
         self.outcomes = FakeOutcomes(db)
         self.erasures = FakeErasures(db)
         self.processed = FakeProcessedEvents(db)
 
+    async def begin(self) -> None:
+        self._before = copy.deepcopy(self._db)
+
+    async def commit(self) -> None:
+        self._before = None
+        self._db.commits += 1
+
+    async def rollback(self) -> None:
+        before, self._before = self._before, None
+        if before is not None:
+            before.locks = self._db.locks
+            self._db.__dict__.update(before.__dict__)
+
 
 class FakeUnitsOfWork:
-    """The `UnitsOfWork` port in memory: a block that raises leaves the database as it found it
-    (the locks asked for stay logged); one that ends normally counts a commit."""
+    """The `UnitsOfWork` port in memory, over one `FakeDatabase`."""
 
     def __init__(self, db: FakeDatabase | None = None) -> None:
         self.db = db or FakeDatabase()
 
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[FakeUnitOfWork]:
-        before = copy.deepcopy(self.db)
-        try:
-            yield FakeUnitOfWork(self.db)
-        except BaseException:
-            before.locks = self.db.locks
-            self.db.__dict__.update(before.__dict__)
-            raise
-        self.db.commits += 1
+    def __call__(self) -> FakeUnitOfWork:
+        """A unit of work, begun on entering it."""
+        return FakeUnitOfWork(self.db)
 
 
 class FakeSink:

@@ -10,11 +10,11 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from fastapi import FastAPI
 from vocation_shared.sealing import ContactKeyError
+from vocation_shared.testing.transaction import FakeTransaction
 
 from vocation_events.adapters.http import create_http_app
 from vocation_events.adapters.metrics import PrometheusMetrics
@@ -139,7 +139,7 @@ class FakeArchive:
         return len(gone)
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(FakeTransaction):
     """One unit at a time (a lock, as the rows' locks would order them); rolled back by restoring a copy."""
 
     claims: FakeClaimRepository
@@ -150,29 +150,23 @@ class FakeUnitOfWork:
         self._units = units
         self._saved: FakeDatabase | None = None
 
-    async def __aenter__(self) -> Self:
+    async def begin(self) -> None:
         if self._units.down:
             raise Unavailable("PostgreSQL unreachable: ConnectionRefusedError")
         await self._units.lock.acquire()
         db = self._units.db
         self._saved = copy.deepcopy(db)
         self.claims, self.erasures, self.archive = FakeClaimRepository(db), FakeErasures(db), FakeArchive(db)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if exc is None:
-                self._units.db.commits += 1
-            else:
-                assert self._saved is not None
-                self._units.db.__dict__.update(self._saved.__dict__)
-        finally:
-            self._units.lock.release()
+    async def commit(self) -> None:
+        self._units.db.commits += 1
+
+    async def rollback(self) -> None:
+        assert self._saved is not None
+        self._units.db.__dict__.update(self._saved.__dict__)
+
+    async def close(self) -> None:
+        self._units.lock.release()
 
 
 class FakeUnitsOfWork:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +13,7 @@ from typing import IO
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from vocation_shared.testing.process import service_environment, start_service
 
 from vocation_events.core.partners import hash_api_key
 from vocation_events.settings import EventsSettings
@@ -61,21 +60,19 @@ def start_gateway(
 def _popen_gateway(
     kafka_bootstrap: str, dsn: str, port: int, output: IO[bytes] | None, env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vocation_events"],
-        stdout=output,
-        stderr=subprocess.STDOUT if output is not None else None,
-        env={
-            **os.environ,
-            "VOCATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "VOCATION_DATABASE_URL": dsn,
-            "VOCATION_HTTP_PORT": str(port),
-            "VOCATION_ARCHIVE_ENABLED": "false",
-            "VOCATION_LOG_LEVEL": "WARNING",
-            "VOCATION_CONTACTS_KEYS": TEST_CONTACTS_KEYS,
-            "VOCATION_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
-            **env,
-        },
+    return start_service(
+        "vocation_events",
+        service_environment(
+            kafka_bootstrap,
+            dsn,
+            port,
+            VOCATION_ARCHIVE_ENABLED="false",
+            VOCATION_LOG_LEVEL="WARNING",
+            VOCATION_CONTACTS_KEYS=TEST_CONTACTS_KEYS,
+            VOCATION_PSEUDONYM_KEY=TEST_PSEUDONYM_KEY,
+        )
+        | env,
+        output,
     )
 
 

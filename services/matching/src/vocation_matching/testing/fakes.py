@@ -8,10 +8,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from types import TracebackType
-from typing import Self
 
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
+from vocation_shared.testing.transaction import FakeTransaction
 
 from vocation_matching.core.model import Match, OfferKey, OfferSource, Withdrawal
 
@@ -143,7 +142,7 @@ class FakeLedger:
         return {c: sorted(offers) for c, offers in found.items()}
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(FakeTransaction):
     """A transaction on a `FakeDatabase`: works on a copy, kept on a clean exit, dropped on an exception."""
 
     ledger: FakeLedger
@@ -153,24 +152,18 @@ class FakeUnitOfWork:
         self._caps = caps
         self._rows: dict[RowKey, Row] = {}
 
-    async def __aenter__(self) -> Self:
+    async def begin(self) -> None:
         self._rows = copy.deepcopy(self._db.rows)
         self.ledger = FakeLedger(self._rows, self._caps)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self._db.rows = self._rows
-            self._db.commits += 1
-            self._db.journal.append("commit")
-        else:
-            self._db.rollbacks += 1
-            self._db.journal.append("rollback")
+    async def commit(self) -> None:
+        self._db.rows = self._rows
+        self._db.commits += 1
+        self._db.journal.append("commit")
+
+    async def rollback(self) -> None:
+        self._db.rollbacks += 1
+        self._db.journal.append("rollback")
 
 
 class FakeUnitsOfWork:

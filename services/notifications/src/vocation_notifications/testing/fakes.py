@@ -9,8 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
@@ -25,6 +24,7 @@ from vocation_shared.facts import Tombstone
 from vocation_shared.postgres.outbox import QueuedFact, publish_in_order
 from vocation_shared.pseudonyms import PREFIX as PSEUDONYM_PREFIX
 from vocation_shared.pseudonyms import Pseudonymizer
+from vocation_shared.testing.transaction import FakeTransaction
 
 from vocation_notifications.core.consent import ConsentMark, Suppression, merge_marks
 from vocation_notifications.core.digest import Digest, HeldRow
@@ -645,7 +645,7 @@ class FakeProcessedEvents:
         return len(bare)
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(FakeTransaction):
     """The `UnitOfWork` port in memory: a failing block leaves the database as it found it."""
 
     def __init__(self, db: FakeDatabase) -> None:
@@ -658,26 +658,24 @@ class FakeUnitOfWork:
         self.events = FakeEventOutbox(db)
         self.processed = FakeProcessedEvents(db)
 
-    async def __aenter__(self) -> Self:
+    async def begin(self) -> None:
         self._before = copy.deepcopy(self._db)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        before, self._before = self._before, None
-        failure = self._db.failing_commits.pop(0) if exc_type is None and self._db.failing_commits else None
-        if exc_type is None and failure is None:
+    async def commit(self) -> None:
+        failure = self._db.failing_commits.pop(0) if self._db.failing_commits else None
+        if failure is None:
             self._db.commits += 1
-        elif before is not None:
+            self._before = None
+            return
+        await self.rollback()
+        raise failure
+
+    async def rollback(self) -> None:
+        before, self._before = self._before, None
+        if before is not None:
             calls, failing = self._db.calls, self._db.failing_commits
             self._db.__dict__.update(before.__dict__)
             self._db.calls, self._db.failing_commits = calls, failing  # what was asked stays logged
-        if failure is not None:
-            raise failure
 
 
 class FakeUnitsOfWork:

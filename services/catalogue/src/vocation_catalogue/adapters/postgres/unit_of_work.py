@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import asyncpg
+from vocation_shared.postgres.transaction import PostgresTransaction
 
 from vocation_catalogue.adapters.postgres.bookings import PostgresBookings
 from vocation_catalogue.adapters.postgres.erasures import PostgresErasures
@@ -14,10 +12,18 @@ from vocation_catalogue.adapters.postgres.processed import PostgresProcessedEven
 from vocation_catalogue.adapters.postgres.read_models import PostgresReadModels
 
 
-class PostgresUnitOfWork:
-    """The repositories, each running its statements on one transaction's connection."""
+class PostgresUnitOfWork(PostgresTransaction):
+    """`async with` it: acquires a connection and begins; commits when the block ends normally, rolls
+    back when it raises, and gives the connection back to the pool either way."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    read_models: PostgresReadModels
+    bookings: PostgresBookings
+    outcomes: PostgresOutcomes
+    erasures: PostgresErasures
+    processed: PostgresProcessedEvents
+
+    def bind(self, conn: asyncpg.Connection) -> None:
+        """The repositories, each running its statements on this transaction's connection."""
         self.read_models = PostgresReadModels(conn)
         self.bookings = PostgresBookings(conn)
         self.outcomes = PostgresOutcomes(conn)
@@ -26,14 +32,11 @@ class PostgresUnitOfWork:
 
 
 class PostgresUnitsOfWork:
-    """The `UnitsOfWork` port on a pool."""
+    """The `UnitsOfWork` port: a new `PostgresUnitOfWork` on the pool for each call."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[PostgresUnitOfWork]:
-        """A connection and a transaction: committed when the block ends normally, rolled back when
-        it raises; the connection goes back to the pool either way."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield PostgresUnitOfWork(conn)
+    def __call__(self) -> PostgresUnitOfWork:
+        """A unit of work, begun on entering it."""
+        return PostgresUnitOfWork(self.pool)

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Self
-
 import asyncpg
+from vocation_shared.postgres.transaction import PostgresTransaction
 
 from vocation_matching.adapters.postgres.ledger import Caps, PostgresLedger
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(PostgresTransaction):
     """`async with` it: acquires a connection and begins; commits on a normal exit, rolls back on an
-    exception (asyncpg's transaction block), and gives the connection back either way."""
+    exception, and gives the connection back either way."""
 
     ledger: PostgresLedger
 
     def __init__(self, pool: asyncpg.Pool, caps: Caps) -> None:
-        self._pool = pool
+        super().__init__(pool)
         self._caps = caps
-        self._stack = AsyncExitStack()
 
-    async def __aenter__(self) -> Self:
-        async with AsyncExitStack() as stack:
-            conn = await stack.enter_async_context(self._pool.acquire())
-            await stack.enter_async_context(conn.transaction())
-            self.ledger = PostgresLedger(conn, self._caps)
-            self._stack = stack.pop_all()  # entered: closed by __aexit__, not here
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stack.__aexit__(exc_type, exc, tb)
+    def bind(self, conn: asyncpg.Connection) -> None:
+        """The ledger, on this transaction's connection."""
+        self.ledger = PostgresLedger(conn, self._caps)
 
 
 class PostgresUnitsOfWork:

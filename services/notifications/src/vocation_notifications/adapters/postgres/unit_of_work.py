@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-from asyncpg.transaction import Transaction
+from vocation_shared.postgres.transaction import PostgresTransaction
 
 from vocation_notifications.adapters.contact_cipher import ContactCipher
 from vocation_notifications.adapters.postgres.contacts import PostgresContacts
@@ -18,7 +14,7 @@ from vocation_notifications.adapters.postgres.processed import PostgresProcessed
 from vocation_notifications.adapters.postgres.snapshots import PostgresSnapshots
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(PostgresTransaction):
     """`async with` it: acquires a connection and begins; commits on a normal exit, rolls back on an
     exception, and gives the connection back either way."""
 
@@ -30,46 +26,17 @@ class PostgresUnitOfWork:
     processed: PostgresProcessedEvents
 
     def __init__(self, pool: asyncpg.Pool, cipher: ContactCipher) -> None:
-        self._pool = pool
+        super().__init__(pool)
         self._cipher = cipher
-        self._conn: PoolConnectionProxy | None = None
-        self._tx: Transaction | None = None
 
-    async def __aenter__(self) -> Self:
-        conn = await self._pool.acquire()
-        try:
-            tx = conn.transaction()
-            await tx.start()
-        except BaseException:
-            await self._pool.release(conn)
-            raise
-        self._conn, self._tx = conn, tx
-        bound = conn  # the repositories run their statements on this transaction's connection
-        self.contacts = PostgresContacts(bound, self._cipher)
-        self.snapshots = PostgresSnapshots(bound)
-        self.outbox = PostgresOutbox(bound, self._cipher)
-        self.digests = PostgresDigests(bound)
-        self.events = PostgresEventOutbox(bound)
-        self.processed = PostgresProcessedEvents(bound)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        conn, tx = self._conn, self._tx
-        self._conn = self._tx = None
-        if conn is None or tx is None:
-            raise RuntimeError("unit of work not entered")
-        try:
-            if exc_type is None:
-                await tx.commit()
-            else:
-                await tx.rollback()
-        finally:
-            await self._pool.release(conn)
+    def bind(self, conn: asyncpg.Connection) -> None:
+        """The repositories, running their statements on this transaction's connection."""
+        self.contacts = PostgresContacts(conn, self._cipher)
+        self.snapshots = PostgresSnapshots(conn)
+        self.outbox = PostgresOutbox(conn, self._cipher)
+        self.digests = PostgresDigests(conn)
+        self.events = PostgresEventOutbox(conn)
+        self.processed = PostgresProcessedEvents(conn)
 
 
 class PostgresUnitsOfWork:
