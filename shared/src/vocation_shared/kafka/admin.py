@@ -16,6 +16,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from vocation_shared.contracts.topics import TopicSpec
 
 REQUEST_TIMEOUT_MS = 10_000
+APPLIED_WITHIN_S = 15.0
+"""How long brokers may take to show an accepted config change before it counts as refused."""
 
 
 def admin_client(bootstrap: str, client_id: str = "vocation-admin") -> AIOKafkaAdminClient:
@@ -177,12 +179,29 @@ async def reconcile_topics(
             to_alter[name] = merged_overrides(wanted[name], configs[name].overrides)
     if apply and to_alter:
         await _alter_configs(admin, to_alter)
-        after = await _describe_configs(admin, list(to_alter))
-        left = [d for name in to_alter for d in config_drift(wanted[name], after[name].in_force)]
+        left = await _settled_drift(admin, {name: wanted[name] for name in to_alter})
         if left:
             raise KafkaError(f"the cluster kept settings off the registry: {', '.join(map(str, left))}")
         report.applied = True
     return report
+
+
+async def _settled_drift(
+    admin: AIOKafkaAdminClient, wanted: dict[str, TopicSpec], within_s: float = APPLIED_WITHIN_S
+) -> list[Drift]:
+    """The drift left once the brokers applied an accepted change, read again until none or `within_s`.
+
+    An accepted AlterConfigs is written to the cluster's metadata log; the broker that answers a
+    DescribeConfigs applies it a moment later (longer on a loaded machine), so one read right
+    after may still show the old values.
+    """
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        after = await _describe_configs(admin, list(wanted))
+        left = [d for name in wanted for d in config_drift(wanted[name], after[name].in_force)]
+        if not left or asyncio.get_running_loop().time() >= deadline:
+            return left
+        await asyncio.sleep(0.2)
 
 
 async def ensure_topics(
