@@ -9,9 +9,11 @@ from typing import Any, Protocol
 
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.vocabulary import MatchDeclineReason
 from vocation_shared.facts import Fact
 from vocation_shared.unit_of_work import Transactional
 
+from vocation_catalogue.core.applications import ApplicationView, EmployerAnswer, MatchView, Outcome
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
@@ -236,4 +238,41 @@ class Observatory(Protocol):
 
     async def needs(self, query: ObservatoryQuery) -> tuple[list[NeedCounts], datetime]:
         """Each catalogue's figures per département and métier (parts for `core.observatory.report`), and when."""
+        ...
+
+
+class ApplicationDesk(Protocol):
+    """What the pages ask of the application layer: read a pair's state, act on a confirmed click.
+
+    Every command is idempotent on the state: a second identical call returns the same view with
+    `changed=False` and publishes nothing new. Implemented by `handlers.Applications`; faked by
+    `testing.fakes.FakeApplicationDesk` for the pages' unit tests.
+    """
+
+    async def view(self, candidate_id: str, offer_id: str) -> ApplicationView:
+        """The pair's state (`NONE` when nothing happened yet)."""
+        ...
+
+    async def match(self, candidate_id: str, offer_id: str) -> MatchView | None:
+        """The pair's standing match (distance, reasons), None when there is none."""
+        ...
+
+    async def submit(
+        self, candidate_id: str, offer_id: str, *, message: str | None, share_email: bool, share_phone: bool
+    ) -> Outcome:
+        """« Je suis intéressé(e) », confirmed: publishes `application.submitted` once."""
+        ...
+
+    async def decline_match(
+        self, candidate_id: str, offer_id: str, reason: MatchDeclineReason | None
+    ) -> Outcome:
+        """« Pas pour moi », confirmed: publishes `match.declined` once."""
+        ...
+
+    async def withdraw(self, candidate_id: str, offer_id: str) -> Outcome:
+        """The candidate withdraws: publishes `application.withdrawn` (`candidate`) once."""
+        ...
+
+    async def answer(self, candidate_id: str, offer_id: str, answer: EmployerAnswer) -> Outcome:
+        """The employer's one-click answer, confirmed: publishes `application.answered` once."""
         ...
