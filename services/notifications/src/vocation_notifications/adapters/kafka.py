@@ -22,6 +22,8 @@ CONSUMED = (
     Topic.IMMERSION_SLOTS,
     Topic.MATCHES,
     Topic.IMMERSION_BOOKINGS,
+    Topic.VACANCIES,
+    Topic.APPLICATIONS,
 )
 """The topics this service reads, each under its own consumer group (`Handlers.group`)."""
 
@@ -60,5 +62,18 @@ def subscribe(consumer: EventConsumer, handlers: Handlers, max_records: int = 50
         group_id=handlers.group(Topic.IMMERSION_BOOKINGS),
         handle_batch=handlers.on_bookings,
         accepts={ev.ImmersionBooked.TYPE, ev.ImmersionRefused.TYPE, ev.ImmersionCancelled.TYPE},
+        max_records=max_records,
+    )
+    consumer.subscribe_batch(
+        Topic.VACANCIES,
+        group_id=handlers.group(Topic.VACANCIES),
+        handle_batch=handlers.on_vacancies,
+        max_records=max_records,
+    )
+    consumer.subscribe_batch(
+        Topic.APPLICATIONS,
+        group_id=handlers.group(Topic.APPLICATIONS),
+        handle_batch=handlers.on_applications,
+        accepts={ev.ApplicationSubmitted.TYPE, ev.ApplicationAnswered.TYPE, ev.ApplicationWithdrawn.TYPE},
         max_records=max_records,
     )
