@@ -29,6 +29,7 @@ CURRENT = "Xq3v0b8kJm2Yt7Rw1Zp4Lc9Hs6Nd5Fe0Ga8Ub3Vi2Wo7Ex"
 PREVIOUS = "Ta9Kc2Lm7Pq4Rs1Vw8Xy3Zb6Dd0Ff5Gh2Jj9Kk4Ll1Mn"
 INBOUND = "Hb4Nc8Qd1Rf5Sg9Th2Uj6Vk0Wl3Xm7Yn1Zp5Aq9Br3Cs"
 PSEUDONYM_KEY = "Pk7Rt2Wq9Zs4Lm1Xc8Vb3Nh6Jd0Fg5Ka2Yu7Ei4Op9Qw"
+LINK_KEY = "Lk4Tq8Wz1Rs6Mn3Xb9Vc2Hd7Jf0Gk5Pa8Yu1Ei6Or3Qs"
 ATTACKER = ("203.0.113.66", 40000)
 NEIGHBOUR = ("198.51.100.7", 40001)
 
@@ -53,6 +54,7 @@ async def guarded(
         signing_secret_previous=PREVIOUS,
         sms_inbound_token=INBOUND,
         pseudonym_key=PSEUDONYM_KEY,
+        link_key=LINK_KEY,
         public_failures_burst=3,
         public_failures_per_minute=6,
     )

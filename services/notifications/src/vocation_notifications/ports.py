@@ -17,6 +17,7 @@ from vocation_shared.contracts.vocabulary import (
     NotificationPurpose,
     SuppressionReason,
 )
+from vocation_shared.links import Link
 from vocation_shared.pseudonyms import Pseudonymizer
 from vocation_shared.unit_of_work import Transactional
 
@@ -466,7 +467,7 @@ class UnitsOfWork(Protocol):
         ...
 
 
-class ConsentCommands(Protocol):
+class PublicCommands(Protocol):
     """What the public HTTP routes ask of the application layer (`handlers.Handlers`)."""
 
     async def withdraw(self, candidate_id: str, channel: Channel, origin: ConsentOrigin) -> bool:
@@ -475,4 +476,8 @@ class ConsentCommands(Protocol):
 
     async def stop_reply(self, phone: str) -> int:
         """A STOP reply from `phone`: withdraw SMS consent of every candidate at that number."""
+        ...
+
+    async def renew_link(self, link: Link) -> None:
+        """Send a fresh link in place of an expired genuine one (once per pair, action and day)."""
         ...

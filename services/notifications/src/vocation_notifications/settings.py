@@ -213,6 +213,7 @@ class NotificationsSettings(CommonSettings):
             else:
                 problems.append(weak_secret("VOCATION_SMS_INBOUND_TOKEN", token))
         problems.append(self.pseudonym_key_problem())
+        problems.append(self.link_key_problem())  # the signed personal links (shared with the catalogue)
         return problems
 
     def _contacts_keys_setting(self, *, raw: bool = False) -> str:

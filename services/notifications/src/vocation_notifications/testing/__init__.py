@@ -21,8 +21,11 @@ from vocation_notifications.testing.fakes import (
 )
 from vocation_notifications.testing.harness import (
     MORNING,
+    RECRUITER,
     TEST_CONTACTS_KEYS,
     Harness,
+    answered,
+    application_withdrawn,
     contact,
     eventually,
     match,
@@ -30,6 +33,8 @@ from vocation_notifications.testing.harness import (
     read_events,
     read_values,
     settings_for_tests,
+    submitted,
+    vacancy,
     withdrawal,
 )
 from vocation_notifications.testing.loopback import (
@@ -45,6 +50,7 @@ from vocation_notifications.testing.loopback import (
 
 __all__ = [
     "MORNING",
+    "RECRUITER",
     "TEST_CONTACTS_KEYS",
     "FakeClock",
     "FakeContacts",
@@ -65,6 +71,8 @@ __all__ = [
     "SmsProviderStub",
     "SmtpSink",
     "StubSms",
+    "answered",
+    "application_withdrawn",
     "contact",
     "email_events_app",
     "eventually",
@@ -76,5 +84,7 @@ __all__ = [
     "settings_for_tests",
     "sms_provider",
     "smtp_server",
+    "submitted",
+    "vacancy",
     "withdrawal",
 ]

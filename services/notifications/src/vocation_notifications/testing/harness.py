@@ -17,6 +17,7 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.producers import Service
+from vocation_shared.contracts.vocabulary import ApplicationWithdrawalReason
 from vocation_shared.kafka import EventPublisher
 from vocation_shared.testing import samples
 
@@ -202,6 +203,55 @@ def withdrawal(
     values.update(fields)
     data = p.MatchWithdrawn.model_validate(values)
     return ev.MatchWithdrawn.build(data, source=Service.MATCHING.source, id=event_id)
+
+
+RECRUITER = {"name": "Claire Recruteuse", "email": "recrutement@ehpad-tilleuls.fr", "phone": "+33474000000"}
+"""The sample vacancy's recruiting contact (a professional's)."""
+
+
+def vacancy(offer_id: str, **fields: Any) -> ev.VacancyPosted:
+    """The sample aide-soignant vacancy at Bourg-en-Bresse under `offer_id`, with a recruiting contact."""
+    values = samples.vacancy(id=offer_id, recruiting_contact=RECRUITER)
+    values.update(fields)
+    return ev.VacancyPosted.build(p.Vacancy.model_validate(values), source="urn:partner:test")
+
+
+def submitted(candidate_id: str, offer_id: str, **fields: Any) -> ev.ApplicationSubmitted:
+    """The candidate applies to the offer (sharing their email, not their phone, by default)."""
+    values = samples.application_submitted(
+        application_id=p.application_id_of(candidate_id, offer_id),
+        candidate_id=candidate_id,
+        offer_id=offer_id,
+        match_id=None,
+    )
+    values.update(fields)
+    data = p.ApplicationSubmitted.model_validate(values)
+    return ev.ApplicationSubmitted.build(data, source=Service.CATALOGUE.source)
+
+
+def answered(candidate_id: str, offer_id: str, answer: str, **fields: Any) -> ev.ApplicationAnswered:
+    """The employer's answer to the candidate's application."""
+    values = samples.application_answered(
+        application_id=p.application_id_of(candidate_id, offer_id),
+        candidate_id=candidate_id,
+        offer_id=offer_id,
+        answer=answer,
+    )
+    values.update(fields)
+    data = p.ApplicationAnswered.model_validate(values)
+    return ev.ApplicationAnswered.build(data, source=Service.CATALOGUE.source)
+
+
+def application_withdrawn(candidate_id: str, offer_id: str, reason: str) -> ev.ApplicationWithdrawn:
+    """The application ended without an answer, for `reason`."""
+    data = p.ApplicationWithdrawn(
+        application_id=p.application_id_of(candidate_id, offer_id),
+        candidate_id=candidate_id,
+        offer_id=offer_id,
+        reason=ApplicationWithdrawalReason(reason),
+        withdrawn_at=datetime(2026, 12, 17, 10, 0, tzinfo=UTC),
+    )
+    return ev.ApplicationWithdrawn.build(data, source=Service.CATALOGUE.source)
 
 
 async def _partitions_of(bootstrap: str, topic: str) -> set[int]:
