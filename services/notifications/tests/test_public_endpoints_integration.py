@@ -22,6 +22,7 @@ from vocation_notifications.testing import (
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import Channel
+from vocation_shared.links import Action, LinkSigner
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +79,7 @@ async def test_oversized_bodies_get_413_on_every_public_endpoint(guarded: Notifi
         for method, path in (
             ("GET", f"/desinscription?token={token}"),
             ("POST", f"/desinscription?token={token}"),
+            ("POST", "/liens/nouveau"),
             ("POST", "/sms/inbound"),
         ):
             answer = await client.request(method, path, content=big, headers={"x-vocation-token": INBOUND})
@@ -91,6 +93,20 @@ async def test_oversized_bodies_get_413_on_every_public_endpoint(guarded: Notifi
             headers={"x-vocation-token": INBOUND},
         )
         assert ok.json() == {"status": "ignored"}
+
+
+async def test_forged_tokens_asking_for_a_fresh_link_are_throttled_like_unsubscribe_links(
+    guarded: NotificationsService,
+) -> None:
+    forged = LinkSigner(["not-our-link-key-" + "x" * 32]).sign(Action.HIRED, "cand-1", "vac-1")
+    ours = LinkSigner([LINK_KEY]).sign(Action.HIRED, "cand-1", "vac-1")
+    async with _client(guarded) as attacker, _client(guarded, NEIGHBOUR) as neighbour:
+        answers = [await attacker.post("/liens/nouveau", data={"token": forged}) for _ in range(3)]
+        assert {a.status_code for a in answers} == {200}  # the same page as for a genuine token
+        throttled = await attacker.post("/liens/nouveau", data={"token": ours})
+        assert throttled.status_code == 429 and "Réessayez dans" in throttled.text
+        assert int(throttled.headers["retry-after"]) >= 1
+        assert (await neighbour.post("/liens/nouveau", data={"token": ours})).status_code == 200
 
 
 async def test_repeated_invalid_links_are_throttled_per_address_with_retry_after(

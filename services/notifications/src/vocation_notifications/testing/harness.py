@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.vocabulary import ApplicationWithdrawalReason
 from vocation_shared.kafka import EventPublisher
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, Link, LinkSigner
 from vocation_shared.testing import samples
 
 from vocation_notifications.app import NotificationsService
@@ -203,6 +205,22 @@ def withdrawal(
     values.update(fields)
     data = p.MatchWithdrawn.model_validate(values)
     return ev.MatchWithdrawn.build(data, source=Service.MATCHING.source, id=event_id)
+
+
+PERSONAL_LINK = re.compile(r"https?://[^/\s\"]+/l/([A-Za-z0-9_-]+)")
+DEVELOPMENT_LINKS = LinkSigner([DEVELOPMENT_LINK_KEY])
+
+
+def personal_links(text: str) -> list[Link]:
+    """The personal links of a message (`{site}/l/{token}`), each checked valid under the development
+    link key, in order (a message's text or HTML)."""
+    found = []
+    for token in PERSONAL_LINK.findall(text):
+        checked = DEVELOPMENT_LINKS.verify(token)
+        if not checked.valid or checked.link is None:
+            raise AssertionError(f"not a valid personal link: {token} ({checked.verdict})")
+        found.append(checked.link)
+    return found
 
 
 RECRUITER = {"name": "Claire Recruteuse", "email": "recrutement@ehpad-tilleuls.fr", "phone": "+33474000000"}
