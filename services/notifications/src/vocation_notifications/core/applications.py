@@ -90,24 +90,23 @@ def plan_submitted(
     contact that changes in between is the one written to. The reminder is dropped by an answer
     or a withdrawal (`withdraw_related` on the application id).
     """
-    payload = submitted_payload(data)
-    common = {
-        "recipient_id": data.offer_id,
-        "recipient_kind": RecipientKind.RECRUITER,
-        "channel": Channel.EMAIL,
-        "about_id": data.application_id,
-        "payload": payload,
-        "related_id": data.application_id,
-    }
-    return [
-        PlannedNotification(purpose=NotificationPurpose.APPLICATION_RECEIVED, not_before=now, **common),
-        PlannedNotification(
-            purpose=NotificationPurpose.APPLICATION_REMINDER,
-            not_before=max(now, reminder_at(data.submitted_at, departement, policy)),
-            critical=True,
-            **common,
-        ),
-    ]
+    received = PlannedNotification(
+        data.offer_id,
+        RecipientKind.RECRUITER,
+        Channel.EMAIL,
+        NotificationPurpose.APPLICATION_RECEIVED,
+        data.application_id,
+        now,
+        submitted_payload(data),
+        related_id=data.application_id,
+    )
+    reminder = replace(
+        received,
+        purpose=NotificationPurpose.APPLICATION_REMINDER,
+        not_before=max(now, reminder_at(data.submitted_at, departement, policy)),
+        critical=True,
+    )
+    return [received, reminder]
 
 
 def _pair(data: ApplicationAnswered | ApplicationWithdrawn) -> dict[str, Any]:

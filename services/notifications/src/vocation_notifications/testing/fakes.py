@@ -399,7 +399,8 @@ class FakeOutbox:
         site = self._db.establishments.get(vacancy["establishment_id"])
         for columns in (vacancy["recruiting"], site.get("recruiting") if site else None):
             if columns is not None and columns[1] is not None:
-                return columns
+                name, email, phone = columns
+                return name, email, phone
         return None
 
     def _row(self, r: dict[str, Any]) -> OutboxRow:
@@ -414,8 +415,8 @@ class FakeOutbox:
         offer_id = str(payload.get("offer_id", ""))
         vacancy = self._db.vacancies.get(offer_id)
         if vacancy is not None:
-            fields = ("title", "establishment_name", "commune_insee", "application_url")
-            payload = {**payload, "vacancy": {k: vacancy[k] for k in fields}}
+            shown = ("title", "establishment_name", "commune_insee", "application_url")
+            payload = {**payload, "vacancy": {k: vacancy[k] for k in shown}}
         recruiter = self._recruiter(offer_id)
         if recruiter is not None:
             payload = {**payload, "recruiter": dict(zip(("name", "email", "phone"), recruiter, strict=True))}
