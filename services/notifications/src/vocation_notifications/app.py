@@ -121,7 +121,6 @@ class NotificationsService:
         self.renderer = Renderer(
             site_base_url=settings.site_base_url,
             public_base_url=settings.public_base_url,
-            signing_secret=settings.signing_secret.get_secret_value(),
             stop_number=settings.sms_stop_number,
             link_signer=settings.link_signer(),
         )

@@ -22,7 +22,7 @@ from vocation_shared.logs import get_logger
 from vocation_notifications.adapters.public_http import page, problem, wants_html
 from vocation_notifications.core.consent import is_stop_reply
 from vocation_notifications.core.throttle import FailureThrottle, retry_after
-from vocation_notifications.core.tokens import BadToken, verify_unsubscribe
+from vocation_notifications.core.tokens import BadToken, read_unsubscribe
 from vocation_notifications.ports import PublicCommands
 
 log = get_logger(__name__)
@@ -122,7 +122,7 @@ def api_router(
         if (refused := _throttled(request, html)) is not None:
             return refused
         try:
-            verify_unsubscribe(secrets, token)
+            read_unsubscribe(signer, secrets, token)
         except BadToken:
             _failed(request)
             return _bad_link(html)
@@ -144,7 +144,7 @@ def api_router(
             form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
             token = (form.get("token") or [""])[0]
         try:
-            candidate_id, channel = verify_unsubscribe(secrets, token)
+            candidate_id, channel = read_unsubscribe(signer, secrets, token)
         except BadToken:
             _failed(request)
             return _bad_link(html)

@@ -13,7 +13,7 @@ from vocation_shared.reference import DIPLOMAS, Diploma, communes, rome_v4
 
 from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.sms import fit, size_of
-from vocation_notifications.core.tokens import sign_unsubscribe
+from vocation_notifications.core.tokens import sign_unsubscribe_link
 from vocation_notifications.ports import RenderedEmail
 
 _KINDS = {
@@ -132,7 +132,6 @@ class Renderer:
         *,
         site_base_url: str,
         public_base_url: str,
-        signing_secret: str,
         stop_number: str,
         link_signer: LinkSigner | None = None,
     ) -> None:
@@ -155,13 +154,12 @@ class Renderer:
         )
         self._site = site_base_url.rstrip("/")
         self._public = public_base_url.rstrip("/")
-        self._secret = signing_secret
         self._stop_number = stop_number
         self._links = link_signer or LinkSigner([DEVELOPMENT_LINK_KEY])
 
     def unsubscribe_url(self, candidate_id: str) -> str:
         """The signed unsubscribe link for a candidate's emails."""
-        token = sign_unsubscribe(self._secret, candidate_id, Channel.EMAIL)
+        token = sign_unsubscribe_link(self._links, candidate_id, Channel.EMAIL)
         return f"{self._public}/desinscription?token={token}"
 
     def link(self, action: Action, candidate_id: str, offer_id: str) -> str:

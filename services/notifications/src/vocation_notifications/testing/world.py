@@ -31,7 +31,6 @@ FACTS = OutcomeEvents("urn:vocation:notifications")
 RENDERING: dict[str, Any] = {
     "site_base_url": "https://vocation.test",
     "public_base_url": "https://notifications.vocation.test",
-    "signing_secret": "s" * 48,
     "stop_number": "38100",
 }
 """The test renderer's settings (its links are signed with the development link key)."""
