@@ -147,6 +147,14 @@ def test_long_sms_body_is_cut_on_a_word_but_the_link_and_stop_stay() -> None:
     assert short == "Vocation : offre à Bourg-en-Bresse. " + tail
 
 
+def test_a_link_too_long_for_words_in_one_segment_takes_two_never_more() -> None:
+    tail = "https://vocation.example.fr/l/" + "A" * 100 + " STOP au 38100"
+    body = "Vocation : Bourg-en-Bresse (29 km), Aide-soignant(e) de nuit. Logement propose."
+    assert fit(body, tail) == f"{body} {tail}" and size_of(fit(body, tail)).segments == 2
+    long = fit("Vocation : " + "une offre formidable " * 12, tail)
+    assert size_of(long).segments == 2 and long.endswith(tail) and "... https://" in long
+
+
 # --- tokens and consent ------------------------------------------------------------------------
 
 
