@@ -13,6 +13,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import types_on
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventConsumer
+from vocation_shared.kafka.consumer import BatchHandler
 
 from vocation_notifications.handlers import Handlers
 
@@ -38,18 +39,15 @@ def subscribe(consumer: EventConsumer, handlers: Handlers, max_records: int = 50
         accepts=types_on(Topic.CANDIDATE_CONTACTS),
         max_records=max_records,
     )
-    consumer.subscribe_batch(
-        Topic.ESTABLISHMENTS,
-        group_id=handlers.group(Topic.ESTABLISHMENTS),
-        handle_batch=handlers.on_establishments,
-        max_records=max_records,
-    )
-    consumer.subscribe_batch(
-        Topic.IMMERSION_SLOTS,
-        group_id=handlers.group(Topic.IMMERSION_SLOTS),
-        handle_batch=handlers.on_slots,
-        max_records=max_records,
-    )
+    read_models: dict[Topic, BatchHandler] = {
+        Topic.ESTABLISHMENTS: handlers.on_establishments,
+        Topic.IMMERSION_SLOTS: handlers.on_slots,
+        Topic.VACANCIES: handlers.on_vacancies,
+    }
+    for topic, handle in read_models.items():
+        consumer.subscribe_batch(
+            topic, group_id=handlers.group(topic), handle_batch=handle, max_records=max_records
+        )
     consumer.subscribe_batch(
         Topic.MATCHES,
         group_id=handlers.group(Topic.MATCHES),
@@ -62,12 +60,6 @@ def subscribe(consumer: EventConsumer, handlers: Handlers, max_records: int = 50
         group_id=handlers.group(Topic.IMMERSION_BOOKINGS),
         handle_batch=handlers.on_bookings,
         accepts={ev.ImmersionBooked.TYPE, ev.ImmersionRefused.TYPE, ev.ImmersionCancelled.TYPE},
-        max_records=max_records,
-    )
-    consumer.subscribe_batch(
-        Topic.VACANCIES,
-        group_id=handlers.group(Topic.VACANCIES),
-        handle_batch=handlers.on_vacancies,
         max_records=max_records,
     )
     consumer.subscribe_batch(

@@ -207,31 +207,36 @@ class FakeSnapshots:
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
 
+    @staticmethod
+    def _newest(table: dict[str, dict[str, Any]], entity_id: str, row: dict[str, Any]) -> None:
+        """Keep `row` unless a newer version is stored (equal wins), as the SQL's upserts."""
+        stored = table.get(entity_id)
+        if stored is None or stored["version"] <= row["version"]:
+            table[entity_id] = row
+
     async def save_establishment(self, data: p.Establishment) -> None:
-        stored = self._db.establishments.get(data.id)
-        if stored is None or stored["version"] <= data.version:
-            email = data.immersion_contact_email
-            self._db.establishments[data.id] = {
-                "name": data.name,
-                "commune_insee": data.commune_insee,
-                "address": data.address,
-                "tutor_email": str(email) if email else None,
-                "recruiting": recruiting_columns(data.recruiting_contact),
-                "version": data.version,
-            }
+        email = data.immersion_contact_email
+        row = {
+            "name": data.name,
+            "commune_insee": data.commune_insee,
+            "address": data.address,
+            "tutor_email": str(email) if email else None,
+            "recruiting": recruiting_columns(data.recruiting_contact),
+            "version": data.version,
+        }
+        self._newest(self._db.establishments, data.id, row)
 
     async def save_vacancy(self, data: p.Vacancy) -> None:
-        stored = self._db.vacancies.get(data.id)
-        if stored is None or stored["version"] <= data.version:
-            self._db.vacancies[data.id] = {
-                "establishment_id": data.establishment.id,
-                "establishment_name": data.establishment.name,
-                "title": data.title,
-                "commune_insee": data.commune_insee,
-                "application_url": str(data.application_url) if data.application_url else None,
-                "recruiting": recruiting_columns(data.recruiting_contact),
-                "version": data.version,
-            }
+        row = {
+            "establishment_id": data.establishment.id,
+            "establishment_name": data.establishment.name,
+            "title": data.title,
+            "commune_insee": data.commune_insee,
+            "application_url": str(data.application_url) if data.application_url else None,
+            "recruiting": recruiting_columns(data.recruiting_contact),
+            "version": data.version,
+        }
+        self._newest(self._db.vacancies, data.id, row)
 
     async def vacancy_departement(self, vacancy_id: str) -> str | None:
         vacancy = self._db.vacancies.get(vacancy_id)
@@ -241,17 +246,16 @@ class FakeSnapshots:
         return departement_of(site.get("commune_insee") if site else vacancy["commune_insee"])
 
     async def save_slot(self, data: p.ImmersionSlot) -> None:
-        stored = self._db.slots.get(data.id)
-        if stored is None or stored["version"] <= data.version:
-            self._db.slots[data.id] = {
-                "establishment_id": data.establishment.id,
-                "establishment_name": data.establishment.name,
-                "title": data.title,
-                "rome_code": data.rome_code,
-                "commune_insee": data.commune_insee,
-                "tutor_name": data.tutor_name,
-                "version": data.version,
-            }
+        row = {
+            "establishment_id": data.establishment.id,
+            "establishment_name": data.establishment.name,
+            "title": data.title,
+            "rome_code": data.rome_code,
+            "commune_insee": data.commune_insee,
+            "tutor_name": data.tutor_name,
+            "version": data.version,
+        }
+        self._newest(self._db.slots, data.id, row)
 
     async def slot_snapshot(self, slot_id: str, places_left: int | None) -> dict[str, Any] | None:
         slot = self._db.slots.get(slot_id)

@@ -234,28 +234,22 @@ def vacancy(offer_id: str, **fields: Any) -> ev.VacancyPosted:
     return ev.VacancyPosted.build(p.Vacancy.model_validate(values), source="urn:partner:test")
 
 
+def _pair(candidate_id: str, offer_id: str, sample: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A sample fact's data for this candidate and offer (their application id), then `fields`."""
+    pair = {"application_id": p.application_id_of(candidate_id, offer_id), "candidate_id": candidate_id}
+    return {**sample, **pair, "offer_id": offer_id, **fields}
+
+
 def submitted(candidate_id: str, offer_id: str, **fields: Any) -> ev.ApplicationSubmitted:
     """The candidate applies to the offer (sharing their email, not their phone, by default)."""
-    values = samples.application_submitted(
-        application_id=p.application_id_of(candidate_id, offer_id),
-        candidate_id=candidate_id,
-        offer_id=offer_id,
-        match_id=None,
-    )
-    values.update(fields)
+    values = _pair(candidate_id, offer_id, samples.application_submitted(match_id=None), fields)
     data = p.ApplicationSubmitted.model_validate(values)
     return ev.ApplicationSubmitted.build(data, source=Service.CATALOGUE.source)
 
 
 def answered(candidate_id: str, offer_id: str, answer: str, **fields: Any) -> ev.ApplicationAnswered:
     """The employer's answer to the candidate's application."""
-    values = samples.application_answered(
-        application_id=p.application_id_of(candidate_id, offer_id),
-        candidate_id=candidate_id,
-        offer_id=offer_id,
-        answer=answer,
-    )
-    values.update(fields)
+    values = _pair(candidate_id, offer_id, samples.application_answered(answer=answer), fields)
     data = p.ApplicationAnswered.model_validate(values)
     return ev.ApplicationAnswered.build(data, source=Service.CATALOGUE.source)
 
