@@ -55,17 +55,21 @@ def subscribe(consumer: EventConsumer, handlers: Handlers, max_records: int = 50
         on_tombstone=handlers.on_matches_erased,
         max_records=max_records,
     )
-    consumer.subscribe_batch(
-        Topic.IMMERSION_BOOKINGS,
-        group_id=handlers.group(Topic.IMMERSION_BOOKINGS),
-        handle_batch=handlers.on_bookings,
-        accepts={ev.ImmersionBooked.TYPE, ev.ImmersionRefused.TYPE, ev.ImmersionCancelled.TYPE},
-        max_records=max_records,
-    )
-    consumer.subscribe_batch(
-        Topic.APPLICATIONS,
-        group_id=handlers.group(Topic.APPLICATIONS),
-        handle_batch=handlers.on_applications,
-        accepts={ev.ApplicationSubmitted.TYPE, ev.ApplicationAnswered.TYPE, ev.ApplicationWithdrawn.TYPE},
-        max_records=max_records,
-    )
+    facts: dict[Topic, tuple[BatchHandler, set[str]]] = {
+        Topic.IMMERSION_BOOKINGS: (
+            handlers.on_bookings,
+            {ev.ImmersionBooked.TYPE, ev.ImmersionRefused.TYPE, ev.ImmersionCancelled.TYPE},
+        ),
+        Topic.APPLICATIONS: (  # not `match.declined`, on the same topic: matching's to read
+            handlers.on_applications,
+            {ev.ApplicationSubmitted.TYPE, ev.ApplicationAnswered.TYPE, ev.ApplicationWithdrawn.TYPE},
+        ),
+    }
+    for topic, (handle, accepted) in facts.items():
+        consumer.subscribe_batch(
+            topic,
+            group_id=handlers.group(topic),
+            handle_batch=handle,
+            accepts=accepted,
+            max_records=max_records,
+        )

@@ -201,6 +201,17 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
 
+def _offer_columns(data: p.Vacancy | p.ImmersionSlot) -> dict[str, Any]:
+    """What the snapshots keep of any offer: its site, title, commune and version."""
+    return {
+        "establishment_id": data.establishment.id,
+        "establishment_name": data.establishment.name,
+        "title": data.title,
+        "commune_insee": data.commune_insee,
+        "version": data.version,
+    }
+
+
 class FakeSnapshots:
     """The `Snapshots` port in memory."""
 
@@ -228,13 +239,9 @@ class FakeSnapshots:
 
     async def save_vacancy(self, data: p.Vacancy) -> None:
         row = {
-            "establishment_id": data.establishment.id,
-            "establishment_name": data.establishment.name,
-            "title": data.title,
-            "commune_insee": data.commune_insee,
+            **_offer_columns(data),
             "application_url": str(data.application_url) if data.application_url else None,
             "recruiting": recruiting_columns(data.recruiting_contact),
-            "version": data.version,
         }
         self._newest(self._db.vacancies, data.id, row)
 
@@ -246,15 +253,7 @@ class FakeSnapshots:
         return departement_of(site.get("commune_insee") if site else vacancy["commune_insee"])
 
     async def save_slot(self, data: p.ImmersionSlot) -> None:
-        row = {
-            "establishment_id": data.establishment.id,
-            "establishment_name": data.establishment.name,
-            "title": data.title,
-            "rome_code": data.rome_code,
-            "commune_insee": data.commune_insee,
-            "tutor_name": data.tutor_name,
-            "version": data.version,
-        }
+        row = {**_offer_columns(data), "rome_code": data.rome_code, "tutor_name": data.tutor_name}
         self._newest(self._db.slots, data.id, row)
 
     async def slot_snapshot(self, slot_id: str, places_left: int | None) -> dict[str, Any] | None:
