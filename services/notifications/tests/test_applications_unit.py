@@ -8,7 +8,9 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from vocation_notifications.adapters.templates import Renderer
 from vocation_notifications.core.applications import reminder_at
+from vocation_notifications.core.model import RecipientKind
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.core.sms import SmsEncoding, size_of
 from vocation_notifications.ports import EmailMessage, SmsMessage
@@ -22,10 +24,10 @@ from vocation_notifications.testing import (
     submitted,
     vacancy,
 )
-from vocation_notifications.testing.world import NOON, World
+from vocation_notifications.testing.world import NOON, RENDERING, World
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
-from vocation_shared.contracts.vocabulary import Channel
+from vocation_shared.contracts.vocabulary import Channel, NotificationPurpose
 from vocation_shared.links import DEVELOPMENT_LINK_KEY, Action, Link, LinkSigner
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 from vocation_shared.testing import samples
@@ -97,6 +99,23 @@ async def test_the_match_sms_carries_one_personal_link_in_one_gsm7_segment() -> 
     ]
     assert (size_of(sms.text).encoding, size_of(sms.text).segments) == (SmsEncoding.GSM7, 1)
     assert sms.text.endswith("STOP au 38100")
+
+
+def test_the_digest_links_each_offer_personally_and_its_sms_the_best_one() -> None:
+    renderer = Renderer(**RENDERING)
+    items = [match("c1", offer).data.model_dump(mode="json") for offer in ("o1", "o2")]
+    payload = {"count": 2, "items": items, "date": "2026-11-22"}
+    email = renderer.email(
+        NotificationPurpose.DIGEST, payload, recipient_id="c1", recipient_kind=RecipientKind.CANDIDATE
+    )
+    assert [(x.action, x.target_id) for x in _links(email.text)] == [
+        (Action.VIEW_OFFER, "o1"),
+        (Action.VIEW_OFFER, "o2"),
+    ]
+    text, _ = renderer.sms(NotificationPurpose.DIGEST, payload, recipient_id="c1")
+    assert [(x.action, x.candidate_id, x.target_id) for x in _links(text)] == [
+        (Action.VIEW_OFFER, "c1", "o1")
+    ]
 
 
 async def test_the_recruiting_contact_receives_the_candidate_and_three_answers() -> None:

@@ -22,12 +22,6 @@ _KINDS = {
     "immersion": "Immersion professionnelle",
     "training": "Formation",
 }
-_OFFER_PATHS = {
-    "vacancy": "offres",
-    "apprenticeship": "offres",
-    "immersion": "immersions",
-    "training": "formations",
-}
 _REFUSALS = {
     "slot_full": "toutes les places sont déjà prises",
     "slot_closed": "cette immersion n'accepte plus de demandes",
@@ -166,9 +160,9 @@ class Renderer:
         """A signed personal link (`{site}/l/{token}`), valid 30 days from now (signed when sent)."""
         return f"{self._site}/l/{self._links.sign(action, candidate_id, offer_id)}"
 
-    def offer_url(self, kind: str, offer_id: str) -> str:
-        """The offer's page on the platform."""
-        return f"{self._site}/{_OFFER_PATHS.get(kind, 'offres')}/{offer_id}"
+    def offer_url(self, offer_id: str) -> str:
+        """The offer's public page (the catalogue's `/offres/{id}`, for any kind of offer)."""
+        return f"{self._site}/offres/{offer_id}"
 
     def context(
         self, purpose: NotificationPurpose, payload: dict[str, Any], recipient_id: str = ""
@@ -185,7 +179,8 @@ class Renderer:
             items = [self._match_context(item, recipient_id) for item in payload.get("items", [])]
             ctx.update(count=int(payload.get("count", len(items))), items=items)
             ctx["date_label"] = long_date(date.fromisoformat(str(payload["date"])), weekday=True)
-            ctx["offer_url"] = f"{self._site}/mes-offres"
+            # The SMS's one link: the first (best) offer's personal page; the email links each.
+            ctx["offer_url"] = items[0]["personal_url"] if items else self._site
             return ctx
         if purpose in (NotificationPurpose.MATCH, NotificationPurpose.URGENT_SHIFT):
             ctx.update(self._match_context(payload, recipient_id))
@@ -206,7 +201,7 @@ class Renderer:
             start_short=short_date(start),
             end_short=short_date(end),
             places_left_label=str(places_left) if places_left is not None else "non communiqué",
-            offer_url=self.offer_url("immersion", str(payload.get("slot_id", ""))),
+            offer_url=self.offer_url(str(payload.get("slot_id", ""))),
             reason_label=_REFUSALS.get(str(payload.get("reason", "")), "votre demande n'a pas pu aboutir"),
             message=payload.get("message") or "",
         )
