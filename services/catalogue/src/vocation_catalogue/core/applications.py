@@ -135,6 +135,7 @@ class Application:
     submitted_at: datetime | None = None
     answer_due: date | None = None
     first_answer_at: datetime | None = None
+    interview_proposed_at: datetime | None = None
 
     @property
     def application_id(self) -> str:
@@ -220,6 +221,7 @@ def submit(
         submitted_at=now,
         answer_due=add_working_days(now.astimezone(tz).date(), ANSWER_DAYS, record.departement),
         first_answer_at=None,
+        interview_proposed_at=None,
     )
     data = p.ApplicationSubmitted(
         application_id=after.application_id,
@@ -302,6 +304,8 @@ def answer(record: Application, given: EmployerAnswer, *, now: datetime) -> Appl
         revision=record.revision + 1,
         decline_reason=given.reason if target is ApplicationState.DECLINED else None,
         first_answer_at=record.first_answer_at or now,
+        interview_proposed_at=record.interview_proposed_at
+        or (now if target is ApplicationState.INTERVIEW_PROPOSED else None),
     )
 
 

@@ -18,6 +18,7 @@ CREATE TABLE applications (
     submitted_at         timestamptz,
     answer_due           date,
     first_answer_at      timestamptz,
+    interview_proposed_at timestamptz,
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX applications_candidate ON applications (candidate_id);

@@ -46,6 +46,7 @@ def _record(row: asyncpg.Record) -> Application:
         submitted_at=row["submitted_at"],
         answer_due=row["answer_due"],
         first_answer_at=row["first_answer_at"],
+        interview_proposed_at=row["interview_proposed_at"],
     )
 
 
