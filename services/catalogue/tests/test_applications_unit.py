@@ -4,6 +4,7 @@ hires filling posts, the unanswered clock and erasure."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -82,7 +83,7 @@ class App:
     def nudge(self) -> None:
         self.nudges += 1
 
-    async def given(self, *candidates: str, vacancy: str = "v1", **fields: object) -> None:
+    async def given(self, *candidates: str, vacancy: str = "v1", **fields: Any) -> None:
         """The candidates known (from `candidates`) and the vacancy posted."""
         for candidate in candidates:
             await self.handlers.on_candidate(candidate_event(candidate))
