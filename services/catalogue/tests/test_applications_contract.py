@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -16,11 +16,18 @@ from vocation_catalogue.core.applications import ApplicationState, MatchView
 from vocation_catalogue.core.projection import candidate_supply_row, vacancy_row
 from vocation_catalogue.handlers import Applications, application_tombstone
 from vocation_catalogue.ports import UnitsOfWork
-from vocation_catalogue.testing import NOW, FakeUnitsOfWork, candidate_event, run_id, vacancy_event
+from vocation_catalogue.testing import (
+    NOW,
+    FakeUnitsOfWork,
+    answered_event,
+    candidate_event,
+    run_id,
+    vacancy_event,
+)
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
-from vocation_shared.contracts.vocabulary import ApplicationWithdrawalReason
+from vocation_shared.contracts.vocabulary import ApplicationAnswer, ApplicationWithdrawalReason
 from vocation_shared.facts import Fact, Tombstone
 from vocation_shared.testing.contract import fake_then_real
 
@@ -188,3 +195,53 @@ async def test_two_tabs_submitting_at_once_make_one_application_and_one_fact(poo
     assert {o.view for o in outcomes} == {outcomes[0].view}
     assert await pool.fetchval("SELECT count(*) FROM applications") == 1
     assert [type(f) for f in await _queued(units)] == [ev.ApplicationSubmitted]
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.mark.integration
+async def test_on_postgres_a_partners_hire_fills_the_vacancy_and_the_clock_closes_the_rest(
+    pool: asyncpg.Pool,
+) -> None:
+    run = run_id()
+    units = PostgresUnitsOfWork(pool)
+    vacancy, hired, late, waiting = f"v-{run}", f"c-{run}-1", f"c-{run}-2", f"c-{run}-3"
+    await _given(units, vacancy, hired, late, waiting, posts=1)
+    await _given(units, f"{vacancy}-other", waiting, posts=1)
+    clock = Clock()
+    desk = Applications(units, consumer="catalogue", source=SOURCE, clock=clock)
+    for candidate in (hired, late):
+        await desk.submit(candidate, vacancy, message=None, share_email=False, share_phone=False)
+    await desk.submit(waiting, f"{vacancy}-other", message=None, share_email=False, share_phone=False)
+
+    await desk.on_application(answered_event(hired, vacancy, ApplicationAnswer.HIRED))
+    await desk.on_application(answered_event(hired, vacancy, ApplicationAnswer.HIRED))
+    row = await pool.fetchrow("SELECT status, platform_hires, data FROM vacancies WHERE id = $1", vacancy)
+    assert (row["status"], row["platform_hires"], row["data"]["posts_filled"]) == ("filled", 1, 1)
+    assert (await desk.view(late, vacancy)).withdrawal_reason is ApplicationWithdrawalReason.OFFER_FILLED
+
+    clock.now = datetime(2026, 12, 3, 12, tzinfo=ZoneInfo("Europe/Paris"))
+    assert await desk.close_unanswered() == 0
+    clock.now = datetime(2026, 12, 4, 8, tzinfo=ZoneInfo("Europe/Paris"))
+    assert await desk.close_unanswered() == 1
+    assert (
+        await desk.view(waiting, f"{vacancy}-other")
+    ).withdrawal_reason is ApplicationWithdrawalReason.UNANSWERED
+    kinds = [
+        (type(f).__name__, getattr(f, "data", None) and f.data.candidate_id) for f in await _queued(units)
+    ]
+    assert kinds == [
+        ("ApplicationSubmitted", hired),
+        ("ApplicationSubmitted", late),
+        ("ApplicationSubmitted", waiting),
+        ("ApplicationWithdrawn", late),
+        ("ApplicationWithdrawn", waiting),
+    ]
