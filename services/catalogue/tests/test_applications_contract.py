@@ -19,6 +19,7 @@ from vocation_catalogue.ports import UnitsOfWork
 from vocation_catalogue.testing import (
     NOW,
     FakeUnitsOfWork,
+    MovingClock,
     answered_event,
     candidate_event,
     run_id,
@@ -32,18 +33,6 @@ from vocation_shared.facts import Fact, Tombstone
 from vocation_shared.testing.contract import fake_then_real
 
 SOURCE = "urn:vocation:catalogue"
-
-
-@pytest.fixture
-def fake_units() -> UnitsOfWork:
-    """The in-memory fakes."""
-    return FakeUnitsOfWork()
-
-
-@pytest.fixture
-def postgres_units(pool: asyncpg.Pool) -> UnitsOfWork:
-    """PostgreSQL: a fresh database with the catalogue's migrations."""
-    return PostgresUnitsOfWork(pool)
 
 
 units = fake_then_real("fake_units", "postgres_units", name="units")
@@ -197,16 +186,6 @@ async def test_two_tabs_submitting_at_once_make_one_application_and_one_fact(poo
     assert [type(f) for f in await _queued(units)] == [ev.ApplicationSubmitted]
 
 
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.mark.integration
 async def test_on_postgres_a_partners_hire_fills_the_vacancy_and_the_clock_closes_the_rest(
     pool: asyncpg.Pool,
@@ -216,7 +195,7 @@ async def test_on_postgres_a_partners_hire_fills_the_vacancy_and_the_clock_close
     vacancy, hired, late, waiting = f"v-{run}", f"c-{run}-1", f"c-{run}-2", f"c-{run}-3"
     await _given(units, vacancy, hired, late, waiting, posts=1)
     await _given(units, f"{vacancy}-other", waiting, posts=1)
-    clock = Clock()
+    clock = MovingClock()
     desk = Applications(units, consumer="catalogue", source=SOURCE, clock=clock)
     for candidate in (hired, late):
         await desk.submit(candidate, vacancy, message=None, share_email=False, share_phone=False)

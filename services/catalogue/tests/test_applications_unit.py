@@ -22,6 +22,7 @@ from vocation_catalogue.testing import (
     FakeMetrics,
     FakeSink,
     FakeUnitsOfWork,
+    MovingClock,
     answered_event,
     candidate_event,
     match_event,
@@ -50,22 +51,12 @@ INTERVIEW = EmployerAnswer(ApplicationAnswer.INTERVIEW_PROPOSED)
 DECLINED = EmployerAnswer(ApplicationAnswer.DECLINED, ApplicationDeclineReason.PROFILE_MISMATCH)
 
 
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class App:
     """The handlers and the desk on one fake database; `nudges` counts the relay's wake-ups."""
 
     def __init__(self) -> None:
         self.units = FakeUnitsOfWork()
-        self.clock = Clock()
+        self.clock = MovingClock()
         self.nudges = 0
         self.handlers = Handlers(
             self.units,

@@ -3,8 +3,6 @@ métier (applications, answer rate, days to a first answer, interviews, hires), 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
 import pytest
 from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
@@ -12,7 +10,15 @@ from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWor
 from vocation_catalogue.core.applications import EmployerAnswer
 from vocation_catalogue.core.observatory import ObservatoryQuery, report
 from vocation_catalogue.handlers import Applications
-from vocation_catalogue.testing import NOW, FakeSink, candidate_event, days, fixed_clock, vacancy_event
+from vocation_catalogue.testing import (
+    NOW,
+    FakeSink,
+    MovingClock,
+    candidate_event,
+    days,
+    fixed_clock,
+    vacancy_event,
+)
 from vocation_catalogue.testing.harness import SOURCE, postgres_handlers
 from vocation_shared.contracts.vocabulary import ApplicationAnswer, ApplicationDeclineReason
 from vocation_shared.testing import samples
@@ -22,19 +28,9 @@ pytestmark = pytest.mark.integration
 INTERVIEW = EmployerAnswer(ApplicationAnswer.INTERVIEW_PROPOSED)
 
 
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def test_the_observatory_counts_applications_answers_interviews_and_hires(pool: asyncpg.Pool) -> None:
     handlers = postgres_handlers(pool, FakeSink())
-    clock = Clock()
+    clock = MovingClock()
     desk = Applications(PostgresUnitsOfWork(pool), consumer="catalogue", source=SOURCE, clock=clock)
     await handlers.on_entity(vacancy_event("ain", posts=5))
     await handlers.on_entity(vacancy_event("landes", commune_insee=samples.MONT_DE_MARSAN))

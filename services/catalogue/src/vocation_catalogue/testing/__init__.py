@@ -5,6 +5,7 @@ from __future__ import annotations
 from vocation_catalogue.testing.builders import (
     NOW,
     TODAY,
+    MovingClock,
     answered_event,
     candidate_event,
     days,
@@ -56,6 +57,7 @@ __all__ = [
     "FakeSlotFeed",
     "FakeUnitOfWork",
     "FakeUnitsOfWork",
+    "MovingClock",
     "answered_event",
     "candidate_event",
     "days",

@@ -111,6 +111,16 @@ def training_event(session_id: str, **fields: Any) -> AnyEvent:
     )
 
 
+class MovingClock:
+    """A clock the test moves: it says `now` until the test sets another."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def fixed_clock(moment: datetime = NOW) -> Callable[[], datetime]:
     """A clock that always says `moment` (a little later each call would break nothing either)."""
     return lambda: moment
