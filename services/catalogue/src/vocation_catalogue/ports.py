@@ -336,7 +336,8 @@ class ApplicationDesk(Protocol):
     """What the pages ask of the application layer: read a pair's state, act on a confirmed click.
 
     Every command is idempotent on the state: a second identical call returns the same view with
-    `changed=False` and publishes nothing new. Implemented by `handlers.Applications`.
+    `changed=False` and publishes nothing new. Implemented by `handlers.Applications`; faked by
+    `testing.fakes.FakeApplicationDesk` for the pages' unit tests.
     """
 
     async def view(self, candidate_id: str, offer_id: str) -> ApplicationView:
