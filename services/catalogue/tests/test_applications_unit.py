@@ -406,6 +406,7 @@ async def test_erasure_deletes_applications_and_matches_and_tombstones_each_key(
     assert tombstones == [f"c1/{i}" for i in ids]
     assert {a.candidate_id for a in app.units.db.applications.values()} == {"c2"}
     assert app.units.db.matches == {}
+    assert not [mark for mark in app.units.db.processed if "m-c1-v1" in mark[2]], "a match id names them"
     # Late facts about them: a match is not kept, a partner's answer becomes a tombstone.
     await app.desk.on_match(match_event("c1", "v1"))
     assert app.units.db.matches == {}

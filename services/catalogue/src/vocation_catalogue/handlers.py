@@ -589,6 +589,11 @@ class Applications:
                 uow, offer_id, ApplicationWithdrawalReason.OFFER_FILLED, source=self._source, now=now
             )
 
+    async def _fresh(self, uow: UnitOfWork, event: AnyEvent) -> bool:
+        """Mark the event processed, under the pseudonym of its id (a match id embeds a candidate
+        id, which must not outlive their erasure); False when it was already."""
+        return await uow.processed.mark(self._consumer, event.source, self._pseudonyms.of("event", event.id))
+
     @staticmethod
     def _unknown(candidate_id: str, offer_id: str, candidate: bool, offer: bool) -> Outcome | None:
         """The refusal of a click about an unknown candidate or offer, if so."""
@@ -621,7 +626,7 @@ class Applications:
         given = EmployerAnswer(data.answer, data.reason)
         async with self._units() as uow:
             await uow.read_models.vacancy_offer(data.offer_id)  # the vacancy's lock first
-            if not await uow.processed.mark(self._consumer, event.source, event.id):
+            if not await self._fresh(uow, event):
                 return
             record = await uow.applications.get(data.candidate_id, data.offer_id)
             if record is None:
@@ -649,7 +654,7 @@ class Applications:
     async def on_match(self, event: AnyEvent) -> None:
         """A match found or withdrawn: the pair's match id, distance and reasons (not of an erased person)."""
         async with self._units() as uow:
-            if not await uow.processed.mark(self._consumer, event.source, event.id):
+            if not await self._fresh(uow, event):
                 return
             if isinstance(event, ev.MatchFound):
                 found = event.data
