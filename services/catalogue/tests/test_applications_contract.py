@@ -4,12 +4,14 @@ and what only PostgreSQL can show: two submits at once are one application."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from vocation_catalogue.adapters.postgres.applications import OUTBOX
 from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.core import applications as apps
 from vocation_catalogue.core.applications import ApplicationState, MatchView
@@ -28,8 +30,10 @@ from vocation_catalogue.testing import (
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
+from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.vocabulary import ApplicationAnswer, ApplicationWithdrawalReason
 from vocation_shared.facts import Fact, Tombstone
+from vocation_shared.postgres.outbox import OutboxRelay
 from vocation_shared.testing.contract import fake_then_real
 
 SOURCE = "urn:vocation:catalogue"
@@ -223,3 +227,40 @@ async def test_on_postgres_a_partners_hire_fills_the_vacancy_and_the_clock_close
         ("ApplicationWithdrawn", late),
         ("ApplicationWithdrawn", waiting),
     ]
+
+
+class FlakyPublisher:
+    """A broker that refuses the first `failures` publishes, then records what it acknowledged."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.published: list[AnyEvent] = []
+
+    async def publish_many(self, events: Iterable[AnyEvent]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the broker did not acknowledge")
+        self.published += list(events)
+
+    async def tombstone(self, topic: str, key: str) -> None:
+        raise AssertionError("no tombstone here")
+
+
+@pytest.mark.integration
+async def test_a_fact_committed_while_the_broker_is_away_is_published_by_a_later_relay(
+    pool: asyncpg.Pool,
+) -> None:
+    run = run_id()
+    units = PostgresUnitsOfWork(pool)
+    await _given(units, f"v-{run}", f"c-{run}")
+    outcome = await Applications(units, consumer="catalogue", source=SOURCE).submit(
+        f"c-{run}", f"v-{run}", message=None, share_email=False, share_phone=False
+    )
+    assert outcome.changed  # committed: the page answers, whatever the broker does
+    broker = FlakyPublisher(failures=1)
+    relay = OutboxRelay(pool, OUTBOX, broker)
+    with pytest.raises(ConnectionError):
+        await relay.relay()
+    assert len(await _queued(units)) == 1, "kept for the next relay"
+    assert await relay.relay() == 1
+    assert [type(e) for e in broker.published] == [ev.ApplicationSubmitted] and await _queued(units) == []
