@@ -427,6 +427,12 @@ _CSV_COLUMNS = (
     "training_places_left",
     "candidates",
     "candidates_per_open_post",
+    "applications",
+    "applications_answered",
+    "answer_rate",
+    "median_days_to_first_answer",
+    "interviews",
+    "hires",
 )
 
 
