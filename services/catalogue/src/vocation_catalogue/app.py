@@ -20,12 +20,14 @@ from vocation_shared.reference import preload
 from vocation_catalogue.adapters.http import create_http_app
 from vocation_catalogue.adapters.kafka import group_for, register
 from vocation_catalogue.adapters.metrics import PrometheusMetrics
+from vocation_catalogue.adapters.pages import pages_router
 from vocation_catalogue.adapters.postgres.erasures import pseudonymize_ledgers
 from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
 from vocation_catalogue.adapters.postgres.search import PostgresSearch
 from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.adapters.slot_feed import KafkaSlotFeed
 from vocation_catalogue.handlers import Handlers
+from vocation_catalogue.ports import ApplicationDesk
 from vocation_catalogue.settings import CatalogueSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -55,9 +57,11 @@ async def open_pool(settings: CatalogueSettings) -> AsyncIterator[asyncpg.Pool]:
 
 @asynccontextmanager
 async def running_service(
-    settings: CatalogueSettings, *, consume: bool = True
+    settings: CatalogueSettings, *, consume: bool = True, desk: ApplicationDesk | None = None
 ) -> AsyncIterator[CatalogueService]:
-    """Open everything, start consuming (unless `consume` is False), close everything on exit."""
+    """Open everything, start consuming (unless `consume` is False), close everything on exit.
+
+    The pages (`adapters.pages`) are served when an application `desk` is given."""
     preload(skills=True, search=True)
     async with open_pool(settings) as pool:
         broker = make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
@@ -85,11 +89,13 @@ async def running_service(
         )
         if consume:
             register(consumer, handlers, settings.consumer_group)
+        search = PostgresSearch(pool, timezone=settings.timezone)
         http = create_http_app(
-            PostgresSearch(pool, timezone=settings.timezone),
+            search,
             [kafka_reachable(broker), postgres_reachable(pool)],
             PostgresObservatory(pool, timezone=settings.timezone),
             observatory_min_people=settings.observatory_min_people,
+            pages=None if desk is None else pages_router(settings, desk, search),
         )
         retention = Retention(pool, [PROCESSED_EVENTS], settings.retention())
         await broker.start()

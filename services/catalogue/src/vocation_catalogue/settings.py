@@ -10,7 +10,7 @@ from vocation_shared.settings import CommonSettings
 
 
 class CatalogueSettings(CommonSettings):
-    """The common settings plus the observatory's small-count threshold."""
+    """The common settings plus the observatory's small-count threshold and the pages' links."""
 
     service_name: str = "catalogue"
     publisher: ClassVar[Service] = Service.CATALOGUE
@@ -20,3 +20,13 @@ class CatalogueSettings(CommonSettings):
         ge=1,
         description="The observatory hides counts of candidates under this (1 shows them all).",
     )
+    links_renewal_url: str = Field(
+        default="http://127.0.0.1:8083/liens/nouveau",
+        description="Where the page of an expired link posts its token for a fresh one (notifications).",
+    )
+    public_failures_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        description="Forged links a client address may open per minute on the pages before 429.",
+    )
+    public_failures_burst: int = Field(default=20, ge=1, description="…and at once.")
