@@ -34,6 +34,7 @@ pytestmark = [
 KEY = "browser-tests-link-key-0123456789abcdef"
 OFFER = "vac-browser-open"
 CLOSED = "vac-browser-closed"
+MESSAGE = "Bonjour, je suis disponible dès lundi."
 LONG_DESCRIPTION = (
     "Au sein d'une équipe de quatre soignants, vous accompagnez les résidents la nuit : surveillance, "
     "aide au coucher, réponse aux appels, transmissions écrites et orales avec l'équipe de jour. "
@@ -117,15 +118,19 @@ def _commands_of(served: Served, *candidates: str) -> list[tuple[Any, ...]]:
     return [call for call in served.desk.commands() if call[1] in candidates]
 
 
-def _click_if_there(name: str, then: str) -> Callable[[Any], None]:
-    """Click the button `name` when the page still shows it (the second width finds the result), then
-    wait for the heading `then`."""
+def _confirming(
+    button: str, heading: str, prepare: Callable[[Any], None] | None = None
+) -> Callable[[Any], None]:
+    """Fill the form (`prepare`), click `button` when the page still shows it (the second width finds
+    the result already), then wait for the heading `heading`."""
 
     def act(page: Any) -> None:
-        button = page.get_by_role("button", name=name)
-        if button.count():
-            button.click()
-        page.get_by_role("heading", name=then).wait_for(timeout=10_000)
+        if prepare is not None:
+            prepare(page)
+        confirm = page.get_by_role("button", name=button)
+        if confirm.count():
+            confirm.click()
+        page.get_by_role("heading", name=heading).wait_for(timeout=10_000)
 
     return act
 
@@ -160,31 +165,23 @@ def test_the_candidate_confirms_and_sees_the_result(browser_checker: PageChecker
 
     def say_yes(page: Any) -> None:
         page.get_by_role("link", name="Je suis intéressé(e)").click()
-        page.get_by_label("Votre message à l'employeur (facultatif)").fill(
-            "Bonjour, je suis disponible dès lundi."
-        )
+        page.get_by_label("Votre message à l'employeur (facultatif)").fill(MESSAGE)
         page.get_by_label("Transmettre mon adresse e-mail à l'employeur").check()
-        page.get_by_role("button", name="Confirmer mon intérêt").click()
-        page.get_by_role("heading", name="Votre intérêt a été transmis à l'employeur").wait_for(
-            timeout=10_000
-        )
 
+    interested = _confirming("Confirmer mon intérêt", "Votre intérêt a été transmis à l'employeur", say_yes)
     report = browser_checker.check(
-        served.url(Action.VIEW_OFFER, candidate), "interesse-confirme", act=say_yes, widths=(360,)
+        served.url(Action.VIEW_OFFER, candidate), "interesse-confirme", act=interested, widths=(360,)
     )
     report.assert_clean()
-    assert served.desk.submitted[candidate, OFFER] == ("Bonjour, je suis disponible dès lundi.", True, False)
+    assert served.desk.submitted[candidate, OFFER] == (MESSAGE, True, False)
     other = _candidate(served)
-
-    def decline(page: Any) -> None:
-        page.get_by_label("Trop loin").check()
-        page.get_by_role("button", name="Confirmer").click()
-        page.get_by_role("heading", name="C'est noté : cette offre n'est pas pour vous").wait_for(
-            timeout=10_000
-        )
-
+    too_far = _confirming(
+        "Confirmer",
+        "C'est noté : cette offre n'est pas pour vous",
+        lambda page: page.get_by_label("Trop loin").check(),
+    )
     report = browser_checker.check(
-        served.url(Action.NOT_FOR_ME, other), "pas-pour-moi-confirme", act=decline, widths=(1280,)
+        served.url(Action.NOT_FOR_ME, other), "pas-pour-moi-confirme", act=too_far, widths=(1280,)
     )
     report.assert_clean()
     _check(browser_checker, served.url(Action.NOT_FOR_ME, other), "pas-pour-moi-deja-fait", 200)
@@ -193,14 +190,14 @@ def test_the_candidate_confirms_and_sees_the_result(browser_checker: PageChecker
 def test_a_form_sent_back_with_an_error(browser_checker: PageChecker, served: Served) -> None:
     candidate = _candidate(served, ApplicationState.SUBMITTED)
 
-    def send_without_reason(page: Any) -> None:
-        page.evaluate("document.querySelectorAll('[required]').forEach(e => e.removeAttribute('required'))")
-        page.get_by_role("button", name="Envoyer ma réponse").click()
-        page.get_by_role("heading", name="Le formulaire n'a pas été envoyé").wait_for(timeout=10_000)
-
-    report = browser_checker.check(
-        served.url(Action.DECLINE, candidate), "refus-erreur", act=send_without_reason
+    without_reason = _confirming(
+        "Envoyer ma réponse",
+        "Le formulaire n'a pas été envoyé",
+        lambda page: page.evaluate(
+            "document.querySelectorAll('[required]').forEach(e => e.removeAttribute('required'))"
+        ),
     )
+    report = browser_checker.check(served.url(Action.DECLINE, candidate), "refus-erreur", act=without_reason)
     report.assert_clean()
     assert _commands_of(served, candidate) == []
 
@@ -213,13 +210,13 @@ def test_the_employer_pages(browser_checker: PageChecker, served: Served) -> Non
     report = browser_checker.check(
         served.url(Action.PROPOSE_EXCHANGE, candidate),
         "echange-propose",
-        act=_click_if_there("Proposer un échange", "L'employeur propose un échange"),
+        act=_confirming("Proposer un échange", "L'employeur propose un échange"),
     )
     report.assert_clean()
     report = browser_checker.check(
         served.url(Action.HIRED, candidate),
         "embauche-enregistree",
-        act=_click_if_there("Confirmer l'embauche", "Embauche enregistrée"),
+        act=_confirming("Confirmer l'embauche", "Embauche enregistrée"),
     )
     report.assert_clean()
     _check(browser_checker, served.url(Action.DECLINE, candidate), "refus-candidature-terminee", 409)

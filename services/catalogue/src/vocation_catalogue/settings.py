@@ -24,9 +24,3 @@ class CatalogueSettings(CommonSettings):
         default="http://127.0.0.1:8083/liens/nouveau",
         description="Where the page of an expired link posts its token for a fresh one (notifications).",
     )
-    public_failures_per_minute: float = Field(
-        default=10.0,
-        gt=0,
-        description="Forged links a client address may open per minute on the pages before 429.",
-    )
-    public_failures_burst: int = Field(default=20, ge=1, description="…and at once.")

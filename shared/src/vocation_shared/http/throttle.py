@@ -28,7 +28,7 @@ def client_key(address: str) -> str:
 
 
 class FailureThrottle:
-    """`burst` failures at once, then `per_minute`; past that, the address waits (429).
+    """`burst` failures at once (20), then `per_minute` (10); past that, the address waits (429).
 
     Only failures are charged, and only an address that failed holds an entry: a flood of
     random keys from many addresses fills at most `max_addresses` entries, evicting the least
@@ -36,7 +36,7 @@ class FailureThrottle:
     would not gain from a new address). Memory stays bounded whatever is sent.
     """
 
-    def __init__(self, per_minute: float, burst: int, *, max_addresses: int = 10_000) -> None:
+    def __init__(self, per_minute: float = 10.0, burst: int = 20, *, max_addresses: int = 10_000) -> None:
         self._rate = per_minute / 60.0
         self._capacity = float(burst)
         self._max = max_addresses

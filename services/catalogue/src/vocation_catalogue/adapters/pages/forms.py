@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from vocation_shared.contracts.vocabulary import ApplicationDeclineReason, MatchDeclineReason
+from vocation_shared.http.bodies import read_body
 from vocation_shared.links import Action
 
 MAX_MESSAGE_CHARS = 1000
@@ -19,10 +20,6 @@ FIELDS = ("message", "partager_email", "partager_telephone", "raison")
 CHECKED = "oui"
 _ALLOWED_CONTROLS = frozenset("\n\t")
 E = TypeVar("E", bound=StrEnum)
-
-
-class BodyTooLarge(Exception):
-    """The body is larger than `MAX_BODY_BYTES`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +37,7 @@ class Answer:
 
 async def read_form(request: Request) -> dict[str, list[str]]:
     """The url-encoded fields of the body, at most `MAX_BODY_BYTES` read (`BodyTooLarge` beyond)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    text = b"".join(chunks).decode("utf-8", errors="replace")
+    text = (await read_body(request, MAX_BODY_BYTES)).decode("utf-8", errors="replace")
     return parse_qs(text, keep_blank_values=True, max_num_fields=20)
 
 

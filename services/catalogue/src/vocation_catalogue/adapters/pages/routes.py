@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from vocation_shared.contracts.vocabulary import ApplicationAnswer
+from vocation_shared.http.bodies import BodyTooLarge
 from vocation_shared.http.throttle import FailureThrottle, retry_after
 from vocation_shared.links import Action, Link, LinkSigner, Verdict
 from vocation_shared.logs import get_logger
@@ -25,7 +26,6 @@ from vocation_catalogue.adapters.pages.forms import (
     FIELDS,
     MAX_MESSAGE_CHARS,
     Answer,
-    BodyTooLarge,
     check,
     read_form,
 )
@@ -115,7 +115,7 @@ def create_pages_router(
     that opened too many forged links waits (429) until its bucket refills (`throttle`).
     """
     router = APIRouter(include_in_schema=False)
-    bucket = throttle if throttle is not None else FailureThrottle(10.0, 20)
+    bucket = throttle if throttle is not None else FailureThrottle()
 
     def page(template: str, status: int = 200, *, personal: bool = True, **context: Any) -> HTMLResponse:
         body = templates.get_template(template).render(
