@@ -573,3 +573,9 @@ async def test_nothing_to_post_on_the_offer_page(pages: Pages) -> None:
 async def test_the_pages_are_not_in_the_api_document(pages: Pages) -> None:
     document = (await pages.client.get("/openapi.json")).json()
     assert not [path for path in document["paths"] if path.startswith(("/l/", "/offres", "/statique"))]
+
+
+async def test_the_offer_page_with_the_database_down_is_a_french_503(pages: Pages) -> None:
+    pages.offers.failure = OSError("connection refused")
+    answer = await pages.client.get(f"/offres/{OFFER}")
+    _assert_page(answer, 503, "Service momentanément indisponible")
