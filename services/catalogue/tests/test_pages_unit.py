@@ -579,3 +579,24 @@ async def test_the_offer_page_with_the_database_down_is_a_french_503(pages: Page
     pages.offers.failure = OSError("connection refused")
     answer = await pages.client.get(f"/offres/{OFFER}")
     _assert_page(answer, 503, "Service momentanément indisponible")
+
+
+async def test_the_deployment_router_reads_the_link_key_and_the_renewal_address_from_the_settings() -> None:
+    from vocation_catalogue.adapters.pages import pages_router
+    from vocation_catalogue.settings import CatalogueSettings
+
+    settings = CatalogueSettings(
+        link_key="deployment-link-key-0123456789abcdef",
+        links_renewal_url="https://notifications.example.fr/liens/nouveau",
+    )
+    offers = _offers()
+    app = create_http_app(FakeSearch(), [], pages=pages_router(settings, FakeApplicationDesk(), offers))
+    signer = settings.link_signer()
+    expired = signer.sign(Action.VIEW_OFFER, CANDIDATE, OFFER, now=datetime.now(UTC) - timedelta(days=31))
+    async with _client(app) as client:
+        assert (await client.get(f"/l/{signer.sign(Action.VIEW_OFFER, CANDIDATE, OFFER)}")).status_code == 200
+        assert (
+            await client.get(f"/l/{LinkSigner([KEY]).sign(Action.VIEW_OFFER, CANDIDATE, OFFER)}")
+        ).status_code == 403
+        answer = await client.get(f"/l/{expired}")
+    assert '<form method="post" action="https://notifications.example.fr/liens/nouveau">' in answer.text
