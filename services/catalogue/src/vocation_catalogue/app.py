@@ -22,6 +22,7 @@ from vocation_catalogue.adapters.background import Wake, repeating
 from vocation_catalogue.adapters.http import create_http_app
 from vocation_catalogue.adapters.kafka import group_for, register
 from vocation_catalogue.adapters.metrics import PrometheusMetrics
+from vocation_catalogue.adapters.pages import pages_router
 from vocation_catalogue.adapters.postgres.applications import OUTBOX
 from vocation_catalogue.adapters.postgres.erasures import pseudonymize_ledgers
 from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
@@ -109,8 +110,8 @@ async def running_service(
             [kafka_reachable(broker), postgres_reachable(pool)],
             PostgresObservatory(pool, timezone=settings.timezone),
             observatory_min_people=settings.observatory_min_people,
+            pages=pages_router(settings, applications, search),
         )
-        # The pages (adapters/pages) join the same app here, on the desk, the search and the links.
         retention = Retention(pool, [PROCESSED_EVENTS], settings.retention())
         await broker.start()
         try:

@@ -337,7 +337,7 @@ class ApplicationDesk(Protocol):
 
     Every command is idempotent on the state: a second identical call returns the same view with
     `changed=False` and publishes nothing new. Implemented by `handlers.Applications`; faked by
-    `testing.fakes.FakeApplicationDesk` for the pages' unit tests.
+    `testing.pages_fakes.FakeApplicationDesk` for the pages' unit tests.
     """
 
     async def view(self, candidate_id: str, offer_id: str) -> ApplicationView:

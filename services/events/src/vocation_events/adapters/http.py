@@ -11,6 +11,7 @@ from fastapi import FastAPI, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from vocation_shared.contracts.codec import FieldError
 from vocation_shared.http import ParameterError, create_app, problem_doc
+from vocation_shared.http.bodies import BodyTooLarge, read_body
 from vocation_shared.http.problems import PROBLEM_SCHEMA
 from vocation_shared.logs import get_logger
 
@@ -92,24 +93,6 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _batch_answer(outcomes: list[Outcome]) -> bytes:
@@ -214,8 +197,8 @@ def create_http_app(
                 )
             )
         try:
-            body = await _read_body(request, limit)
-        except _TooLarge:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
             metrics.requests.labels(endpoint, "413").inc()
             return _problem_response(
                 Problem(413, "too-large", "The body is too large", f"the limit is {limit} bytes")
