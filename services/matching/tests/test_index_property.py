@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from vocation_matching.core.index import CandidateIndex, OfferBook
+from vocation_matching.core.learning import learn, lesson_of
 from vocation_matching.core.model import Candidate, Match, Offer, OfferSource
 from vocation_matching.core.ranking import best_offers_for, brute_force_for_offer
 from vocation_matching.testing import TODAY
@@ -16,6 +18,7 @@ from vocation_shared.contracts.vocabulary import (
     CandidateKind,
     ContractType,
     LifeExperience,
+    MatchDeclineReason,
     OfferKind,
     WorkingTime,
 )
@@ -132,10 +135,34 @@ def offers(draw: st.DrawFn, n: int = 0) -> Offer:
     )
 
 
+decline_reasons = st.none() | st.sampled_from(MatchDeclineReason)
+
+
+@st.composite
+def learned_candidates(draw: st.DrawFn, n: int) -> Candidate:
+    """A candidate narrowed by the offers they declined (`o0`, the offer the tests match, among them),
+    some of the lessons learned from an earlier profile (a changed radius, hours, métiers, contracts)."""
+    raw = draw(candidates(n))
+    lessons = []
+    for m in draw(st.lists(st.integers(0, 3), max_size=3)):
+        declined = draw(offers(m))
+        earlier = raw
+        if draw(rarely):
+            earlier = replace(
+                raw,
+                radius_km=draw(radii),
+                accepts_night=draw(st.booleans()),
+                wanted=tuple(draw(wanted_lists)),
+                contract_types=frozenset(draw(contract_sets)),
+            )
+        lessons.append(lesson_of(earlier, declined.key, draw(decline_reasons), declined))
+    return learn(raw, lessons)
+
+
 @st.composite
 def populations(draw: st.DrawFn) -> list[Candidate]:
     size = draw(st.integers(0, 30) | st.integers(15, 30))
-    return [draw(candidates(n)) for n in range(size)]
+    return [draw(learned_candidates(n)) for n in range(size)]
 
 
 def _summary(matches: list[Match]) -> list[tuple[object, ...]]:
@@ -162,6 +189,8 @@ def test_indexed_offer_matching_equals_brute_force(
         index.upsert(candidate)
     expected = brute_force_for_offer(offer, population, TODAY, limit, min_score)
     event("some candidates match" if expected else "no candidate matches")
+    event("the offer was declined" if any(offer.key in c.declined for c in population) else "not declined")
+    event("some profiles narrowed" if any(c.learned for c in population) else "no profile narrowed")
     assert _summary(index.match_offer(offer, TODAY, limit, min_score)) == _summary(expected)
     assert _summary(index.match_offer(offer, TODAY, limit, min_score, brute_force=True)) == _summary(expected)
 
@@ -191,13 +220,14 @@ def test_index_stays_exact_through_updates_removals_compaction_and_purge(
             index.upsert(candidate)
             current[candidate.id] = candidate
     assert len(index) == len(current)
+    assert all(index.get(candidate_id) == candidate for candidate_id, candidate in current.items())
     expected = brute_force_for_offer(offer, current.values(), TODAY, 20, 0)
     assert _summary(index.match_offer(offer, TODAY, 20, 0)) == _summary(expected)
 
 
 @SETTINGS
 @given(
-    candidate=candidates(0),
+    candidate=learned_candidates(0),
     offer_list=st.lists(st.integers(0, 10_000), max_size=30, unique=True).flatmap(
         lambda ns: st.tuples(*(offers(n) for n in ns))
     ),
