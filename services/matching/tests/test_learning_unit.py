@@ -181,6 +181,7 @@ async def test_a_declined_offer_is_never_proposed_again_even_once_updated() -> N
     await world.handlers.on_application_events([_declined(1, "v", None)])
     await world.offers(_vacancy("v", 2, ev.VacancyUpdated, housing_offered=False, title="Autre titre"))
     assert world.events.found_ids[2:] == ["vac.v.v2.cand-2"]
+    assert world.events.withdrawn_ids == []  # said already: the refused match is not withdrawn for it
 
 
 async def test_too_far_then_a_farther_offer_is_not_proposed_and_a_nearer_one_is() -> None:

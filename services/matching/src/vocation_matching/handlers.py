@@ -226,7 +226,9 @@ class Handlers:
             if not standing:
                 return []
             still = self._state.candidates.still_matching(offer, standing, today)
-            gone = [c for c in standing if c not in still]
+            # A candidate who declined the offer said so already: their match is not withdrawn for it.
+            declined = self._state.candidates.declined_by(offer.key)
+            gone = [c for c in standing if c not in still and c not in declined]
             return await ledger.withdraw_pairs(offer.source, offer.id, gone, reason) if gone else []
 
         await self._withdraw(reason, no_longer_fitting)
@@ -294,7 +296,12 @@ class Handlers:
         gone = []
         for key in standing:
             offer = self._state.offers.get(key)
-            if offer is not None and offer.open and not evaluate(candidate, offer, today).matches:
+            if (
+                offer is not None
+                and offer.open
+                and key not in candidate.declined  # said already: not withdrawn for it
+                and not evaluate(candidate, offer, today).matches
+            ):
                 gone.append(key)
         return gone
 

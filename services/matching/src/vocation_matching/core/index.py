@@ -575,6 +575,10 @@ class CandidateIndex:
         c = self._cols
         return _Hits(rows, info, c["lat"][rows], c["lon"][rows], c["radius"][rows], c["traits"][rows])
 
+    def declined_by(self, offer: OfferKey) -> frozenset[str]:
+        """The candidates who declined an offer."""
+        return frozenset(self._declined_by.get(offer, ()))
+
     def _rows_of(self, candidate_ids: Iterable[str]) -> NDArray[np.int64]:
         """The rows of these candidates (those indexed)."""
         return np.array([self._row_of[c] for c in candidate_ids if c in self._row_of], dtype=np.int64)
