@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from vocation_matching.core.index import CandidateIndex, OfferBook
 from vocation_matching.core.learning import learn, lesson_of
 from vocation_matching.core.model import Candidate, Match, Offer, OfferSource
 from vocation_matching.core.ranking import best_offers_for, brute_force_for_offer
+from vocation_matching.core.rules import evaluate
 from vocation_matching.testing import TODAY
 from vocation_shared.contracts.vocabulary import (
     CandidateKind,
@@ -135,7 +137,18 @@ def offers(draw: st.DrawFn, n: int = 0) -> Offer:
     )
 
 
-decline_reasons = st.none() | st.sampled_from(MatchDeclineReason)
+decline_reasons = (
+    st.none()
+    | st.sampled_from(MatchDeclineReason)
+    | st.sampled_from(
+        [
+            MatchDeclineReason.TOO_FAR,
+            MatchDeclineReason.HOURS,
+            MatchDeclineReason.METIER,
+            MatchDeclineReason.CONTRACT,
+        ]
+    )
+)
 
 
 @st.composite
@@ -180,10 +193,32 @@ SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[Heal
     min_score=st.integers(0, 60),
     cell=st.sampled_from([0.1, 0.5, 1.0, 3.0]),
     first_pass=st.sampled_from([1, 3, 512]),
+    data=st.data(),
 )
 def test_indexed_offer_matching_equals_brute_force(
-    population: list[Candidate], offer: Offer, limit: int, min_score: int, cell: float, first_pass: int
+    population: list[Candidate],
+    offer: Offer,
+    limit: int,
+    min_score: int,
+    cell: float,
+    first_pass: int,
+    data: st.DataObject,
 ) -> None:
+    # Some candidates declined the offer itself or a sibling of it (same métier, schedule and
+    # contract, elsewhere): the lessons that bear on this very offer, mostly on the candidates it
+    # matches so far.
+    fitting = [n for n, c in enumerate(population) if evaluate(c, offer, TODAY).matches]
+    for n, reason, itself, where in data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(fitting or [0]) | st.integers(0, 30), decline_reasons, rarely, positions
+            ),
+            max_size=8,
+        )
+    ):
+        if n < len(population):
+            sibling = offer if itself else replace(offer, id=f"sibling-{n}", position=where)
+            population[n] = learn(population[n], [lesson_of(population[n], sibling.key, reason, sibling)])
     index = CandidateIndex(cell_scale=cell, capacity=4, first_pass=first_pass)
     for candidate in population:
         index.upsert(candidate)
@@ -191,8 +226,41 @@ def test_indexed_offer_matching_equals_brute_force(
     event("some candidates match" if expected else "no candidate matches")
     event("the offer was declined" if any(offer.key in c.declined for c in population) else "not declined")
     event("some profiles narrowed" if any(c.learned for c in population) else "no profile narrowed")
+    excluded = any(offer.rome in c.excluded_close and offer.rome not in c.wanted for c in population)
+    event("the offer's métier is excluded as a close one" if excluded else "no close métier excluded")
     assert _summary(index.match_offer(offer, TODAY, limit, min_score)) == _summary(expected)
     assert _summary(index.match_offer(offer, TODAY, limit, min_score, brute_force=True)) == _summary(expected)
+
+
+@SETTINGS
+@given(
+    population=st.lists(candidates(0), max_size=25).map(
+        lambda cs: [replace(c, id=f"c{n}") for n, c in enumerate(cs)]
+    ),
+    offer=offers(),
+    lessons=st.lists(st.tuples(decline_reasons, rarely, positions), min_size=25, max_size=25),
+    limit=st.integers(1, 12),
+)
+def test_lessons_about_the_offer_itself_keep_the_index_exact(
+    population: list[Candidate],
+    offer: Offer,
+    lessons: list[tuple[MatchDeclineReason | None, bool, Any]],
+    limit: int,
+) -> None:
+    """Every candidate declined the offer or a sibling of it (same métier, schedule, contract;
+    elsewhere): each lesson bears on this very offer."""
+    taught = []
+    for candidate, (reason, itself, where) in zip(population, lessons, strict=False):
+        sibling = offer if itself else replace(offer, id="sibling", position=where)
+        taught.append(learn(candidate, [lesson_of(candidate, sibling.key, reason, sibling)]))
+    index = CandidateIndex(capacity=4, first_pass=1)
+    for candidate in taught:
+        index.upsert(candidate)
+    expected = brute_force_for_offer(offer, taught, TODAY, limit, 0)
+    untaught = brute_force_for_offer(offer, population, TODAY, limit, 0)
+    event("a lesson changed the result" if _summary(expected) != _summary(untaught) else "no change")
+    assert _summary(index.match_offer(offer, TODAY, limit, 0)) == _summary(expected)
+    assert _summary(index.match_offer(offer, TODAY, limit, 0, brute_force=True)) == _summary(expected)
 
 
 @SETTINGS

@@ -270,3 +270,11 @@ async def test_a_restart_rebuilds_the_refusals_and_hires_from_what_was_kept() ->
     assert after.state.candidates.get("cand-1") == before.state.candidates.get("cand-1")
     assert after.state.offers.get((OfferSource.VACANCY, "v")).filled  # type: ignore[union-attr]
     assert after.state.candidates.get("cand-1").radius_km < 40  # type: ignore[union-attr]
+
+
+def test_a_hire_read_before_its_vacancy_fills_it_when_it_arrives() -> None:
+    state = MatchingState.empty()
+    assert not state.hire("v", p.application_id_of("cand-1", "v"))
+    state.apply(_vacancy("v", posts=1))
+    vacancy = state.offers.get((OfferSource.VACANCY, "v"))
+    assert vacancy is not None and vacancy.filled and not vacancy.open
