@@ -458,8 +458,8 @@ class CandidateIndex:
         self._row_of[candidate.id] = row
         if candidate.declined or candidate.excluded_close:
             self._learned_of[candidate.id] = (candidate.declined, candidate.excluded_close)
-            for key in candidate.declined:
-                self._declined_by.setdefault(key, set()).add(candidate.id)
+            for offer_key in candidate.declined:
+                self._declined_by.setdefault(offer_key, set()).add(candidate.id)
             for rome in candidate.excluded_close:
                 self._no_close_by.setdefault(rome, set()).add(candidate.id)
         if not (math.isfinite(lat) and math.isfinite(lon)):
