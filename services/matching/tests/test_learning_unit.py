@@ -121,29 +121,28 @@ def _candidate(n: int, **overrides: Any) -> AnyEvent:
     return ev.CandidateRegistered.build(profile, source=SOURCE, id=f"e-cand-{n}-{profile.version}")
 
 
-def _declined(candidate: int, offer: str, reason: MatchDeclineReason | None, event_id: str = "") -> AnyEvent:
+def _pair(candidate: int, offer: str) -> dict[str, str]:
     cid = f"cand-{candidate}"
+    return {"application_id": p.application_id_of(cid, offer), "candidate_id": cid, "offer_id": offer}
+
+
+def _declined(candidate: int, offer: str, reason: MatchDeclineReason | None, event_id: str = "") -> AnyEvent:
     data = p.MatchDeclined(
-        application_id=p.application_id_of(cid, offer),
-        candidate_id=cid,
-        offer_id=offer,
+        **_pair(candidate, offer),
         offer_kind=OfferKind.VACANCY,
         reason=reason,
         declined_at=datetime(2026, 12, 1, tzinfo=UTC),
     )
-    return ev.MatchDeclined.build(data, source=SOURCE, id=event_id or f"e-decl-{cid}-{offer}")
+    return ev.MatchDeclined.build(data, source=SOURCE, id=event_id or f"e-decl-{candidate}-{offer}")
 
 
 def _hired(candidate: int, offer: str, event_id: str = "") -> AnyEvent:
-    cid = f"cand-{candidate}"
     data = p.ApplicationAnswered(
-        application_id=p.application_id_of(cid, offer),
-        candidate_id=cid,
-        offer_id=offer,
+        **_pair(candidate, offer),
         answer=ApplicationAnswer.HIRED,
         answered_at=datetime(2026, 12, 2, tzinfo=UTC),
     )
-    return ev.ApplicationAnswered.build(data, source=SOURCE, id=event_id or f"e-hire-{cid}-{offer}")
+    return ev.ApplicationAnswered.build(data, source=SOURCE, id=event_id or f"e-hire-{candidate}-{offer}")
 
 
 class World:
