@@ -88,6 +88,24 @@ async def test_an_entity_belongs_to_its_first_publisher(units: UnitsOfWork) -> N
         assert (await uow.claims.claim(claims(B, "b1", "b2"))).taken == {"b2"}
 
 
+async def test_a_required_entity_must_be_the_sources_already_and_is_never_claimed(units: UnitsOfWork) -> None:
+    def answer(offer: str) -> tuple[Ref, ...]:
+        return (Ref("vacancy", offer, "/data/offer_id", claims=False, required=True),)
+
+    async with units() as uow:
+        await uow.claims.claim(claims(A, "a1", refs=((vacancy_ref("vac-1"),),)))
+    async with units() as uow:  # B answers A's vacancy and one no one owns; A answers its own
+        claim = await uow.claims.claim(claims(B, "b1", "b2", refs=(answer("vac-1"), answer("vac-9"))))
+    assert claim.refused == {0: Refusal(0, A), 1: Refusal(0, None)}
+    async with units() as uow:
+        assert await uow.claims.claim(claims(A, "a2", "a3", refs=(answer("vac-1"), answer("vac-9")))) == (
+            frozenset(),
+            {1: Refusal(0, None)},
+        )
+    async with units() as uow:  # nothing was claimed: vac-9 is still free for its first publisher
+        assert (await uow.claims.claim(claims(B, "b3", refs=((vacancy_ref("vac-9"),),)))).refused == {}
+
+
 async def test_an_erased_candidate_is_free_again(units: UnitsOfWork) -> None:
     candidate = ((Ref("candidate", "cand-1", "/subject", True),),)
     async with units() as uow:
