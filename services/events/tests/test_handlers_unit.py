@@ -37,6 +37,7 @@ from vocation_events.testing.fakes import (
     partner,
 )
 from vocation_shared.backoff import Backoff
+from vocation_shared.contracts.payloads import application_id_of
 from vocation_shared.sealing import ContactCipher
 from vocation_shared.testing import samples
 
@@ -348,6 +349,61 @@ async def test_an_entitys_deliveries_go_in_order() -> None:
     await deliver.run_once()
     await deliver.run_once()
     assert [headers["webhook-id"] for _, _, headers in client.posted] == ["e1", "e1", "e1-updated"]
+
+
+SUBMITTED, ANSWERED, WITHDRAWN = (
+    f"fr.vocation.application.{t}.v1" for t in ("submitted", "answered", "withdrawn")
+)
+CATALOGUE, OWNER_A, OWNER_B = "urn:vocation:catalogue", "urn:partner:a", "urn:partner:b"
+
+
+def application(event_type: str, offer: str, n: int, source: str = CATALOGUE) -> FakeRecord:
+    """A fact of `applications` about cand-1 and `offer`, as the catalogue (or a partner) wrote it."""
+    pair = {"candidate_id": "cand-1", "offer_id": offer, "application_id": application_id_of("cand-1", offer)}
+    data = {
+        SUBMITTED: samples.application_submitted,
+        ANSWERED: samples.application_answered,
+        WITHDRAWN: lambda **p: p | {"reason": "candidate", "withdrawn_at": "2026-12-05T10:00:00+01:00"},
+    }[event_type](**pair)
+    event = samples.cloud_event(event_type, "cand-1", data, id=f"app-{n}", source=source)
+    return record(n, orjson.dumps(event), topic="applications", key=b"cand-1")
+
+
+def owners_subscribed() -> FakeWebhookDeliveries:
+    """Partners a and b both subscribed to the applications; a owns vac-a, no one owns vac-x."""
+    deliveries = FakeWebhookDeliveries()
+    types = frozenset({SUBMITTED, ANSWERED, WITHDRAWN, POSTED})
+    for name, source in (("a", OWNER_A), ("b", OWNER_B)):
+        secret = "whsec_" + base64.b64encode(name.encode() * 32).decode()
+        deliveries.subscriptions.append(
+            Subscription(f"sub_{name}", name, f"https://{name}.fr/h", types, secret, source)
+        )
+    deliveries.owners["vac-a"] = OWNER_A
+    return deliveries
+
+
+async def test_an_application_goes_by_webhook_to_its_vacancys_owner_and_nobody_else() -> None:
+    deliveries = owners_subscribed()
+    batch = [
+        application(SUBMITTED, "vac-a", 0),
+        application(ANSWERED, "vac-a", 1, source=OWNER_A),
+        application(WITHDRAWN, "vac-a", 2),
+        application(SUBMITTED, "vac-x", 3),  # a vacancy no one owns: no one receives it
+    ]
+    assert await FanOut(deliveries).process(batch) == 3
+    assert [(d["subscription_id"], d["event_id"]) for d in deliveries.deliveries] == [
+        ("sub_a", "app-0"),
+        ("sub_a", "app-1"),
+        ("sub_a", "app-2"),
+    ]
+    # A catalogue's fact under a partner's source is a forgery: no one receives it.
+    assert await FanOut(deliveries).process([application(SUBMITTED, "vac-a", 5, source=OWNER_A)]) == 0
+    sent = orjson.loads(deliveries.deliveries[0]["body"])
+    assert sent["data"]["message"] == samples.application_submitted()["message"]  # as on the topic
+    # A transfer of the vacancy moves the webhook with it, from the next event read.
+    deliveries.owners["vac-a"] = OWNER_B
+    assert await FanOut(deliveries).process([application(ANSWERED, "vac-a", 4, source=OWNER_B)]) == 1
+    assert deliveries.deliveries[-1]["subscription_id"] == "sub_b"
 
 
 # --- the layer's boundary -------------------------------------------------------------------------

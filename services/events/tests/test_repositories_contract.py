@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from vocation_events.adapters.postgres import PostgresPartners
 from vocation_events.adapters.unit_of_work import PostgresUnitsOfWork
@@ -152,19 +153,33 @@ class FakeSubscriptions:
 
     async def add(self, partner: str) -> Subscription:
         subscription = Subscription(
-            f"sub_{partner}", partner, "https://p.example/h", frozenset({POSTED}), new_secret()
+            f"sub_{partner}",
+            partner,
+            "https://p.example/h",
+            frozenset({POSTED}),
+            new_secret(),
+            f"urn:partner:{partner}",
         )
         self.deliveries.subscriptions.append(subscription)
         return subscription
+
+    async def own(self, vacancy: str, source: str) -> None:
+        self.deliveries.owners[vacancy] = source
 
 
 class PostgresSubscriptions:
     """`PostgresWebhooks` and a partner to subscribe for."""
 
-    def __init__(self, webhooks: PostgresWebhooks, partners: PostgresPartners) -> None:
+    def __init__(self, webhooks: PostgresWebhooks, partners: PostgresPartners, pool: asyncpg.Pool) -> None:
         self.deliveries: WebhookDeliveries = webhooks
         self._webhooks = webhooks
         self._partners = partners
+        self._pool = pool
+
+    async def own(self, vacancy: str, source: str) -> None:
+        await self._pool.execute(
+            "INSERT INTO entity_owners (kind, entity_id, owner) VALUES ('vacancy', $1, $2)", vacancy, source
+        )
 
     async def add(self, partner: str) -> Subscription:
         await self._partners.create(
@@ -181,11 +196,22 @@ def fake_subscriptions() -> FakeSubscriptions:
 @pytest.fixture
 async def postgres_subscriptions(fresh_database: str) -> AsyncIterator[PostgresSubscriptions]:
     async with create_pool(fresh_database, migrations=[("events", MIGRATIONS)], max_size=4) as pool:
-        yield PostgresSubscriptions(PostgresWebhooks(pool), PostgresPartners(pool))
+        yield PostgresSubscriptions(PostgresWebhooks(pool), PostgresPartners(pool), pool)
 
 
 subscriptions = fake_then_real("fake_subscriptions", "postgres_subscriptions", name="subscriptions")
 """Each implementation of `WebhookDeliveries` in turn."""
+
+
+async def test_a_subscription_names_its_partners_source_and_vacancies_their_owners(
+    subscriptions: FakeSubscriptions | PostgresSubscriptions,
+) -> None:
+    await subscriptions.add("ats")
+    assert [s.source for s in await subscriptions.deliveries.active()] == ["urn:partner:ats"]
+    await subscriptions.own("vac-1", "urn:partner:ats")
+    await subscriptions.own("vac-2", B)
+    owners = await subscriptions.deliveries.owners_of({"vac-1", "vac-2", "vac-9"})
+    assert owners == {"vac-1": "urn:partner:ats", "vac-2": B}
 
 
 async def test_deliveries_are_queued_once_and_sent_in_order_per_entity(

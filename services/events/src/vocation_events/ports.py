@@ -298,6 +298,10 @@ class WebhookDeliveries(Protocol):
         """Queue deliveries in order, once each (a redelivered event queues nothing); how many were new."""
         ...
 
+    async def owners_of(self, vacancy_ids: Collection[str]) -> dict[str, str]:
+        """The source that owns each of these vacancies now (an unowned one is absent)."""
+        ...
+
     async def claim(self, limit: int, lease_s: float) -> list[Due]:
         """Due deliveries, each the earliest pending one of its entity for its subscription, leased."""
         ...

@@ -14,7 +14,7 @@ import asyncio
 import ipaddress
 import secrets
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -171,7 +171,9 @@ class PostgresWebhooks:
 
     def _subscription(self, row: asyncpg.Record) -> Subscription:
         secret = self.secret(row["id"], row["secret"])
-        return Subscription(row["id"], row["partner"], row["url"], frozenset(row["types"]), secret)
+        return Subscription(
+            row["id"], row["partner"], row["url"], frozenset(row["types"]), secret, row.get("partner_source")
+        )
 
     def secret(self, subscription_id: str, stored: str) -> str:
         """A subscription's signing secret from its stored form (sealed, or clear from before)."""
@@ -211,7 +213,8 @@ class PostgresWebhooks:
         """Subscriptions that receive: not stopped, of a partner not revoked."""
         rows = await self._pool.fetch(
             """
-            SELECT s.* FROM webhook_subscriptions s JOIN partners p ON p.name = s.partner
+            SELECT s.*, p.source AS partner_source
+            FROM webhook_subscriptions s JOIN partners p ON p.name = s.partner
             WHERE s.revoked_at IS NULL AND p.revoked_at IS NULL
             """
         )
@@ -263,6 +266,14 @@ class PostgresWebhooks:
             *[list(c) for c in columns],
         )
         return int(status.rsplit(" ", 1)[-1])
+
+    async def owners_of(self, vacancy_ids: Collection[str]) -> dict[str, str]:
+        """The source that owns each of these vacancies now (an unowned one is absent)."""
+        rows = await self._pool.fetch(
+            "SELECT entity_id, owner FROM entity_owners WHERE kind = 'vacancy' AND entity_id = ANY($1::text[])",
+            list(vacancy_ids),
+        )
+        return {row["entity_id"]: row["owner"] for row in rows}
 
     async def claim(self, limit: int, lease_s: float) -> list[Due]:
         """Due deliveries, each the earliest pending one of its entity for its subscription."""

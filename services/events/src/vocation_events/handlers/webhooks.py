@@ -1,7 +1,9 @@
 """Webhooks: queuing a delivery per event and subscription (`FanOut`), then POSTing them (`Deliver`).
 
 The fan-out reads the subscribable topics and queues one delivery per event and matching
-subscription, in the same order, idempotently (a redelivered record queues nothing twice). The
+subscription, in the same order, idempotently (a redelivered record queues nothing twice). An
+application goes only to the subscriptions of the partner that owns its vacancy when the fan-out
+reads it (the owners are read for each batch, so a transfer counts from the next one). The
 delivery claims due deliveries (never one whose entity has an earlier delivery still pending for
 the same subscription: a partner sees an entity's events in order), POSTs the CloudEvent as it is
 on the topic, signed, and records the answer: 2xx delivered; anything else retried after the
@@ -22,7 +24,7 @@ from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 from vocation_shared.sealing import ContactKeyError
 
-from vocation_events.core.webhooks import Subscription, outgoing_body, signature
+from vocation_events.core.webhooks import Subscription, outgoing_body, owned_offer, signature
 from vocation_events.ports import (
     DeliveryRow,
     Due,
@@ -41,8 +43,11 @@ DEFAULT_BACKOFF = Backoff(initial_s=30.0, max_s=3600.0, max_attempts=12)
 """After a failed attempt: 15-30 s, doubling (with jitter) up to an hour; `failed` after 12 attempts."""
 
 
-def _fields(value: bytes) -> tuple[str, str, str, str] | None:
-    """(source, id, subject, type) of a CloudEvent's JSON, or None when it is not one."""
+def _fields(value: bytes) -> tuple[str, str, str, str, str | None] | None:
+    """(source, id, subject, type, owned offer) of a CloudEvent's JSON, or None when it is not one.
+
+    The owned offer is the vacancy whose owner alone receives the event (`owned_offer`), or None.
+    """
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -50,7 +55,9 @@ def _fields(value: bytes) -> tuple[str, str, str, str] | None:
     if not isinstance(document, dict):
         return None
     found = tuple(document.get(k) for k in ("source", "id", "subject", "type"))
-    return found if all(isinstance(v, str) for v in found) else None  # type: ignore[return-value]
+    if not all(isinstance(v, str) for v in found):
+        return None
+    return (*found, owned_offer(found[3], document))  # type: ignore[return-value]
 
 
 class FanOut:
@@ -76,19 +83,28 @@ class FanOut:
         subscriptions = await self._active()
         if not subscriptions:
             return 0
-        rows: list[DeliveryRow] = []
+        events: list[tuple[tuple[str, str, str, str, str | None], bytes]] = []
         for record in records:
             if record.value is None:
                 continue  # a tombstone: nothing to announce
             fields = _fields(record.value)
             if fields is None:
                 continue  # not an event: the archive's group dead-letters it with the reason
-            source, event_id, subject, event_type = fields
-            if forged_reason(event_type, source) is not None:
+            if forged_reason(fields[3], fields[0]) is not None:
                 continue  # e.g. a partner fact under a service's source: the consumers dead-letter it
-            wanted = [s for s in subscriptions if event_type in s.types]
+            events.append((fields, record.value))
+        offers = {offer for (*_, offer), _value in events if offer}
+        owners = await self._deliveries.owners_of(offers) if offers else {}
+        rows: list[DeliveryRow] = []
+        for (source, event_id, subject, event_type, offer), value in events:
+            wanted = [
+                s
+                for s in subscriptions
+                if event_type in s.types
+                and (offer is None or (offer in owners and owners[offer] == s.source))
+            ]
             if wanted:
-                body = outgoing_body(event_type, record.value)
+                body = outgoing_body(event_type, value)
                 rows += [(s.id, source, event_id, subject, event_type, body) for s in wanted]
         return await self._deliveries.enqueue(rows)
 

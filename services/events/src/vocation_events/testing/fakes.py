@@ -286,6 +286,8 @@ class FakeWebhookDeliveries:
         self.deliveries: list[dict[str, Any]] = []
         self.unopenable: set[str] = set()
         """Subscriptions whose sealed secret does not open (a key taken out of the keyring)."""
+        self.owners: dict[str, str] = {}
+        """The owning source of each vacancy (`entity_owners`' vacancies)."""
         self.now = 0.0
 
     async def active(self) -> list[Subscription]:
@@ -315,6 +317,9 @@ class FakeWebhookDeliveries:
             )
             new += 1
         return new
+
+    async def owners_of(self, vacancy_ids: Collection[str]) -> dict[str, str]:
+        return {v: self.owners[v] for v in vacancy_ids if v in self.owners}
 
     async def claim(self, limit: int, lease_s: float) -> list[Due]:
         by_id = {s.id: s for s in self.subscriptions}
