@@ -214,6 +214,39 @@ async def test_an_erasure_deletes_the_candidates_archived_rows_then_is_applied()
     assert [row[9] for row in units.db.archive.values()] == ["cand-1", "cand-1"]
 
 
+async def test_applications_are_archived_sealed_forgotten_by_their_tombstone_and_erased() -> None:
+    units = FakeUnitsOfWork()
+    handler = archive(units)
+    handler._seal = ArchiveSeal(ContactCipher([("k1", b"k" * 32)]))
+    await handler.process(
+        [
+            application(SUBMITTED, "vac-a", 0),
+            application(ANSWERED, "vac-a", 1, source="urn:partner:a"),
+            application(SUBMITTED, "vac-b", 2),
+            application(SUBMITTED, "vac-a", 3, candidate="cand-2"),
+        ]
+    )
+    rows = {row[4]: row for row in units.db.archive.values()}
+    assert {event_id: row[9] for event_id, row in rows.items()} == {
+        "app-0": "cand-1",
+        "app-1": "cand-1",
+        "app-2": "cand-1",
+        "app-3": "cand-2",
+    }
+    message = samples.application_submitted()["message"]
+    assert orjson.loads(rows["app-0"][8])["data"]["message"].startswith("enc1:k1:")
+    assert message not in rows["app-0"][8]
+    # The catalogue's tombstone of one application forgets that application, not the candidate's others.
+    tombstone = application(SUBMITTED, "vac-a", 4)
+    await handler.process([record(4, None, topic="applications", key=tombstone.key)])
+    assert sorted(row[4] for row in units.db.archive.values()) == ["app-2", "app-3"]
+    # The candidate's erasure takes the rest of their applications out of the archive.
+    async with units() as uow:
+        await uow.erasures.record("cand-1", "urn:s", "bye")
+    assert await Erase(units, erasures_per_pass=10, rows_per_pass=100).run_once() == 1
+    assert [row[4] for row in units.db.archive.values()] == ["app-3"]
+
+
 # --- dead letters -------------------------------------------------------------------------------
 
 
@@ -357,16 +390,19 @@ SUBMITTED, ANSWERED, WITHDRAWN = (
 CATALOGUE, OWNER_A, OWNER_B = "urn:vocation:catalogue", "urn:partner:a", "urn:partner:b"
 
 
-def application(event_type: str, offer: str, n: int, source: str = CATALOGUE) -> FakeRecord:
-    """A fact of `applications` about cand-1 and `offer`, as the catalogue (or a partner) wrote it."""
-    pair = {"candidate_id": "cand-1", "offer_id": offer, "application_id": application_id_of("cand-1", offer)}
+def application(
+    event_type: str, offer: str, n: int, source: str = CATALOGUE, candidate: str = "cand-1"
+) -> FakeRecord:
+    """A fact of `applications` about `candidate` and `offer`, as the catalogue (or a partner) wrote it."""
+    application_id = application_id_of(candidate, offer)
+    pair = {"candidate_id": candidate, "offer_id": offer, "application_id": application_id}
     data = {
         SUBMITTED: samples.application_submitted,
         ANSWERED: samples.application_answered,
         WITHDRAWN: lambda **p: p | {"reason": "candidate", "withdrawn_at": "2026-12-05T10:00:00+01:00"},
     }[event_type](**pair)
-    event = samples.cloud_event(event_type, "cand-1", data, id=f"app-{n}", source=source)
-    return record(n, orjson.dumps(event), topic="applications", key=b"cand-1")
+    event = samples.cloud_event(event_type, candidate, data, id=f"app-{n}", source=source)
+    return record(n, orjson.dumps(event), topic="applications", key=f"{candidate}/{application_id}".encode())
 
 
 def owners_subscribed() -> FakeWebhookDeliveries:

@@ -145,6 +145,20 @@ async def test_the_archive_skips_what_it_has_and_what_is_erased(units: UnitsOfWo
         assert await uow.archive.forget("matches", "cand-2") == 0
 
 
+async def test_a_tombstone_of_a_composite_key_forgets_the_events_of_its_record_only(
+    units: UnitsOfWork,
+) -> None:
+    def application(n: int, application_id: str) -> ArchiveRow:
+        event = f'{{"data": {{"application_id": "{application_id}", "candidate_id": "cand-1"}}}}'
+        return ("applications", 0, n, A, f"a{n}", POSTED, "cand-1", NOON, event, "cand-1")
+
+    async with units() as uow:
+        await uow.archive.store([application(1, "app-1"), application(2, "app-1"), application(3, "app-2")])
+        assert await uow.archive.forget("applications", "cand-1", ("application_id", "app-1")) == 2
+        assert await uow.archive.forget("applications", "cand-1", ("application_id", "app-1")) == 0
+        assert await uow.archive.forget("applications", "cand-1") == 1
+
+
 class FakeSubscriptions:
     """The fake deliveries and a way to subscribe on them."""
 

@@ -100,8 +100,9 @@ class ArchiveRepository(Protocol):
         """
         ...
 
-    async def forget(self, topic: str, subject: str) -> int:
-        """A tombstone was read: delete the archived events of `subject` on `topic`; how many."""
+    async def forget(self, topic: str, subject: str, of_record: tuple[str, str] | None = None) -> int:
+        """A tombstone was read: delete the archived events of `subject` on `topic` (only those whose
+        `data.<field>` is the record id, with `of_record` = (field, id)); how many."""
         ...
 
     async def delete_of_candidates(self, candidate_ids: Sequence[str], limit: int) -> int:

@@ -256,7 +256,11 @@ def subscribe(
     name: str,
     url: Annotated[str, typer.Option("--url", help="Where to POST the events (https).")],
     types: Annotated[
-        list[str], typer.Option("--type", help="An event type to receive (repeat); offers and sites only.")
+        list[str],
+        typer.Option(
+            "--type",
+            help="An event type to receive (repeat): offers and sites, or applications (to the vacancy's owner only).",
+        ),
     ],
 ) -> None:
     """Send a partner the events of these types by webhook; prints the signing secret (shown once)."""

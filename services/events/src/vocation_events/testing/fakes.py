@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from vocation_shared.sealing import ContactKeyError
 from vocation_shared.testing.transaction import FakeTransaction
@@ -126,8 +127,11 @@ class FakeArchive:
             new += 1
         return new
 
-    async def forget(self, topic: str, subject: str) -> int:
-        gone = [k for k, r in self._db.archive.items() if r[0] == topic and r[6] == subject]
+    async def forget(self, topic: str, subject: str, of_record: tuple[str, str] | None = None) -> int:
+        def of_it(event: str) -> bool:
+            return of_record is None or orjson.loads(event)["data"].get(of_record[0]) == of_record[1]
+
+        gone = [k for k, r in self._db.archive.items() if r[0] == topic and r[6] == subject and of_it(r[8])]
         for k in gone:
             del self._db.archive[k]
         return len(gone)
