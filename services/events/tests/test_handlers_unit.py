@@ -442,6 +442,19 @@ async def test_an_application_goes_by_webhook_to_its_vacancys_owner_and_nobody_e
     assert deliveries.deliveries[-1]["subscription_id"] == "sub_b"
 
 
+async def test_an_erased_candidates_applications_leave_the_webhook_queue_and_later_ones_go_nowhere() -> None:
+    units, deliveries = FakeUnitsOfWork(), owners_subscribed()
+    fan_out = FanOut(deliveries, units=units)
+    await fan_out.process([application(SUBMITTED, "vac-a", 0), record(1, orjson.dumps(vacancy(1)))])
+    await fan_out.process([application(SUBMITTED, "vac-a", 2, candidate="cand-2")])
+    assert len(deliveries.deliveries) == 4  # (the vacancy to both partners)
+    async with units() as uow:
+        await uow.erasures.record("cand-1", "urn:s", "bye")
+    assert await Erase(units, deliveries=deliveries).run_once() == 1
+    assert [d["event_id"] for d in deliveries.deliveries] == ["e1", "e1", "app-2"]
+    assert await fan_out.process([application(WITHDRAWN, "vac-a", 3)]) == 0  # read late: sent to no one
+
+
 # --- the layer's boundary -------------------------------------------------------------------------
 
 TECHNOLOGIES = ("asyncpg", "aiokafka", "faststream", "prometheus_client", "httpx", "httpcore", "fastapi")

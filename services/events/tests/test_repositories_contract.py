@@ -228,6 +228,25 @@ async def test_a_subscription_names_its_partners_source_and_vacancies_their_owne
     assert owners == {"vac-1": "urn:partner:ats", "vac-2": B}
 
 
+async def test_the_deliveries_of_an_erased_candidates_applications_are_deleted_sent_or_not(
+    subscriptions: FakeSubscriptions | PostgresSubscriptions,
+) -> None:
+    subscription = await subscriptions.add("ats")
+    submitted, answered = "fr.vocation.application.submitted.v1", "fr.vocation.application.answered.v1"
+    queue = [
+        (subscription.id, A, "e1", "cand-1", submitted, b"{}"),
+        (subscription.id, A, "e2", "cand-1", answered, b"{}"),
+        (subscription.id, A, "e3", "cand-2", submitted, b"{}"),
+        (subscription.id, A, "e4", "cand-1", POSTED, b"{}"),  # a vacancy whose id is a candidate's: kept
+    ]
+    deliveries = subscriptions.deliveries
+    assert await deliveries.enqueue(queue) == 4
+    [first, *_] = await deliveries.claim(1, 30)
+    await deliveries.delivered(first.seq)
+    assert await deliveries.erase(["cand-1"]) == 2
+    assert [d.event_id for d in await deliveries.claim(10, 30)] == ["e3", "e4"]
+
+
 async def test_deliveries_are_queued_once_and_sent_in_order_per_entity(
     subscriptions: FakeSubscriptions | PostgresSubscriptions,
 ) -> None:

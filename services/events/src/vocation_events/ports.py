@@ -303,6 +303,10 @@ class WebhookDeliveries(Protocol):
         """The source that owns each of these vacancies now (an unowned one is absent)."""
         ...
 
+    async def erase(self, candidate_ids: Sequence[str]) -> int:
+        """Delete the deliveries of applications about these candidates, sent or not; how many."""
+        ...
+
     async def claim(self, limit: int, lease_s: float) -> list[Due]:
         """Due deliveries, each the earliest pending one of its entity for its subscription, leased."""
         ...

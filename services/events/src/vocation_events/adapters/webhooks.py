@@ -28,6 +28,7 @@ from vocation_shared.sealing import ContactCipher
 
 from vocation_events.adapters.raw_batches import subscribe_raw_batches
 from vocation_events.core.webhooks import (
+    OWNER_ONLY_TYPES,
     SUBSCRIBABLE_TOPICS,
     Network,
     Subscription,
@@ -49,6 +50,8 @@ FINISHED_DELIVERIES = Expiry(
 )
 """Deliveries done, given up, or of a stopped subscription, long ago: deleted with the retention."""
 
+_OWNER_ONLY_SQL = ", ".join(f"'{t}'" for t in sorted(OWNER_ONLY_TYPES))
+"""The applications' types as SQL literals: the predicate of migration 0008's partial index."""
 SECRET_FIELD = "webhook_secret"  # noqa: S105 - the sealed column's name in the associated data
 RESOLVE_TIMEOUT_S = 10.0
 
@@ -274,6 +277,14 @@ class PostgresWebhooks:
             list(vacancy_ids),
         )
         return {row["entity_id"]: row["owner"] for row in rows}
+
+    async def erase(self, candidate_ids: Sequence[str]) -> int:
+        """Delete the deliveries of applications about these candidates, sent or not; how many."""
+        status = await self._pool.execute(
+            f"DELETE FROM webhook_deliveries WHERE subject = ANY($1::text[]) AND type IN ({_OWNER_ONLY_SQL})",
+            list(candidate_ids),
+        )
+        return int(status.rsplit(" ", 1)[-1])
 
     async def claim(self, limit: int, lease_s: float) -> list[Due]:
         """Due deliveries, each the earliest pending one of its entity for its subscription."""

@@ -30,6 +30,7 @@ from vocation_events.ports import (
     Due,
     RawRecord,
     RefusedTarget,
+    UnitsOfWork,
     WebhookClient,
     WebhookDeliveries,
     WebhookUnreachable,
@@ -63,9 +64,15 @@ def _fields(value: bytes) -> tuple[str, str, str, str, str | None] | None:
 class FanOut:
     """Each event of a subscribable topic queued for every subscription of its type."""
 
-    def __init__(self, deliveries: WebhookDeliveries, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        deliveries: WebhookDeliveries,
+        clock: Callable[[], float] = time.monotonic,
+        units: UnitsOfWork | None = None,
+    ) -> None:
         self._deliveries = deliveries
         self._clock = clock
+        self._units = units
         self._subscriptions: list[Subscription] = []
         self._fetched_at = -CACHE_S
 
@@ -95,6 +102,12 @@ class FanOut:
             events.append((fields, record.value))
         offers = {offer for (*_, offer), _value in events if offer}
         owners = await self._deliveries.owners_of(offers) if offers else {}
+        if offers and self._units is not None:
+            # An erased candidate's application read late is sent to no one (the eraser deleted the rest).
+            candidates = {subject for (_, _, subject, _, offer), _value in events if offer is not None}
+            async with self._units() as uow:
+                erased = await uow.erasures.erased_among(candidates)
+            events = [e for e in events if e[0][4] is None or e[0][2] not in erased]
         rows: list[DeliveryRow] = []
         for (source, event_id, subject, event_type, offer), value in events:
             wanted = [

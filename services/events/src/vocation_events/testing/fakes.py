@@ -26,7 +26,7 @@ from vocation_events.core.ingestion import Record
 from vocation_events.core.ownership import decide
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.core.ratelimit import RateLimiter
-from vocation_events.core.webhooks import Subscription
+from vocation_events.core.webhooks import OWNER_ONLY_TYPES, Subscription
 from vocation_events.handlers.ingestion import Ingestion
 from vocation_events.ports import (
     ArchiveRow,
@@ -324,6 +324,11 @@ class FakeWebhookDeliveries:
 
     async def owners_of(self, vacancy_ids: Collection[str]) -> dict[str, str]:
         return {v: self.owners[v] for v in vacancy_ids if v in self.owners}
+
+    async def erase(self, candidate_ids: Sequence[str]) -> int:
+        gone = [d for d in self.deliveries if d["subject"] in candidate_ids and d["type"] in OWNER_ONLY_TYPES]
+        self.deliveries = [d for d in self.deliveries if d not in gone]
+        return len(gone)
 
     async def claim(self, limit: int, lease_s: float) -> list[Due]:
         by_id = {s.id: s for s in self.subscriptions}
