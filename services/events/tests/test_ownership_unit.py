@@ -135,13 +135,8 @@ def answer(key: str, offer_id: str, candidate_id: str = "cand-x", **data: Any) -
     """The owner's recruiter screen proposes an exchange (an `application.answered`)."""
     pair = {"candidate_id": candidate_id, "offer_id": offer_id}
     payload = samples.application_answered(application_id=application_id_of(**pair), **pair) | data
-    return samples.cloud_event(
-        ev.ApplicationAnswered.TYPE,
-        candidate_id,
-        payload,
-        id=f"{key}-answer-{offer_id}",
-        source=_SOURCES[key],
-    )
+    event_id, source = f"{key}-answer-{offer_id}", _SOURCES[key]
+    return samples.cloud_event(ev.ApplicationAnswered.TYPE, candidate_id, payload, id=event_id, source=source)
 
 
 def assert_refused(response: httpx.Response, status: int, kind: str, pointer: str) -> None:
