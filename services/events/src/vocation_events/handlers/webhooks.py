@@ -55,10 +55,12 @@ def _fields(value: bytes) -> tuple[str, str, str, str, str | None] | None:
         return None
     if not isinstance(document, dict):
         return None
-    found = tuple(document.get(k) for k in ("source", "id", "subject", "type"))
-    if not all(isinstance(v, str) for v in found):
+    source, event_id, subject, event_type = (document.get(k) for k in ("source", "id", "subject", "type"))
+    if not (isinstance(source, str) and isinstance(event_id, str) and isinstance(subject, str)):
         return None
-    return (*found, owned_offer(found[3], document))  # type: ignore[return-value]
+    if not isinstance(event_type, str):
+        return None
+    return source, event_id, subject, event_type, owned_offer(event_type, document)
 
 
 class FanOut:
