@@ -53,10 +53,14 @@ def _answer(partner: Partner, offer_id: str, candidate_id: str) -> dict[str, Any
     return partner.event(ANSWERED, candidate_id, data)
 
 
-def _published(platform: Platform, event_id: str) -> bool:
-    """Whether an event with this id is on the `applications` topic."""
+def _published(platform: Platform, event: dict[str, Any]) -> bool:
+    """Whether this event is on the `applications` topic (under its application's key)."""
+    data = event["data"]
+    key = f"{data['candidate_id']}/{data['application_id']}".encode()
     records = asyncio.run(read_topics(platform.kafka_bootstrap, ["applications"], within_s=30))
-    return any(r.value is not None and json.loads(r.value).get("id") == event_id for r in records)
+    return any(
+        r.key == key and r.value is not None and json.loads(r.value)["id"] == event["id"] for r in records
+    )
 
 
 def test_partner_b_cannot_answer_partner_as_application_and_nothing_is_published(
@@ -79,9 +83,11 @@ def test_partner_b_cannot_answer_partner_as_application_and_nothing_is_published
     invented = samples.application_answered(application_id=application_id_of(f"cand-{run}-other", offer_id))
     answer = partner_a.send(platform, partner_a.event(ANSWERED, candidate_id, invented | pair))
     assert answer.status_code == 422, answer.text
-    assert not _published(platform, forged["id"]), "B's answer reached the applications topic"
-    # The owner answers.
-    partner_a.post(platform, _answer(partner_a, offer_id, candidate_id))
+    assert not _published(platform, forged), "B's answer reached the applications topic"
+    # The owner answers, and its answer is there.
+    answered = _answer(partner_a, offer_id, candidate_id)
+    partner_a.post(platform, answered)
+    assert _published(platform, answered)
 
 
 def test_a_revoked_partners_answer_is_refused(platform: Platform) -> None:
