@@ -131,7 +131,8 @@ def create_http_app(
             "Partners publish CloudEvents 1.0 (structured JSON mode) here. An event is `accepted` only "
             "once Kafka acknowledged it (acks=all); (`source`, `id`) is unique: a re-sent event is a "
             "`duplicate` and is published once. Errors are problem+json (RFC 9457). Partners may also "
-            "receive the events about offers and sites by webhook (see Webhooks below)."
+            "receive the events about offers and sites, and the applications to their own vacancies, by "
+            "webhook (see Webhooks below)."
         ),
     )
 
@@ -146,7 +147,10 @@ def create_http_app(
             "`whsec_` secret, over `<webhook-id>.<webhook-timestamp>.<body>`). Answer 2xx within 10 s; "
             "anything else is retried with doubling delays and jitter (15-30 s first, up to 1 h), 12 "
             "attempts. An entity's "
-            "events arrive in order. Only offers and sites: nothing about a person is ever sent."
+            "events arrive in order. Offers and sites; and the applications to a partner's own "
+            "vacancies (`application.submitted`, `.answered`, `.withdrawn`: ids, the candidate's "
+            "message, share flags and summary, never a contact), sent only to the partner that owns "
+            "the vacancy (`data.offer_id`). Nothing else about a person is ever sent."
         ),
         openapi_extra={
             "requestBody": {
