@@ -17,6 +17,7 @@ BENCHMARKS = (
     "consumer_pipeline",
     "events_ingestion",
     "catalogue_search",
+    "offer_page",
     "matching",
     "notifications_delivery",
     "end_to_end",

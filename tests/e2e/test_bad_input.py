@@ -267,7 +267,13 @@ async def test_a_match_forged_straight_to_kafka_is_dead_lettered_and_never_email
                 letters.append(headers)
         return bool(letters)
 
-    await wait_for(dead_lettered, "the forged match in matches.dlq", within_s=30)
-    assert {(d[h.DLQ_CONSUMER], d[h.DLQ_REASON]) for d in letters} == {("notifications", "forged-source")}
+    # Every reader of `matches` refuses it: notifications (it would email it) and the catalogue (it
+    # would show its distance and reasons on the personal page).
+    expected = {("notifications", "forged-source"), ("catalogue", "forged-source")}
+
+    async def both_dead_lettered() -> bool:
+        return await dead_lettered() and {(d[h.DLQ_CONSUMER], d[h.DLQ_REASON]) for d in letters} == expected
+
+    await wait_for(both_dead_lettered, "the forged match refused by both readers", within_s=30)
     assert "published only with source urn:vocation:matching" in letters[0][h.DLQ_ERROR]
     assert not [v for d in letters for v in d.values() if email in v or "piégée" in v]

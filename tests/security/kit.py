@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +54,24 @@ def new_partner(platform: Platform, label: str) -> Partner:
     name = f"sec-{label}-{uuid.uuid4().hex[:6]}"
     source = f"urn:partner:{name}"
     return Partner(name, source, create_partner(platform.environments["events"], name, source).key)
+
+
+def partners_cli(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`vocation partners ARGS` as an operator runs it, on the environment's events database."""
+    return subprocess.run(
+        [sys.executable, "-m", "vocation_shared.cli", "partners", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def subscription_id(result: subprocess.CompletedProcess[str]) -> str:
+    """The id `vocation partners subscribe` printed."""
+    line = next(line for line in result.stdout.splitlines() if line.startswith("subscription "))
+    return line.split()[1]
 
 
 def assert_refused(answer: httpx.Response, pointer: str, status: int = 403) -> None:

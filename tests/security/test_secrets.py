@@ -174,6 +174,7 @@ REFUSED: dict[str, tuple[str, dict[str, str | None], str]] = {
         {"VOCATION_PSEUDONYM_KEY": None},
         "VOCATION_PSEUDONYM_KEY",
     ),
+    "catalogue-public-link-key": ("vocation_catalogue", {"VOCATION_LINK_KEY": None}, "VOCATION_LINK_KEY"),
     "notifications-no-contacts-keys": (
         NOTIFICATIONS,
         {"VOCATION_CONTACTS_KEYS": None},

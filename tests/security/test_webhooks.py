@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,7 +24,7 @@ from vocation_local.e2e import Platform
 from vocation_local.paths import free_port
 from vocation_local.pg_admin import create_database
 
-from tests.security.kit import BISCARROSSE, Partner, query, vacancy
+from tests.security.kit import BISCARROSSE, Partner, partners_cli, query, subscription_id, vacancy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -113,22 +111,6 @@ def _targets(listeners: dict[str, _Server], environment: dict[str, str]) -> list
     return [f"http://{host}/hook" for host in hosts + named]
 
 
-def _cli(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vocation_shared.cli", "partners", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def _subscription_id(result: subprocess.CompletedProcess[str]) -> str:
-    line = next(line for line in result.stdout.splitlines() if line.startswith("subscription "))
-    return line.split()[1]
-
-
 def test_webhooks_to_loopback_addresses_never_reach_them(
     platform: Platform, partner_a: Partner, listeners: dict[str, _Server]
 ) -> None:
@@ -138,9 +120,9 @@ def test_webhooks_to_loopback_addresses_never_reach_them(
     targets = _targets(listeners, environment)
     assert any("127.0.0.2" in url for url in targets), targets
     for url in targets:
-        result = _cli(environment, "subscribe", partner_a.name, "--url", url, "--type", TYPE)
+        result = partners_cli(environment, "subscribe", partner_a.name, "--url", url, "--type", TYPE)
         if result.returncode == 0:
-            accepted[url] = _subscription_id(result)
+            accepted[url] = subscription_id(result)
     try:
         if accepted:
             time.sleep(6)  # the webhook consumer sees new subscriptions within 5 s
@@ -172,7 +154,7 @@ def scratch(platform: Platform, postgres_url: str) -> tuple[dict[str, str], str]
     database = run_sync(create_database(postgres_url, "security_scratch_events"))
     environment = platform.environments["events"] | {"VOCATION_DATABASE_URL": database}
     name = f"sec-ssrf-{uuid.uuid4().hex[:6]}"
-    created = _cli(environment, "create", name, "--source", f"urn:partner:{name}", "--allow", "*")
+    created = partners_cli(environment, "create", name, "--source", f"urn:partner:{name}", "--allow", "*")
     assert created.returncode == 0, created.stderr
     return environment, name
 
@@ -182,7 +164,7 @@ def test_a_subscription_to_an_internal_address_is_refused(
     scratch: tuple[dict[str, str], str], url: str
 ) -> None:
     environment, name = scratch
-    result = _cli(environment, "subscribe", name, "--url", url, "--type", TYPE)
+    result = partners_cli(environment, "subscribe", name, "--url", url, "--type", TYPE)
     assert result.returncode != 0, f"{url} accepted: {result.stdout}"
     assert result.stderr.strip(), "a refusal says why"
     database = environment["VOCATION_DATABASE_URL"]
@@ -194,5 +176,7 @@ def test_the_subscribe_refusal_does_not_hold_for_a_public_https_address(
 ) -> None:
     """The refusals above are about the address: a public https URL is still accepted (and never delivered)."""
     environment, name = scratch
-    result = _cli(environment, "subscribe", name, "--url", "https://93.184.215.14/hook", "--type", TYPE)
+    result = partners_cli(
+        environment, "subscribe", name, "--url", "https://93.184.215.14/hook", "--type", TYPE
+    )
     assert result.returncode == 0, result.stderr

@@ -2,97 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from vocation_catalogue.adapters import metrics
 from vocation_catalogue.adapters.kafka import group_for
 from vocation_catalogue.app import running_service
 from vocation_catalogue.settings import CatalogueSettings
 from vocation_catalogue.testing import request_event, run_id, slot_event, vacancy_event
+from vocation_catalogue.testing.kafka import eventually, publish, records_of
 from vocation_local.kafka_admin import start_groups_at_end
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
-from vocation_shared.contracts.topics import Topic, partition_key
-from vocation_shared.kafka import EventPublisher, make_broker
+from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka.batches import KeyPrefixPartitioner
 from vocation_shared.kafka.producer import make_producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)
-
-
-async def _publish(bootstrap: str, events: list[AnyEvent]) -> None:
-    broker = make_broker(bootstrap, client_id="catalogue-test-publisher")
-    await broker.connect()
-    try:
-        publisher = EventPublisher(broker)
-        for event in events:
-            await publisher.publish(event)
-    finally:
-        await broker.stop()
-
-
 async def _read_records(bootstrap: str, topic: str, key: str) -> list[bytes]:
     """The values of every record with `key` on `topic`, from the beginning to the current end."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        partitions = list(consumer.assignment())
-        ends = await consumer.end_offsets(partitions)
-        found: list[bytes] = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                # `immersion-bookings` keys are `<slot id>/<request id>`: the slot's records.
-                found += [
-                    r.value
-                    for r in records
-                    if r.key is not None and partition_key(r.key) == key.encode() and r.value is not None
-                ]
-        return found
-    finally:
-        await consumer.stop()
+    # `immersion-bookings` keys are `<slot id>/<request id>`: the slot's records.
+    return [value for _, _, value in await records_of(bootstrap, topic, key) if value is not None]
 
 
 async def _slot_records(bootstrap: str, slot_id: str) -> list[tuple[int, bytes, bytes | None]]:
     """(partition, key, value) of every record of a slot on `immersion-bookings`, tombstones included."""
-    consumer = AIOKafkaConsumer(
-        str(Topic.IMMERSION_BOOKINGS),
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        partitions = list(consumer.assignment())
-        ends = await consumer.end_offsets(partitions)
-        found: list[tuple[int, bytes, bytes | None]] = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                found += [
-                    (r.partition, r.key, r.value)
-                    for r in records
-                    if r.key is not None and partition_key(r.key) == slot_id.encode()
-                ]
-        return found
-    finally:
-        await consumer.stop()
+    return await records_of(bootstrap, str(Topic.IMMERSION_BOOKINGS), slot_id)
 
 
 async def test_an_erased_candidates_requests_are_tombstoned_on_their_slots_partition(
@@ -104,23 +43,23 @@ async def test_an_erased_candidates_requests_are_tombstoned_on_their_slots_parti
         kafka_bootstrap=kafka_bootstrap, database_url=fresh_database, consumer_group=f"catalogue-{run}"
     )
     async with running_service(settings) as catalogue:
-        await _publish(kafka_bootstrap, [slot_event(slot_id, capacity=3, places_left=3)])
-        await _eventually(lambda: _known_slot(catalogue.pool, slot_id))
-        await _publish(
+        await publish(kafka_bootstrap, [slot_event(slot_id, capacity=3, places_left=3)])
+        await eventually(lambda: _known_slot(catalogue.pool, slot_id))
+        await publish(
             kafka_bootstrap,
             [request_event(slot_id, f"req-{run}-1", erased), request_event(slot_id, f"req-{run}-2", kept)],
         )
-        await _eventually(lambda: _decided(catalogue.pool, f"req-{run}-2"))
+        await eventually(lambda: _decided(catalogue.pool, f"req-{run}-2"))
         withdrawn = p.CandidateWithdrawn(candidate_id=erased, erasure_requested=True)
-        await _publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(withdrawn, source="urn:test:partner")])
+        await publish(kafka_bootstrap, [ev.CandidateWithdrawn.build(withdrawn, source="urn:test:partner")])
         # A request of theirs read after the erasure is not decided: it is tombstoned too.
-        await _publish(kafka_bootstrap, [request_event(slot_id, f"req-{run}-3", erased)])
+        await publish(kafka_bootstrap, [request_event(slot_id, f"req-{run}-3", erased)])
 
         async def tombstoned() -> bool:
             records = await _slot_records(kafka_bootstrap, slot_id)
             return len([r for r in records if r[2] is None]) >= 2
 
-        await _eventually(tombstoned)
+        await eventually(tombstoned)
         ledger = await catalogue.pool.fetch("SELECT candidate_pseudonym FROM erased_candidates")
         keys = await catalogue.pool.fetch("SELECT key FROM immersion_outcomes WHERE key LIKE 'erasure:%'")
 
@@ -165,7 +104,7 @@ async def test_running_catalogue_projects_topics_and_books_over_kafka_once_per_r
     requests = [request_event(slot_id, f"req-{run}-{n}", f"cand-{run}-{n}") for n in range(12)]
     async with running_service(settings) as catalogue:
         pool: asyncpg.Pool = catalogue.pool
-        await _publish(
+        await publish(
             kafka_bootstrap,
             [
                 vacancy_event(f"vac-{run}", version=2, kind=ev.VacancyUpdated, title="Version deux"),
@@ -177,8 +116,8 @@ async def test_running_catalogue_projects_topics_and_books_over_kafka_once_per_r
         async def slot_known() -> bool:
             return bool(await pool.fetchval("SELECT count(*) FROM immersion_slots WHERE id = $1", slot_id))
 
-        await _eventually(slot_known)
-        await _publish(kafka_bootstrap, [*requests, *requests])
+        await eventually(slot_known)
+        await publish(kafka_bootstrap, [*requests, *requests])
 
         async def all_outcomes_published_twice() -> bool:
             outcomes = [
@@ -188,7 +127,7 @@ async def test_running_catalogue_projects_topics_and_books_over_kafka_once_per_r
             ]
             return len(outcomes) >= 24
 
-        await _eventually(all_outcomes_published_twice)
+        await eventually(all_outcomes_published_twice)
         stored = await pool.fetchrow("SELECT version, data FROM vacancies WHERE id = $1", f"vac-{run}")
 
     assert (stored["version"], stored["data"]["title"]) == (2, "Version deux")
@@ -226,9 +165,9 @@ async def test_malformed_booking_message_goes_to_the_dead_letters_and_booking_go
             await producer.send_and_wait("immersion-bookings", b"{not json", key=slot_id.encode())
         finally:
             await producer.stop()
-        await _publish(kafka_bootstrap, [request_event(slot_id, f"req-{run}", f"cand-{run}")])
+        await publish(kafka_bootstrap, [request_event(slot_id, f"req-{run}", f"cand-{run}")])
 
-        await _eventually(lambda: _decided(catalogue.pool, f"req-{run}"))
+        await eventually(lambda: _decided(catalogue.pool, f"req-{run}"))
     dead = await _read_records(kafka_bootstrap, "immersion-bookings.dlq", slot_id)
     assert dead == [b"{not json"]
 
@@ -296,7 +235,7 @@ async def test_a_request_read_before_its_slot_waits_for_it_instead_of_being_refu
         await holding.start()
         try:
             await blocker.execute("LOCK TABLE immersion_slots IN SHARE MODE")
-            await _publish(
+            await publish(
                 kafka_bootstrap,
                 [
                     slot_event(earlier),
@@ -304,12 +243,12 @@ async def test_a_request_read_before_its_slot_waits_for_it_instead_of_being_refu
                     request_event(slot_id, f"req-{run}", f"cand-{run}"),
                 ],
             )
-            await _eventually(waiting_or_decided)
+            await eventually(waiting_or_decided)
             assert not await decided(), "decided before its slot was read"
         finally:
             await holding.rollback()
             await blocker.close()
-        await _eventually(decided)
+        await eventually(decided)
     [outcome] = [
         e
         for e in await _read(kafka_bootstrap, "immersion-bookings", slot_id)

@@ -57,3 +57,18 @@ def test_the_service_refuses_to_start_on_the_public_pseudonym_key_outside_develo
     )
     assert done.returncode != 0
     assert "VOCATION_PSEUDONYM_KEY" in done.stdout + done.stderr
+
+
+def test_the_service_refuses_to_start_on_the_public_link_key_outside_development_mode() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("VOCATION_LINK_KEY", "VOCATION_DEV_MODE")}
+    done = subprocess.run(
+        [sys.executable, "-m", "vocation_catalogue"],
+        env={**env, "VOCATION_DEV_MODE": "false", "VOCATION_PSEUDONYM_KEY": "k" * 48},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "VOCATION_LINK_KEY" in done.stdout + done.stderr
+    assert "VOCATION_PSEUDONYM_KEY" not in done.stdout + done.stderr

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import asyncpg
 import pytest
-from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.projection import slot_row, vacancy_row
 from vocation_catalogue.ports import HeldBooking, UnitsOfWork
 from vocation_catalogue.testing import (
     NOW,
-    FakeUnitsOfWork,
     request_event,
     run_id,
     slot_event,
@@ -29,18 +26,6 @@ from vocation_shared.facts import Fact, Tombstone
 from vocation_shared.testing.contract import fake_then_real
 
 BOOKINGS_TOPIC = str(Topic.IMMERSION_BOOKINGS)
-
-
-@pytest.fixture
-def fake_units() -> UnitsOfWork:
-    """The in-memory fakes."""
-    return FakeUnitsOfWork()
-
-
-@pytest.fixture
-def postgres_units(pool: asyncpg.Pool) -> UnitsOfWork:
-    """PostgreSQL: a fresh database with the catalogue's migrations."""
-    return PostgresUnitsOfWork(pool)
 
 
 units = fake_then_real("fake_units", "postgres_units", name="units")

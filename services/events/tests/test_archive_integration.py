@@ -20,6 +20,7 @@ from vocation_events.cli import replay_slice
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import make_settings, read_topic
+from vocation_shared.contracts.payloads import application_id_of
 from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.integration
@@ -93,6 +94,38 @@ async def test_every_event_is_archived_and_the_history_of_an_entity_is_readable(
         await service.pool.execute("UPDATE archived_events SET type = 'x' WHERE subject = $1", vacancy_id)
 
 
+async def applied(kafka_bootstrap: str, http: httpx.AsyncClient, candidate_id: str, run: str) -> None:
+    """`candidate_id` applies to the partner's vacancy (the catalogue's fact), and the partner answers."""
+    vacancy_id = f"vac-{run}"
+    posted = samples.cloud_event(
+        "fr.vocation.vacancy.posted.v1", vacancy_id, samples.vacancy(id=vacancy_id), id=f"vac-{run}"
+    )
+    assert (await http.post("/v1/events", content=orjson.dumps(posted), headers=SINGLE)).status_code == 202
+    pair = {"candidate_id": candidate_id, "offer_id": vacancy_id}
+    pair["application_id"] = application_id_of(candidate_id, vacancy_id)
+    submitted = samples.cloud_event(
+        "fr.vocation.application.submitted.v1",
+        candidate_id,
+        samples.application_submitted(**pair),
+        id=f"app-{run}",
+        source="urn:vocation:catalogue",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        key = f"{candidate_id}/{pair['application_id']}".encode()
+        await producer.send_and_wait("applications", orjson.dumps(submitted), key=key)
+    finally:
+        await producer.stop()
+    answer = samples.cloud_event(
+        "fr.vocation.application.answered.v1",
+        candidate_id,
+        samples.application_answered(**pair),
+        id=f"answer-{run}",
+    )
+    assert (await http.post("/v1/events", content=orjson.dumps(answer), headers=SINGLE)).status_code == 202
+
+
 async def test_erasure_publishes_tombstones_and_deletes_the_archived_personal_data(
     archiving: tuple[EventsService, httpx.AsyncClient], kafka_bootstrap: str
 ) -> None:
@@ -102,11 +135,18 @@ async def test_erasure_publishes_tombstones_and_deletes_the_archived_personal_da
     assert (
         await http.post("/v1/events", content=orjson.dumps(registration(run)), headers=SINGLE)
     ).status_code == 202
+    await applied(kafka_bootstrap, http, candidate_id, run)
 
-    async def profile_and_contact_archived() -> bool:
-        return len(await archived(service, candidate_id)) == 2
+    async def profile_contact_and_application_archived() -> bool:
+        return len(await archived(service, candidate_id)) == 4
 
-    await eventually(profile_and_contact_archived)
+    await eventually(profile_contact_and_application_archived)
+    message = await service.pool.fetchval(
+        "SELECT event->'data'->>'message' FROM archived_events WHERE subject = $1 AND topic = 'applications'"
+        " AND type = 'fr.vocation.application.submitted.v1'",
+        candidate_id,
+    )
+    assert message.startswith("enc1:"), "the candidate's message is sealed in the archive"
     withdrawal = samples.cloud_event(
         "fr.vocation.candidate.withdrawn.v1",
         candidate_id,

@@ -37,6 +37,7 @@ from vocation_events.testing.fakes import (
     partner,
 )
 from vocation_shared.backoff import Backoff
+from vocation_shared.contracts.payloads import application_id_of
 from vocation_shared.sealing import ContactCipher
 from vocation_shared.testing import samples
 
@@ -213,6 +214,39 @@ async def test_an_erasure_deletes_the_candidates_archived_rows_then_is_applied()
     assert [row[9] for row in units.db.archive.values()] == ["cand-1", "cand-1"]
 
 
+async def test_applications_are_archived_sealed_forgotten_by_their_tombstone_and_erased() -> None:
+    units = FakeUnitsOfWork()
+    handler = archive(units)
+    handler._seal = ArchiveSeal(ContactCipher([("k1", b"k" * 32)]))
+    await handler.process(
+        [
+            application(SUBMITTED, "vac-a", 0),
+            application(ANSWERED, "vac-a", 1, source="urn:partner:a"),
+            application(SUBMITTED, "vac-b", 2),
+            application(SUBMITTED, "vac-a", 3, candidate="cand-2"),
+        ]
+    )
+    rows = {row[4]: row for row in units.db.archive.values()}
+    assert {event_id: row[9] for event_id, row in rows.items()} == {
+        "app-0": "cand-1",
+        "app-1": "cand-1",
+        "app-2": "cand-1",
+        "app-3": "cand-2",
+    }
+    message = samples.application_submitted()["message"]
+    assert orjson.loads(rows["app-0"][8])["data"]["message"].startswith("enc1:k1:")
+    assert message not in rows["app-0"][8]
+    # The catalogue's tombstone of one application forgets that application, not the candidate's others.
+    tombstone = application(SUBMITTED, "vac-a", 4)
+    await handler.process([record(4, None, topic="applications", key=tombstone.key)])
+    assert sorted(row[4] for row in units.db.archive.values()) == ["app-2", "app-3"]
+    # The candidate's erasure takes the rest of their applications out of the archive.
+    async with units() as uow:
+        await uow.erasures.record("cand-1", "urn:s", "bye")
+    assert await Erase(units, erasures_per_pass=10, rows_per_pass=100).run_once() == 1
+    assert [row[4] for row in units.db.archive.values()] == ["app-3"]
+
+
 # --- dead letters -------------------------------------------------------------------------------
 
 
@@ -348,6 +382,77 @@ async def test_an_entitys_deliveries_go_in_order() -> None:
     await deliver.run_once()
     await deliver.run_once()
     assert [headers["webhook-id"] for _, _, headers in client.posted] == ["e1", "e1", "e1-updated"]
+
+
+SUBMITTED, ANSWERED, WITHDRAWN = (
+    f"fr.vocation.application.{t}.v1" for t in ("submitted", "answered", "withdrawn")
+)
+CATALOGUE, OWNER_A, OWNER_B = "urn:vocation:catalogue", "urn:partner:a", "urn:partner:b"
+
+
+def application(
+    event_type: str, offer: str, n: int, source: str = CATALOGUE, candidate: str = "cand-1"
+) -> FakeRecord:
+    """A fact of `applications` about `candidate` and `offer`, as the catalogue (or a partner) wrote it."""
+    application_id = application_id_of(candidate, offer)
+    pair = {"candidate_id": candidate, "offer_id": offer, "application_id": application_id}
+    data = {
+        SUBMITTED: samples.application_submitted,
+        ANSWERED: samples.application_answered,
+        WITHDRAWN: lambda **p: p | {"reason": "candidate", "withdrawn_at": "2026-12-05T10:00:00+01:00"},
+    }[event_type](**pair)
+    event = samples.cloud_event(event_type, candidate, data, id=f"app-{n}", source=source)
+    return record(n, orjson.dumps(event), topic="applications", key=f"{candidate}/{application_id}".encode())
+
+
+def owners_subscribed() -> FakeWebhookDeliveries:
+    """Partners a and b both subscribed to the applications; a owns vac-a, no one owns vac-x."""
+    deliveries = FakeWebhookDeliveries()
+    types = frozenset({SUBMITTED, ANSWERED, WITHDRAWN, POSTED})
+    for name, source in (("a", OWNER_A), ("b", OWNER_B)):
+        secret = "whsec_" + base64.b64encode(name.encode() * 32).decode()
+        deliveries.subscriptions.append(
+            Subscription(f"sub_{name}", name, f"https://{name}.fr/h", types, secret, source)
+        )
+    deliveries.owners["vac-a"] = OWNER_A
+    return deliveries
+
+
+async def test_an_application_goes_by_webhook_to_its_vacancys_owner_and_nobody_else() -> None:
+    deliveries = owners_subscribed()
+    batch = [
+        application(SUBMITTED, "vac-a", 0),
+        application(ANSWERED, "vac-a", 1, source=OWNER_A),
+        application(WITHDRAWN, "vac-a", 2),
+        application(SUBMITTED, "vac-x", 3),  # a vacancy no one owns: no one receives it
+    ]
+    assert await FanOut(deliveries).process(batch) == 3
+    assert [(d["subscription_id"], d["event_id"]) for d in deliveries.deliveries] == [
+        ("sub_a", "app-0"),
+        ("sub_a", "app-1"),
+        ("sub_a", "app-2"),
+    ]
+    # A catalogue's fact under a partner's source is a forgery: no one receives it.
+    assert await FanOut(deliveries).process([application(SUBMITTED, "vac-a", 5, source=OWNER_A)]) == 0
+    sent = orjson.loads(deliveries.deliveries[0]["body"])
+    assert sent["data"]["message"] == samples.application_submitted()["message"]  # as on the topic
+    # A transfer of the vacancy moves the webhook with it, from the next event read.
+    deliveries.owners["vac-a"] = OWNER_B
+    assert await FanOut(deliveries).process([application(ANSWERED, "vac-a", 4, source=OWNER_B)]) == 1
+    assert deliveries.deliveries[-1]["subscription_id"] == "sub_b"
+
+
+async def test_an_erased_candidates_applications_leave_the_webhook_queue_and_later_ones_go_nowhere() -> None:
+    units, deliveries = FakeUnitsOfWork(), owners_subscribed()
+    fan_out = FanOut(deliveries, units=units)
+    await fan_out.process([application(SUBMITTED, "vac-a", 0), record(1, orjson.dumps(vacancy(1)))])
+    await fan_out.process([application(SUBMITTED, "vac-a", 2, candidate="cand-2")])
+    assert len(deliveries.deliveries) == 4  # (the vacancy to both partners)
+    async with units() as uow:
+        await uow.erasures.record("cand-1", "urn:s", "bye")
+    assert await Erase(units, deliveries=deliveries).run_once() == 1
+    assert [d["event_id"] for d in deliveries.deliveries] == ["e1", "e1", "app-2"]
+    assert await fan_out.process([application(WITHDRAWN, "vac-a", 3)]) == 0  # read late: sent to no one
 
 
 # --- the layer's boundary -------------------------------------------------------------------------

@@ -12,12 +12,14 @@ import httpx
 import orjson
 import pytest
 from typer.testing import CliRunner
+from vocation_events.adapters.postgres import PostgresOwners
 from vocation_events.app import MIGRATIONS, EventsService, running_service
 from vocation_events.cli import partners_app
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import AddPartner, make_settings, read_topic
 from vocation_local.paths import free_port
+from vocation_shared.contracts.payloads import application_id_of
 from vocation_shared.postgres.migrations import apply_migrations, load_migrations
 from vocation_shared.testing import samples
 
@@ -323,3 +325,64 @@ async def test_an_erased_candidate_leaves_no_owner_behind(
     response = await client.post("/v1/events", content=orjson.dumps(withdrawn), headers=auth(key))
     assert response.status_code == 202, response.text
     assert await owners_of(service, "candidate", [candidate_id]) == {}, "the erased id is still owned"
+
+
+def answered(source: str, offer_id: str, candidate_id: str, event_id: str) -> dict[str, Any]:
+    pair = {"candidate_id": candidate_id, "offer_id": offer_id}
+    data = samples.application_answered(application_id=application_id_of(**pair), **pair)
+    return samples.cloud_event(
+        "fr.vocation.application.answered.v1", candidate_id, data, id=event_id, source=source
+    )
+
+
+async def test_only_the_vacancys_owner_answers_its_applications_and_a_transfer_moves_the_right(
+    service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner, kafka_bootstrap: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    key_a = await add_partner(name=f"a-{run}", source=SOURCE_A)
+    key_b = await add_partner(name=f"b-{run}", source=SOURCE_B)
+    offer, candidate = f"vac-{run}", f"cand-{run}"
+    posted = vacancy(SOURCE_A, offer, f"a-{run}-1", f"etab-{run}")
+    assert (
+        await client.post("/v1/events", content=orjson.dumps(posted), headers=auth(key_a))
+    ).status_code == 202
+    key = f"{candidate}/{application_id_of(candidate, offer)}".encode()
+
+    refused = await client.post(
+        "/v1/events",
+        content=orjson.dumps(answered(SOURCE_B, offer, candidate, f"b-{run}")),
+        headers=auth(key_b),
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"] == "urn:vocation:problem:not-owner"
+    assert problem["errors"][0]["pointer"] == "/data/offer_id"
+    assert candidate not in refused.text, "the problem names no person"
+    nobody = answered(SOURCE_B, f"vac-nobody-{run}", candidate, f"b-{run}-nobody")
+    assert (
+        await client.post("/v1/events", content=orjson.dumps(nobody), headers=auth(key_b))
+    ).status_code == 403
+    assert await owners_of(service, "vacancy", [f"vac-nobody-{run}"]) == {}, "an answer claims no vacancy"
+    assert await read_topic(kafka_bootstrap, "applications", {key}) == [], "nothing refused was published"
+
+    accepted = await client.post(
+        "/v1/events",
+        content=orjson.dumps(answered(SOURCE_A, offer, candidate, f"a-{run}-2")),
+        headers=auth(key_a),
+    )
+    assert accepted.status_code == 202, accepted.text
+    [record] = await read_topic(kafka_bootstrap, "applications", {key})
+    assert orjson.loads(record.value)["id"] == f"a-{run}-2"
+
+    b = await service.partners.by_name(f"b-{run}")
+    assert b is not None
+    assert await PostgresOwners(service.pool).transfer("vacancy", offer, b, "ops", "fusion") == SOURCE_A
+    again = answered(SOURCE_A, offer, candidate, f"a-{run}-3")
+    assert (
+        await client.post("/v1/events", content=orjson.dumps(again), headers=auth(key_a))
+    ).status_code == 403
+    now_b = answered(SOURCE_B, offer, candidate, f"b-{run}-3")
+    assert (
+        await client.post("/v1/events", content=orjson.dumps(now_b), headers=auth(key_b))
+    ).status_code == 202

@@ -19,6 +19,7 @@ from vocation_events.core.partners import (
 )
 from vocation_events.testing.fakes import OTHER_SOURCE, SOURCE, FakeWorld
 from vocation_shared.contracts import events as ev
+from vocation_shared.contracts.payloads import application_id_of
 from vocation_shared.testing import samples
 
 pytestmark = pytest.mark.unit
@@ -128,6 +129,14 @@ def cancel(key: str, request_id: str, slot_id: str, by: str) -> dict[str, Any]:
     return samples.cloud_event(
         ev.ImmersionCancelled.TYPE, slot_id, data, id=f"{key}-cancel-{request_id}", source=_SOURCES[key]
     )
+
+
+def answer(key: str, offer_id: str, candidate_id: str = "cand-x", **data: Any) -> dict[str, Any]:
+    """The owner's recruiter screen proposes an exchange (an `application.answered`)."""
+    pair = {"candidate_id": candidate_id, "offer_id": offer_id}
+    payload = samples.application_answered(application_id=application_id_of(**pair), **pair) | data
+    event_id, source = f"{key}-answer-{offer_id}", _SOURCES[key]
+    return samples.cloud_event(ev.ApplicationAnswered.TYPE, candidate_id, payload, id=event_id, source=source)
 
 
 def assert_refused(response: httpx.Response, status: int, kind: str, pointer: str) -> None:
@@ -259,6 +268,80 @@ async def test_the_requester_and_the_slots_owner_may_cancel_a_request_no_one_els
     assert (await post(http, "key-all", cancel("key-all", "req-2", "slot-a", "host"))).status_code == 202
 
 
+@pytest.mark.parametrize("batch", [False, True])
+async def test_only_the_vacancys_owner_answers_its_applications_and_nothing_else_is_published(
+    http: httpx.AsyncClient, world: FakeWorld, batch: bool
+) -> None:
+    assert (await post(http, "key-all", vacancy("key-all", "vac-a"))).status_code == 202
+    written = len(world.sink.records)
+    response = await post(
+        http,
+        "key-other",
+        [answer("key-other", "vac-a")] if batch else answer("key-other", "vac-a"),
+        batch=batch,
+    )
+    problem = response.json()["results"][0]["problem"] if batch else response.json()
+    if not batch:
+        assert_refused(response, 403, "not-owner", "/data/offer_id")
+    assert (problem["status"], problem["type"]) == (403, "urn:vocation:problem:not-owner")
+    assert problem["errors"][0]["pointer"] == "/data/offer_id"
+    assert "cand-x" not in orjson.dumps(problem).decode()  # nothing about the candidate in the answer
+    assert len(world.sink.records) == written
+    assert (OTHER_SOURCE, "key-other-answer-vac-a") not in world.db.accepted
+    # The owner answers, about a candidate another partner registered: only the offer counts.
+    assert (await post(http, "key-other", candidate("key-other", "cand-x"))).status_code == 202
+    response = await post(
+        http, "key-all", [answer("key-all", "vac-a")] if batch else answer("key-all", "vac-a"), batch=batch
+    )
+    assert response.status_code == 202
+    if batch:
+        assert response.json()["results"][0]["status"] == "accepted"
+    record = world.sink.records[-1]
+    assert (record.topic, record.key) == (
+        "applications",
+        f"cand-x/{application_id_of('cand-x', 'vac-a')}".encode(),
+    )
+
+
+async def test_an_answer_about_a_vacancy_no_one_owns_is_refused_and_claims_nothing(
+    http: httpx.AsyncClient, world: FakeWorld
+) -> None:
+    response = await post(http, "key-all", answer("key-all", "vac-unknown"))
+    assert_refused(response, 403, "not-owner", "/data/offer_id")
+    # the same answer as for another partner's vacancy: it tells nothing about who owns what
+    assert "is not one of this partner's" in response.json()["detail"]
+    assert ("vacancy", "vac-unknown") not in world.db.owners
+    assert world.sink.records == []
+
+
+async def test_an_answer_whose_application_id_is_not_the_pairs_is_422(http: httpx.AsyncClient) -> None:
+    assert (await post(http, "key-all", vacancy("key-all", "vac-a"))).status_code == 202
+    forged = answer("key-all", "vac-a", application_id=application_id_of("cand-other", "vac-a"))
+    response = await post(http, "key-all", forged)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_transfer_of_the_vacancy_moves_the_right_to_answer(
+    http: httpx.AsyncClient, world: FakeWorld
+) -> None:
+    assert (await post(http, "key-all", vacancy("key-all", "vac-a"))).status_code == 202
+    world.db.owners[("vacancy", "vac-a")] = (OTHER_SOURCE, datetime.now(UTC))
+    assert_refused(
+        await post(http, "key-all", answer("key-all", "vac-a")), 403, "not-owner", "/data/offer_id"
+    )
+    assert (await post(http, "key-other", answer("key-other", "vac-a"))).status_code == 202
+
+
+def test_a_required_ref_refuses_unless_the_source_owns_it_and_never_claims() -> None:
+    mine, theirs = "urn:partner:me", "urn:partner:them"
+    required = Ref("vacancy", "v1", "/data/offer_id", claims=False, required=True)
+    refs = [(required,), (required._replace(entity_id="v2"),), (required._replace(entity_id="v3"),)]
+    refused, claim = decide(refs, {("vacancy", "v1"): mine, ("vacancy", "v2"): theirs}, mine)
+    assert refused == {1: (0, theirs), 2: (0, None)}
+    assert claim == []
+
+
 def test_decide_claims_each_unowned_entity_once_sorted_and_nothing_for_refused_events() -> None:
     mine, theirs = "urn:partner:me", "urn:partner:them"
     refs = [
@@ -272,12 +355,17 @@ def test_decide_claims_each_unowned_entity_once_sorted_and_nothing_for_refused_e
 
 
 def test_every_partner_type_has_an_owned_entity() -> None:
-    from vocation_events.core.ownership import _SUBJECT_KIND, IMMERSION_CANCELLED, IMMERSION_REQUESTED
+    from vocation_events.core.ownership import (
+        _SUBJECT_KIND,
+        APPLICATION_ANSWERED,
+        IMMERSION_CANCELLED,
+        IMMERSION_REQUESTED,
+    )
     from vocation_shared.contracts.events import EVENT_TYPES
     from vocation_shared.contracts.producers import is_partner_type
 
     partner_types = {t for t in EVENT_TYPES if is_partner_type(t)}
-    assert partner_types == {*_SUBJECT_KIND, IMMERSION_REQUESTED, IMMERSION_CANCELLED}
+    assert partner_types == {*_SUBJECT_KIND, IMMERSION_REQUESTED, IMMERSION_CANCELLED, APPLICATION_ANSWERED}
 
 
 # --- GET /v1/entities --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from vocation_events.adapters.postgres import PostgresPartners
 from vocation_events.adapters.unit_of_work import PostgresUnitsOfWork
@@ -88,6 +89,24 @@ async def test_an_entity_belongs_to_its_first_publisher(units: UnitsOfWork) -> N
         assert (await uow.claims.claim(claims(B, "b1", "b2"))).taken == {"b2"}
 
 
+async def test_a_required_entity_must_be_the_sources_already_and_is_never_claimed(units: UnitsOfWork) -> None:
+    def answer(offer: str) -> tuple[Ref, ...]:
+        return (Ref("vacancy", offer, "/data/offer_id", claims=False, required=True),)
+
+    async with units() as uow:
+        await uow.claims.claim(claims(A, "a1", refs=((vacancy_ref("vac-1"),),)))
+    async with units() as uow:  # B answers A's vacancy and one no one owns; A answers its own
+        claim = await uow.claims.claim(claims(B, "b1", "b2", refs=(answer("vac-1"), answer("vac-9"))))
+    assert claim.refused == {0: Refusal(0, A), 1: Refusal(0, None)}
+    async with units() as uow:
+        assert await uow.claims.claim(claims(A, "a2", "a3", refs=(answer("vac-1"), answer("vac-9")))) == (
+            frozenset(),
+            {1: Refusal(0, None)},
+        )
+    async with units() as uow:  # nothing was claimed: vac-9 is still free for its first publisher
+        assert (await uow.claims.claim(claims(B, "b3", refs=((vacancy_ref("vac-9"),),)))).refused == {}
+
+
 async def test_an_erased_candidate_is_free_again(units: UnitsOfWork) -> None:
     candidate = ((Ref("candidate", "cand-1", "/subject", True),),)
     async with units() as uow:
@@ -126,6 +145,20 @@ async def test_the_archive_skips_what_it_has_and_what_is_erased(units: UnitsOfWo
         assert await uow.archive.forget("matches", "cand-2") == 0
 
 
+async def test_a_tombstone_of_a_composite_key_forgets_the_events_of_its_record_only(
+    units: UnitsOfWork,
+) -> None:
+    def application(n: int, application_id: str) -> ArchiveRow:
+        event = f'{{"data": {{"application_id": "{application_id}", "candidate_id": "cand-1"}}}}'
+        return ("applications", 0, n, A, f"a{n}", POSTED, "cand-1", NOON, event, "cand-1")
+
+    async with units() as uow:
+        await uow.archive.store([application(1, "app-1"), application(2, "app-1"), application(3, "app-2")])
+        assert await uow.archive.forget("applications", "cand-1", ("application_id", "app-1")) == 2
+        assert await uow.archive.forget("applications", "cand-1", ("application_id", "app-1")) == 0
+        assert await uow.archive.forget("applications", "cand-1") == 1
+
+
 class FakeSubscriptions:
     """The fake deliveries and a way to subscribe on them."""
 
@@ -134,19 +167,33 @@ class FakeSubscriptions:
 
     async def add(self, partner: str) -> Subscription:
         subscription = Subscription(
-            f"sub_{partner}", partner, "https://p.example/h", frozenset({POSTED}), new_secret()
+            f"sub_{partner}",
+            partner,
+            "https://p.example/h",
+            frozenset({POSTED}),
+            new_secret(),
+            f"urn:partner:{partner}",
         )
         self.deliveries.subscriptions.append(subscription)
         return subscription
+
+    async def own(self, vacancy: str, source: str) -> None:
+        self.deliveries.owners[vacancy] = source
 
 
 class PostgresSubscriptions:
     """`PostgresWebhooks` and a partner to subscribe for."""
 
-    def __init__(self, webhooks: PostgresWebhooks, partners: PostgresPartners) -> None:
+    def __init__(self, webhooks: PostgresWebhooks, partners: PostgresPartners, pool: asyncpg.Pool) -> None:
         self.deliveries: WebhookDeliveries = webhooks
         self._webhooks = webhooks
         self._partners = partners
+        self._pool = pool
+
+    async def own(self, vacancy: str, source: str) -> None:
+        await self._pool.execute(
+            "INSERT INTO entity_owners (kind, entity_id, owner) VALUES ('vacancy', $1, $2)", vacancy, source
+        )
 
     async def add(self, partner: str) -> Subscription:
         await self._partners.create(
@@ -163,11 +210,41 @@ def fake_subscriptions() -> FakeSubscriptions:
 @pytest.fixture
 async def postgres_subscriptions(fresh_database: str) -> AsyncIterator[PostgresSubscriptions]:
     async with create_pool(fresh_database, migrations=[("events", MIGRATIONS)], max_size=4) as pool:
-        yield PostgresSubscriptions(PostgresWebhooks(pool), PostgresPartners(pool))
+        yield PostgresSubscriptions(PostgresWebhooks(pool), PostgresPartners(pool), pool)
 
 
 subscriptions = fake_then_real("fake_subscriptions", "postgres_subscriptions", name="subscriptions")
 """Each implementation of `WebhookDeliveries` in turn."""
+
+
+async def test_a_subscription_names_its_partners_source_and_vacancies_their_owners(
+    subscriptions: FakeSubscriptions | PostgresSubscriptions,
+) -> None:
+    await subscriptions.add("ats")
+    assert [s.source for s in await subscriptions.deliveries.active()] == ["urn:partner:ats"]
+    await subscriptions.own("vac-1", "urn:partner:ats")
+    await subscriptions.own("vac-2", B)
+    owners = await subscriptions.deliveries.owners_of({"vac-1", "vac-2", "vac-9"})
+    assert owners == {"vac-1": "urn:partner:ats", "vac-2": B}
+
+
+async def test_the_deliveries_of_an_erased_candidates_applications_are_deleted_sent_or_not(
+    subscriptions: FakeSubscriptions | PostgresSubscriptions,
+) -> None:
+    subscription = await subscriptions.add("ats")
+    submitted, answered = "fr.vocation.application.submitted.v1", "fr.vocation.application.answered.v1"
+    queue = [
+        (subscription.id, A, "e1", "cand-1", submitted, b"{}"),
+        (subscription.id, A, "e2", "cand-1", answered, b"{}"),
+        (subscription.id, A, "e3", "cand-2", submitted, b"{}"),
+        (subscription.id, A, "e4", "cand-1", POSTED, b"{}"),  # a vacancy whose id is a candidate's: kept
+    ]
+    deliveries = subscriptions.deliveries
+    assert await deliveries.enqueue(queue) == 4
+    [first, *_] = await deliveries.claim(1, 30)
+    await deliveries.delivered(first.seq)
+    assert await deliveries.erase(["cand-1"]) == 2
+    assert [d.event_id for d in await deliveries.claim(10, 30)] == ["e3", "e4"]
 
 
 async def test_deliveries_are_queued_once_and_sent_in_order_per_entity(

@@ -13,16 +13,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from vocation_events.adapters.postgres import PostgresOwners
 from vocation_events.app import EventsService, running_service
 from vocation_events.core.partners import Partner, hash_api_key, new_api_key
-from vocation_events.core.webhooks import SUBSCRIBABLE_TOPICS
+from vocation_events.core.webhooks import OWNER_ONLY_TYPES, SUBSCRIBABLE_TOPICS
 from vocation_events.settings import EventsSettings
 from vocation_events.testing.helpers import AddPartner, make_settings
 from vocation_local.kafka_admin import start_groups_at_end
+from vocation_shared.contracts.payloads import application_id_of
 from vocation_shared.testing import samples
 from vocation_shared.testing.asgi import serve_asgi
 
@@ -276,3 +279,63 @@ async def test_a_webhook_to_an_internal_address_is_refused_at_once_unless_the_op
                 else:
                     expected = f"vac-ssrf-{name}"  # (the first subscription, still active, gets it too)
                     await _until(lambda e=expected: e in receiver.ids(), "the allowed delivery")
+
+
+async def _as_catalogue(bootstrap: str, event_type: str, offer: str, candidate: str, event_id: str) -> None:
+    """The catalogue's fact about `candidate`'s application to `offer`, written to `applications`."""
+    pair = {
+        "candidate_id": candidate,
+        "offer_id": offer,
+        "application_id": application_id_of(candidate, offer),
+    }
+    if event_type.endswith("submitted.v1"):
+        data = samples.application_submitted(**pair)
+    else:
+        data = pair | {"reason": "candidate", "withdrawn_at": "2026-12-05T10:00:00+01:00"}
+    event = samples.cloud_event(event_type, candidate, data, id=event_id, source="urn:vocation:catalogue")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            "applications", orjson.dumps(event), key=f"{candidate}/{pair['application_id']}".encode()
+        )
+    finally:
+        await producer.stop()
+
+
+async def test_applications_go_by_webhook_to_the_vacancys_owner_only_and_follow_a_transfer(
+    settings: EventsSettings, service: EventsService, client: httpx.AsyncClient, add_partner: AddPartner
+) -> None:
+    owner, other = Receiver(), Receiver()
+    submitted, withdrawn = (f"fr.vocation.application.{t}.v1" for t in ("submitted", "withdrawn"))
+    async with serve_asgi(owner.app()) as owner_url, serve_asgi(other.app()) as other_url:
+        key = await add_partner("hr-tool", SOURCE)
+        await add_partner("other-ats", "urn:partner:other-ats")
+        await service.webhooks.subscribe("hr-tool", f"{owner_url}/hook", OWNER_ONLY_TYPES)
+        await service.webhooks.subscribe("other-ats", f"{other_url}/hook", OWNER_ONLY_TYPES)
+        await _post(client, key, _vacancy("fr.vocation.vacancy.posted.v1", "vac-app-1", 1))
+        bootstrap = settings.kafka_bootstrap
+        await _as_catalogue(bootstrap, submitted, "vac-app-1", "cand-app-1", "app-1")
+        pair = {"candidate_id": "cand-app-1", "offer_id": "vac-app-1"}
+        answer = samples.application_answered(application_id=application_id_of(**pair), **pair)
+        await _post(
+            client,
+            key,
+            samples.cloud_event(
+                "fr.vocation.application.answered.v1", "cand-app-1", answer, id="app-2", source=SOURCE
+            ),
+        )
+        await _as_catalogue(bootstrap, submitted, "vac-nobody", "cand-app-1", "app-3")  # no owner: no one
+        await _until(lambda: owner.ids() == ["app-1", "app-2"], "the owner's two deliveries")
+        sent = orjson.loads(owner.received[0][1])
+        assert sent["data"]["message"] == samples.application_submitted()["message"]
+        assert sent["data"]["shares"] == {"email": True, "phone": False}, "flags only: never a contact"
+
+        other_partner = await service.partners.by_name("other-ats")
+        assert other_partner is not None
+        await PostgresOwners(service.pool).transfer("vacancy", "vac-app-1", other_partner, "ops", "fusion")
+        await _as_catalogue(bootstrap, withdrawn, "vac-app-1", "cand-app-1", "app-4")
+        await _until(lambda: other.ids() == ["app-4"], "the new owner's delivery")
+        await asyncio.sleep(0.5)
+        assert owner.ids() == ["app-1", "app-2"], "the former owner receives nothing more"
+        assert other.ids() == ["app-4"], "nothing from before the transfer, nothing about a vacancy of no one"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 from vocation_events.core.webhooks import (
+    OWNER_ONLY_TYPES,
     SUBSCRIBABLE_TYPES,
     WITHHELD_FIELDS,
     SubscriptionError,
     check_subscription,
     outgoing_body,
+    owned_offer,
     signature,
 )
 from vocation_shared.contracts.producers import is_internal_only
@@ -31,10 +33,15 @@ def test_offers_and_sites_may_be_subscribed_to_and_events_about_people_may_not()
     )
     assert url == "https://portail.ain.fr/hooks/vocation" and types == {"fr.vocation.vacancy.posted.v1"}
     assert "fr.vocation.immersion-slot.offered.v1" in SUBSCRIBABLE_TYPES
-    for personal in ("fr.vocation.candidate.registered.v1", "fr.vocation.match.found.v1"):
+    for personal in (
+        "fr.vocation.candidate.registered.v1",
+        "fr.vocation.match.found.v1",
+        "fr.vocation.match.declined.v1",
+    ):
         with pytest.raises(SubscriptionError, match="about people"):
             check_subscription("https://portail.ain.fr/hooks", [personal])
     assert not any("candidate" in t or "match" in t or "notification" in t for t in SUBSCRIBABLE_TYPES)
+    assert not [t for t in SUBSCRIBABLE_TYPES if "application" in t and t not in OWNER_ONLY_TYPES]
 
 
 @pytest.mark.parametrize(
@@ -96,5 +103,19 @@ def test_an_immersion_slot_goes_out_without_its_tutors_name() -> None:
     }
 
 
-def test_no_internal_fact_of_the_platform_can_be_subscribed_to() -> None:
-    assert not [t for t in SUBSCRIBABLE_TYPES if is_internal_only(t)]
+def test_no_internal_fact_of_the_platform_can_be_subscribed_to_but_the_owners_applications() -> None:
+    assert {t for t in SUBSCRIBABLE_TYPES if is_internal_only(t)} == {
+        "fr.vocation.application.submitted.v1",
+        "fr.vocation.application.withdrawn.v1",
+    }
+    assert OWNER_ONLY_TYPES <= SUBSCRIBABLE_TYPES
+    assert "fr.vocation.match.declined.v1" not in SUBSCRIBABLE_TYPES  # a candidate's refusal stays in
+
+
+def test_an_application_may_be_subscribed_to_and_names_the_vacancy_whose_owner_alone_receives_it() -> None:
+    _, types = check_subscription("https://ats.example.fr/h", sorted(OWNER_ONLY_TYPES))
+    assert types == OWNER_ONLY_TYPES
+    document = {"type": "fr.vocation.application.answered.v1", "data": {"offer_id": "vac-1"}}
+    assert owned_offer("fr.vocation.application.answered.v1", document) == "vac-1"
+    assert owned_offer("fr.vocation.application.answered.v1", {"data": {}}) == ""  # no one owns ""
+    assert owned_offer("fr.vocation.vacancy.posted.v1", {"data": {"offer_id": "vac-1"}}) is None

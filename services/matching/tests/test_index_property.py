@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from vocation_matching.core.index import CandidateIndex, OfferBook
+from vocation_matching.core.learning import learn, lesson_of
 from vocation_matching.core.model import Candidate, Match, Offer, OfferSource
 from vocation_matching.core.ranking import best_offers_for, brute_force_for_offer
+from vocation_matching.core.rules import evaluate
 from vocation_matching.testing import TODAY
 from vocation_shared.contracts.vocabulary import (
     CandidateKind,
     ContractType,
     LifeExperience,
+    MatchDeclineReason,
     OfferKind,
     WorkingTime,
 )
@@ -132,10 +137,45 @@ def offers(draw: st.DrawFn, n: int = 0) -> Offer:
     )
 
 
+decline_reasons = (
+    st.none()
+    | st.sampled_from(MatchDeclineReason)
+    | st.sampled_from(
+        [
+            MatchDeclineReason.TOO_FAR,
+            MatchDeclineReason.HOURS,
+            MatchDeclineReason.METIER,
+            MatchDeclineReason.CONTRACT,
+        ]
+    )
+)
+
+
+@st.composite
+def learned_candidates(draw: st.DrawFn, n: int) -> Candidate:
+    """A candidate narrowed by the offers they declined (`o0`, the offer the tests match, among them),
+    some of the lessons learned from an earlier profile (a changed radius, hours, métiers, contracts)."""
+    raw = draw(candidates(n))
+    lessons = []
+    for m in draw(st.lists(st.integers(0, 3), max_size=3)):
+        declined = draw(offers(m))
+        earlier = raw
+        if draw(rarely):
+            earlier = replace(
+                raw,
+                radius_km=draw(radii),
+                accepts_night=draw(st.booleans()),
+                wanted=tuple(draw(wanted_lists)),
+                contract_types=frozenset(draw(contract_sets)),
+            )
+        lessons.append(lesson_of(earlier, declined.key, draw(decline_reasons), declined))
+    return learn(raw, lessons)
+
+
 @st.composite
 def populations(draw: st.DrawFn) -> list[Candidate]:
     size = draw(st.integers(0, 30) | st.integers(15, 30))
-    return [draw(candidates(n)) for n in range(size)]
+    return [draw(learned_candidates(n)) for n in range(size)]
 
 
 def _summary(matches: list[Match]) -> list[tuple[object, ...]]:
@@ -153,17 +193,74 @@ SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[Heal
     min_score=st.integers(0, 60),
     cell=st.sampled_from([0.1, 0.5, 1.0, 3.0]),
     first_pass=st.sampled_from([1, 3, 512]),
+    data=st.data(),
 )
 def test_indexed_offer_matching_equals_brute_force(
-    population: list[Candidate], offer: Offer, limit: int, min_score: int, cell: float, first_pass: int
+    population: list[Candidate],
+    offer: Offer,
+    limit: int,
+    min_score: int,
+    cell: float,
+    first_pass: int,
+    data: st.DataObject,
 ) -> None:
+    # Some candidates declined the offer itself or a sibling of it (same métier, schedule and
+    # contract, elsewhere): the lessons that bear on this very offer, mostly on the candidates it
+    # matches so far.
+    fitting = [n for n, c in enumerate(population) if evaluate(c, offer, TODAY).matches]
+    for n, reason, itself, where in data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(fitting or [0]) | st.integers(0, 30), decline_reasons, rarely, positions
+            ),
+            max_size=8,
+        )
+    ):
+        if n < len(population):
+            sibling = offer if itself else replace(offer, id=f"sibling-{n}", position=where)
+            population[n] = learn(population[n], [lesson_of(population[n], sibling.key, reason, sibling)])
     index = CandidateIndex(cell_scale=cell, capacity=4, first_pass=first_pass)
     for candidate in population:
         index.upsert(candidate)
     expected = brute_force_for_offer(offer, population, TODAY, limit, min_score)
     event("some candidates match" if expected else "no candidate matches")
+    event("the offer was declined" if any(offer.key in c.declined for c in population) else "not declined")
+    event("some profiles narrowed" if any(c.learned for c in population) else "no profile narrowed")
+    excluded = any(offer.rome in c.excluded_close and offer.rome not in c.wanted for c in population)
+    event("the offer's métier is excluded as a close one" if excluded else "no close métier excluded")
     assert _summary(index.match_offer(offer, TODAY, limit, min_score)) == _summary(expected)
     assert _summary(index.match_offer(offer, TODAY, limit, min_score, brute_force=True)) == _summary(expected)
+
+
+@SETTINGS
+@given(
+    population=st.lists(candidates(0), max_size=25).map(
+        lambda cs: [replace(c, id=f"c{n}") for n, c in enumerate(cs)]
+    ),
+    offer=offers(),
+    lessons=st.lists(st.tuples(decline_reasons, rarely, positions), min_size=25, max_size=25),
+    limit=st.integers(1, 12),
+)
+def test_lessons_about_the_offer_itself_keep_the_index_exact(
+    population: list[Candidate],
+    offer: Offer,
+    lessons: list[tuple[MatchDeclineReason | None, bool, Any]],
+    limit: int,
+) -> None:
+    """Every candidate declined the offer or a sibling of it (same métier, schedule, contract;
+    elsewhere): each lesson bears on this very offer."""
+    taught = []
+    for candidate, (reason, itself, where) in zip(population, lessons, strict=False):
+        sibling = offer if itself else replace(offer, id="sibling", position=where)
+        taught.append(learn(candidate, [lesson_of(candidate, sibling.key, reason, sibling)]))
+    index = CandidateIndex(capacity=4, first_pass=1)
+    for candidate in taught:
+        index.upsert(candidate)
+    expected = brute_force_for_offer(offer, taught, TODAY, limit, 0)
+    untaught = brute_force_for_offer(offer, population, TODAY, limit, 0)
+    event("a lesson changed the result" if _summary(expected) != _summary(untaught) else "no change")
+    assert _summary(index.match_offer(offer, TODAY, limit, 0)) == _summary(expected)
+    assert _summary(index.match_offer(offer, TODAY, limit, 0, brute_force=True)) == _summary(expected)
 
 
 @SETTINGS
@@ -191,13 +288,14 @@ def test_index_stays_exact_through_updates_removals_compaction_and_purge(
             index.upsert(candidate)
             current[candidate.id] = candidate
     assert len(index) == len(current)
+    assert all(index.get(candidate_id) == candidate for candidate_id, candidate in current.items())
     expected = brute_force_for_offer(offer, current.values(), TODAY, 20, 0)
     assert _summary(index.match_offer(offer, TODAY, 20, 0)) == _summary(expected)
 
 
 @SETTINGS
 @given(
-    candidate=candidates(0),
+    candidate=learned_candidates(0),
     offer_list=st.lists(st.integers(0, 10_000), max_size=30, unique=True).flatmap(
         lambda ns: st.tuples(*(offers(n) for n in ns))
     ),

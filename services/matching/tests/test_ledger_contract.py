@@ -151,3 +151,46 @@ async def test_a_unit_of_work_that_raises_records_nothing(units: UnitsOfWork) ->
     with pytest.raises(RuntimeError):
         await record_then_fail()
     assert await _record(units, [_match(offer, "c1")]) == ["vac.va.v1.c1"]
+
+
+# --- what was learned: refusals and hires ---------------------------------------------------------
+
+
+async def test_the_first_refusal_of_a_pair_is_kept_and_a_replay_changes_nothing(units: UnitsOfWork) -> None:
+    from vocation_matching.core.learning import Lesson
+    from vocation_shared.contracts.vocabulary import ContractType, MatchDeclineReason
+
+    key = (OfferSource.VACANCY, "v1")
+    first = Lesson(key, MatchDeclineReason.TOO_FAR, "b1", distance_km=21.5)
+    other = Lesson(
+        key, MatchDeclineReason.METIER, "b2", excluded_close=frozenset({"J1304"}), contract=ContractType.CDD
+    )
+    async with units() as uow:
+        assert await uow.learning.record_decline("e1", "c1", first) == first
+        assert await uow.learning.record_decline("e2", "c1", other) == first
+        assert await uow.learning.record_decline("e1", "c2", other) == other  # the event was seen: not kept
+    async with units() as uow:
+        learned = await uow.learning.since(None)
+    assert learned.declines == [("c1", first)]
+
+
+async def test_a_hire_is_counted_once_per_application_and_outlives_the_candidate_s_refusals(
+    units: UnitsOfWork,
+) -> None:
+    from vocation_matching.core.learning import Lesson
+
+    async with units() as uow:
+        assert await uow.learning.record_hire("e1", "app-1", "v1")
+        assert not await uow.learning.record_hire("e2", "app-1", "v1")
+        assert await uow.learning.record_hire("e3", "app-2", "v1")
+        await uow.learning.record_decline("e4", "c1", Lesson((OfferSource.VACANCY, "v2"), None))
+        await uow.learning.record_decline("e5", "c2", Lesson((OfferSource.VACANCY, "v2"), None))
+    async with units() as uow:
+        await uow.learning.forget_candidate("c1")
+    async with units() as uow:
+        learned = await uow.learning.since(None)
+    assert sorted(learned.hires) == [("v1", "app-1"), ("v1", "app-2")]
+    assert [candidate for candidate, _ in learned.declines] == ["c2"]
+    async with units() as uow:
+        again = await uow.learning.since(learned.read_at)
+    assert sorted(again.hires) == sorted(learned.hires)  # recorded within the re-read margin

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from vocation_local.answering import live_ready_metrics
-from vocation_local.kafka_admin import end_offsets, start_groups_at
+from vocation_local.kafka_admin import end_offsets, start_groups_at, start_groups_at_end
 from vocation_matching.adapters import snapshot
 from vocation_matching.adapters.state_reader import partitions_of
 from vocation_matching.app import MatchingService, running_service
@@ -28,6 +28,7 @@ from vocation_matching.settings import MatchingSettings
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.producers import Service
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.testing import samples
@@ -61,7 +62,13 @@ def _settings(bootstrap: str, dsn: str, group: str, **overrides: Any) -> Matchin
     )
 
 
-REACTED_TOPICS = (Topic.CANDIDATES, Topic.VACANCIES, Topic.TRAININGS, Topic.IMMERSION_SLOTS)
+REACTED_TOPICS = (
+    Topic.CANDIDATES,
+    Topic.VACANCIES,
+    Topic.TRAININGS,
+    Topic.IMMERSION_SLOTS,
+    Topic.APPLICATIONS,
+)
 _test_start: dict[tuple[str, int], int] = {}
 
 
@@ -574,3 +581,131 @@ async def test_python_dash_m_serves_health_and_becomes_ready(
     finally:
         child.terminate()
         child.wait(timeout=30)
+
+
+# --- what the `applications` topic teaches: refusals and hires --------------------------------
+
+CATALOGUE = Service.CATALOGUE.source  # match.declined and application.answered are the catalogue's facts
+
+
+def _declined(candidate: ev.CandidateRegistered, offer_id: str, reason: str | None) -> AnyEvent:
+    data = p.MatchDeclined(
+        application_id=p.application_id_of(candidate.data.id, offer_id),
+        candidate_id=candidate.data.id,
+        offer_id=offer_id,
+        offer_kind="vacancy",
+        reason=reason,
+        declined_at=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    return ev.MatchDeclined.build(data, source=CATALOGUE)
+
+
+def _hired(candidate: ev.CandidateRegistered, offer_id: str) -> AnyEvent:
+    data = p.ApplicationAnswered(
+        application_id=p.application_id_of(candidate.data.id, offer_id),
+        candidate_id=candidate.data.id,
+        offer_id=offer_id,
+        answer="hired",
+        answered_at=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    return ev.ApplicationAnswered.build(data, source=CATALOGUE)
+
+
+async def _until_kept(service: MatchingService, query: str, *args: object) -> None:
+    """Until the service's database answers a count ≥ 1 (what a consumer kept)."""
+    deadline = time.monotonic() + 30
+    while not await service.pool.fetchval(query, *args):
+        assert time.monotonic() < deadline, f"not kept in time: {query}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_declined_offer_is_not_proposed_again_once_updated_nor_after_a_restart(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    one, two = _candidate(run, 1), _candidate(run, 2)
+    offer_id = f"vac-{run}-1"
+    await _publish(kafka_bootstrap, [one, two, _vacancy(run)])
+    settings = _settings(kafka_bootstrap, fresh_database, f"matching-{run}")
+    async with _service(settings) as service, MatchesTopic(kafka_bootstrap, run) as matches:
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+        await _publish(kafka_bootstrap, [_declined(one, offer_id, None)])
+        await _until_kept(service, "SELECT count(*) FROM match_declines WHERE candidate_id = $1", one.data.id)
+        update = _vacancy(run, event=ev.VacancyUpdated, version=2, housing_offered=False)
+        await _publish(kafka_bootstrap, [update])
+        await matches.wait_for(lambda events: len(_found(events)) == 3)
+        await matches.settle()
+    assert matches.of_type("withdrawn") == []  # the refused match is not withdrawn by the update
+    pairs = sorted((e["data"]["candidate_id"], e["data"]["offer_version"]) for e in _found(matches.events))
+    assert pairs == [(one.data.id, 1), (two.data.id, 1), (two.data.id, 2)]
+
+    # Restarted in a new group that starts at the end of `applications`: only what PostgreSQL kept
+    # can stop a new version for the first candidate.
+    again = _settings(kafka_bootstrap, fresh_database, f"matching-{run}-again")
+    await start_groups_at_end(
+        kafka_bootstrap, {f"{again.consumer_group}.{Topic.APPLICATIONS}": Topic.APPLICATIONS}
+    )
+    async with _service(again) as restarted, MatchesTopic(kafka_bootstrap, run) as later:
+        assert restarted.state.lessons[one.data.id]
+        await _publish(
+            kafka_bootstrap,
+            [_vacancy(run, event=ev.VacancyUpdated, version=3, driving_licence_required=True)],
+        )
+        await later.wait_for(lambda events: any(e["data"]["offer_version"] == 3 for e in _found(events)))
+        await later.settle()
+    assert [e["data"]["candidate_id"] for e in _found(later.events) if e["data"]["offer_version"] > 1] == [
+        two.data.id,
+        two.data.id,
+    ]
+
+
+async def test_too_far_then_a_farther_offer_is_not_proposed_and_a_nearer_one_is(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    person = _candidate(run, 1)  # Ambérieu-en-Bugey, 40 km
+    middle = {"lat": 46.15, "lon": 5.28}  # ~22 km
+    far = {"lat": 46.25, "lon": 5.25}  # ~34 km
+    near = {"lat": 46.03, "lon": 5.33}  # ~8 km
+    await _publish(kafka_bootstrap, [person, _vacancy(run, 1, position=middle)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")) as service,
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await matches.wait_for(lambda events: len(_found(events)) == 1)
+        await _publish(kafka_bootstrap, [_declined(person, f"vac-{run}-1", "too_far")])
+        await _until_kept(
+            service, "SELECT count(*) FROM match_declines WHERE candidate_id = $1", person.data.id
+        )
+        await _publish(kafka_bootstrap, [_vacancy(run, 2, position=far), _vacancy(run, 3, position=near)])
+        await matches.wait_for(lambda events: len(_found(events)) == 2)
+        await matches.settle()
+    found = _found(matches.events)
+    assert [e["data"]["offer_id"] for e in found] == [f"vac-{run}-1", f"vac-{run}-3"]
+    assert "Plus proche de chez vous, comme vous l'avez demandé" in found[1]["data"]["reasons"]
+
+
+async def test_a_hire_filling_the_last_post_withdraws_the_other_matches(
+    kafka_bootstrap: str, fresh_database: str
+) -> None:
+    run = _run()
+    people = [_candidate(run, n) for n in (1, 2, 3)]
+    offer_id = f"vac-{run}-1"
+    await _publish(kafka_bootstrap, [*people, _vacancy(run, posts=1)])
+    async with (
+        _service(_settings(kafka_bootstrap, fresh_database, f"matching-{run}")) as service,
+        MatchesTopic(kafka_bootstrap, run) as matches,
+    ):
+        await matches.wait_for(lambda events: len(_found(events)) == 3)
+        await _publish(kafka_bootstrap, [_hired(people[0], offer_id), _hired(people[0], offer_id)])
+        await matches.wait_for(lambda events: len(matches.of_type("withdrawn")) == 2)
+        await matches.settle()
+        hires = await service.pool.fetchval(
+            "SELECT count(*) FROM platform_hires WHERE vacancy_id = $1", offer_id
+        )
+        vacancy = service.state.offers.get((OfferSource.VACANCY, offer_id))
+    withdrawn = matches.of_type("withdrawn")
+    assert sorted(e["data"]["candidate_id"] for e in withdrawn) == [people[1].data.id, people[2].data.id]
+    assert {e["data"]["reason"] for e in withdrawn} == {"offer_filled"}
+    assert hires == 1
+    assert vacancy is not None and vacancy.filled and not vacancy.open

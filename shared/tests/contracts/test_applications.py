@@ -152,7 +152,8 @@ def test_an_applications_facts_share_one_key_placed_by_the_candidate() -> None:
 
 
 def test_the_candidates_acts_are_the_catalogues_and_no_partner_may_state_them() -> None:
-    for event_type in (SUBMITTED, WITHDRAWN, DECLINED, ANSWERED):
+    # An answer is the employer's: the owning partner states it too (test_producers.py).
+    for event_type in (SUBMITTED, WITHDRAWN, DECLINED):
         assert producers_of(event_type) == {Service.CATALOGUE}, event_type
         assert forged_reason(event_type, Service.CATALOGUE.source) is None
         assert forged_reason(event_type, "urn:partner:a") is not None

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.unit
 MATCH_FOUND = "fr.vocation.match.found.v1"
 CONSENT = "fr.vocation.consent.updated.v1"
 SLOT_UPDATED = "fr.vocation.immersion-slot.updated.v1"
+ANSWERED = "fr.vocation.application.answered.v1"
 
 
 def _consent(origin: str) -> dict[str, object]:
@@ -34,7 +35,6 @@ def test_platform_decisions_are_not_partner_types() -> None:
         "fr.vocation.notification.failed.v1",
         "fr.vocation.notification.suppressed.v1",
         "fr.vocation.application.submitted.v1",
-        "fr.vocation.application.answered.v1",
         "fr.vocation.application.withdrawn.v1",
         "fr.vocation.match.declined.v1",
     }
@@ -56,6 +56,15 @@ def test_shared_types_take_the_partner_or_their_one_service() -> None:
     assert forged_reason(SLOT_UPDATED, "urn:partner:a") is None
     assert forged_reason(SLOT_UPDATED, Service.CATALOGUE.source) is None
     assert forged_reason(SLOT_UPDATED, Service.MATCHING.source) is not None
+
+
+def test_an_answer_comes_from_the_catalogue_or_a_partner_never_another_service() -> None:
+    assert is_partner_type(ANSWERED)
+    assert ANSWERED in partner_types(EVENT_TYPES)  # what `--allow '*'` grants
+    assert forged_reason(ANSWERED, Service.CATALOGUE.source) is None
+    assert forged_reason(ANSWERED, "urn:partner:a") is None
+    assert forged_reason(ANSWERED, Service.MATCHING.source) is not None
+    assert partner_forbidden_reason(ANSWERED, {}) is None
 
 
 def test_only_notifications_states_a_stop_or_an_unsubscribe() -> None:

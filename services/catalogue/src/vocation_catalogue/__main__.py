@@ -11,8 +11,9 @@ from vocation_catalogue.settings import CatalogueSettings
 def main() -> None:
     """Serve the catalogue in this process."""
     settings = load_settings(CatalogueSettings)
-    # The pseudonym key of its erasure ledger fails closed; in development mode, it says so.
-    prepare_process(settings, [settings.pseudonym_key_problem()])
+    # The pseudonym key of its erasure ledger and the link key of its pages fail closed; in
+    # development mode, it says so.
+    prepare_process(settings, [settings.pseudonym_key_problem(), settings.link_key_problem()])
     run_service(settings, running_service)
 
 

@@ -14,18 +14,22 @@ from vocation_shared.contracts.topics import Topic
 from vocation_shared.http import kafka_reachable, postgres_reachable
 from vocation_shared.kafka import DeadLetterPublisher, EventConsumer, EventPublisher, make_broker
 from vocation_shared.postgres import create_pool
+from vocation_shared.postgres.outbox import OutboxRelay
 from vocation_shared.postgres.retention import PROCESSED_EVENTS, Retention, pruning
 from vocation_shared.reference import preload
 
+from vocation_catalogue.adapters.background import Wake, repeating
 from vocation_catalogue.adapters.http import create_http_app
 from vocation_catalogue.adapters.kafka import group_for, register
 from vocation_catalogue.adapters.metrics import PrometheusMetrics
+from vocation_catalogue.adapters.pages import pages_router
+from vocation_catalogue.adapters.postgres.applications import OUTBOX
 from vocation_catalogue.adapters.postgres.erasures import pseudonymize_ledgers
 from vocation_catalogue.adapters.postgres.observatory import PostgresObservatory
 from vocation_catalogue.adapters.postgres.search import PostgresSearch
 from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.adapters.slot_feed import KafkaSlotFeed
-from vocation_catalogue.handlers import Handlers
+from vocation_catalogue.handlers import Applications, Handlers
 from vocation_catalogue.settings import CatalogueSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,6 +43,9 @@ class CatalogueService:
     pool: asyncpg.Pool
     broker: KafkaBroker
     handlers: Handlers
+    applications: Applications
+    """The application state: the pages' `ApplicationDesk`, the clock's `close_unanswered`."""
+    relay: OutboxRelay
     http: FastAPI
 
 
@@ -73,29 +80,49 @@ async def running_service(
             str(Topic.IMMERSION_SLOTS),
             client_id=settings.service_name,
         )
+        publisher = EventPublisher(broker)
+        relay = OutboxRelay(pool, OUTBOX, publisher)
+        wake = Wake()
         handlers = Handlers(
             PostgresUnitsOfWork(pool),
-            EventPublisher(broker),
+            publisher,
             PrometheusMetrics(),
             consumer=settings.consumer_group,
             source=settings.event_source,
             timezone=settings.timezone,
             pseudonyms=settings.pseudonymizer(),
             slot_feed=slot_feed,
+            nudge=wake,
+        )
+        applications = Applications(
+            PostgresUnitsOfWork(pool),
+            consumer=settings.consumer_group,
+            source=settings.event_source,
+            timezone=settings.timezone,
+            pseudonyms=settings.pseudonymizer(),
+            nudge=wake,
         )
         if consume:
-            register(consumer, handlers, settings.consumer_group)
+            register(consumer, handlers, settings.consumer_group, applications)
+        search = PostgresSearch(pool, timezone=settings.timezone)
         http = create_http_app(
-            PostgresSearch(pool, timezone=settings.timezone),
+            search,
             [kafka_reachable(broker), postgres_reachable(pool)],
             PostgresObservatory(pool, timezone=settings.timezone),
             observatory_min_people=settings.observatory_min_people,
+            pages=pages_router(settings, applications, search),
         )
         retention = Retention(pool, [PROCESSED_EVENTS], settings.retention())
         await broker.start()
         try:
-            async with pruning(retention, settings.retention_every_s):
-                yield CatalogueService(settings, pool, broker, handlers, http)
+            async with (
+                pruning(retention, settings.retention_every_s),
+                repeating("applications.relay", relay.relay, settings.applications_relay_every_s, wake),
+                repeating(
+                    "applications.clock", applications.close_unanswered, settings.applications_clock_every_s
+                ),
+            ):
+                yield CatalogueService(settings, pool, broker, handlers, applications, relay, http)
         finally:
             await broker.stop()
             await slot_feed.close()

@@ -4,21 +4,32 @@ A handler reads what it needs through the unit of work's repositories, asks `cor
 stores the effect with the event's processed mark and the facts to publish (`uow.outcomes`), and
 publishes those facts once the unit of work is committed. A redelivered event finds its facts
 kept and publishes them again, the same (see the README's "Publishing guarantee").
+
+The application state's handlers (`Applications`, the pages' `ApplicationDesk`) are in
+`application_handlers.py`, named here too: `handlers.Applications`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic, record_key
+from vocation_shared.contracts.vocabulary import (
+    ApplicationWithdrawalReason,
+    OfferStatus,
+)
 from vocation_shared.facts import Fact, Tombstone
 from vocation_shared.logs import get_logger
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
+from vocation_catalogue.application_handlers import APPLICATION_TYPES as APPLICATION_TYPES
+from vocation_catalogue.application_handlers import Applications as Applications
+from vocation_catalogue.application_handlers import Clock as Clock
+from vocation_catalogue.application_handlers import Nudge, no_nudge, utcnow, withdraw_pending
+from vocation_catalogue.application_handlers import application_tombstone as application_tombstone
 from vocation_catalogue.core import booking
 from vocation_catalogue.core.projection import (
     Row,
@@ -33,11 +44,6 @@ from vocation_catalogue.ports import EventSink, Metrics, RetryLater, SlotFeed, U
 log = get_logger(__name__)
 
 SUPPLY = "candidate_supply"
-Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def request_tombstone(slot_id: str, request_id: str) -> Tombstone:
@@ -58,9 +64,10 @@ class Handlers:
         consumer: str,
         source: str,
         timezone: str = "Europe/Paris",
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         pseudonyms: Pseudonymizer | None = None,
         slot_feed: SlotFeed | None = None,
+        nudge: Nudge = no_nudge,
     ) -> None:
         """`consumer` names the processed marks; `source` is the catalogue's own events' source.
 
@@ -76,6 +83,7 @@ class Handlers:
         self._clock = clock
         self._pseudonyms = pseudonyms or Pseudonymizer(DEVELOPMENT_PSEUDONYM_KEY)
         self._slot_feed = slot_feed
+        self._nudge = nudge
 
     async def on_entity(self, event: AnyEvent) -> None:
         """Apply an establishment, vacancy, training or slot event to its read model."""
@@ -83,7 +91,7 @@ class Handlers:
         if isinstance(event, ev.EstablishmentRegistered | ev.EstablishmentUpdated):
             applied = await self._apply(establishment_row(event.data, event.time), event)
         elif isinstance(event, ev.VacancyPosted | ev.VacancyUpdated | ev.VacancyClosed):
-            applied = await self._apply(vacancy_row(event.data, event.time), event)
+            applied = await self._apply_vacancy(event)
         elif isinstance(event, ev.ShiftAccepted):
             # The first acceptance fills the shift: it leaves the search (a later one changes nothing).
             applied = await self._fill_vacancy(event)
@@ -104,12 +112,49 @@ class Handlers:
                 return False
             return await uow.read_models.upsert(row)
 
-    async def _fill_vacancy(self, event: ev.ShiftAccepted) -> bool:
-        """Fill the taken shift's vacancy, once; False when already done or not open."""
+    async def _apply_vacancy(self, event: ev.VacancyPosted | ev.VacancyUpdated | ev.VacancyClosed) -> bool:
+        """Apply a vacancy's state, its platform hires counted (they may fill it); a vacancy that is
+        no longer open withdraws its pending applications (`offer_closed`, `offer_filled`)."""
+        row = vacancy_row(event.data, event.time)
         async with self._units() as uow:
-            if not await self._fresh(uow, event):
+            if not await self._fresh(uow, event) or not await uow.read_models.upsert(row):
                 return False
-            return await uow.read_models.fill_vacancy(event.data.vacancy_id, event.time)
+            status = row.columns["status"]
+            if status == OfferStatus.OPEN and await uow.read_models.settle_hires(row.id, event.time):
+                status = OfferStatus.FILLED
+            withdrawn = 0
+            if status != OfferStatus.OPEN:
+                reason = (
+                    ApplicationWithdrawalReason.OFFER_FILLED
+                    if status == OfferStatus.FILLED
+                    else ApplicationWithdrawalReason.OFFER_CLOSED
+                )
+                withdrawn = await withdraw_pending(
+                    uow, row.id, reason, source=self._source, now=self._clock()
+                )
+        if withdrawn:
+            self._nudge()
+        return True
+
+    async def _fill_vacancy(self, event: ev.ShiftAccepted) -> bool:
+        """Fill the taken shift's vacancy, once, and withdraw its pending applications; False when
+        already done or not open."""
+        vacancy_id = event.data.vacancy_id
+        async with self._units() as uow:
+            if not await self._fresh(uow, event) or not await uow.read_models.fill_vacancy(
+                vacancy_id, event.time
+            ):
+                return False
+            withdrawn = await withdraw_pending(
+                uow,
+                vacancy_id,
+                ApplicationWithdrawalReason.OFFER_FILLED,
+                source=self._source,
+                now=self._clock(),
+            )
+        if withdrawn:
+            self._nudge()
+        return True
 
     async def _apply_slot(self, event: AnyEvent) -> list[Fact]:
         """Apply an owner's slot event under the slot's lock; the merged state to republish, if any.
@@ -269,6 +314,7 @@ class Handlers:
     async def erase_candidate(self, candidate_id: str) -> None:
         """Erase a candidate (the withdrawal or the tombstone on `candidates`, whichever comes first)."""
         await self.erase_entity(SUPPLY, candidate_id)
+        erased_applications = await self._erase_applications(candidate_id)
         published = await self._erase_bookings(candidate_id)
         await self._publish(published)
         log.info(
@@ -276,7 +322,24 @@ class Handlers:
             candidate_id=candidate_id,
             slots_freed=sum(1 for f in published if not isinstance(f, Tombstone)),
             requests_erased=sum(1 for f in published if isinstance(f, Tombstone)),
+            applications_erased=erased_applications,
         )
+
+    async def _erase_applications(self, candidate_id: str) -> int:
+        """Delete the candidate's applications, refusals and matches, and queue a tombstone of each
+        application's key on `applications` (the outbox relays them after any fact queued before).
+
+        The pseudonym is remembered in the same unit of work: a partner's answer about them read
+        later becomes a tombstone too (`Applications.on_application`).
+        """
+        async with self._units() as uow:
+            await uow.erasures.remember(self._pseudonyms.candidate(candidate_id))
+            ids = await uow.applications.delete_of(candidate_id)
+            await uow.matches.delete_of(candidate_id)
+            await uow.outbox.queue([application_tombstone(candidate_id, i) for i in ids])
+        if ids:
+            self._nudge()
+        return len(ids)
 
     async def _erase_bookings(self, candidate_id: str) -> list[Fact]:
         """Delete the candidate's bookings, blank the outcomes kept for their requests.

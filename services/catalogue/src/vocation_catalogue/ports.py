@@ -13,7 +13,14 @@ from vocation_shared.contracts.vocabulary import MatchDeclineReason
 from vocation_shared.facts import Fact
 from vocation_shared.unit_of_work import Transactional
 
-from vocation_catalogue.core.applications import ApplicationView, EmployerAnswer, MatchView, Outcome
+from vocation_catalogue.core.applications import (
+    Application,
+    ApplicationView,
+    EmployerAnswer,
+    MatchView,
+    Offer,
+    Outcome,
+)
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
@@ -73,6 +80,23 @@ class ReadModels(Protocol):
 
     async def erase(self, table: str, id: str) -> None:
         """Remove an entity whose key was tombstoned (or a withdrawn candidate's supply)."""
+        ...
+
+    async def vacancy_offer(self, vacancy_id: str) -> Offer | None:
+        """What an application needs of a vacancy (kind, open or not, département, métier), its row
+        locked: a vacancy is locked before its applications; None if unknown."""
+        ...
+
+    async def candidate_summary(self, candidate_id: str) -> p.CandidateSummary | None:
+        """What the employer reads of a known candidate (no distance or reasons); None if unknown."""
+        ...
+
+    async def count_hire(self, vacancy_id: str, at: datetime) -> bool:
+        """Count one hire through the platform; True when it fills the vacancy (leaves the search)."""
+        ...
+
+    async def settle_hires(self, vacancy_id: str, at: datetime) -> bool:
+        """Mark an open vacancy filled when its platform hires reach its posts; True if it did."""
         ...
 
 
@@ -150,6 +174,64 @@ class Erasures(Protocol):
         ...
 
 
+class ApplicationRecords(Protocol):
+    """The `applications` rows, one per (candidate, offer) pair; each read row locked to the end."""
+
+    async def get(self, candidate_id: str, offer_id: str) -> Application | None:
+        """The pair's row, locked; None if there is none."""
+        ...
+
+    async def hold(self, blank: Application) -> Application:
+        """The pair's row, locked, written first as `blank` when there is none (two submits at once
+        wait for each other: one row)."""
+        ...
+
+    async def save(self, record: Application) -> None:
+        """Write the pair's new state (its row is held)."""
+        ...
+
+    async def pending_of(self, offer_id: str) -> list[Application]:
+        """The offer's applications waiting on the employer, locked, by id."""
+        ...
+
+    async def due(self, today: date, limit: int) -> list[Application]:
+        """Applications still unanswered on their `answer_due` day or later, locked (rows held
+        elsewhere skipped), at most `limit`."""
+        ...
+
+    async def delete_of(self, candidate_id: str) -> list[str]:
+        """Delete the candidate's rows; their application ids, sorted."""
+        ...
+
+
+class PairMatches(Protocol):
+    """The standing match of each pair, from `matches`."""
+
+    async def put(self, candidate_id: str, offer_id: str, match: MatchView) -> None:
+        """Keep the pair's match (a newer one replaces it)."""
+        ...
+
+    async def drop(self, candidate_id: str, offer_id: str, match_id: str) -> None:
+        """Forget the pair's match if it is still `match_id`."""
+        ...
+
+    async def get(self, candidate_id: str, offer_id: str) -> MatchView | None:
+        """The pair's standing match, or None."""
+        ...
+
+    async def delete_of(self, candidate_id: str) -> None:
+        """Forget every match of the candidate."""
+        ...
+
+
+class Outbox(Protocol):
+    """The applications' facts to publish, committed with the state they tell (relayed in order)."""
+
+    async def queue(self, facts: Sequence[Fact]) -> None:
+        """Queue events and tombstones, in order, in this unit of work."""
+        ...
+
+
 class ProcessedEvents(Protocol):
     """Which events each consumer applied already."""
 
@@ -175,6 +257,15 @@ class UnitOfWork(Transactional, Protocol):
 
     @property
     def processed(self) -> ProcessedEvents: ...
+
+    @property
+    def applications(self) -> ApplicationRecords: ...
+
+    @property
+    def matches(self) -> PairMatches: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
 
 class UnitsOfWork(Protocol):
@@ -246,7 +337,7 @@ class ApplicationDesk(Protocol):
 
     Every command is idempotent on the state: a second identical call returns the same view with
     `changed=False` and publishes nothing new. Implemented by `handlers.Applications`; faked by
-    `testing.fakes.FakeApplicationDesk` for the pages' unit tests.
+    `testing.pages_fakes.FakeApplicationDesk` for the pages' unit tests.
     """
 
     async def view(self, candidate_id: str, offer_id: str) -> ApplicationView:

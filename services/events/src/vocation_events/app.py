@@ -107,13 +107,14 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
         if not cipher.enabled:
             log.warning("archive.personal_data_in_clear", hint="set VOCATION_CONTACTS_KEYS")
         units = PostgresUnitsOfWork(pool, pseudonymizer)
+        webhooks = PostgresWebhooks(pool, cipher)
         eraser = Erase(
             units,
+            deliveries=webhooks,
             erasures_per_pass=settings.eraser_erasures_per_pass,
             rows_per_pass=settings.eraser_rows_per_pass,
         )
         ingestion = Ingestion(units, sink, metrics)
-        webhooks = PostgresWebhooks(pool, cipher)
         broker: KafkaBroker | None = None
         if settings.archive_enabled or settings.webhooks_enabled:
             broker = make_broker(
@@ -122,7 +123,7 @@ async def running_service(settings: EventsSettings) -> AsyncIterator[EventsServi
                 log_level=logging.DEBUG,  # one "Received/Processed" line per batch is noise at INFO
             )
         if settings.webhooks_enabled and broker is not None:
-            subscribe_fan_out(broker, FanOut(webhooks), settings.webhooks_group)
+            subscribe_fan_out(broker, FanOut(webhooks, units=units), settings.webhooks_group)
         if settings.archive_enabled and broker is not None:
             retry = settings.retry_policy()
             consumer = EventConsumer(broker, DeadLetterPublisher(broker, settings.archive_group), retry)

@@ -100,8 +100,9 @@ class ArchiveRepository(Protocol):
         """
         ...
 
-    async def forget(self, topic: str, subject: str) -> int:
-        """A tombstone was read: delete the archived events of `subject` on `topic`; how many."""
+    async def forget(self, topic: str, subject: str, of_record: tuple[str, str] | None = None) -> int:
+        """A tombstone was read: delete the archived events of `subject` on `topic` (only those whose
+        `data.<field>` is the record id, with `of_record` = (field, id)); how many."""
         ...
 
     async def delete_of_candidates(self, candidate_ids: Sequence[str], limit: int) -> int:
@@ -296,6 +297,14 @@ class WebhookDeliveries(Protocol):
 
     async def enqueue(self, rows: Sequence[DeliveryRow]) -> int:
         """Queue deliveries in order, once each (a redelivered event queues nothing); how many were new."""
+        ...
+
+    async def owners_of(self, vacancy_ids: Collection[str]) -> dict[str, str]:
+        """The source that owns each of these vacancies now (an unowned one is absent)."""
+        ...
+
+    async def erase(self, candidate_ids: Sequence[str]) -> int:
+        """Delete the deliveries of applications about these candidates, sent or not; how many."""
         ...
 
     async def claim(self, limit: int, lease_s: float) -> list[Due]:

@@ -121,11 +121,17 @@ async def running_service(
             clock or LocalClock(settings.timezone),
             metrics,
         )
+
+        async def barrier() -> None:
+            # The state topics up to their end, then what any instance learned from `applications`.
+            await reader.caught_up()
+            await handlers.refresh_learning()
+
         consumer = BarrierConsumer(
             broker,
             DeadLetterPublisher(broker, settings.consumer_group),
             settings.retry_policy(),
-            barrier=reader.caught_up,
+            barrier=barrier,
         )
         subscribe_handlers(consumer, handlers, settings.consumer_group)
         reacting = asyncio.Event()
@@ -148,6 +154,7 @@ async def running_service(
         async def start() -> None:
             await reader.start()
             await reader.ready.wait()
+            await handlers.load_learning()  # refusals and hires: they need the candidates and offers
             # The rebuilt indexes live as long as the process: out of the collector's full passes.
             freeze_long_lived()
             await publisher.start()

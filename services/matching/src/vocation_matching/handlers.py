@@ -12,6 +12,11 @@ published and acknowledged, then the unit of work commits (publish before commit
 background while the next offers are matched (one recording in flight at a time, in order); a
 handler returns only once all are recorded. A withdrawal first flushes the matches gathered so far,
 so the facts reach the `matches` topic in the order the events asked for them.
+
+The `applications` topic teaches (`on_application_events`): a refusal's lesson and a hire are kept in
+PostgreSQL (with the event that said it: a replay changes nothing), then applied to the state; every
+instance reads what any instance kept before each batch (`refresh_learning`, through the barrier), and
+at start (`load_learning`). A hire that fills a vacancy's last post withdraws its other matches.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import AnyEvent
-from vocation_shared.contracts.vocabulary import MatchWithdrawalReason
+from vocation_shared.contracts.payloads import application_id_of
+from vocation_shared.contracts.vocabulary import ApplicationAnswer, MatchWithdrawalReason
 from vocation_shared.logs import get_logger
 
 from vocation_matching.core.model import (
@@ -46,6 +52,9 @@ log = get_logger(__name__)
 RECORD_AHEAD_MATCHES = 1000
 """Matches gathered from a batch's offers before they are recorded in the background, while the
 next offers are matched: the ledger's PostgreSQL and Kafka round trips overlap the matching."""
+
+ALL_VERSIONS = 2**31 - 1
+"""`standing_candidates` of every version of an offer."""
 
 CANDIDATE_EVENTS = (ev.CandidateRegistered, ev.ApprenticeRegistered, ev.CandidateUpdated)
 
@@ -97,6 +106,7 @@ class Handlers:
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
+        self._learned_at: datetime | None = None
 
     async def _record(self, matches: list[Match], today: date, direction: str) -> None:
         """Record the new matches and publish them, acknowledged before the unit of work commits."""
@@ -109,16 +119,23 @@ class Handlers:
         log.info("matches.emitted", direction=direction, found=len(matches), emitted=len(recorded))
 
     async def _withdraw(
-        self, reason: MatchWithdrawalReason, withdraw: Withdraw, erased: str | None = None
+        self,
+        reason: MatchWithdrawalReason,
+        withdraw: Withdraw,
+        erased: str | None = None,
+        forget_lessons_of: str | None = None,
     ) -> int:
         """Withdraw what `withdraw` selects and publish it (then the tombstone of `erased`, whose rows
-        are forgotten), acknowledged before the unit of work commits; return how many."""
+        are forgotten), acknowledged before the unit of work commits; return how many. The refusals
+        of `forget_lessons_of` are deleted in the same transaction."""
         async with self._units() as uow:
             gone = await withdraw(uow.ledger)
             if gone or erased is not None:
                 await self._events.withdrawn(gone, reason, erased=erased)
             if erased is not None:
                 await uow.ledger.forget_candidate(erased)
+            if forget_lessons_of is not None:
+                await uow.learning.forget_candidate(forget_lessons_of)
         self._metrics.withdrawn(reason, len(gone))
         return len(gone)
 
@@ -166,6 +183,13 @@ class Handlers:
                 continue  # erased since, or a newer version's own event will react
             if not current.open:
                 await self._flush(pending, today, "offer")
+                if (
+                    current.filled
+                    and current.id in self._state.hires
+                    and current.source is OfferSource.VACANCY
+                ):
+                    await self._withdraw_filled_vacancy(current.id)
+                    continue
                 reason = (
                     MatchWithdrawalReason.OFFER_FILLED
                     if current.filled
@@ -202,7 +226,9 @@ class Handlers:
             if not standing:
                 return []
             still = self._state.candidates.still_matching(offer, standing, today)
-            gone = [c for c in standing if c not in still]
+            # A candidate who declined the offer said so already: their match is not withdrawn for it.
+            declined = self._state.candidates.declined_by(offer.key)
+            gone = [c for c in standing if c not in still and c not in declined]
             return await ledger.withdraw_pairs(offer.source, offer.id, gone, reason) if gone else []
 
         await self._withdraw(reason, no_longer_fitting)
@@ -233,7 +259,7 @@ class Handlers:
             if isinstance(event, CANDIDATE_EVENTS):
                 known = self._state.candidates.version_of(event.data.id)
                 if known is not None and known == event.data.version and event.data.id not in todo:
-                    todo[event.data.id] = candidate_from_profile(event.data)
+                    todo[event.data.id] = self._state.candidate_of(candidate_from_profile(event.data))
                 # else: withdrawn since, or a newer version's own event will react
         standing: dict[str, list[OfferKey]] = {}
         if todo:
@@ -270,7 +296,12 @@ class Handlers:
         gone = []
         for key in standing:
             offer = self._state.offers.get(key)
-            if offer is not None and offer.open and not evaluate(candidate, offer, today).matches:
+            if (
+                offer is not None
+                and offer.open
+                and key not in candidate.declined  # said already: not withdrawn for it
+                and not evaluate(candidate, offer, today).matches
+            ):
                 gone.append(key)
         return gone
 
@@ -293,5 +324,73 @@ class Handlers:
             reason,
             lambda ledger: ledger.withdraw_candidate(candidate_id, reason),
             erased=candidate_id if erase else None,
+            forget_lessons_of=candidate_id,
         )
         log.info("candidate.withdrawn", candidate_id=candidate_id, withdrawn=count)
+
+    # --- applications: refusals and hires ---
+
+    async def on_application_events(self, events: Sequence[AnyEvent]) -> None:
+        """Matches declined (never that offer again, the reason teaches) and hires (posts filled)."""
+        for event in events:
+            if isinstance(event, ev.MatchDeclined):
+                await self._learn_refusal(event)
+            elif isinstance(event, ev.ApplicationAnswered) and event.data.answer is ApplicationAnswer.HIRED:
+                await self._count_hire(event)
+        self._metrics.reacted("application", len(events))
+
+    async def _learn_refusal(self, event: ev.MatchDeclined) -> None:
+        data = event.data
+        lesson = self._state.lesson_for(data)
+        if lesson is None:
+            log.info("match.declined_by_unknown_candidate", offer_id=data.offer_id)
+            return  # withdrawn or erased since: their refusals went with them
+        async with self._units() as uow:
+            kept = await uow.learning.record_decline(event.id, data.candidate_id, lesson)
+        self._state.learn(data.candidate_id, kept)
+        log.info(
+            "match.declined",
+            offer_id=data.offer_id,
+            reason=str(data.reason),
+            narrowed=sorted(self._state.lessons_of(data.candidate_id)),
+        )
+
+    async def _count_hire(self, event: ev.ApplicationAnswered) -> None:
+        data = event.data
+        async with self._units() as uow:
+            await uow.learning.record_hire(event.id, data.application_id, data.offer_id)
+        self._state.hire(data.offer_id, data.application_id)
+        offer = self._state.offers.get((OfferSource.VACANCY, data.offer_id))
+        if offer is not None and offer.filled:
+            # Also when the hire was counted before (a redelivery after a crash): withdrawing is idempotent.
+            await self._withdraw_filled_vacancy(data.offer_id)
+
+    async def _withdraw_filled_vacancy(self, vacancy_id: str) -> None:
+        """A vacancy filled: withdraw its matches but those of the candidates hired through the platform."""
+        reason = MatchWithdrawalReason.OFFER_FILLED
+        hired = self._state.hires.get(vacancy_id, set())
+
+        async def the_others(ledger: Ledger) -> list[Withdrawal]:
+            standing = await ledger.standing_candidates(OfferSource.VACANCY, vacancy_id, ALL_VERSIONS)
+            others = [c for c in standing if application_id_of(c, vacancy_id) not in hired]
+            return (
+                await ledger.withdraw_pairs(OfferSource.VACANCY, vacancy_id, others, reason) if others else []
+            )
+
+        count = await self._withdraw(reason, the_others)
+        log.info("offer.withdrawn", offer_id=vacancy_id, reason=str(reason), withdrawn=count)
+
+    async def load_learning(self) -> None:
+        """At start, once the state is rebuilt: every refusal and hire kept."""
+        self._learned_at = None
+        await self.refresh_learning()
+
+    async def refresh_learning(self) -> None:
+        """Apply the refusals and hires kept since the last read (by any instance); before each batch."""
+        async with self._units() as uow:
+            learned = await uow.learning.since(self._learned_at)
+        for candidate_id, lesson in learned.declines:
+            self._state.learn(candidate_id, lesson)
+        for vacancy_id, application_id in learned.hires:
+            self._state.hire(vacancy_id, application_id)
+        self._learned_at = learned.read_at

@@ -1,16 +1,18 @@
-"""Every port of the application layer (Protocols): the ledger and its unit of work, the match events
-publisher, the metrics and the clock. PostgreSQL, Kafka and Prometheus adapters implement them;
+"""Every port of the application layer (Protocols): the ledger, what was learned (refusals, hires) and
+their unit of work, the match events publisher, the metrics and the clock. PostgreSQL, Kafka and Prometheus adapters implement them;
 `testing/fakes.py` holds the in-memory fakes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
 from vocation_shared.unit_of_work import Transactional
 
+from vocation_matching.core.learning import Lesson
 from vocation_matching.core.model import Match, OfferKey, OfferSource, Withdrawal
 
 
@@ -58,11 +60,44 @@ class Ledger(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """Refusals (candidate id, lesson) and hires (vacancy id, application id) read back, and when."""
+
+    declines: list[tuple[str, Lesson]]
+    hires: list[tuple[str, str]]
+    read_at: datetime
+
+
+class Learning(Protocol):
+    """The refusals and hires matching learns from, kept so that a restart keeps them (one unit of work)."""
+
+    async def record_decline(self, event_id: str, candidate_id: str, lesson: Lesson) -> Lesson:
+        """Keep a candidate's refusal of an offer with the event that said it; the first refusal of a
+        pair wins (a replay changes nothing): return the lesson kept."""
+        ...
+
+    async def record_hire(self, event_id: str, application_id: str, vacancy_id: str) -> bool:
+        """Count a hire through the platform once per application; False when it was already counted."""
+        ...
+
+    async def forget_candidate(self, candidate_id: str) -> None:
+        """Delete a candidate's refusals (withdrawal or erasure); their hires stay counted."""
+        ...
+
+    async def since(self, moment: datetime | None) -> Learned:
+        """The refusals and hires recorded since a little before `moment` (everything with None)."""
+        ...
+
+
 class UnitOfWork(Transactional, Protocol):
     """One transaction: `async with units() as uow:` commits when the block ends, rolls back when it raises."""
 
     @property
     def ledger(self) -> Ledger: ...
+
+    @property
+    def learning(self) -> Learning: ...
 
 
 class UnitsOfWork(Protocol):

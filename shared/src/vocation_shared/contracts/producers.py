@@ -1,6 +1,7 @@
 """Who may publish each event type: partners, or a named service of the platform (the trust model).
 
-Partners publish what happens in their world (vacancies, candidates, contacts, slots, sessions…).
+Partners publish what happens in their world (vacancies, candidates, contacts, slots, sessions,
+an employer's answer to an application from the owning partner's recruiter screens…).
 Decisions of the platform (matches, bookings and refusals, notifications, consent changes from a
 STOP reply or an unsubscribe link, what candidates do on its pages: apply, withdraw, decline) are published only by the service that makes them, with that
 service's fixed CloudEvents `source`. Every `urn:vocation:` source is reserved for the services: a
@@ -53,11 +54,11 @@ _PRODUCERS: dict[str, frozenset[str]] = {
     "fr.vocation.application.submitted.v1": frozenset({Service.CATALOGUE}),
     "fr.vocation.application.withdrawn.v1": frozenset({Service.CATALOGUE}),
     "fr.vocation.match.declined.v1": frozenset({Service.CATALOGUE}),
-    # The employer's one-click answers. The owning partner's recruiter screens will answer too
-    # (`PARTNERS` joins this entry), in the same change as the gateway's rule that only the
-    # vacancy's owner may (`data.offer_id`; events' test_every_partner_type_has_an_owned_entity
-    # keeps a partner type without that rule from landing): docs/applications.md.
-    "fr.vocation.application.answered.v1": frozenset({Service.CATALOGUE}),
+    # The employer's one-click answers (the catalogue's pages) and the owning partner's recruiter
+    # screens: the gateway accepts a partner's answer only from the owner of the vacancy
+    # (`data.offer_id`, events' core/ownership.py; its test_every_partner_type_has_an_owned_entity
+    # keeps a partner type without such a rule from landing): docs/applications.md.
+    "fr.vocation.application.answered.v1": frozenset({PARTNERS, Service.CATALOGUE}),
     # Shared types: partners publish their own, and one service publishes its decisions.
     "fr.vocation.immersion-slot.updated.v1": frozenset({PARTNERS, Service.CATALOGUE}),
     "fr.vocation.consent.updated.v1": frozenset({PARTNERS, Service.NOTIFICATIONS}),

@@ -63,6 +63,13 @@ _ENTITY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 _DOMAIN = re.compile(r"^[A-N](?:[0-9]{2})?$")
 _PRIORITY_NAMES = {m.code: m.name for m in PRIORITY_METIERS}
 RETRY_AFTER_UNAVAILABLE_S = 5
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+"""What a query raises when the database cannot answer (HTTP 503, retry later)."""
 
 
 def _invalid(param: str, message: str, place: ParameterPlace = "query") -> Problem:
@@ -427,6 +434,12 @@ _CSV_COLUMNS = (
     "training_places_left",
     "candidates",
     "candidates_per_open_post",
+    "applications",
+    "applications_answered",
+    "answer_rate",
+    "median_days_to_first_answer",
+    "interviews",
+    "hires",
 )
 
 
@@ -482,10 +495,11 @@ def create_http_app(
     observatory: Observatory | None = None,
     *,
     observatory_min_people: int = MIN_PEOPLE,
+    pages: APIRouter | None = None,
 ) -> FastAPI:
     """The catalogue's FastAPI application (OpenAPI at /openapi.json, viewer at /docs).
 
-    The observatory is put behind a `CachedObservatory` (unless it already is one): its answers
+    `pages`: the HTML pages people open from a message (`adapters.pages`), when served. The observatory is put behind a `CachedObservatory` (unless it already is one): its answers
     cost full scans and it is served without a key.
     """
     app = create_app(
@@ -498,7 +512,7 @@ def create_http_app(
     )
     app.add_exception_handler(QueryError, _query_error)
     app.add_exception_handler(ObservatoryBusy, _observatory_busy)
-    for error in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError):
+    for error in DATABASE_DOWN:
         app.add_exception_handler(error, _database_down)
     app.include_router(reference_router())
     app.include_router(search_router(search))
@@ -506,5 +520,7 @@ def create_http_app(
         if not isinstance(observatory, CachedObservatory):
             observatory = CachedObservatory(observatory)
         app.include_router(observatory_router(observatory, observatory_min_people))
+    if pages is not None:
+        app.include_router(pages)
     app.include_router(operations_router(checks))
     return app

@@ -197,6 +197,10 @@ class Totals(Answer):
     immersion_places_taken: int
     training_places_left: int
     candidates: int
+    applications: int
+    applications_answered: int
+    interviews: int
+    hires: int
 
 
 class Need(Answer):
@@ -219,6 +223,12 @@ class Need(Answer):
     training_places_left: int
     candidates: int | None = Field(description="Null when under the threshold that protects people.")
     candidates_per_open_post: float | None
+    applications: int | None = Field(description="Null when under the threshold that protects people.")
+    applications_answered: int | None
+    answer_rate: float | None = Field(description="Answered applications per application.")
+    median_days_to_first_answer: float | None
+    interviews: int | None
+    hires: int | None = Field(description="Hires through the platform.")
 
 
 class ObservatoryReport(Answer):
@@ -231,4 +241,5 @@ class ObservatoryReport(Answer):
     totals: Totals
     people_counts_hidden_below: int
     people_counts_hidden: int
+    application_counts_hidden: int
     needs: list[Need]

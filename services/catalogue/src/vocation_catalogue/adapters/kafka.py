@@ -10,7 +10,7 @@ from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventConsumer, TransientError
 from vocation_shared.kafka.consumer import TombstoneHandler
 
-from vocation_catalogue.handlers import Handlers
+from vocation_catalogue.handlers import APPLICATION_TYPES, Applications, Handlers
 from vocation_catalogue.ports import RetryLater
 
 ENTITY_TYPES: dict[Topic, frozenset[str]] = {
@@ -38,6 +38,8 @@ CANDIDATE_TYPES = frozenset(
         ev.CandidateWithdrawn.TYPE,
     }
 )
+
+MATCH_TYPES = frozenset({ev.MatchFound.TYPE, ev.MatchWithdrawn.TYPE})
 
 
 def group_for(group_id: str, topic: Topic) -> str:
@@ -67,8 +69,12 @@ def on_booking(handlers: Handlers) -> Callable[[AnyEvent], Awaitable[None]]:
     return handle
 
 
-def register(consumer: EventConsumer, handlers: Handlers, group_id: str) -> None:
-    """Subscribe the catalogue's consumer groups to its topics (erasures come from `candidates`)."""
+def register(consumer: EventConsumer, handlers: Handlers, group_id: str, applications: Applications) -> None:
+    """Subscribe the catalogue's consumer groups to its topics (erasures come from `candidates`).
+
+    `applications` reads `matches` (a pair's match; a candidate's tombstone forgets theirs) and
+    `applications` (partners' answers; the tombstones there are the catalogue's own: nothing to do).
+    """
     for topic, types in ENTITY_TYPES.items():
         consumer.subscribe(
             str(topic),
@@ -89,4 +95,17 @@ def register(consumer: EventConsumer, handlers: Handlers, group_id: str) -> None
         group_id=group_for(group_id, Topic.IMMERSION_BOOKINGS),
         handle=on_booking(handlers),
         accepts=BOOKING_TYPES,
+    )
+    consumer.subscribe(
+        str(Topic.MATCHES),
+        group_id=group_for(group_id, Topic.MATCHES),
+        handle=applications.on_match,
+        accepts=MATCH_TYPES,
+        on_tombstone=applications.forget_matches,
+    )
+    consumer.subscribe(
+        str(Topic.APPLICATIONS),
+        group_id=group_for(group_id, Topic.APPLICATIONS),
+        handle=applications.on_application,
+        accepts=APPLICATION_TYPES,
     )

@@ -75,10 +75,22 @@ class NeedCounts:
     """Places left in training sessions still taking applications."""
     candidates: int = 0
     """Registered candidates living in the département who look for this métier (among others)."""
+    applications: int = 0
+    """Applications submitted through the platform in the window (to vacancies of the département)."""
+    applications_answered: int = 0
+    """Of those, answered by the employer (an exchange proposed, declined or hired)."""
+    interviews: int = 0
+    """Of those, with an exchange proposed."""
+    hires: int = 0
+    """Of those, hired through the platform."""
+    median_days_to_first_answer: float | None = None
+    """For the answered ones: days from submission to the first answer (median)."""
 
 
 _SUMMED = tuple(f.name for f in fields(NeedCounts) if f.type == "int")
-_MEDIANS = ("median_days_open", "median_days_to_fill")
+_MEDIANS = ("median_days_open", "median_days_to_fill", "median_days_to_first_answer")
+_APPLICATION_COUNTS = ("applications", "applications_answered", "interviews", "hires")
+"""Counts of people's applications: hidden, with their rate and median, under `min_people` applications."""
 
 
 def merge(parts: Iterable[NeedCounts]) -> list[NeedCounts]:
@@ -110,11 +122,14 @@ def report(
 
     A count of candidates from 1 to `min_people - 1` is shown as null, with its ratio to the
     posts, and left out of the totals (else the total minus the rows shown would give it back).
+    So are the application counts (with the answer rate and the median days to a first answer)
+    of a row with 1 to `min_people - 1` applications: a hire among 2 applications names people.
     """
     needs = sorted(merge(parts), key=lambda n: (-n.open_posts, -n.open_vacancies, n.departement, n.rome_code))
     metiers = rome_v4()
     rows = []
     hidden = 0
+    applications_hidden = 0
     for need in needs:
         row: dict[str, Any] = asdict(need)
         metier = metiers.get(need.rome_code)
@@ -129,9 +144,17 @@ def report(
         if 0 < need.candidates < min_people:
             row["candidates"] = row["candidates_per_open_post"] = None
             hidden += 1
+        row["answer_rate"] = (
+            round(need.applications_answered / need.applications, 2) if need.applications else None
+        )
+        if 0 < need.applications < min_people:
+            for name in (*_APPLICATION_COUNTS, "answer_rate", "median_days_to_first_answer"):
+                row[name] = None
+            applications_hidden += 1
         rows.append(row)
     totals = {name: sum(getattr(n, name) for n in needs) for name in _SUMMED}
-    totals["candidates"] = sum(row["candidates"] or 0 for row in rows)
+    for name in ("candidates", *_APPLICATION_COUNTS):
+        totals[name] = sum(row[name] or 0 for row in rows)
     return {
         "as_of": as_of.isoformat(),
         "departement": query.departement,
@@ -140,5 +163,6 @@ def report(
         "totals": totals,
         "people_counts_hidden_below": min_people,
         "people_counts_hidden": hidden,
+        "application_counts_hidden": applications_hidden,
         "needs": rows,
     }

@@ -44,7 +44,8 @@ def establishment_row(establishment: p.Establishment, at: datetime) -> Row:
 
 
 def candidate_supply_row(profile: p.CandidateProfile, at: datetime) -> Row:
-    """The `candidate_supply` row of a candidate: where they live and what they look for, nothing more."""
+    """The `candidate_supply` row of a candidate: where they live, what they look for, and what an
+    employer reads of them when they apply (diplomas, experience, availability), nothing more."""
     return Row(
         "candidate_supply",
         profile.id,
@@ -55,6 +56,11 @@ def candidate_supply_row(profile: p.CandidateProfile, at: datetime) -> Row:
             "rome_codes": list(dict.fromkeys(profile.wanted_rome_codes)),
             "available_from": profile.available_from,
             "updated_at": at,
+            "summary": p.CandidateSummary(
+                diplomas=profile.diplomas,
+                experience=profile.experience,
+                available_from=profile.available_from,
+            ).model_dump(mode="json", exclude_none=True),
         },
     )
 

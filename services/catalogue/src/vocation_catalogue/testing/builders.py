@@ -10,6 +10,12 @@ from typing import Any
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
+from vocation_shared.contracts.vocabulary import (
+    ApplicationAnswer,
+    ApplicationDeclineReason,
+    MatchWithdrawalReason,
+    OfferKind,
+)
 from vocation_shared.testing import samples
 
 TODAY = date(2026, 11, 22)
@@ -105,6 +111,16 @@ def training_event(session_id: str, **fields: Any) -> AnyEvent:
     )
 
 
+class MovingClock:
+    """A clock the test moves: it says `now` until the test sets another."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def fixed_clock(moment: datetime = NOW) -> Callable[[], datetime]:
     """A clock that always says `moment` (a little later each call would break nothing either)."""
     return lambda: moment
@@ -113,3 +129,56 @@ def fixed_clock(moment: datetime = NOW) -> Callable[[], datetime]:
 def days(n: int) -> timedelta:
     """`n` days."""
     return timedelta(days=n)
+
+
+def candidate_event(candidate_id: str, *, version: int = 1, **fields: Any) -> AnyEvent:
+    """A job seeker of Ambérieu-en-Bugey holding the DEAS, registered."""
+    data = p.CandidateRegistration.model_validate(
+        samples.candidate(id=candidate_id, version=version, **fields)
+    )
+    return ev.CandidateRegistered.build(
+        data, source="urn:test:partner", id=f"{candidate_id}-v{version}", time=NOW
+    )
+
+
+def match_event(candidate_id: str, offer_id: str, *, match_id: str | None = None, **fields: Any) -> AnyEvent:
+    """The matching service's match of a candidate with a vacancy (12.4 km, two reasons)."""
+    match_id = match_id or f"m-{candidate_id}-{offer_id}"
+    data = p.MatchFound.model_validate(
+        samples.match_found(match_id=match_id, candidate_id=candidate_id, offer_id=offer_id, **fields)
+    )
+    return ev.MatchFound.build(data, source="urn:vocation:matching", id=f"{match_id}.found", time=NOW)
+
+
+def match_withdrawn_event(candidate_id: str, offer_id: str, *, match_id: str | None = None) -> AnyEvent:
+    """The matching service withdraws a match (the offer changed)."""
+    match_id = match_id or f"m-{candidate_id}-{offer_id}"
+    data = p.MatchWithdrawn(
+        match_id=match_id,
+        candidate_id=candidate_id,
+        offer_id=offer_id,
+        offer_kind=OfferKind.VACANCY,
+        reason=MatchWithdrawalReason.OFFER_CHANGED,
+    )
+    return ev.MatchWithdrawn.build(data, source="urn:vocation:matching", id=f"{match_id}.withdrawn", time=NOW)
+
+
+def answered_event(
+    candidate_id: str,
+    offer_id: str,
+    answer: ApplicationAnswer,
+    *,
+    reason: ApplicationDeclineReason | None = None,
+    source: str = "urn:test:partner",
+    at: datetime = NOW,
+) -> AnyEvent:
+    """A partner's recruiter screen answers an application (`application.answered`)."""
+    data = p.ApplicationAnswered(
+        application_id=p.application_id_of(candidate_id, offer_id),
+        candidate_id=candidate_id,
+        offer_id=offer_id,
+        answer=answer,
+        reason=reason,
+        answered_at=at,
+    )
+    return ev.ApplicationAnswered.build(data, source=source, id=f"{data.application_id}.{answer}", time=at)

@@ -8,16 +8,18 @@ import asyncio
 import copy
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
+from vocation_shared.contracts.vocabulary import OfferKind
 from vocation_shared.facts import Fact, Tombstone
 from vocation_shared.testing.transaction import FakeTransaction
 
+from vocation_catalogue.core.applications import PENDING, Application, ApplicationState, MatchView, Offer
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
 from vocation_catalogue.core.projection import Row
@@ -48,6 +50,10 @@ class FakeDatabase:
     erased: set[str] = field(default_factory=set)
     locks: list[str] = field(default_factory=list)
     commits: int = 0
+    applications: dict[str, Application] = field(default_factory=dict)
+    matches: dict[tuple[str, str], MatchView] = field(default_factory=dict)
+    outbox: list[Fact] = field(default_factory=list)
+    hires: Counter[str] = field(default_factory=Counter)
 
     def row(self, table: str, id: str) -> Row | None:
         """A stored row, or None."""
@@ -102,6 +108,36 @@ class FakeReadModels:
 
     async def erase(self, table: str, id: str) -> None:
         self._db.rows.pop((_known(table), id), None)
+
+    async def vacancy_offer(self, vacancy_id: str) -> Offer | None:
+        stored = self._db.row("vacancies", vacancy_id)
+        if stored is None:
+            return None
+        c = stored.columns
+        kind = OfferKind.APPRENTICESHIP if c["contract_type"] == "apprentissage" else OfferKind.VACANCY
+        return Offer(vacancy_id, kind, c["status"] == "open", c["departement"], c["rome_code"])
+
+    async def candidate_summary(self, candidate_id: str) -> p.CandidateSummary | None:
+        stored = self._db.row("candidate_supply", candidate_id)
+        return None if stored is None else p.CandidateSummary.model_validate(stored.columns["summary"])
+
+    async def count_hire(self, vacancy_id: str, at: datetime) -> bool:
+        if self._db.row("vacancies", vacancy_id) is not None:
+            self._db.hires[vacancy_id] += 1
+        return await self.settle_hires(vacancy_id, at)
+
+    async def settle_hires(self, vacancy_id: str, at: datetime) -> bool:
+        stored = self._db.row("vacancies", vacancy_id)
+        if stored is None or stored.columns.get("status") != "open":
+            return False
+        data = stored.columns["data"]
+        hires = self._db.hires[vacancy_id]
+        if hires < int(data.get("posts", 1)):
+            return False
+        data = {**data, "status": "filled", "posts_filled": max(int(data.get("posts_filled", 0)), hires)}
+        columns = {**stored.columns, "status": "filled", "updated_at": at, "data": data}
+        self._db.rows[("vacancies", vacancy_id)] = Row("vacancies", vacancy_id, stored.version, columns)
+        return True
 
 
 class FakeBookings:
@@ -201,6 +237,75 @@ class FakeErasures:
         self._db.erased.add(pseudonym)
 
 
+class FakeApplications:
+    """The `ApplicationRecords` port in memory (one task runs at a time: no lock to take)."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    async def get(self, candidate_id: str, offer_id: str) -> Application | None:
+        return self._db.applications.get(p.application_id_of(candidate_id, offer_id))
+
+    async def hold(self, blank: Application) -> Application:
+        return self._db.applications.setdefault(blank.application_id, blank)
+
+    async def save(self, record: Application) -> None:
+        self._db.applications[record.application_id] = record
+
+    async def pending_of(self, offer_id: str) -> list[Application]:
+        return sorted(
+            (a for a in self._db.applications.values() if a.offer_id == offer_id and a.state in PENDING),
+            key=lambda a: a.application_id,
+        )
+
+    async def due(self, today: date, limit: int) -> list[Application]:
+        due = [
+            a
+            for a in self._db.applications.values()
+            if a.state is ApplicationState.SUBMITTED and a.answer_due is not None and a.answer_due <= today
+        ]
+        return sorted(due, key=lambda a: (a.answer_due or today, a.application_id))[:limit]
+
+    async def delete_of(self, candidate_id: str) -> list[str]:
+        theirs = sorted(i for i, a in self._db.applications.items() if a.candidate_id == candidate_id)
+        for i in theirs:
+            del self._db.applications[i]
+        return theirs
+
+
+class FakePairMatches:
+    """The `PairMatches` port in memory."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    async def put(self, candidate_id: str, offer_id: str, match: MatchView) -> None:
+        self._db.matches[(candidate_id, offer_id)] = replace(match, reasons=tuple(match.reasons))
+
+    async def drop(self, candidate_id: str, offer_id: str, match_id: str) -> None:
+        standing = self._db.matches.get((candidate_id, offer_id))
+        if standing is not None and standing.match_id == match_id:
+            del self._db.matches[(candidate_id, offer_id)]
+
+    async def get(self, candidate_id: str, offer_id: str) -> MatchView | None:
+        return self._db.matches.get((candidate_id, offer_id))
+
+    async def delete_of(self, candidate_id: str) -> None:
+        for pair in [pair for pair in self._db.matches if pair[0] == candidate_id]:
+            del self._db.matches[pair]
+
+
+class FakeOutbox:
+    """The `Outbox` port in memory: the facts queued, in order, in `FakeDatabase.outbox`."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    async def queue(self, facts: Sequence[Fact]) -> None:
+        queued = {f.id for f in self._db.outbox if not isinstance(f, Tombstone)}
+        self._db.outbox += [f for f in facts if isinstance(f, Tombstone) or f.id not in queued]
+
+
 class FakeProcessedEvents:
     """The `ProcessedEvents` port in memory."""
 
@@ -226,6 +331,9 @@ class FakeUnitOfWork(FakeTransaction):
         self.outcomes = FakeOutcomes(db)
         self.erasures = FakeErasures(db)
         self.processed = FakeProcessedEvents(db)
+        self.applications = FakeApplications(db)
+        self.matches = FakePairMatches(db)
+        self.outbox = FakeOutbox(db)
 
     async def begin(self) -> None:
         self._before = copy.deepcopy(self._db)

@@ -118,10 +118,18 @@ class PostgresArchiveRows:
         )
         return int(status.split()[-1])
 
-    async def forget(self, topic: str, subject: str) -> int:
-        """A tombstone was read: delete the archived events of `subject` on `topic`."""
+    async def forget(self, topic: str, subject: str, of_record: tuple[str, str] | None = None) -> int:
+        """A tombstone was read: delete the archived events of `subject` on `topic` (of one record)."""
+        field, record_id = of_record or (None, None)
         status: str = await self._conn.execute(
-            "DELETE FROM archived_events WHERE topic = $1 AND subject = $2", topic, subject
+            """
+            DELETE FROM archived_events
+            WHERE topic = $1 AND subject = $2 AND ($3::text IS NULL OR event->'data'->>$3 = $4)
+            """,
+            topic,
+            subject,
+            field,
+            record_id,
         )
         return int(status.split()[-1])
 

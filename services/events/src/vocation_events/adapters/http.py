@@ -11,6 +11,7 @@ from fastapi import FastAPI, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from vocation_shared.contracts.codec import FieldError
 from vocation_shared.http import ParameterError, create_app, problem_doc
+from vocation_shared.http.bodies import BodyTooLarge, read_body
 from vocation_shared.http.problems import PROBLEM_SCHEMA
 from vocation_shared.logs import get_logger
 
@@ -94,24 +95,6 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _batch_answer(outcomes: list[Outcome]) -> bytes:
     """The 202 body of a batch: counts, then each event's outcome in order (`Outcome.as_dict`)."""
     counts = Counter(o[0] for o in outcomes)
@@ -148,7 +131,8 @@ def create_http_app(
             "Partners publish CloudEvents 1.0 (structured JSON mode) here. An event is `accepted` only "
             "once Kafka acknowledged it (acks=all); (`source`, `id`) is unique: a re-sent event is a "
             "`duplicate` and is published once. Errors are problem+json (RFC 9457). Partners may also "
-            "receive the events about offers and sites by webhook (see Webhooks below)."
+            "receive the events about offers and sites, and the applications to their own vacancies, by "
+            "webhook (see Webhooks below)."
         ),
     )
 
@@ -163,7 +147,10 @@ def create_http_app(
             "`whsec_` secret, over `<webhook-id>.<webhook-timestamp>.<body>`). Answer 2xx within 10 s; "
             "anything else is retried with doubling delays and jitter (15-30 s first, up to 1 h), 12 "
             "attempts. An entity's "
-            "events arrive in order. Only offers and sites: nothing about a person is ever sent."
+            "events arrive in order. Offers and sites; and the applications to a partner's own "
+            "vacancies (`application.submitted`, `.answered`, `.withdrawn`: ids, the candidate's "
+            "message, share flags and summary, never a contact), sent only to the partner that owns "
+            "the vacancy (`data.offer_id`). Nothing else about a person is ever sent."
         ),
         openapi_extra={
             "requestBody": {
@@ -214,8 +201,8 @@ def create_http_app(
                 )
             )
         try:
-            body = await _read_body(request, limit)
-        except _TooLarge:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
             metrics.requests.labels(endpoint, "413").inc()
             return _problem_response(
                 Problem(413, "too-large", "The body is too large", f"the limit is {limit} bytes")

@@ -138,7 +138,8 @@ FROM claimed
 
 # `core.ownership.decide` in one statement: the current owners of the entities the events name
 # (an index probe each, whatever the plan cache decides), which events are refused (an entity of
-# another source, unless a vouching ref is the source's), and the claim of the unowned entities of
+# another source, unless a vouching ref is the source's; a required entity that is not the
+# source's, owned by another or by no one), and the claim of the unowned entities of
 # the others, in (kind, id) order. It answers (raced, refusals): `raced` is true when another
 # request claimed one of those entities between this statement's snapshot and its insert (that
 # request committed meanwhile; the refusals are then decided again on the owners read afresh by
@@ -148,15 +149,16 @@ FROM claimed
 # quadratic in the batch (150-200 ms instead of 30 ms for 1,000 events).
 _OWN = """
 WITH r AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::bool[])
-        AS r(kind, entity_id, event_no, ref_no, claims)
+    SELECT * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::bool[], $7::bool[])
+        AS r(kind, entity_id, event_no, ref_no, claims, required)
 ), cur AS (
     SELECT r.*, (SELECT o.owner FROM entity_owners o WHERE o.kind = r.kind AND o.entity_id = r.entity_id) AS owner
     FROM r
 ), verdict AS (
     SELECT event_no,
-           coalesce(bool_or(NOT claims AND owner = $1), false) AS vouched,
-           coalesce(bool_or(claims AND owner <> $1), false) AS conflict
+           coalesce(bool_or(NOT claims AND NOT required AND owner = $1), false) AS vouched,
+           coalesce(bool_or((claims AND owner <> $1) OR (required AND owner IS DISTINCT FROM $1)), false)
+               AS conflict
     FROM cur GROUP BY event_no
 ), wanted AS (
     SELECT DISTINCT c.kind, c.entity_id FROM cur c JOIN verdict v USING (event_no)
@@ -168,7 +170,8 @@ WITH r AS (
     RETURNING 1
 ), answer AS (
     SELECT c.event_no, c.ref_no, c.owner FROM cur c JOIN verdict v USING (event_no)
-    WHERE c.claims AND NOT v.vouched AND v.conflict AND c.owner <> $1
+    WHERE NOT v.vouched AND v.conflict
+      AND ((c.claims AND c.owner <> $1) OR (c.required AND c.owner IS DISTINCT FROM $1))
 )
 SELECT (SELECT count(*) FROM ins) < (SELECT count(*) FROM wanted),
        CASE WHEN count(*) = 0 THEN NULL
@@ -224,6 +227,7 @@ async def _check_owners(
     event_nos: list[int] = []
     ref_nos: list[int] = []
     claims: list[bool] = []
+    required: list[bool] = []
     for event_no, event_refs in enumerate(refs):
         for ref_no, ref in enumerate(event_refs):
             kinds.append(ref.kind)
@@ -231,11 +235,12 @@ async def _check_owners(
             event_nos.append(event_no)
             ref_nos.append(ref_no)
             claims.append(ref.claims)
+            required.append(ref.required)
     if not kinds:
         return {}
     # A plan for these very arrays (the generic plan's guesses make its joins quadratic).
     await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-    raced, answer = await conn.fetchrow(_OWN, source, kinds, entity_ids, event_nos, ref_nos, claims)
+    raced, answer = await conn.fetchrow(_OWN, source, kinds, entity_ids, event_nos, ref_nos, claims, required)
     if raced:
         # Claimed by a request that committed during the statement: decide again on the owners as
         # they are now (this transaction's own claims included; it claims nothing more).
@@ -262,7 +267,7 @@ class PostgresClaimRepository:
         in the same order).
 
         The usual request takes one statement (`_FAST`); a request naming another source's entity,
-        with a vouching ref, or racing another first publisher takes the full path (`_OWN`, then
+        with a vouching or a required ref, or racing another first publisher takes the full path (`_OWN`, then
         `_CLAIM`), whose answers say which events are refused and which keys were taken. The first
         statement of its unit of work: a race lost on the fast path restarts the transaction.
         """
@@ -288,14 +293,15 @@ class PostgresClaimRepository:
 
 
 def _claimed_entities(refs: Sequence[Sequence[Ref]]) -> tuple[list[str], list[str]] | None:
-    """The distinct entities the events name, as (kinds, ids); None if a ref only vouches.
+    """The distinct entities the events name, as (kinds, ids); None if a ref does not claim (it
+    vouches, or it is required: both take the full path).
 
     `_FAST` inserts them in (kind, id) order, as `_OWN` does (the order concurrent claims lock them in).
     """
     named: set[tuple[str, str]] = set()
     add = named.add
     for event_refs in refs:
-        for kind, entity_id, _pointer, claims in event_refs:
+        for kind, entity_id, _pointer, claims, _required in event_refs:
             if not claims:
                 return None
             add((kind, entity_id))

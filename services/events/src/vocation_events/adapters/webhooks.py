@@ -14,7 +14,7 @@ import asyncio
 import ipaddress
 import secrets
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,7 @@ from vocation_shared.sealing import ContactCipher
 
 from vocation_events.adapters.raw_batches import subscribe_raw_batches
 from vocation_events.core.webhooks import (
+    OWNER_ONLY_TYPES,
     SUBSCRIBABLE_TOPICS,
     Network,
     Subscription,
@@ -49,6 +50,8 @@ FINISHED_DELIVERIES = Expiry(
 )
 """Deliveries done, given up, or of a stopped subscription, long ago: deleted with the retention."""
 
+_OWNER_ONLY_SQL = ", ".join(f"'{t}'" for t in sorted(OWNER_ONLY_TYPES))
+"""The applications' types as SQL literals: the predicate of migration 0008's partial index."""
 SECRET_FIELD = "webhook_secret"  # noqa: S105 - the sealed column's name in the associated data
 RESOLVE_TIMEOUT_S = 10.0
 
@@ -171,7 +174,9 @@ class PostgresWebhooks:
 
     def _subscription(self, row: asyncpg.Record) -> Subscription:
         secret = self.secret(row["id"], row["secret"])
-        return Subscription(row["id"], row["partner"], row["url"], frozenset(row["types"]), secret)
+        return Subscription(
+            row["id"], row["partner"], row["url"], frozenset(row["types"]), secret, row.get("partner_source")
+        )
 
     def secret(self, subscription_id: str, stored: str) -> str:
         """A subscription's signing secret from its stored form (sealed, or clear from before)."""
@@ -211,7 +216,8 @@ class PostgresWebhooks:
         """Subscriptions that receive: not stopped, of a partner not revoked."""
         rows = await self._pool.fetch(
             """
-            SELECT s.* FROM webhook_subscriptions s JOIN partners p ON p.name = s.partner
+            SELECT s.*, p.source AS partner_source
+            FROM webhook_subscriptions s JOIN partners p ON p.name = s.partner
             WHERE s.revoked_at IS NULL AND p.revoked_at IS NULL
             """
         )
@@ -261,6 +267,22 @@ class PostgresWebhooks:
             ON CONFLICT (subscription_id, source, event_id) DO NOTHING
             """,
             *[list(c) for c in columns],
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def owners_of(self, vacancy_ids: Collection[str]) -> dict[str, str]:
+        """The source that owns each of these vacancies now (an unowned one is absent)."""
+        rows = await self._pool.fetch(
+            "SELECT entity_id, owner FROM entity_owners WHERE kind = 'vacancy' AND entity_id = ANY($1::text[])",
+            list(vacancy_ids),
+        )
+        return {row["entity_id"]: row["owner"] for row in rows}
+
+    async def erase(self, candidate_ids: Sequence[str]) -> int:
+        """Delete the deliveries of applications about these candidates, sent or not; how many."""
+        status = await self._pool.execute(
+            f"DELETE FROM webhook_deliveries WHERE subject = ANY($1::text[]) AND type IN ({_OWNER_ONLY_SQL})",
+            list(candidate_ids),
         )
         return int(status.rsplit(" ", 1)[-1])
 

@@ -29,6 +29,18 @@ from vocation_events.settings import EventsSettings
 partners_app = typer.Typer(help="Partners allowed to publish through the gateway.", no_args_is_help=True)
 log = get_logger(__name__)
 
+NewKeyAsJson = Annotated[bool, typer.Option("--json", help="Print the new key as JSON on stdout.")]
+"""`--json` of the commands that issue a key to an existing partner."""
+EntityKind = Annotated[str, typer.Argument(help=f"The entity's kind: {', '.join(sorted(KINDS))}.")]
+EntityId = Annotated[str, typer.Argument(metavar="ID", help="The entity's id.")]
+
+
+def _check_kind(kind: str) -> None:
+    """Exit 2 with the kinds listed when `kind` is not one."""
+    if kind not in KINDS:
+        typer.echo(f"error: unknown kind {kind!r}; one of: {', '.join(sorted(KINDS))}", err=True)
+        raise typer.Exit(2)
+
 
 @partners_app.command("create")
 def create_partner(
@@ -127,7 +139,7 @@ def revoke_partner(name: str) -> None:
 @partners_app.command("rotate-key")
 def rotate_key(
     name: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the new key as JSON on stdout.")] = False,
+    as_json: NewKeyAsJson = False,
 ) -> None:
     """Give an active partner a new API key (printed once); the old one stops working.
 
@@ -155,7 +167,7 @@ def rotate_key(
 @partners_app.command("reactivate")
 def reactivate(
     name: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the new key as JSON on stdout.")] = False,
+    as_json: NewKeyAsJson = False,
 ) -> None:
     """Bring a revoked partner back, with a new API key (printed once; its old key stays dead)."""
     key = new_api_key()
@@ -186,8 +198,8 @@ def _print_key(name: str, source: str, key: str, as_json: bool, what: str) -> No
 
 @partners_app.command("transfer")
 def transfer(
-    kind: Annotated[str, typer.Argument(help=f"The entity's kind: {', '.join(sorted(KINDS))}.")],
-    entity_id: Annotated[str, typer.Argument(metavar="ID", help="The entity's id.")],
+    kind: EntityKind,
+    entity_id: EntityId,
     to: Annotated[str, typer.Option("--to", help="The partner that owns it from now on.")],
     reason: Annotated[str | None, typer.Option(help="Why (kept in the audit trail).")] = None,
 ) -> None:
@@ -195,9 +207,7 @@ def transfer(
 
     From then on only that partner may publish about it; its former owner gets 403.
     """
-    if kind not in KINDS:
-        typer.echo(f"error: unknown kind {kind!r}; one of: {', '.join(sorted(KINDS))}", err=True)
-        raise typer.Exit(2)
+    _check_kind(kind)
     operator = getpass.getuser()
 
     async def give() -> tuple[Partner | None, str | None]:
@@ -225,13 +235,11 @@ def transfer(
 
 @partners_app.command("owner")
 def owner(
-    kind: Annotated[str, typer.Argument(help=f"The entity's kind: {', '.join(sorted(KINDS))}.")],
-    entity_id: Annotated[str, typer.Argument(metavar="ID")],
+    kind: EntityKind,
+    entity_id: EntityId,
 ) -> None:
     """Print who owns an entity, and its audited transfers."""
-    if kind not in KINDS:
-        typer.echo(f"error: unknown kind {kind!r}; one of: {', '.join(sorted(KINDS))}", err=True)
-        raise typer.Exit(2)
+    _check_kind(kind)
 
     async def fetch() -> tuple[str | None, list[dict[str, object]]]:
         async with open_pool(EventsSettings()) as pool:
@@ -256,7 +264,11 @@ def subscribe(
     name: str,
     url: Annotated[str, typer.Option("--url", help="Where to POST the events (https).")],
     types: Annotated[
-        list[str], typer.Option("--type", help="An event type to receive (repeat); offers and sites only.")
+        list[str],
+        typer.Option(
+            "--type",
+            help="An event type to receive (repeat): offers and sites, or applications (to the vacancy's owner only).",
+        ),
     ],
 ) -> None:
     """Send a partner the events of these types by webhook; prints the signing secret (shown once)."""

@@ -5,11 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from vocation_shared.contracts.topics import KEY_SEPARATOR, spec_of
 
 from vocation_events.core.archive_sealing import ArchiveSeal
 
-PERSONAL_TOPICS = ("candidates", "candidate-contacts", "matches", "notifications", "immersion-bookings")
-"""Topics about people: their events are erased with the candidate."""
+PERSONAL_TOPICS = (
+    "candidates",
+    "candidate-contacts",
+    "matches",
+    "applications",
+    "notifications",
+    "immersion-bookings",
+)
+"""Topics about people: their events are erased with the candidate (`applications` and
+`immersion-bookings` name the candidate in `data.candidate_id`, which comes first)."""
+
+
+def tombstoned(topic: str, key: str) -> tuple[str, tuple[str, str] | None]:
+    """What a tombstone's key names: the subject, and on a topic with composite keys
+    (`<subject>/<record id>`) the record's field and id; its archived events are forgotten."""
+    field = spec_of(topic).record_id_field
+    if field is None:
+        return key, None
+    subject, separator, record_id = key.partition(KEY_SEPARATOR)
+    return subject, ((field, record_id) if separator else None)
 
 
 def candidate_of(topic: str, subject: str, data: Any) -> str | None:

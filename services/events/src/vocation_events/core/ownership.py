@@ -2,8 +2,10 @@
 
 An event names the entities it is about (its subject) and the ones it refers to (a vacancy's
 establishment, an immersion request's candidate). Each of them must be owned by the event's
-source, or be owned by no one yet (the event then claims it). The one exception is a
-cancellation of an immersion request: the host (the owner of the slot) may cancel it too.
+source, or be owned by no one yet (the event then claims it). Two exceptions: a cancellation of
+an immersion request, which the host (the owner of the slot) may send too, and an answer to an
+application, which only the owner of the vacancy (`data.offer_id`) may send: its subject is the
+candidate, whom the partner need not own, and an answer never claims a vacancy.
 
 Pure rules: the store (PostgreSQL, or the fake) applies `decide` to the owners it holds.
 """
@@ -54,11 +56,13 @@ _WITH_ESTABLISHMENT = frozenset(
 )
 IMMERSION_REQUESTED = f"{_T}immersion.requested.v1"
 IMMERSION_CANCELLED = f"{_T}immersion.cancelled.v1"
+APPLICATION_ANSWERED = f"{_T}application.answered.v1"
 # Plain strings in refs: a StrEnum hashes in Python, and a batch hashes thousands of refs.
 _ESTABLISHMENT = Kind.ESTABLISHMENT.value
 _CANDIDATE = Kind.CANDIDATE.value
 _IMMERSION_REQUEST = Kind.IMMERSION_REQUEST.value
 _IMMERSION_SLOT = Kind.IMMERSION_SLOT.value
+_VACANCY = Kind.VACANCY.value
 
 
 class Ref(NamedTuple):
@@ -66,13 +70,16 @@ class Ref(NamedTuple):
 
     `claims`: the event must own it, or claims it when no one does. Otherwise the ref only
     vouches: when the event's source owns it, the event may go whatever its other refs say (the
-    slot's owner cancelling a request made on its slot), and nothing is claimed.
+    slot's owner cancelling a request made on its slot), and nothing is claimed. `required` (with
+    `claims` false): the event's source must own it already, else the event is refused, whether
+    another source owns it or no one does (a partner answering an application to a vacancy).
     """
 
     kind: str
     entity_id: str
     pointer: str
     claims: bool = True
+    required: bool = False
 
 
 _new = tuple.__new__  # a Ref without the NamedTuple's Python-level __new__ (refs are built per event)
@@ -83,10 +90,13 @@ def refs_of(event: Any) -> tuple[Ref, ...]:
     event_type: str = event.type
     kind = _SUBJECT_KIND.get(event_type)
     if kind is not None:
-        subject: Ref = _new(Ref, (kind, event.subject, "/subject", True))
+        subject: Ref = _new(Ref, (kind, event.subject, "/subject", True, False))
         if event_type in _WITH_ESTABLISHMENT:
             establishment = event.data.establishment.id
-            return (subject, _new(Ref, (_ESTABLISHMENT, establishment, "/data/establishment/id", True)))
+            return (
+                subject,
+                _new(Ref, (_ESTABLISHMENT, establishment, "/data/establishment/id", True, False)),
+            )
         return (subject,)
     if event_type == IMMERSION_REQUESTED:
         data = event.data
@@ -100,6 +110,9 @@ def refs_of(event: Any) -> tuple[Ref, ...]:
             Ref(_IMMERSION_REQUEST, data.request_id, "/data/request_id"),
             Ref(_IMMERSION_SLOT, event.subject, "/subject", claims=False),
         )
+    if event_type == APPLICATION_ANSWERED:
+        # The subject is the candidate (another partner's, often): only the offer counts.
+        return (Ref(_VACANCY, event.data.offer_id, "/data/offer_id", claims=False, required=True),)
     return ()  # an internal fact: refused before (`check_event`)
 
 
@@ -117,19 +130,24 @@ def decide(
 
     `owners` holds the current owner of the entities the refs name (absent: no owner). The
     entities to claim are the unowned ones named by events that go, each once, sorted (the order
-    concurrent claims lock them in). PostgreSQL's `_OWN` statement is this function.
+    concurrent claims lock them in). A required ref not owned by `source` refuses its event, with
+    `owner` None when no one owns it. PostgreSQL's `_OWN` statement is this function.
     """
     refused: dict[int, Refusal] = {}
     claim: set[tuple[str, str]] = set()
     for index, event_refs in enumerate(refs):
-        vouched = any(not r.claims and owners.get((r.kind, r.entity_id)) == source for r in event_refs)
+        vouched = any(
+            not r.claims and not r.required and owners.get((r.kind, r.entity_id)) == source
+            for r in event_refs
+        )
         if vouched:
             continue
         conflict = next(
             (
                 (n, owner)
                 for n, r in enumerate(event_refs)
-                if r.claims and (owner := owners.get((r.kind, r.entity_id))) is not None and owner != source
+                if (owner := owners.get((r.kind, r.entity_id))) != source
+                and ((r.claims and owner is not None) or r.required)
             ),
             None,
         )
@@ -143,7 +161,18 @@ def decide(
 
 
 def not_owned(ref: Ref) -> Problem:
-    """The 403 of an event naming an entity another partner owns (its owner is not told)."""
+    """The 403 of an event naming an entity another partner owns (its owner is not told).
+
+    For a required ref the answer is the same whether another partner owns the entity or no one
+    does: it tells nothing about other partners' vacancies.
+    """
+    if ref.required:
+        return forbidden(
+            f"the {ref.kind} {ref.entity_id[:200]!r} is not one of this partner's:"
+            " only its owner may answer the applications to it",
+            ref.pointer,
+            "not-owner",
+        )
     return forbidden(
         f"the {ref.kind} {ref.entity_id[:200]!r} belongs to another partner: only its owner may publish about it",
         ref.pointer,

@@ -3,8 +3,10 @@
 A partner (a département's portal, a job board) subscribes a URL to event types; every such event
 on the platform's topics is POSTed there as its CloudEvent, signed the Standard Webhooks way
 (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), in order per
-entity, retried with backoff (`vocation_shared.backoff`) until the partner answers 2xx. Only events about offers and sites
-can be subscribed to: nothing about a person ever leaves by webhook.
+entity, retried with backoff (`vocation_shared.backoff`) until the partner answers 2xx. Events
+about offers and sites can be subscribed to, and nothing else about a person leaves by webhook
+but the applications to a partner's own vacancies: `application.submitted`, `.answered` and
+`.withdrawn` go to the partner that owns the vacancy (`data.offer_id`) and to nobody else.
 """
 
 from __future__ import annotations
@@ -23,9 +25,23 @@ import orjson
 from vocation_shared.contracts.events import EVENT_TYPES
 from vocation_shared.contracts.topics import Topic
 
-SUBSCRIBABLE_TOPICS = (Topic.VACANCIES, Topic.ESTABLISHMENTS, Topic.TRAININGS, Topic.IMMERSION_SLOTS)
+OFFER_TOPICS = (Topic.VACANCIES, Topic.ESTABLISHMENTS, Topic.TRAININGS, Topic.IMMERSION_SLOTS)
 """Topics about offers and employers' sites. Candidates, contacts, matches, bookings and
 notifications are about people and are never sent out."""
+
+OWNER_ONLY_TYPES = frozenset(
+    {
+        "fr.vocation.application.submitted.v1",
+        "fr.vocation.application.answered.v1",
+        "fr.vocation.application.withdrawn.v1",
+    }
+)
+"""Applications (ids, the candidate's message, share flags, the summary; never a contact): sent
+only to the partner that owns the vacancy applied to (`data.offer_id`), when the event is read.
+The only webhooks carrying personal data. `match.declined`, on the same topic, is never sent."""
+
+SUBSCRIBABLE_TOPICS = (*OFFER_TOPICS, Topic.APPLICATIONS)
+"""The topics the fan-out reads."""
 
 
 def _about_a_person(model: type[Any]) -> bool:
@@ -34,12 +50,29 @@ def _about_a_person(model: type[Any]) -> bool:
     return "candidate_id" in getattr(data, "model_fields", {})
 
 
-SUBSCRIBABLE_TYPES = frozenset(
-    name
-    for name, model in EVENT_TYPES.items()
-    if model.TOPIC in SUBSCRIBABLE_TOPICS and not _about_a_person(model)
+SUBSCRIBABLE_TYPES = (
+    frozenset(
+        name
+        for name, model in EVENT_TYPES.items()
+        if model.TOPIC in OFFER_TOPICS and not _about_a_person(model)
+    )
+    | OWNER_ONLY_TYPES
 )
-"""Event types of those topics whose data names nobody (`shift.accepted` names who took the shift)."""
+"""Event types of the offer topics whose data names nobody (`shift.accepted` names who took the
+shift), and the applications, which only the vacancy's owner receives."""
+
+
+def owned_offer(event_type: str, document: Any) -> str | None:
+    """The vacancy whose owner alone may receive this event (`data.offer_id`), or None for any subscriber.
+
+    An owner-only event without an offer id (none the contracts accept) names "", which no one owns.
+    """
+    if event_type not in OWNER_ONLY_TYPES:
+        return None
+    data = document.get("data") if isinstance(document, dict) else None
+    offer = data.get("offer_id") if isinstance(data, dict) else None
+    return offer if isinstance(offer, str) else ""
+
 
 PERSONAL_FIELDS = ("immersion_contact_email", "tutor_name", "recruiting_contact")
 """Fields of offers and sites that name or reach a person: the tutor's address (for the
@@ -83,13 +116,18 @@ class SubscriptionError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """A partner's URL and the event types it receives there."""
+    """A partner's URL and the event types it receives there.
+
+    `source`: the partner's CloudEvents source, which owns its entities (read with the active
+    subscriptions: an application goes only to the owner of its vacancy).
+    """
 
     id: str
     partner: str
     url: str
     types: frozenset[str]
     secret: str
+    source: str | None = None
 
 
 def check_subscription(url: str, types: list[str]) -> tuple[str, frozenset[str]]:
@@ -111,7 +149,8 @@ def check_subscription(url: str, types: list[str]) -> tuple[str, frozenset[str]]
     if personal:
         raise SubscriptionError(
             f"not available by webhook (events about people): {', '.join(personal)}; "
-            f"subscribable: events of {', '.join(str(t) for t in SUBSCRIBABLE_TOPICS)}"
+            f"subscribable: events of {', '.join(str(t) for t in OFFER_TOPICS)},"
+            f" and {', '.join(sorted(OWNER_ONLY_TYPES))} (to the vacancy's owner only)"
         )
     return parts.geturl(), frozenset(types)
 

@@ -3,7 +3,8 @@
 Invalid records go to the dead letters (the shared consumer's rules, with the reason), so the
 archive holds events only. Names, emails, phones and free texts about a person are sealed before
 they are stored (`core/archive_sealing.py`); each row names the candidate it is about, for erasure.
-A tombstone deletes its subject's archived events on its topic.
+A tombstone deletes its subject's archived events on its topic (on a topic with composite keys,
+the events of its record: one application, one immersion request).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from vocation_shared.contracts.codec import InvalidEvent, parse_event
 from vocation_shared.logs import get_logger
 
 from vocation_events.core.archive_sealing import ArchiveSeal
-from vocation_events.core.archiving import archived_json, candidate_of
+from vocation_events.core.archiving import archived_json, candidate_of, tombstoned
 from vocation_events.ports import ArchiveRow, DeadLetters, Metrics, RawRecord, Unavailable, UnitsOfWork
 
 log = get_logger(__name__)
@@ -57,8 +58,10 @@ class Archive:
                 await self._flush(rows)
                 rows = []
                 if record.key is not None:
-                    subject = record.key.decode("utf-8", errors="replace")
-                    await self._retrying(functools.partial(self._forget, record.topic, subject))
+                    subject, of_record = tombstoned(
+                        record.topic, record.key.decode("utf-8", errors="replace")
+                    )
+                    await self._retrying(functools.partial(self._forget, record.topic, subject, of_record))
                 continue
             try:
                 event = parse_event(record.value)
@@ -84,9 +87,9 @@ class Archive:
             )
         await self._flush(rows)
 
-    async def _forget(self, topic: str, subject: str) -> None:
+    async def _forget(self, topic: str, subject: str, of_record: tuple[str, str] | None) -> None:
         async with self._units() as uow:
-            await uow.archive.forget(topic, subject)
+            await uow.archive.forget(topic, subject, of_record)
 
     async def _store(self, rows: list[ArchiveRow]) -> None:
         async with self._units() as uow:

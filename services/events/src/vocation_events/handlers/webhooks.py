@@ -1,7 +1,9 @@
 """Webhooks: queuing a delivery per event and subscription (`FanOut`), then POSTing them (`Deliver`).
 
 The fan-out reads the subscribable topics and queues one delivery per event and matching
-subscription, in the same order, idempotently (a redelivered record queues nothing twice). The
+subscription, in the same order, idempotently (a redelivered record queues nothing twice). An
+application goes only to the subscriptions of the partner that owns its vacancy when the fan-out
+reads it (the owners are read for each batch, so a transfer counts from the next one). The
 delivery claims due deliveries (never one whose entity has an earlier delivery still pending for
 the same subscription: a partner sees an entity's events in order), POSTs the CloudEvent as it is
 on the topic, signed, and records the answer: 2xx delivered; anything else retried after the
@@ -22,12 +24,13 @@ from vocation_shared.contracts.producers import forged_reason
 from vocation_shared.logs import get_logger
 from vocation_shared.sealing import ContactKeyError
 
-from vocation_events.core.webhooks import Subscription, outgoing_body, signature
+from vocation_events.core.webhooks import Subscription, outgoing_body, owned_offer, signature
 from vocation_events.ports import (
     DeliveryRow,
     Due,
     RawRecord,
     RefusedTarget,
+    UnitsOfWork,
     WebhookClient,
     WebhookDeliveries,
     WebhookUnreachable,
@@ -41,24 +44,37 @@ DEFAULT_BACKOFF = Backoff(initial_s=30.0, max_s=3600.0, max_attempts=12)
 """After a failed attempt: 15-30 s, doubling (with jitter) up to an hour; `failed` after 12 attempts."""
 
 
-def _fields(value: bytes) -> tuple[str, str, str, str] | None:
-    """(source, id, subject, type) of a CloudEvent's JSON, or None when it is not one."""
+def _fields(value: bytes) -> tuple[str, str, str, str, str | None] | None:
+    """(source, id, subject, type, owned offer) of a CloudEvent's JSON, or None when it is not one.
+
+    The owned offer is the vacancy whose owner alone receives the event (`owned_offer`), or None.
+    """
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(document, dict):
         return None
-    found = tuple(document.get(k) for k in ("source", "id", "subject", "type"))
-    return found if all(isinstance(v, str) for v in found) else None  # type: ignore[return-value]
+    source, event_id, subject, event_type = (document.get(k) for k in ("source", "id", "subject", "type"))
+    if not (isinstance(source, str) and isinstance(event_id, str) and isinstance(subject, str)):
+        return None
+    if not isinstance(event_type, str):
+        return None
+    return source, event_id, subject, event_type, owned_offer(event_type, document)
 
 
 class FanOut:
     """Each event of a subscribable topic queued for every subscription of its type."""
 
-    def __init__(self, deliveries: WebhookDeliveries, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        deliveries: WebhookDeliveries,
+        clock: Callable[[], float] = time.monotonic,
+        units: UnitsOfWork | None = None,
+    ) -> None:
         self._deliveries = deliveries
         self._clock = clock
+        self._units = units
         self._subscriptions: list[Subscription] = []
         self._fetched_at = -CACHE_S
 
@@ -76,19 +92,34 @@ class FanOut:
         subscriptions = await self._active()
         if not subscriptions:
             return 0
-        rows: list[DeliveryRow] = []
+        events: list[tuple[tuple[str, str, str, str, str | None], bytes]] = []
         for record in records:
             if record.value is None:
                 continue  # a tombstone: nothing to announce
             fields = _fields(record.value)
             if fields is None:
                 continue  # not an event: the archive's group dead-letters it with the reason
-            source, event_id, subject, event_type = fields
-            if forged_reason(event_type, source) is not None:
+            if forged_reason(fields[3], fields[0]) is not None:
                 continue  # e.g. a partner fact under a service's source: the consumers dead-letter it
-            wanted = [s for s in subscriptions if event_type in s.types]
+            events.append((fields, record.value))
+        offers = {offer for (*_, offer), _value in events if offer}
+        owners = await self._deliveries.owners_of(offers) if offers else {}
+        if offers and self._units is not None:
+            # An erased candidate's application read late is sent to no one (the eraser deleted the rest).
+            candidates = {subject for (_, _, subject, _, offer), _value in events if offer is not None}
+            async with self._units() as uow:
+                erased = await uow.erasures.erased_among(candidates)
+            events = [e for e in events if e[0][4] is None or e[0][2] not in erased]
+        rows: list[DeliveryRow] = []
+        for (source, event_id, subject, event_type, offer), value in events:
+            wanted = [
+                s
+                for s in subscriptions
+                if event_type in s.types
+                and (offer is None or (offer in owners and owners[offer] == s.source))
+            ]
             if wanted:
-                body = outgoing_body(event_type, record.value)
+                body = outgoing_body(event_type, value)
                 rows += [(s.id, source, event_id, subject, event_type, body) for s in wanted]
         return await self._deliveries.enqueue(rows)
 

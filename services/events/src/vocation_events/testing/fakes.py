@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from vocation_shared.sealing import ContactKeyError
 from vocation_shared.testing.transaction import FakeTransaction
@@ -25,7 +26,7 @@ from vocation_events.core.ingestion import Record
 from vocation_events.core.ownership import decide
 from vocation_events.core.partners import Partner, hash_api_key
 from vocation_events.core.ratelimit import RateLimiter
-from vocation_events.core.webhooks import Subscription
+from vocation_events.core.webhooks import OWNER_ONLY_TYPES, Subscription
 from vocation_events.handlers.ingestion import Ingestion
 from vocation_events.ports import (
     ArchiveRow,
@@ -126,8 +127,11 @@ class FakeArchive:
             new += 1
         return new
 
-    async def forget(self, topic: str, subject: str) -> int:
-        gone = [k for k, r in self._db.archive.items() if r[0] == topic and r[6] == subject]
+    async def forget(self, topic: str, subject: str, of_record: tuple[str, str] | None = None) -> int:
+        def of_it(event: str) -> bool:
+            return of_record is None or orjson.loads(event)["data"].get(of_record[0]) == of_record[1]
+
+        gone = [k for k, r in self._db.archive.items() if r[0] == topic and r[6] == subject and of_it(r[8])]
         for k in gone:
             del self._db.archive[k]
         return len(gone)
@@ -286,6 +290,8 @@ class FakeWebhookDeliveries:
         self.deliveries: list[dict[str, Any]] = []
         self.unopenable: set[str] = set()
         """Subscriptions whose sealed secret does not open (a key taken out of the keyring)."""
+        self.owners: dict[str, str] = {}
+        """The owning source of each vacancy (`entity_owners`' vacancies)."""
         self.now = 0.0
 
     async def active(self) -> list[Subscription]:
@@ -315,6 +321,14 @@ class FakeWebhookDeliveries:
             )
             new += 1
         return new
+
+    async def owners_of(self, vacancy_ids: Collection[str]) -> dict[str, str]:
+        return {v: self.owners[v] for v in vacancy_ids if v in self.owners}
+
+    async def erase(self, candidate_ids: Sequence[str]) -> int:
+        gone = [d for d in self.deliveries if d["subject"] in candidate_ids and d["type"] in OWNER_ONLY_TYPES]
+        self.deliveries = [d for d in self.deliveries if d not in gone]
+        return len(gone)
 
     async def claim(self, limit: int, lease_s: float) -> list[Due]:
         by_id = {s.id: s for s in self.subscriptions}

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventConsumer
 from vocation_shared.kafka.consumer import BatchHandler, TombstoneHandler
@@ -47,7 +48,8 @@ class BarrierConsumer(EventConsumer):
 
 
 def subscribe_handlers(consumer: BarrierConsumer, handlers: Handlers, group_id: str) -> None:
-    """Register the subscriptions: candidates and the three offer topics, one group per topic.
+    """Register the subscriptions: candidates, the three offer topics and `applications` (refusals and
+    hires; the other facts of that topic are skipped), one group per topic.
 
     One group per topic (``<group>.<topic>``) rather than one group for the four subscribers:
     FastStream runs one Kafka consumer per subscriber, and four members joining one group one
@@ -66,3 +68,9 @@ def subscribe_handlers(consumer: BarrierConsumer, handlers: Handlers, group_id: 
             handle_batch=handlers.on_offer_events,
             on_tombstone=handlers.offer_tombstone_handler(topic),
         )
+    consumer.subscribe_batch(
+        Topic.APPLICATIONS,
+        group_id=f"{group_id}.{Topic.APPLICATIONS}",
+        handle_batch=handlers.on_application_events,
+        accepts={ev.MatchDeclined.TYPE, ev.ApplicationAnswered.TYPE},
+    )

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from vocation_shared.logs import get_logger
 
-from vocation_matching.core import index, model
+from vocation_matching.core import index, learning, model, state
 from vocation_matching.core.state import MatchingState
 
 log = get_logger(__name__)
@@ -86,9 +86,9 @@ class Snapshot:
 
 
 def fingerprint(cell_scale: float) -> str:
-    """What a snapshot must have been written by: this format, these model and index modules, this grid."""
+    """What a snapshot must have been written by: this format, these model, index, learning and state modules, this grid."""
     digest = hashlib.sha256(f"{FORMAT}:{cell_scale!r}".encode())
-    for module in (model, index):
+    for module in (model, index, learning, state):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()
 

@@ -24,6 +24,7 @@ from vocation_shared.contracts.vocabulary import (
     CandidateKind,
     ContractType,
     LifeExperience,
+    MatchDeclineReason,
     OfferKind,
     WorkingTime,
 )
@@ -66,6 +67,8 @@ LIFE_BITS = {life: 1 << i for i, life in enumerate(LifeExperience)}
 KIND_CODES = {kind: i for i, kind in enumerate(CandidateKind)}
 
 NIGHT, WEEKEND, LICENCE, HOUSING, CLOSE_OK, IMMERSION, DISABILITY, SCHOOL = (1 << i for i in range(8))
+LEARNED_BITS = {reason: 1 << (8 + i) for i, reason in enumerate(MatchDeclineReason)}
+"""Flags of the refusal reasons that narrowed a candidate (`Candidate.learned`, for the reasons)."""
 
 # Traits: what the yes/no rules ask, packed in 32 bits and copied into the postings.
 T_CONTRACT_SHIFT, T_TIME_SHIFT = 13, 19
@@ -137,6 +140,20 @@ _RECORD = np.dtype([(name, dtype) for name, (dtype, _) in _COLUMNS.items()], ali
 _WORDS = _RECORD.itemsize // 8
 _DIPLOMA_LIST = list(Diploma)
 _LIFE_LIST = list(LifeExperience)
+_KIND_LIST = list(CandidateKind)
+
+
+def _position_of(lat: float, lon: float) -> tuple[float, float] | None:
+    return None if math.isnan(lat) or math.isnan(lon) else (lat, lon)
+
+
+def _discard(reverse: dict[Any, set[str]], key: object, candidate_id: str) -> None:
+    """Take a candidate out of a reverse map, and the key with its last candidate."""
+    ids = reverse.get(key)
+    if ids is not None:
+        ids.discard(candidate_id)
+        if not ids:
+            del reverse[key]
 
 
 def _bits(values: Iterable[object], table: dict[object, int]) -> int:
@@ -333,6 +350,11 @@ class CandidateIndex:
         self._metiers: list[str] = []
         # (métier, radius class) -> posting; info = months in the métier | CLOSE_BIT
         self._postings: dict[tuple[int, int], _Posting] = {}
+        # What the candidates' refusals exclude (`core/learning.py`), for the few who refused:
+        # per candidate (declined offers, excluded close métiers), and the reverse maps.
+        self._learned_of: dict[str, tuple[frozenset[OfferKey], frozenset[str]]] = {}
+        self._declined_by: dict[OfferKey, set[str]] = {}
+        self._no_close_by: dict[str, set[str]] = {}
         self._dead_posted = 0
         self.compactions = 0
 
@@ -400,6 +422,7 @@ class CandidateIndex:
             | (IMMERSION if candidate.wants_immersion else 0)
             | (DISABILITY if candidate.recognised_disability else 0)
             | (SCHOOL if candidate.is_apprentice else 0)
+            | _bits(candidate.learned, LEARNED_BITS)  # type: ignore[arg-type]
         )
         lat, lon = candidate.position if candidate.position is not None else (math.nan, math.nan)
         c["lat"][row], c["lon"][row] = lat, lon
@@ -433,6 +456,12 @@ class CandidateIndex:
             self._exp_months.append(months)
         self._ids[row] = candidate.id
         self._row_of[candidate.id] = row
+        if candidate.declined or candidate.excluded_close:
+            self._learned_of[candidate.id] = (candidate.declined, candidate.excluded_close)
+            for offer_key in candidate.declined:
+                self._declined_by.setdefault(offer_key, set()).add(candidate.id)
+            for rome in candidate.excluded_close:
+                self._no_close_by.setdefault(rome, set()).add(candidate.id)
         if not (math.isfinite(lat) and math.isfinite(lon)):
             return
         cls = radius_class(candidate.radius_km)
@@ -452,7 +481,7 @@ class CandidateIndex:
         if candidate.accepts_close:
             seen = set(candidate.wanted)
             for rome in candidate.wanted:
-                for close in sorted(close_metiers(rome)):
+                for close in sorted(close_metiers(rome) - candidate.excluded_close):
                     if close not in seen:
                         seen.add(close)
                         related.append((close, True))
@@ -465,6 +494,11 @@ class CandidateIndex:
             return False
         self._cols["alive"][row] = False
         self._ids[row] = None
+        declined, excluded = self._learned_of.pop(candidate_id, ((), ()))
+        for key in declined:
+            _discard(self._declined_by, key, candidate_id)
+        for rome in excluded:
+            _discard(self._no_close_by, rome, candidate_id)
         self._dead_posted += 1
         if self._dead_posted > max(50_000, len(self._row_of) // 4):
             self.compact()
@@ -529,6 +563,8 @@ class CandidateIndex:
         closers = [self._metier_code[w] for w in self._metier_code if rome in close_metiers(w)]
         accepts = (self._cols["flags"][rows_all] & CLOSE_OK) != 0
         close = ~exact & accepts & np.isin(wanted, closers).any(axis=1)
+        if rome in self._no_close_by:
+            close &= ~np.isin(rows_all, self._rows_of(self._no_close_by[rome]))
         related = (exact | close) & self._cols["alive"][rows_all] & ~np.isnan(self._cols["lat"][rows_all])
         rows = rows_all[related].astype(np.int32)
         exp_rows = self._exp_row.view()
@@ -538,6 +574,59 @@ class CandidateIndex:
         info = np.minimum(months[rows], 0x7FFF).astype(np.uint16) | close_bits
         c = self._cols
         return _Hits(rows, info, c["lat"][rows], c["lon"][rows], c["radius"][rows], c["traits"][rows])
+
+    def declined_by(self, offer: OfferKey) -> frozenset[str]:
+        """The candidates who declined an offer."""
+        return frozenset(self._declined_by.get(offer, ()))
+
+    def _rows_of(self, candidate_ids: Iterable[str]) -> NDArray[np.int64]:
+        """The rows of these candidates (those indexed)."""
+        return np.array([self._row_of[c] for c in candidate_ids if c in self._row_of], dtype=np.int64)
+
+    def get(self, candidate_id: str) -> Candidate | None:
+        """The indexed candidate, rebuilt from its record (None if not indexed)."""
+        row = self._row_of.get(candidate_id)
+        if row is None:
+            return None
+        r = self._cols[row]
+        flags = int(r["flags"])
+        exp_rows = self._exp_row.view()
+        found = np.flatnonzero(exp_rows == row)
+        experience = tuple(
+            sorted(
+                (self._metiers[int(self._exp_code.view()[n])], int(self._exp_months.view()[n])) for n in found
+            )
+        )
+        declined, excluded = self._learned_of.get(candidate_id, (frozenset(), frozenset()))
+        prepared = int(r["prepared"])
+        return Candidate(
+            id=candidate_id,
+            version=int(r["version"]),
+            kind=_KIND_LIST[int(r["kind"])],
+            wanted=tuple(self._metiers[int(code)] for code in self._wanted[row] if code >= 0),
+            accepts_close=bool(flags & CLOSE_OK),
+            diplomas=frozenset(d for d in _DIPLOMA_LIST if int(r["diplomas"]) & DIPLOMA_BITS[d]),
+            experience=experience,
+            life_experience=frozenset(x for x in _LIFE_LIST if int(r["life"]) & LIFE_BITS[x]),
+            wants_immersion=bool(flags & IMMERSION),
+            position=_position_of(float(r["lat"]), float(r["lon"])),
+            radius_km=float(r["radius"]),
+            driving_licence=bool(flags & LICENCE),
+            available_from=date.fromordinal(int(r["available"])),
+            contract_types=frozenset(t for t in ContractType if int(r["contracts"]) & CONTRACT_BITS[t]),
+            working_times=frozenset(t for t in WorkingTime if int(r["working_times"]) & WORKING_TIME_BITS[t]),
+            accepts_night=bool(flags & NIGHT),
+            accepts_weekend=bool(flags & WEEKEND),
+            needs_housing=bool(flags & HOUSING),
+            birth_year=int(r["birth_year"]) or None,
+            recognised_disability=bool(flags & DISABILITY),
+            school_position=_position_of(float(r["school_lat"]), float(r["school_lon"])),
+            school_radius_km=None if math.isnan(float(r["school_radius"])) else float(r["school_radius"]),
+            diploma_prepared=None if prepared < 0 else _DIPLOMA_LIST[prepared],
+            declined=declined,
+            excluded_close=excluded,
+            learned=frozenset(reason for reason, bit in LEARNED_BITS.items() if flags & bit),
+        )
 
     def still_matching(self, offer: Offer, candidate_ids: Iterable[str], today: date) -> set[str]:
         """Which of these candidates the offer (in its current state) matches, whatever the score."""
@@ -632,6 +721,8 @@ class CandidateIndex:
         raw = self._cols.view(np.uint64).reshape(self._cols.size, _WORDS)
         c = np.take(raw, rows, axis=0).view(_RECORD).reshape(-1)
         ok = c["alive"] & (c["available"] <= latest_availability(offer, today).toordinal())
+        if offer.key in self._declined_by:
+            ok &= ~np.isin(rows, self._rows_of(self._declined_by[offer.key]))
         flags = c["flags"]
         school_d: NDArray[np.float64] | None = None
         if offer.kind in (OfferKind.VACANCY, OfferKind.APPRENTICESHIP):
@@ -717,6 +808,7 @@ class CandidateIndex:
                 diploma_prepared=None if prepared < 0 else _DIPLOMA_LIST[prepared],
                 available_from=date.fromordinal(int(record["available"])),
                 radius_km=float(record["radius"]),
+                learned=frozenset(r for r, bit in LEARNED_BITS.items() if record_flags & bit),
             )
             life_bits = int(record["life"]) & life_mask
             first_life = next((x for x in _LIFE_LIST if life_bits & LIFE_BITS[x]), None)

@@ -15,6 +15,7 @@ from vocation_shared.contracts.vocabulary import (
     CandidateKind,
     ContractType,
     LifeExperience,
+    MatchDeclineReason,
     OfferKind,
     OfferStatus,
     WorkingTime,
@@ -92,6 +93,12 @@ class Candidate:
     school_position: Position | None = None
     school_radius_km: float | None = None
     diploma_prepared: Diploma | None = None
+    declined: frozenset[OfferKey] = frozenset()
+    """Offers the candidate said « Pas pour moi » to: never proposed again (`core/learning.py`)."""
+    excluded_close: frozenset[str] = frozenset()
+    """Close métiers no longer proposed (a « métier » refusal)."""
+    learned: frozenset[MatchDeclineReason] = frozenset()
+    """The refusal reasons that narrowed this profile (the reasons of a match may say so)."""
 
     def months_in(self, rome: str) -> int:
         """Months of experience declared in a métier."""
@@ -103,7 +110,7 @@ class Candidate:
         return self.school_radius_km is not None
 
 
-def _radius(value: float) -> float:
+def radius_as_indexed(value: float) -> float:
     # Radii are kept as float32 in the index; round here so both paths compare the same number.
     import numpy as np
 
@@ -139,7 +146,7 @@ def candidate_from_profile(profile: p.CandidateProfile) -> Candidate:
         life_experience=frozenset(profile.life_experience),
         wants_immersion=profile.wants_immersion,
         position=position,
-        radius_km=_radius(profile.mobility_radius_km),
+        radius_km=radius_as_indexed(profile.mobility_radius_km),
         driving_licence=profile.driving_licence,
         available_from=profile.available_from,
         contract_types=frozenset(profile.contract_types),
@@ -150,7 +157,7 @@ def candidate_from_profile(profile: p.CandidateProfile) -> Candidate:
         birth_year=profile.birth_year,
         recognised_disability=profile.recognised_disability,
         school_position=school_position,
-        school_radius_km=_radius(plan.max_distance_from_school_km) if plan is not None else None,
+        school_radius_km=radius_as_indexed(plan.max_distance_from_school_km) if plan is not None else None,
         diploma_prepared=plan.diploma_prepared if plan is not None else None,
     )
 
@@ -187,6 +194,10 @@ class Offer:
     """Status open and posts, places or capacity left."""
     filled: bool = False
     """Closed because every post or place is taken (the withdrawal reason differs)."""
+    posts: int = 1
+    """A vacancy's posts (hires through the platform fill them too: `MatchingState`)."""
+    posts_filled: int = 0
+    """The posts its partner says are filled."""
     fingerprint: str = field(default="", compare=False)
     """A digest of what matters to candidates: a new version with the same one is not a new match."""
 
@@ -249,6 +260,8 @@ def offer_from_vacancy(vacancy: p.Vacancy) -> Offer:
         driving_licence_required=vacancy.driving_licence_required,
         housing_offered=vacancy.housing_offered,
         urgent=vacancy.urgent,
+        posts=vacancy.posts,
+        posts_filled=vacancy.posts_filled,
         open=vacancy.status is OfferStatus.OPEN and not filled,
         filled=filled,
         fingerprint=_fingerprint(*material),

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from vocation_shared.contracts.vocabulary import ContractType, LifeExperience, OfferKind, WorkingTime
+from vocation_shared.contracts.vocabulary import (
+    ContractType,
+    LifeExperience,
+    MatchDeclineReason,
+    OfferKind,
+    WorkingTime,
+)
 from vocation_shared.french import long_date
 from vocation_shared.reference import PRIORITY_METIERS, rome_v4
 
@@ -13,6 +19,11 @@ from vocation_matching.core.rules import Facts, is_work_study
 
 MIN_REASONS = 2
 MAX_REASONS = 5
+
+CLOSER_AS_ASKED = "Plus proche de chez vous, comme vous l'avez demandé"
+"""Said when a « trop loin » narrowed the candidate's radius."""
+HOURS_AS_ASKED = "Des horaires qui vous conviennent mieux, comme vous l'avez demandé"
+"""Said when a « horaires » stopped night or weekend offers."""
 
 _NAMES = {m.code: m.name for m in PRIORITY_METIERS}
 _CONTRACTS = {
@@ -53,6 +64,10 @@ def distance_phrase(km: float, where: str = "de chez vous") -> str:
 def reasons(offer: Offer, facts: Facts, today: date, life: LifeExperience | None = None) -> tuple[str, ...]:
     """The reasons of a match, most telling first: distance, diploma, métier, then what helps."""
     found = [distance_phrase(facts.distance_km)]
+    if MatchDeclineReason.TOO_FAR in facts.learned:
+        found.append(CLOSER_AS_ASKED)
+    if MatchDeclineReason.HOURS in facts.learned:
+        found.append(HOURS_AS_ASKED)
     if facts.school_distance_km is not None:
         found.append(distance_phrase(facts.school_distance_km, "de votre école"))
     if offer.kind is OfferKind.TRAINING and offer.training_diploma is not None:

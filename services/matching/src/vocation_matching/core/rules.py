@@ -12,7 +12,13 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 import numpy as np
-from vocation_shared.contracts.vocabulary import WORK_STUDY_CONTRACTS, CandidateKind, ContractType, OfferKind
+from vocation_shared.contracts.vocabulary import (
+    WORK_STUDY_CONTRACTS,
+    CandidateKind,
+    ContractType,
+    MatchDeclineReason,
+    OfferKind,
+)
 from vocation_shared.reference import Diploma
 
 from vocation_matching.core.model import Candidate, Offer, close_metiers
@@ -50,6 +56,7 @@ class Refusal(StrEnum):
     NOT_IN_RECONVERSION = "not_in_reconversion"
     TRAINING_NOT_REGULATED = "training_not_regulated"
     DIPLOMA_ALREADY_HELD = "diploma_already_held"
+    DECLINED = "declined"
 
 
 # --- what the rules share with the index -----------------------------------------------------
@@ -81,7 +88,11 @@ def metier_relation(candidate: Candidate, rome: str) -> bool | None:
     """False for a wanted métier, True for a close one the candidate accepts, None otherwise."""
     if rome in candidate.wanted:
         return False
-    if candidate.accepts_close and any(rome in close_metiers(w) for w in candidate.wanted):
+    if (
+        candidate.accepts_close
+        and rome not in candidate.excluded_close
+        and any(rome in close_metiers(w) for w in candidate.wanted)
+    ):
         return True
     return None
 
@@ -106,6 +117,11 @@ def offer_takes_candidates(offer: Offer, today: date) -> Refusal | None:
     ):
         return Refusal.APPLICATIONS_CLOSED
     return None
+
+
+def not_declined(candidate: Candidate, offer: Offer) -> Refusal | None:
+    """The candidate never said « Pas pour moi » to this offer (any version of it)."""
+    return Refusal.DECLINED if offer.key in candidate.declined else None
 
 
 def metier_wanted(candidate: Candidate, offer: Offer) -> Refusal | None:
@@ -223,6 +239,7 @@ def refusals(candidate: Candidate, offer: Offer, today: date) -> list[Refusal]:
     """Every hard rule the pair breaks (empty: they match)."""
     found = [
         offer_takes_candidates(offer, today),
+        not_declined(candidate, offer),
         metier_wanted(candidate, offer),
         within_radius(candidate, offer),
         available_in_time(candidate, offer, today),
@@ -259,6 +276,8 @@ class Facts:
     diploma_prepared: Diploma | None
     available_from: date
     radius_km: float
+    learned: frozenset[MatchDeclineReason] = frozenset()
+    """The refusals that narrowed the candidate's profile (`Candidate.learned`)."""
 
 
 def start_gap_days(offer: Offer, today: date, available_from: date) -> int:
@@ -285,6 +304,7 @@ def facts_of(candidate: Candidate, offer: Offer) -> Facts:
         diploma_prepared=candidate.diploma_prepared,
         available_from=candidate.available_from,
         radius_km=candidate.radius_km,
+        learned=candidate.learned,
     )
 
 

@@ -16,6 +16,7 @@ from vocation_matching.testing.factories import (
 )
 from vocation_matching.testing.fakes import (
     FakeDatabase,
+    FakeLearning,
     FakeLedger,
     FakeMatchEvents,
     FakeMetrics,
@@ -29,6 +30,7 @@ __all__ = [
     "BOURG_EN_BRESSE",
     "TODAY",
     "FakeDatabase",
+    "FakeLearning",
     "FakeLedger",
     "FakeMatchEvents",
     "FakeMetrics",

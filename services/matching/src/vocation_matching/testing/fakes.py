@@ -1,5 +1,5 @@
-"""In-memory fakes of the ports (ledger, unit of work, match events, metrics, clock), with the SQL's
-rules: checked against PostgreSQL by `tests/test_ledger_contract.py`."""
+"""In-memory fakes of the ports (ledger, learning, unit of work, match events, metrics, clock), with the
+SQL's rules: checked against PostgreSQL by `tests/test_ledger_contract.py`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import copy
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from vocation_shared.contracts.vocabulary import MatchWithdrawalReason, OfferKind
 from vocation_shared.testing.transaction import FakeTransaction
 
+from vocation_matching.core.learning import Lesson
 from vocation_matching.core.model import Match, OfferKey, OfferSource, Withdrawal
+from vocation_matching.ports import Learned
 
 RowKey = tuple[str, str, str, int]
 """(candidate id, offer source, offer id, offer version): the ledger's primary key."""
@@ -35,6 +37,10 @@ class FakeDatabase:
     """What the fake ledger holds, committed; `journal` says in which order things happened."""
 
     rows: dict[RowKey, Row] = field(default_factory=dict)
+    declines: dict[tuple[str, OfferKey], tuple[str, Lesson]] = field(default_factory=dict)
+    """(candidate id, offer) -> (event id, lesson): `match_declines`."""
+    hires: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """application id -> (vacancy id, event id): `platform_hires`."""
     journal: list[str] = field(default_factory=list)
     commits: int = 0
     rollbacks: int = 0
@@ -142,22 +148,63 @@ class FakeLedger:
         return {c: sorted(offers) for c, offers in found.items()}
 
 
+class FakeLearning:
+    """`Learning` on the fake database's dicts, with the SQL's rules (first refusal of a pair wins,
+    a hire counted once per application or event); `since` gives everything (the margin is moot)."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    async def record_decline(self, event_id: str, candidate_id: str, lesson: Lesson) -> Lesson:
+        """Keep the first refusal of the pair (a known event id inserts nothing); return the kept lesson."""
+        key = (candidate_id, lesson.offer)
+        if key not in self._db.declines and all(e != event_id for e, _ in self._db.declines.values()):
+            self._db.declines[key] = (event_id, lesson)
+        kept = self._db.declines.get(key)
+        return kept[1] if kept is not None else lesson
+
+    async def record_hire(self, event_id: str, application_id: str, vacancy_id: str) -> bool:
+        """Count the hire once per application (and event)."""
+        if application_id in self._db.hires or any(e == event_id for _, e in self._db.hires.values()):
+            return False
+        self._db.hires[application_id] = (vacancy_id, event_id)
+        return True
+
+    async def forget_candidate(self, candidate_id: str) -> None:
+        """Delete a candidate's refusals."""
+        for key in [k for k in self._db.declines if k[0] == candidate_id]:
+            del self._db.declines[key]
+
+    async def since(self, moment: datetime | None) -> Learned:
+        """Every refusal and hire."""
+        return Learned(
+            [(candidate_id, lesson) for (candidate_id, _), (_, lesson) in self._db.declines.items()],
+            [(vacancy_id, application_id) for application_id, (vacancy_id, _) in self._db.hires.items()],
+            datetime.now(UTC),
+        )
+
+
 class FakeUnitOfWork(FakeTransaction):
     """A transaction on a `FakeDatabase`: works on a copy, kept on a clean exit, dropped on an exception."""
 
     ledger: FakeLedger
+    learning: FakeLearning
 
     def __init__(self, db: FakeDatabase, caps: tuple[int, int]) -> None:
         self._db = db
         self._caps = caps
         self._rows: dict[RowKey, Row] = {}
+        self._copy = FakeDatabase()
 
     async def begin(self) -> None:
         self._rows = copy.deepcopy(self._db.rows)
         self.ledger = FakeLedger(self._rows, self._caps)
+        self._copy = FakeDatabase(declines=dict(self._db.declines), hires=dict(self._db.hires))
+        self.learning = FakeLearning(self._copy)
 
     async def commit(self) -> None:
         self._db.rows = self._rows
+        self._db.declines, self._db.hires = self._copy.declines, self._copy.hires
         self._db.commits += 1
         self._db.journal.append("commit")
 
@@ -187,6 +234,7 @@ class FakeMatchEvents:
 
     db: FakeDatabase
     found_ids: list[str] = field(default_factory=list)
+    found_matches: list[Match] = field(default_factory=list)
     withdrawn_ids: list[tuple[str, MatchWithdrawalReason]] = field(default_factory=list)
     tombstones: list[str] = field(default_factory=list)
     fail: Exception | None = None
@@ -196,6 +244,7 @@ class FakeMatchEvents:
         if self.fail is not None:
             raise self.fail
         self.found_ids += [m.match_id for m in matches]
+        self.found_matches += matches
         self.db.journal.append(f"found {len(matches)}")
 
     async def withdrawn(

@@ -1,4 +1,4 @@
-"""The observatory's aggregates on PostgreSQL: four scans of the read models in one snapshot, each bounded in time."""
+"""The observatory's aggregates on PostgreSQL: five scans of the read models in one snapshot, each bounded in time."""
 
 from __future__ import annotations
 
@@ -70,6 +70,21 @@ WHERE {_where(1, 2)}
 GROUP BY departement, rome_code
 """
 
+# $1 start of the window, $2 département or NULL, $3 métiers (empty: all). The vacancy's
+# département and métier, as written on the application when it was first submitted.
+_APPLICATIONS = f"""
+SELECT departement, rome_code,
+       count(*) AS applications,
+       count(*) FILTER (WHERE first_answer_at IS NOT NULL) AS applications_answered,
+       count(*) FILTER (WHERE interview_proposed_at IS NOT NULL) AS interviews,
+       count(*) FILTER (WHERE state = 'hired') AS hires,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_answer_at - submitted_at) / 86400)
+           FILTER (WHERE first_answer_at IS NOT NULL) AS median_days_to_first_answer
+FROM applications
+WHERE {_where(2, 3)} AND submitted_at >= $1
+GROUP BY departement, rome_code
+"""
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -101,6 +116,7 @@ class PostgresObservatory:
             (_IMMERSIONS, [query.departement, metiers, today]),
             (_TRAININGS, [query.departement, metiers, today]),
             (_CANDIDATES, [query.departement, metiers]),
+            (_APPLICATIONS, [now - timedelta(days=query.window_days), query.departement, metiers]),
         ]
         parts: list[NeedCounts] = []
         try:

@@ -6,8 +6,10 @@ from datetime import datetime
 
 import asyncpg
 from vocation_shared.contracts import payloads as p
+from vocation_shared.contracts.vocabulary import OfferKind
 
 from vocation_catalogue.adapters.postgres.rows import known_table, upsert
+from vocation_catalogue.core.applications import Offer
 from vocation_catalogue.core.projection import Row
 
 
@@ -55,3 +57,45 @@ class PostgresReadModels:
     async def erase(self, table: str, id: str) -> None:
         """Delete a tombstoned entity (a later event with any version would bring it back)."""
         await self._conn.execute(f"DELETE FROM {known_table(table)} WHERE id = $1", id)
+
+    async def vacancy_offer(self, vacancy_id: str) -> Offer | None:
+        """What an application needs of a vacancy, its row locked (a vacancy before its applications,
+        in every unit of work: two hires, or a hire and a closing, wait for each other); None if unknown."""
+        row = await self._conn.fetchrow(
+            "SELECT status, contract_type, departement, rome_code FROM vacancies WHERE id = $1 FOR UPDATE",
+            vacancy_id,
+        )
+        if row is None:
+            return None
+        kind = OfferKind.APPRENTICESHIP if row["contract_type"] == "apprentissage" else OfferKind.VACANCY
+        return Offer(vacancy_id, kind, row["status"] == "open", row["departement"], row["rome_code"])
+
+    async def candidate_summary(self, candidate_id: str) -> p.CandidateSummary | None:
+        """A known candidate's summary (from `candidate_supply`); None if unknown."""
+        summary = await self._conn.fetchval(
+            "SELECT summary FROM candidate_supply WHERE id = $1", candidate_id
+        )
+        return None if summary is None else p.CandidateSummary.model_validate(summary)
+
+    async def count_hire(self, vacancy_id: str, at: datetime) -> bool:
+        """One more hire through the platform; True when it fills the vacancy."""
+        await self._conn.execute(
+            "UPDATE vacancies SET platform_hires = platform_hires + 1 WHERE id = $1", vacancy_id
+        )
+        return await self.settle_hires(vacancy_id, at)
+
+    async def settle_hires(self, vacancy_id: str, at: datetime) -> bool:
+        """Fill an open vacancy whose platform hires reach its posts: effective filled posts are
+        max(the partner's posts_filled, platform_hires)."""
+        status = await self._conn.execute(
+            """
+            UPDATE vacancies
+            SET status = 'filled', updated_at = LEAST($2::timestamptz, now()),
+                data = jsonb_set(data, '{status}', '"filled"') || jsonb_build_object(
+                    'posts_filled', GREATEST(coalesce((data->>'posts_filled')::int, 0), platform_hires))
+            WHERE id = $1 AND status = 'open' AND platform_hires >= coalesce((data->>'posts')::int, 1)
+            """,
+            vacancy_id,
+            at,
+        )
+        return bool(status.endswith(" 1"))

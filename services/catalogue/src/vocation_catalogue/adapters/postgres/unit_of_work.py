@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncpg
 from vocation_shared.postgres.transaction import PostgresTransaction
 
+from vocation_catalogue.adapters.postgres.applications import (
+    PostgresApplications,
+    PostgresOutbox,
+    PostgresPairMatches,
+)
 from vocation_catalogue.adapters.postgres.bookings import PostgresBookings
 from vocation_catalogue.adapters.postgres.erasures import PostgresErasures
 from vocation_catalogue.adapters.postgres.outcomes import PostgresOutcomes
@@ -21,6 +26,9 @@ class PostgresUnitOfWork(PostgresTransaction):
     outcomes: PostgresOutcomes
     erasures: PostgresErasures
     processed: PostgresProcessedEvents
+    applications: PostgresApplications
+    matches: PostgresPairMatches
+    outbox: PostgresOutbox
 
     def bind(self, conn: asyncpg.Connection) -> None:
         """The repositories, each running its statements on this transaction's connection."""
@@ -29,6 +37,9 @@ class PostgresUnitOfWork(PostgresTransaction):
         self.outcomes = PostgresOutcomes(conn)
         self.erasures = PostgresErasures(conn)
         self.processed = PostgresProcessedEvents(conn)
+        self.applications = PostgresApplications(conn)
+        self.matches = PostgresPairMatches(conn)
+        self.outbox = PostgresOutbox(conn)
 
 
 class PostgresUnitsOfWork:

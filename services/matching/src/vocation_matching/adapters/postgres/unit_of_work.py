@@ -1,10 +1,11 @@
-"""The PostgreSQL unit of work: one pooled connection, one transaction, the ledger bound to it."""
+"""The PostgreSQL unit of work: one pooled connection, one transaction, the ledger and the learning bound to it."""
 
 from __future__ import annotations
 
 import asyncpg
 from vocation_shared.postgres.transaction import PostgresTransaction
 
+from vocation_matching.adapters.postgres.learning import PostgresLearning
 from vocation_matching.adapters.postgres.ledger import Caps, PostgresLedger
 
 
@@ -13,14 +14,16 @@ class PostgresUnitOfWork(PostgresTransaction):
     exception, and gives the connection back either way."""
 
     ledger: PostgresLedger
+    learning: PostgresLearning
 
     def __init__(self, pool: asyncpg.Pool, caps: Caps) -> None:
         super().__init__(pool)
         self._caps = caps
 
     def bind(self, conn: asyncpg.Connection) -> None:
-        """The ledger, on this transaction's connection."""
+        """The ledger and what was learned, on this transaction's connection."""
         self.ledger = PostgresLedger(conn, self._caps)
+        self.learning = PostgresLearning(conn)
 
 
 class PostgresUnitsOfWork:
