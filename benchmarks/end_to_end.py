@@ -75,6 +75,7 @@ from vocation_matching.core.model import Candidate, candidate_from_profile, offe
 from vocation_matching.settings import MatchingSettings
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import CandidateKind
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, LinkSigner
 from vocation_shared.reference import preload
 from vocation_shared.testing import samples
 
@@ -89,7 +90,10 @@ LAG_SAMPLE_S = 5.0
 BAR_P50_MS = 150.0
 BAR_P99_MS = 1000.0
 PARIS = ZoneInfo("Europe/Paris")
-OFFER_LINK = re.compile(r"/offres/([A-Za-z0-9][A-Za-z0-9._:\-]*)")
+OFFER_LINK = re.compile(r"/l/([A-Za-z0-9_-]+)")
+"""A match email's personal links (signed under the development link key: the services run in
+development mode); the first is « Voir l'offre », whose target is the offer."""
+LINKS = LinkSigner([DEVELOPMENT_LINK_KEY])
 RESULTS = Path(__file__).resolve().parent.parent / ".run"
 
 
@@ -654,10 +658,11 @@ async def fetch_mailbox(mailbox_url: str) -> list[dict[str, Any]]:
                 return found
             for message in page:
                 link = OFFER_LINK.search(message.get("text", ""))
+                signed = LINKS.verify(link.group(1)).link if link else None
                 found.append(
                     {
                         "received_at": datetime.fromisoformat(message["received_at"]).timestamp(),
-                        "offer_id": link.group(1) if link else None,
+                        "offer_id": signed.target_id if signed else None,
                         "notification_id": message["headers"].get("X-Vocation-Notification-Id"),
                     }
                 )

@@ -20,6 +20,7 @@ from vocation_local.e2e import mails_to as _mails_to
 from vocation_local.e2e import sms_to as _sms_to
 from vocation_local.e2e import write_to_topic as _publish_raw
 from vocation_local.partners import create_partner
+from vocation_notifications.testing import personal_links
 from vocation_shared.testing import samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -71,7 +72,8 @@ def test_offer_posted_reaches_the_right_candidates_only(platform: Platform, api_
 
     # Other tests' offers share the broker (and may fit these people): look at the mails about this one.
     def about_this_offer(address: str) -> list[dict[str, Any]]:
-        return [m for m in _mails_to(platform, address) if vacancy["id"] in m["text"]]
+        mails = _mails_to(platform, address)
+        return [m for m in mails if vacancy["id"] in {x.target_id for x in personal_links(m["text"])}]
 
     _eventually(lambda: bool(about_this_offer(near_email)), "the email to the nearby candidate", platform)
     mail = about_this_offer(near_email)[0]

@@ -36,6 +36,7 @@ AT_ONCE = max(2, 2 * (os.cpu_count() or 1))
 GOOD_SECRET = secrets.token_urlsafe(48)
 GOOD_KEYS = "k1:" + base64.b64encode(secrets.token_bytes(32)).decode()
 GOOD_PSEUDONYM_KEY = secrets.token_urlsafe(48)
+GOOD_LINK_KEY = secrets.token_urlsafe(48)
 SHORT_SECRET = "x7Kp2mQ9zR"  # 10 bytes, no placeholder word
 
 
@@ -137,6 +138,7 @@ def _environment(listener: Listener, **settings: str | None) -> dict[str, str]:
         "VOCATION_SIGNING_SECRET": GOOD_SECRET,
         "VOCATION_CONTACTS_KEYS": GOOD_KEYS,
         "VOCATION_PSEUDONYM_KEY": GOOD_PSEUDONYM_KEY,
+        "VOCATION_LINK_KEY": GOOD_LINK_KEY,
         "VOCATION_SMS_PROVIDER": "sink",
         "VOCATION_LOG_JSON": "false",
     } | settings
@@ -166,6 +168,7 @@ REFUSED: dict[str, tuple[str, dict[str, str | None], str]] = {
         {"VOCATION_PSEUDONYM_KEY": None},
         "VOCATION_PSEUDONYM_KEY",
     ),
+    "notifications-public-link-key": (NOTIFICATIONS, {"VOCATION_LINK_KEY": None}, "VOCATION_LINK_KEY"),
     "catalogue-public-pseudonym-key": (
         "vocation_catalogue",
         {"VOCATION_PSEUDONYM_KEY": None},

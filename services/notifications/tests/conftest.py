@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from vocation_local.kafka_admin import start_groups_at_end
+from vocation_notifications.adapters.kafka import CONSUMED as SUBSCRIBED
 from vocation_notifications.app import running_service
 from vocation_notifications.testing import (
     MORNING,
@@ -19,17 +20,11 @@ from vocation_notifications.testing import (
     sms_provider,
     smtp_server,
 )
-from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventPublisher, make_broker
 from vocation_shared.testing.asgi import serve_asgi
 
-CONSUMED = (
-    Topic.CANDIDATE_CONTACTS,
-    Topic.ESTABLISHMENTS,
-    Topic.IMMERSION_SLOTS,
-    Topic.MATCHES,
-    Topic.IMMERSION_BOOKINGS,
-)
+CONSUMED = SUBSCRIBED
+"""Every topic the service reads (its consumer groups start where these end now)."""
 
 
 @pytest.fixture

@@ -99,7 +99,7 @@ async def test_booking_confirms_to_candidate_and_host_tutor_then_reminds_the_day
     assert text.startswith("Bonjour Camille,")
     assert "Du mercredi 25 novembre 2026 au vendredi 27 novembre 2026" in text
     assert "Mme Martin" in text and "EHPAD Les Tilleuls" in text and "Bourg-en-Bresse" in text
-    assert f"https://vocation.test/immersions/{slot}" in text
+    assert f"https://vocation.test/offres/{slot}" in text
     [sms] = h.stub.to(phone_of(cand))
     assert "immersion confirmée" in sms.content and "25/11" in sms.content and "STOP au" in sms.content
 

@@ -25,7 +25,13 @@ from vocation_notifications.core.planning import plan_booking, plan_match
 from vocation_notifications.core.policy import Policy
 from vocation_notifications.core.schedule import local_day_bounds, next_digest_at, reminder_at
 from vocation_notifications.core.sms import SmsEncoding, fit, size_of, to_gsm7_friendly
-from vocation_notifications.core.tokens import BadToken, sign_unsubscribe, verify_unsubscribe
+from vocation_notifications.core.tokens import (
+    BadToken,
+    read_unsubscribe,
+    sign_unsubscribe,
+    sign_unsubscribe_link,
+    verify_unsubscribe,
+)
 from vocation_notifications.core.windows import DailyWindow
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import (
@@ -35,6 +41,8 @@ from vocation_shared.contracts.vocabulary import (
     NotificationPurpose,
     SuppressionReason,
 )
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, LinkSigner
+from vocation_shared.links import Action as LinkAction
 
 pytestmark = pytest.mark.unit
 
@@ -137,6 +145,14 @@ def test_long_sms_body_is_cut_on_a_word_but_the_link_and_stop_stay() -> None:
     assert size_of(text).segments == 1 and text.endswith(tail) and "... https://" in text
     short = fit("Vocation : offre à Bourg-en-Bresse.", tail)
     assert short == "Vocation : offre à Bourg-en-Bresse. " + tail
+
+
+def test_a_link_too_long_for_words_in_one_segment_takes_two_never_more() -> None:
+    tail = "https://vocation.example.fr/l/" + "A" * 100 + " STOP au 38100"
+    body = "Vocation : Bourg-en-Bresse (29 km), Aide-soignant(e) de nuit. Logement propose."
+    assert fit(body, tail) == f"{body} {tail}" and size_of(fit(body, tail)).segments == 2
+    long = fit("Vocation : " + "une offre formidable " * 12, tail)
+    assert size_of(long).segments == 2 and long.endswith(tail) and "... https://" in long
 
 
 # --- tokens and consent ------------------------------------------------------------------------
@@ -488,3 +504,23 @@ def test_suppressions_do_not_depend_on_the_order_marks_are_read_in(
         lifts = [m.at for m in built if m.channel is channel and m.lifts]
         # Off exactly when some opt-out is not followed by a strictly newer re-consent.
         assert record.active == (bool(stops) and (not lifts or max(lifts) <= max(stops)))
+
+
+def test_unsubscribe_tokens_of_both_formats_are_read_and_nothing_else() -> None:
+    links = LinkSigner([DEVELOPMENT_LINK_KEY])
+    new = sign_unsubscribe_link(links, "cand-42", Channel.SMS)
+    assert "." not in new
+    assert read_unsubscribe(links, ["s3cret"], new) == ("cand-42", Channel.SMS)
+    old = sign_unsubscribe("s3cret", "cand-42", Channel.EMAIL)
+    assert read_unsubscribe(links, ["s3cret"], old) == ("cand-42", Channel.EMAIL)
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    for refused in (
+        links.sign(LinkAction.UNSUBSCRIBE_EMAIL, "cand-42", now=long_ago),  # expired
+        links.sign(LinkAction.HIRED, "cand-42", "vac-1"),  # a link for another action
+        LinkSigner(["another key, long enough to sign"]).sign(LinkAction.UNSUBSCRIBE_EMAIL, "cand-42"),
+        "garbage",
+    ):
+        with pytest.raises(BadToken):
+            read_unsubscribe(links, ["s3cret"], refused)
+    with pytest.raises(BadToken):
+        read_unsubscribe(links, ["other"], old)

@@ -5,10 +5,19 @@ from __future__ import annotations
 import pytest
 from vocation_local.answering import live_ready_metrics
 from vocation_notifications.core.sms import SmsEncoding, size_of
-from vocation_notifications.testing import Harness, eventually, match, phone_of, read_events, withdrawal
+from vocation_notifications.testing import (
+    Harness,
+    eventually,
+    match,
+    personal_links,
+    phone_of,
+    read_events,
+    withdrawal,
+)
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import SuppressionReason
+from vocation_shared.links import Action
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +38,7 @@ async def test_match_is_emailed_and_texted_in_french_with_reasons_link_and_one_c
     for body in (text, html):
         assert "EHPAD Les Tilleuls" in body
         assert "logement proposé" in body
-        assert f"https://vocation.test/offres/{h.id('vac')}" in body
+        assert [x.target_id for x in personal_links(body)] == [h.id("vac")] * 3
         assert "https://notifications.vocation.test/desinscription?token=" in body
     assert "diplôme DEAS requis : vous l&#39;avez" in html  # autoescaped
     assert "à 12 km de chez vous" in text
@@ -41,7 +50,10 @@ async def test_match_is_emailed_and_texted_in_french_with_reasons_link_and_one_c
 
     [sms] = h.stub.to(phone_of(cand))
     assert sms.tag and "STOP au 38100" in sms.content
-    assert "Bourg-en-Bresse" in sms.content and f"/offres/{h.id('vac')}" in sms.content
+    assert "Bourg-en-Bresse" in sms.content
+    assert [(x.action, x.target_id) for x in personal_links(sms.content)] == [
+        (Action.VIEW_OFFER, h.id("vac"))
+    ]
     size = size_of(sms.content)
     assert (size.encoding, size.segments) == (SmsEncoding.GSM7, 1)
     assert not sms.unicode

@@ -22,6 +22,7 @@ from vocation_notifications.testing import (
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import Channel
+from vocation_shared.links import Action, LinkSigner
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,7 @@ CURRENT = "Xq3v0b8kJm2Yt7Rw1Zp4Lc9Hs6Nd5Fe0Ga8Ub3Vi2Wo7Ex"
 PREVIOUS = "Ta9Kc2Lm7Pq4Rs1Vw8Xy3Zb6Dd0Ff5Gh2Jj9Kk4Ll1Mn"
 INBOUND = "Hb4Nc8Qd1Rf5Sg9Th2Uj6Vk0Wl3Xm7Yn1Zp5Aq9Br3Cs"
 PSEUDONYM_KEY = "Pk7Rt2Wq9Zs4Lm1Xc8Vb3Nh6Jd0Fg5Ka2Yu7Ei4Op9Qw"
+LINK_KEY = "Lk4Tq8Wz1Rs6Mn3Xb9Vc2Hd7Jf0Gk5Pa8Yu1Ei6Or3Qs"
 ATTACKER = ("203.0.113.66", 40000)
 NEIGHBOUR = ("198.51.100.7", 40001)
 
@@ -53,6 +55,7 @@ async def guarded(
         signing_secret_previous=PREVIOUS,
         sms_inbound_token=INBOUND,
         pseudonym_key=PSEUDONYM_KEY,
+        link_key=LINK_KEY,
         public_failures_burst=3,
         public_failures_per_minute=6,
     )
@@ -76,6 +79,7 @@ async def test_oversized_bodies_get_413_on_every_public_endpoint(guarded: Notifi
         for method, path in (
             ("GET", f"/desinscription?token={token}"),
             ("POST", f"/desinscription?token={token}"),
+            ("POST", "/liens/nouveau"),
             ("POST", "/sms/inbound"),
         ):
             answer = await client.request(method, path, content=big, headers={"x-vocation-token": INBOUND})
@@ -89,6 +93,20 @@ async def test_oversized_bodies_get_413_on_every_public_endpoint(guarded: Notifi
             headers={"x-vocation-token": INBOUND},
         )
         assert ok.json() == {"status": "ignored"}
+
+
+async def test_forged_tokens_asking_for_a_fresh_link_are_throttled_like_unsubscribe_links(
+    guarded: NotificationsService,
+) -> None:
+    forged = LinkSigner(["not-our-link-key-" + "x" * 32]).sign(Action.HIRED, "cand-1", "vac-1")
+    ours = LinkSigner([LINK_KEY]).sign(Action.HIRED, "cand-1", "vac-1")
+    async with _client(guarded) as attacker, _client(guarded, NEIGHBOUR) as neighbour:
+        answers = [await attacker.post("/liens/nouveau", data={"token": forged}) for _ in range(3)]
+        assert {a.status_code for a in answers} == {200}  # the same page as for a genuine token
+        throttled = await attacker.post("/liens/nouveau", data={"token": ours})
+        assert throttled.status_code == 429 and "Réessayez dans" in throttled.text
+        assert int(throttled.headers["retry-after"]) >= 1
+        assert (await neighbour.post("/liens/nouveau", data={"token": ours})).status_code == 200
 
 
 async def test_repeated_invalid_links_are_throttled_per_address_with_retry_after(
@@ -132,10 +150,16 @@ async def test_links_signed_before_a_rotation_still_unsubscribe(guarded: Notific
             token = sign_unsubscribe(secret, "cand-rotated", Channel.EMAIL)
             done = await client.post(f"/desinscription?token={token}")
             assert done.status_code == 200 and "Vous êtes désinscrit(e)" in done.text
-    # New links are signed with the current secret; a secret no longer active opens nothing.
-    link = guarded.renderer.unsubscribe_url("cand-rotated")
-    assert link.endswith(sign_unsubscribe(CURRENT, "cand-rotated", Channel.EMAIL))
+    # New links are `links` tokens under the link key (no `.`), and unsubscribe too; a secret no
+    # longer active opens nothing.
+    link = guarded.renderer.unsubscribe_url("cand-new-link")
+    token = link.split("token=", 1)[1]
+    checked = LinkSigner([LINK_KEY]).verify(token, action=Action.UNSUBSCRIBE_EMAIL)
+    assert "." not in token and checked.valid and checked.link is not None
+    assert checked.link.candidate_id == "cand-new-link"
     async with _client(guarded, NEIGHBOUR) as client:
+        done = await client.post(f"/desinscription?token={token}")
+        assert done.status_code == 200 and "Vous êtes désinscrit(e)" in done.text
         retired = sign_unsubscribe("a-secret-retired-long-ago-" + "y" * 32, "cand-rotated", Channel.EMAIL)
         assert (await client.post(f"/desinscription?token={retired}")).status_code == 400
 

@@ -19,6 +19,7 @@ from vocation_notifications.ports import DeliveryError, EmailMessage
 from vocation_notifications.settings import DEFAULT_SECRET, NotificationsSettings
 from vocation_notifications.testing import TEST_CONTACTS_KEYS, SmtpSink, smtp_server
 from vocation_shared.contracts.vocabulary import Channel
+from vocation_shared.links import DEVELOPMENT_LINK_KEY
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY
 
 pytestmark = pytest.mark.unit
@@ -28,6 +29,7 @@ GOOD_OLD = "Ta9Kc2Lm7Pq4Rs1Vw8Xy3Zb6Dd0Ff5Gh2Jj9Kk4Ll1Mn"
 
 
 GOOD_PSEUDONYM_KEY = "Pk7Rt2Wq9Zs4Lm1Xc8Vb3Nh6Jd0Fg5Ka2Yu7Ei4Op9Qw"
+GOOD_LINK_KEY = "Lk4Tq8Wz1Rs6Mn3Xb9Vc2Hd7Jf0Gk5Pa8Yu1Ei6Or3Qs"
 
 
 def _settings(**values: Any) -> NotificationsSettings:
@@ -36,6 +38,7 @@ def _settings(**values: Any) -> NotificationsSettings:
             "signing_secret": GOOD,
             "contacts_keys": TEST_CONTACTS_KEYS,
             "pseudonym_key": GOOD_PSEUDONYM_KEY,
+            "link_key": GOOD_LINK_KEY,
             **values,
         }
     )
@@ -79,6 +82,12 @@ def test_a_real_sms_provider_needs_a_strong_inbound_token() -> None:
 def test_the_public_pseudonym_key_is_refused() -> None:
     problems = _problems(_settings(pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY))
     assert list(problems) == ["VOCATION_PSEUDONYM_KEY"]
+
+
+def test_the_public_link_key_is_refused_and_a_weak_previous_one_too() -> None:
+    assert list(_problems(_settings(link_key=DEVELOPMENT_LINK_KEY))) == ["VOCATION_LINK_KEY"]
+    weak_previous = _problems(_settings(link_key_previous="changeme"))
+    assert list(weak_previous) == ["VOCATION_LINK_KEY_PREVIOUS"]
 
 
 def test_a_weak_previous_signing_secret_is_refused_too() -> None:

@@ -15,7 +15,6 @@ pytestmark = pytest.mark.unit
 RENDERER = Renderer(
     site_base_url="https://vocation.example.fr",
     public_base_url="https://notif.vocation.example.fr",
-    signing_secret="s",
     stop_number="38100",
 )
 MATCH: dict[str, Any] = {

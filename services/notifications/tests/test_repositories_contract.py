@@ -280,3 +280,57 @@ async def test_processed_marks_are_new_once_and_a_failed_unit_of_work_keeps_none
         assert await uow.processed.pseudonymize_bare(lambda i: PSEUDONYMS.of("event", i)) == 0
         rewritten = ("urn:a", PSEUDONYMS.of("event", "e1"))
         assert await uow.processed.mark_many("notif-matches", [rewritten]) == set()
+
+
+async def test_a_recruiter_row_reads_the_vacancy_its_contact_and_only_the_shared_candidate_contact(
+    units: UnitsOfWork,
+) -> None:
+    ref = {"id": "etab", "siret": samples.SIRET_EHPAD_BOURG, "name": "EHPAD Les Tilleuls", "kind": "ehpad"}
+    site = p.Establishment.model_validate(
+        {
+            **ref,
+            "commune_insee": "67482",  # Strasbourg: Alsace-Moselle's calendar
+            "recruiting_contact": {"name": "RH", "email": "rh@tilleuls.fr"},
+        }
+    )
+    own = {"name": "Claire", "email": "claire@tilleuls.fr", "phone": "+33474000000"}
+    first = p.Vacancy.model_validate(
+        samples.vacancy(id="vac", establishment=ref, recruiting_contact=own, version=2)
+    )
+    older = p.Vacancy.model_validate(samples.vacancy(id="vac", establishment=ref, title="Ancien", version=1))
+    payload = {"candidate_id": "c1", "offer_id": "vac", "shares": {"email": True, "phone": False}}
+    row = _planned(
+        "vac",
+        "app-1",
+        recipient_kind=RecipientKind.RECRUITER,
+        purpose=NotificationPurpose.APPLICATION_RECEIVED,
+        payload=payload,
+        related_id="app-1",
+    )
+    async with units() as uow:
+        await uow.snapshots.save_establishment(site)
+        await uow.snapshots.save_vacancy(first)
+        await uow.snapshots.save_vacancy(older)  # older: ignored
+        assert await uow.snapshots.vacancy_departement("vac") == "67"
+        assert await uow.snapshots.vacancy_departement("unknown") is None
+        await uow.contacts.save_many([_contact("c1", first_name="Camille")])
+        assert len(await uow.outbox.plan([row], NOON)) == 1
+    async with units() as uow:
+        [due] = await uow.outbox.due(NOON, 10)
+        assert due.host_address == "claire@tilleuls.fr" and due.contact is None
+        assert due.guest_first_name == "Camille"
+        assert due.payload["vacancy"]["title"] == "Aide-soignant(e) de nuit"
+        assert due.payload["recruiter"] == own
+        assert due.payload["shared_contact"] == {"email": "c1@exemple.fr"}  # the phone was not shared
+    newer = p.Vacancy.model_validate(samples.vacancy(id="vac", establishment=ref, version=3))
+    async with units() as uow:
+        await uow.snapshots.save_vacancy(newer)  # its own contact gone: the site's answers
+        [due] = await uow.outbox.due(NOON, 10)
+        assert due.host_address == "rh@tilleuls.fr"
+        assert due.payload["recruiter"] == {"name": "RH", "email": "rh@tilleuls.fr", "phone": None}
+    async with units() as uow:
+        [erased] = await uow.outbox.erase("c1")
+        assert (erased.recipient_id, erased.why) == ("vac", "erased")
+        await uow.outbox.keep_under_pseudonym("c1", PSEUDONYMS)
+        assert await uow.outbox.due(NOON, 10) == []
+        assert await uow.outbox.plan([row], NOON) == []  # its key is kept: a replay plans nothing

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vocation_shared.contracts.topics import all_topics
+from vocation_shared.links import DEVELOPMENT_LINK_KEY
 
 from vocation_local.kafka import KafkaBroker, create_topics
 from vocation_local.paths import DEV_CONTACTS_KEYS, default_run_dir
@@ -102,7 +103,11 @@ def _start_service(
         "VOCATION_HTTP_PORT": str(spec.port),
         # `make run` is for development: public default secrets are allowed, and each service says so.
         "VOCATION_DEV_MODE": "true",
+        # One link key for the catalogue (reads the links) and notifications (signs them).
+        "VOCATION_LINK_KEY": DEVELOPMENT_LINK_KEY,
     }
+    if spec.name == "notifications":
+        env["VOCATION_SITE_BASE_URL"] = "http://127.0.0.1:8081"  # the catalogue serves `/l/{token}`
     log_file = (log_dir / f"{spec.name}.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", spec.module], env=env, stdout=log_file, stderr=subprocess.STDOUT

@@ -121,8 +121,8 @@ class NotificationsService:
         self.renderer = Renderer(
             site_base_url=settings.site_base_url,
             public_base_url=settings.public_base_url,
-            signing_secret=settings.signing_secret.get_secret_value(),
             stop_number=settings.sms_stop_number,
+            link_signer=settings.link_signer(),
         )
         self._email_sender = email_sender
         self._sms_sender = sms_sender
@@ -210,7 +210,10 @@ class NotificationsService:
         self.http = create_app(
             title="Vocation notifications",
             distribution="vocation-notifications",
-            description="The unsubscribe page and endpoint, and the inbound SMS webhook. Errors in French.",
+            description=(
+                "The unsubscribe page and endpoint, the renewal of an expired personal link, and the"
+                " inbound SMS webhook. Errors in French."
+            ),
             language="fr",
             render=render_problem,
         )
@@ -221,7 +224,13 @@ class NotificationsService:
         )
         throttle = FailureThrottle(settings.public_failures_per_minute, settings.public_failures_burst)
         self.http.include_router(
-            api_router(self.handlers, settings.signing_secrets(), settings.sms_inbound_token, throttle)
+            api_router(
+                self.handlers,
+                settings.signing_secrets(),
+                settings.sms_inbound_token,
+                throttle,
+                links=settings.link_signer(),
+            )
         )
         self.http.add_middleware(BodyLimit, paths=PUBLIC_PATHS, limit=settings.public_body_limit)
         await self.broker.start()

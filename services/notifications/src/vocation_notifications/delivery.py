@@ -25,7 +25,7 @@ from vocation_shared.logs import get_logger, redact
 from vocation_notifications.core.decisions import Action, decide
 from vocation_notifications.core.digest import build_digests
 from vocation_notifications.core.facts import OutcomeEvents
-from vocation_notifications.core.model import DueItem, OutboxRow, RecipientKind
+from vocation_notifications.core.model import DueItem, OutboxRow
 from vocation_notifications.core.policy import CAPPED_PURPOSES, Policy
 from vocation_notifications.core.schedule import local_day_bounds
 from vocation_notifications.ports import (
@@ -356,11 +356,11 @@ class DeliveryWorker:
             phone = row.contact.phone if row.contact is not None else None
             if phone is None:
                 raise DeliveryError("no phone number", permanent=True)
-            text, unicode = self._renderer.sms(row.purpose, row.payload)
+            text, unicode = self._renderer.sms(row.purpose, row.payload, recipient_id=row.recipient_id)
             return await self._sms.send(SmsMessage(row.id, phone, text, unicode))
         address = (
             row.host_address
-            if row.recipient_kind is RecipientKind.ESTABLISHMENT
+            if row.recipient_kind.professional
             else (row.contact.email if row.contact is not None else None)
         )
         if address is None:

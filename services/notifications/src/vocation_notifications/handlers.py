@@ -20,9 +20,17 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin, NotificationPurpose
+from vocation_shared.links import Link
 from vocation_shared.logs import get_logger
 from vocation_shared.pseudonyms import DEVELOPMENT_PSEUDONYM_KEY, Pseudonymizer
 
+from vocation_notifications.core.applications import (
+    EMPLOYER_PURPOSES,
+    plan_answered,
+    plan_renewal,
+    plan_submitted,
+    plan_withdrawn,
+)
 from vocation_notifications.core.batches import distinct_events, latest_contacts, plan_match_steps
 from vocation_notifications.core.consent import (
     SERVICE_ORIGINS,
@@ -344,6 +352,68 @@ class Handlers:
             await self._suppressed(uow, withdrawn, now)
             return len(withdrawn) > 0
         return False
+
+    # --- vacancies and applications ---
+
+    async def on_vacancies(self, events: list[AnyEvent]) -> None:
+        """A batch of `vacancies`."""
+        await self._one_by_one(Topic.VACANCIES, events, self.on_vacancy)
+
+    async def on_vacancy(self, uow: UnitOfWork, event: AnyEvent) -> bool:
+        """Keep what an application's messages show of a vacancy (title, site, partner page, recruiting
+        contact); wake the recruiter's messages that waited for it."""
+        if isinstance(event, ev.VacancyPosted | ev.VacancyUpdated | ev.VacancyClosed):
+            await uow.snapshots.save_vacancy(event.data)
+            woken = await uow.outbox.wake_many([event.data.id], RecipientKind.RECRUITER, self._clock.now())
+            return woken > 0
+        return False
+
+    async def on_applications(self, events: list[AnyEvent]) -> None:
+        """A batch of `applications`."""
+        await self._one_by_one(Topic.APPLICATIONS, events, self.on_application)
+
+    async def on_application(self, uow: UnitOfWork, event: AnyEvent) -> bool:
+        """Submitted: the recruiting contact's email and its one reminder. Answered: the candidate told,
+        the reminder dropped. Withdrawn: the reminder (and an employer's email not sent yet) dropped,
+        the candidate told when the application closed without them.
+
+        Every message is keyed by (application, purpose): a replay plans nothing new.
+        """
+        now = self._clock.now()
+        planned: list[NotificationRef] = []
+        if isinstance(event, ev.ApplicationSubmitted):
+            if self._policy.too_old(event.time, now):
+                self._metrics.too_old("application")
+                log.warning("application.too_old_to_tell", application_id=event.data.application_id)
+                return False
+            departement = await uow.snapshots.vacancy_departement(event.data.offer_id)
+            planned = await uow.outbox.plan(plan_submitted(event.data, departement, now, self._policy), now)
+        elif isinstance(event, ev.ApplicationAnswered):
+            dropped = await uow.outbox.withdraw_related(
+                event.data.application_id, [NotificationPurpose.APPLICATION_REMINDER]
+            )
+            await self._suppressed(uow, dropped, now)
+            contact = await uow.contacts.get(event.data.candidate_id)
+            planned = await uow.outbox.plan(plan_answered(event.data, contact, now), now)
+        elif isinstance(event, ev.ApplicationWithdrawn):
+            dropped = await uow.outbox.withdraw_related(event.data.application_id, EMPLOYER_PURPOSES)
+            await self._suppressed(uow, dropped, now)
+            contact = await uow.contacts.get(event.data.candidate_id)
+            planned = await uow.outbox.plan(plan_withdrawn(event.data, contact, now), now)
+        await self._suppressed(uow, planned, now)
+        return len(planned) > 0
+
+    async def renew_link(self, link: Link) -> None:
+        """A genuine expired link: a fresh one for the same action, candidate and offer, sent once per
+        (pair, action, local day) to the candidate, or to the recruiting contact for an employer's."""
+        now = self._clock.now()
+        async with self._units() as uow:
+            contact = await uow.contacts.get(link.candidate_id)
+            planned = await uow.outbox.plan(plan_renewal(link, contact, now, self._policy), now)
+            await self._suppressed(uow, planned, now)
+        log.info("link.renewal_planned", action=str(link.action), planned=len(planned))
+        if planned:
+            self._on_planned()
 
     # --- commands: opt-outs -----------------------------------------------------------------------
 

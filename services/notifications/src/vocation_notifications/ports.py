@@ -17,6 +17,7 @@ from vocation_shared.contracts.vocabulary import (
     NotificationPurpose,
     SuppressionReason,
 )
+from vocation_shared.links import Link
 from vocation_shared.pseudonyms import Pseudonymizer
 from vocation_shared.unit_of_work import Transactional
 
@@ -86,8 +87,11 @@ class Templates(Protocol):
         """The email of `purpose`; candidates get the unsubscribe link, hosts do not."""
         ...
 
-    def sms(self, purpose: NotificationPurpose, payload: dict[str, Any]) -> tuple[str, bool]:
-        """The SMS of `purpose` with its link and STOP mention, and whether it needs UCS-2."""
+    def sms(
+        self, purpose: NotificationPurpose, payload: dict[str, Any], *, recipient_id: str = ""
+    ) -> tuple[str, bool]:
+        """The SMS of `purpose` with its one link (personal: signed for `recipient_id`) and STOP
+        mention, and whether it needs UCS-2."""
         ...
 
 
@@ -270,7 +274,7 @@ class Contacts(Protocol):
 
 
 class Snapshots(Protocol):
-    """What this service keeps of establishments and immersion slots (newest version wins)."""
+    """What this service keeps of establishments, vacancies and immersion slots (newest version wins)."""
 
     async def save_establishment(self, data: p.Establishment) -> None:
         """Keep an establishment's name, address and tutor address."""
@@ -278,6 +282,14 @@ class Snapshots(Protocol):
 
     async def save_slot(self, data: p.ImmersionSlot) -> None:
         """Keep an immersion slot's essentials."""
+        ...
+
+    async def save_vacancy(self, data: p.Vacancy) -> None:
+        """Keep a vacancy's title, site, partner page and recruiting contact."""
+        ...
+
+    async def vacancy_departement(self, vacancy_id: str) -> str | None:
+        """The département of a vacancy's establishment (else of its commune), if known."""
         ...
 
     async def slot_snapshot(self, slot_id: str, places_left: int | None) -> dict[str, Any] | None:
@@ -371,12 +383,13 @@ class Outbox(Protocol):
         ...
 
     async def erase(self, candidate_id: str) -> list[NotificationRef]:
-        """Suppress (`erased`) a candidate's unsent rows; returns them."""
+        """Suppress (`erased`) a candidate's unsent rows, and the unsent recruiters' rows about their
+        applications; returns them."""
         ...
 
     async def keep_under_pseudonym(self, candidate_id: str, pseudonyms: Pseudonymizer) -> int:
         """Keep every row of the candidate (at most once) under their pseudonym, payload emptied, the
-        related id a pseudonym too (a row kept so by an earlier erasure wins: the new one is deleted);
+        related id a pseudonym too; the recruiters' rows about them keep their key, payload emptied (a row kept so by an earlier erasure wins: the new one is deleted);
         how many rows the candidate had."""
         ...
 
@@ -454,7 +467,7 @@ class UnitsOfWork(Protocol):
         ...
 
 
-class ConsentCommands(Protocol):
+class PublicCommands(Protocol):
     """What the public HTTP routes ask of the application layer (`handlers.Handlers`)."""
 
     async def withdraw(self, candidate_id: str, channel: Channel, origin: ConsentOrigin) -> bool:
@@ -463,4 +476,8 @@ class ConsentCommands(Protocol):
 
     async def stop_reply(self, phone: str) -> int:
         """A STOP reply from `phone`: withdraw SMS consent of every candidate at that number."""
+        ...
+
+    async def renew_link(self, link: Link) -> None:
+        """Send a fresh link in place of an expired genuine one (once per pair, action and day)."""
         ...

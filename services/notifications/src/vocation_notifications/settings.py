@@ -6,6 +6,7 @@ import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
 from vocation_shared.backoff import Backoff
@@ -212,6 +213,7 @@ class NotificationsSettings(CommonSettings):
             else:
                 problems.append(weak_secret("VOCATION_SMS_INBOUND_TOKEN", token))
         problems.append(self.pseudonym_key_problem())
+        problems.append(self.link_key_problem())  # the signed personal links (shared with the catalogue)
         return problems
 
     def _contacts_keys_setting(self, *, raw: bool = False) -> str:
@@ -247,4 +249,5 @@ class NotificationsSettings(CommonSettings):
             contact_grace=timedelta(seconds=self.contact_grace_s),
             notice_max_age=timedelta(hours=self.notice_max_age_h),
             urgent_notice_max_age=timedelta(hours=self.urgent_notice_max_age_h),
+            tz=ZoneInfo(self.timezone),
         )

@@ -113,6 +113,16 @@ class NotificationPurpose(StrEnum):
     IMMERSION_REFUSED = "immersion_refused"
     IMMERSION_REMINDER = "immersion_reminder"
     URGENT_SHIFT = "urgent_shift"
+    APPLICATION_RECEIVED = "application_received"
+    """The recruiting contact receives an application."""
+    APPLICATION_REMINDER = "application_reminder"
+    """The one reminder to the recruiting contact, 5 working days after an unanswered application."""
+    APPLICATION_ANSWERED = "application_answered"
+    """The candidate is told the employer's answer."""
+    APPLICATION_CLOSED = "application_closed"
+    """The candidate is told an application ended unanswered or with its offer."""
+    LINK_RENEWED = "link_renewed"
+    """A fresh link in place of an expired one, asked from the expired link's page."""
 
 
 class SuppressionReason(StrEnum):

@@ -1,4 +1,5 @@
-"""HTTP API: the unsubscribe page and one-click endpoint (RFC 8058), and the inbound SMS webhook (STOP)."""
+"""HTTP API: the unsubscribe page and one-click endpoint (RFC 8058), the renewal of an expired personal
+link (`/liens/nouveau`), and the inbound SMS webhook (STOP)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ from markupsafe import escape
 from pydantic import SecretStr
 from starlette.responses import Response
 from vocation_shared.contracts.vocabulary import Channel, ConsentOrigin
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, LinkSigner, Verdict
 from vocation_shared.logs import get_logger
 
 from vocation_notifications.adapters.public_http import page, problem, wants_html
 from vocation_notifications.core.consent import is_stop_reply
 from vocation_notifications.core.throttle import FailureThrottle, retry_after
-from vocation_notifications.core.tokens import BadToken, verify_unsubscribe
-from vocation_notifications.ports import ConsentCommands as ConsentService
+from vocation_notifications.core.tokens import BadToken, read_unsubscribe
+from vocation_notifications.ports import PublicCommands
 
 log = get_logger(__name__)
 
-PUBLIC_PATHS = ("/desinscription", "/sms/inbound")
+PUBLIC_PATHS = ("/desinscription", "/liens/nouveau", "/sms/inbound")
 """The endpoints anyone on the Internet reaches: bounded bodies, throttled failures."""
 
 _PHONE_FIELDS = ("from", "msisdn", "sender", "phoneNumber", "phone")
@@ -77,18 +79,31 @@ def _inbound_token(request: Request) -> str:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
+RENEWAL_PAGE = (
+    "<p>Si ce lien était bien le vôtre et qu'il a expiré, un nouveau lien vous est envoyé par e-mail"
+    " dans quelques minutes (un seul par jour pour le même lien).</p>"
+    "<p>Vous ne recevez rien ? Le lien venait peut-être d'un autre message, ou il fonctionne encore :"
+    " ouvrez le message le plus récent que Vocation vous a envoyé.</p>"
+)
+"""The answer to every renewal request: it says nothing of the token (genuine, forged, valid)."""
+
+
 def api_router(
-    consent: ConsentService,
+    consent: PublicCommands,
     signing_secrets: Sequence[str],
     inbound_token: SecretStr | None,
     throttle: FailureThrottle,
     monotonic: Callable[[], float] = time.monotonic,
+    *,
+    links: LinkSigner | None = None,
 ) -> APIRouter:
     """The public endpoints of the service.
 
     A client address that sent too many invalid links or inbound tokens gets 429 (with
-    `Retry-After`) until its bucket refills; valid requests are never charged.
+    `Retry-After`) until its bucket refills; valid requests are never charged. `links`: the
+    deployment's link signer (None: the development key's, for tests).
     """
+    signer = links or LinkSigner([DEVELOPMENT_LINK_KEY])
     router = APIRouter()
     secrets = list(signing_secrets)
 
@@ -107,7 +122,7 @@ def api_router(
         if (refused := _throttled(request, html)) is not None:
             return refused
         try:
-            verify_unsubscribe(secrets, token)
+            read_unsubscribe(signer, secrets, token)
         except BadToken:
             _failed(request)
             return _bad_link(html)
@@ -129,7 +144,7 @@ def api_router(
             form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
             token = (form.get("token") or [""])[0]
         try:
-            candidate_id, channel = verify_unsubscribe(secrets, token)
+            candidate_id, channel = read_unsubscribe(signer, secrets, token)
         except BadToken:
             _failed(request)
             return _bad_link(html)
@@ -147,6 +162,35 @@ def api_router(
             )
         what = "d'e-mails" if channel is Channel.EMAIL else "de SMS"
         return page("Vous êtes désinscrit(e)", f"<p>Vous ne recevrez plus {what} de Vocation.</p>")
+
+    @router.post(
+        "/liens/nouveau", response_class=HTMLResponse, summary="Send a fresh link for an expired one"
+    )
+    async def renew_link(request: Request) -> Response:
+        """Form field `token` (the 410 page of an expired link posts it). A genuine expired token gets a
+        fresh link by email, to the candidate or, for an employer's answer, to the recruiting contact;
+        the page is the same whatever the token was. A forged token counts against the throttle."""
+        if (refused := _throttled(request, True)) is not None:
+            return refused
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+        token = (form.get("token") or [""])[0].strip()
+        checked = signer.verify(token)
+        if checked.verdict is Verdict.FORGED:
+            _failed(request)
+        elif checked.verdict is Verdict.EXPIRED and checked.link is not None:
+            try:
+                await consent.renew_link(checked.link)
+            except Exception:
+                log.exception("link_renewal.unavailable", action=str(checked.link.action))
+                return problem(
+                    503,
+                    "unavailable",
+                    "Envoi momentanément impossible",
+                    "Un incident nous empêche d'envoyer un nouveau lien. Merci de réessayer dans quelques minutes.",
+                    html=True,
+                    headers={"Retry-After": "60"},
+                )
+        return page("Demande de nouveau lien", RENEWAL_PAGE)
 
     @router.post("/sms/inbound", summary="Inbound SMS webhook: a STOP reply withdraws SMS consent")
     async def inbound_sms(request: Request) -> Response:

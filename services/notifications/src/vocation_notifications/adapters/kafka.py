@@ -13,6 +13,7 @@ from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.events import types_on
 from vocation_shared.contracts.topics import Topic
 from vocation_shared.kafka import EventConsumer
+from vocation_shared.kafka.consumer import BatchHandler
 
 from vocation_notifications.handlers import Handlers
 
@@ -22,6 +23,8 @@ CONSUMED = (
     Topic.IMMERSION_SLOTS,
     Topic.MATCHES,
     Topic.IMMERSION_BOOKINGS,
+    Topic.VACANCIES,
+    Topic.APPLICATIONS,
 )
 """The topics this service reads, each under its own consumer group (`Handlers.group`)."""
 
@@ -36,18 +39,15 @@ def subscribe(consumer: EventConsumer, handlers: Handlers, max_records: int = 50
         accepts=types_on(Topic.CANDIDATE_CONTACTS),
         max_records=max_records,
     )
-    consumer.subscribe_batch(
-        Topic.ESTABLISHMENTS,
-        group_id=handlers.group(Topic.ESTABLISHMENTS),
-        handle_batch=handlers.on_establishments,
-        max_records=max_records,
-    )
-    consumer.subscribe_batch(
-        Topic.IMMERSION_SLOTS,
-        group_id=handlers.group(Topic.IMMERSION_SLOTS),
-        handle_batch=handlers.on_slots,
-        max_records=max_records,
-    )
+    read_models: dict[Topic, BatchHandler] = {
+        Topic.ESTABLISHMENTS: handlers.on_establishments,
+        Topic.IMMERSION_SLOTS: handlers.on_slots,
+        Topic.VACANCIES: handlers.on_vacancies,
+    }
+    for topic, handle in read_models.items():
+        consumer.subscribe_batch(
+            topic, group_id=handlers.group(topic), handle_batch=handle, max_records=max_records
+        )
     consumer.subscribe_batch(
         Topic.MATCHES,
         group_id=handlers.group(Topic.MATCHES),
@@ -55,10 +55,21 @@ def subscribe(consumer: EventConsumer, handlers: Handlers, max_records: int = 50
         on_tombstone=handlers.on_matches_erased,
         max_records=max_records,
     )
-    consumer.subscribe_batch(
-        Topic.IMMERSION_BOOKINGS,
-        group_id=handlers.group(Topic.IMMERSION_BOOKINGS),
-        handle_batch=handlers.on_bookings,
-        accepts={ev.ImmersionBooked.TYPE, ev.ImmersionRefused.TYPE, ev.ImmersionCancelled.TYPE},
-        max_records=max_records,
-    )
+    facts: dict[Topic, tuple[BatchHandler, set[str]]] = {
+        Topic.IMMERSION_BOOKINGS: (
+            handlers.on_bookings,
+            {ev.ImmersionBooked.TYPE, ev.ImmersionRefused.TYPE, ev.ImmersionCancelled.TYPE},
+        ),
+        Topic.APPLICATIONS: (  # not `match.declined`, on the same topic: matching's to read
+            handlers.on_applications,
+            {ev.ApplicationSubmitted.TYPE, ev.ApplicationAnswered.TYPE, ev.ApplicationWithdrawn.TYPE},
+        ),
+    }
+    for topic, (handle, accepted) in facts.items():
+        consumer.subscribe_batch(
+            topic,
+            group_id=handlers.group(topic),
+            handle_batch=handle,
+            accepts=accepted,
+            max_records=max_records,
+        )

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from vocation_shared.contracts.vocabulary import Channel, DigestMode, NotificationPurpose, SuppressionReason
 
-from vocation_notifications.core.model import Contact, DueItem, RecipientKind
+from vocation_notifications.core.model import Contact, DueItem
 from vocation_notifications.core.policy import CAPPED_PURPOSES, Policy
 from vocation_notifications.core.schedule import next_digest_at
 
@@ -49,11 +49,12 @@ def decide(
     wins. A missing contact is waited for during `contact_grace` (events of other topics may
     lag), then the row is suppressed with `no_contact`; a booking message whose slot was not read
     yet waits for it as long, then goes without it. Hosts (professional addresses for
-    booking confirmations) need no consent. SMS outside the window are deferred to its next
+    booking confirmations) and recruiting contacts
+    (applications: a professional's mailbox, like a tutor's) need no consent. SMS outside the window are deferred to its next
     opening; urgent shifts use the urgent window when the candidate explicitly agreed to it.
     Caps count what was sent in the local day for capped purposes only.
     """
-    if item.recipient_kind is RecipientKind.ESTABLISHMENT:
+    if item.recipient_kind.professional:
         if host_address is None:
             return _wait_or(item, now, policy, SuppressionReason.NO_CONTACT)
     elif contact is None:

@@ -19,10 +19,17 @@ from vocation_notifications.core.policy import SLOT_PURPOSES
 
 
 class RecipientKind(StrEnum):
-    """Who receives a notification: a candidate (consent applies) or a host establishment's tutor."""
+    """Who receives a notification: a candidate (consent applies), a host establishment's tutor, or
+    the recruiting contact of a vacancy (recipient id = the vacancy id; a professional address)."""
 
     CANDIDATE = "candidate"
     ESTABLISHMENT = "establishment"
+    RECRUITER = "recruiter"
+
+    @property
+    def professional(self) -> bool:
+        """A professional address (no consent, no unsubscribe link, no cap)."""
+        return self is not RecipientKind.CANDIDATE
 
 
 class OutboxState(StrEnum):

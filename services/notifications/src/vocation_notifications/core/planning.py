@@ -28,7 +28,7 @@ def candidate_channels(contact: Contact | None) -> tuple[list[Channel], bool]:
     return consented, not consented
 
 
-def _for_candidate(
+def for_candidate(
     contact: Contact | None,
     candidate_id: str,
     purpose: NotificationPurpose,
@@ -40,6 +40,7 @@ def _for_candidate(
     held: bool = False,
     critical: bool = False,
 ) -> list[PlannedNotification]:
+    """One row per channel the candidate consented to; one suppressed row (`no_consent`) when none."""
     channels, none_consented = candidate_channels(contact)
     if none_consented:
         # Visible, not silent: one suppressed row says why nothing goes out.
@@ -104,7 +105,7 @@ def plan_match(
     """
     daily = contact is not None and contact.digest is DigestMode.DAILY and not match.urgent
     not_before = next_digest_at(now, policy.digest_at, policy.tz) if daily else now
-    return _for_candidate(
+    return for_candidate(
         contact,
         match.candidate_id,
         NotificationPurpose.URGENT_SHIFT if match.urgent else NotificationPurpose.MATCH,
@@ -149,7 +150,7 @@ def plan_booking(
     event's time, so a redelivery plans the same) and the immersion has not started yet.
     """
     payload = booking_payload(booked, slot)
-    rows = _for_candidate(
+    rows = for_candidate(
         contact,
         booked.candidate_id,
         NotificationPurpose.IMMERSION_BOOKED,
@@ -173,7 +174,7 @@ def plan_booking(
     remind = reminder_at(booked.start_date, policy.reminder_at, policy.tz)
     starts = local_datetime(booked.start_date, time(0, 0), policy.tz)
     if booked_at < remind and now < starts:
-        rows += _for_candidate(
+        rows += for_candidate(
             contact,
             booked.candidate_id,
             NotificationPurpose.IMMERSION_REMINDER,
@@ -193,7 +194,7 @@ def plan_refusal(
     payload = booking_payload(refused, slot)
     payload["reason"] = str(refused.reason)
     payload["message"] = refused.message
-    return _for_candidate(
+    return for_candidate(
         contact,
         refused.candidate_id,
         NotificationPurpose.IMMERSION_REFUSED,

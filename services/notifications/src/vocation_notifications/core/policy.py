@@ -27,6 +27,17 @@ SLOT_PURPOSES = frozenset(
 missing contact, for a slot the service has not read yet (another topic, which may lag)."""
 
 
+GUEST_PURPOSES = frozenset(
+    {
+        NotificationPurpose.IMMERSION_BOOKED_HOST,
+        NotificationPurpose.APPLICATION_RECEIVED,
+        NotificationPurpose.APPLICATION_REMINDER,
+    }
+)
+"""Purposes of a professional's message about a candidate (`payload.candidate_id`): it names them by
+their first name, and an application's shows the email or phone they chose to share."""
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """Sending rules of a deployment."""

@@ -50,6 +50,8 @@ _FRENCH_TO_GSM7 = {
     "\u202f": " ",
 }
 
+MIN_WORDS = 50
+"""The fewest characters of words an SMS keeps before it takes a second segment."""
 SINGLE_GSM7 = 160
 MULTI_GSM7 = 153
 SINGLE_UCS2 = 70
@@ -100,7 +102,8 @@ def fit(body: str, tail: str) -> str:
 
     French characters are transliterated to GSM-7. When the whole is too long for one
     segment, the body is cut on a word boundary and ends with "..."; the tail is never
-    cut. Text that stays outside GSM-7 (another script) is kept whole, in UCS-2 segments.
+    cut. When the tail leaves fewer than `MIN_WORDS` characters to the body in one segment, the
+    SMS may take two segments (the body cut to fit them). Text that stays outside GSM-7 (another script) is kept whole, in UCS-2 segments.
     """
     body = to_gsm7_friendly(body.strip())
     tail = to_gsm7_friendly(tail.strip())
@@ -109,6 +112,11 @@ def fit(body: str, tail: str) -> str:
     if size.segments == 1 or size.encoding is SmsEncoding.UCS2:
         return whole
     room = SINGLE_GSM7 - size_of(tail).units - 1 - 3
+    if room < MIN_WORDS:
+        # A long link (a personal link whose ids are not UUIDs) would leave the words nothing to say.
+        if size.units <= 2 * MULTI_GSM7:
+            return whole
+        room = 2 * MULTI_GSM7 - size_of(tail).units - 1 - 3
     if room <= 0:
         return whole
     cut = body

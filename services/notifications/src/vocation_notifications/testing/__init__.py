@@ -21,15 +21,21 @@ from vocation_notifications.testing.fakes import (
 )
 from vocation_notifications.testing.harness import (
     MORNING,
+    RECRUITER,
     TEST_CONTACTS_KEYS,
     Harness,
+    answered,
+    application_withdrawn,
     contact,
     eventually,
     match,
+    personal_links,
     phone_of,
     read_events,
     read_values,
     settings_for_tests,
+    submitted,
+    vacancy,
     withdrawal,
 )
 from vocation_notifications.testing.loopback import (
@@ -45,6 +51,7 @@ from vocation_notifications.testing.loopback import (
 
 __all__ = [
     "MORNING",
+    "RECRUITER",
     "TEST_CONTACTS_KEYS",
     "FakeClock",
     "FakeContacts",
@@ -65,16 +72,21 @@ __all__ = [
     "SmsProviderStub",
     "SmtpSink",
     "StubSms",
+    "answered",
+    "application_withdrawn",
     "contact",
     "email_events_app",
     "eventually",
     "free_port",
     "match",
+    "personal_links",
     "phone_of",
     "read_events",
     "read_values",
     "settings_for_tests",
     "sms_provider",
     "smtp_server",
+    "submitted",
+    "vacancy",
     "withdrawal",
 ]

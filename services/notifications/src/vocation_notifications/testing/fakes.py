@@ -26,6 +26,7 @@ from vocation_shared.pseudonyms import PREFIX as PSEUDONYM_PREFIX
 from vocation_shared.pseudonyms import Pseudonymizer
 from vocation_shared.testing.transaction import FakeTransaction
 
+from vocation_notifications.core.applications import departement_of, recruiting_columns, shared_contact
 from vocation_notifications.core.consent import ConsentMark, Suppression, merge_marks
 from vocation_notifications.core.digest import Digest, HeldRow
 from vocation_notifications.core.model import (
@@ -35,7 +36,7 @@ from vocation_notifications.core.model import (
     PlannedNotification,
     RecipientKind,
 )
-from vocation_notifications.core.policy import SLOT_PURPOSES
+from vocation_notifications.core.policy import GUEST_PURPOSES, SLOT_PURPOSES
 from vocation_notifications.ports import DeliveryError, EmailMessage, Receipt, SmsMessage
 
 
@@ -68,6 +69,7 @@ class FakeDatabase:
     suppressions: dict[tuple[str, Channel], Suppression] = field(default_factory=dict)
     establishments: dict[str, dict[str, Any]] = field(default_factory=dict)
     slots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vacancies: dict[str, dict[str, Any]] = field(default_factory=dict)
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Outbox rows by id (a str uuid), with the table's columns."""
     queued: list[tuple[int, QueuedFact]] = field(default_factory=list)
@@ -199,36 +201,60 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
 
+def _offer_columns(data: p.Vacancy | p.ImmersionSlot) -> dict[str, Any]:
+    """What the snapshots keep of any offer: its site, title, commune and version."""
+    return {
+        "establishment_id": data.establishment.id,
+        "establishment_name": data.establishment.name,
+        "title": data.title,
+        "commune_insee": data.commune_insee,
+        "version": data.version,
+    }
+
+
 class FakeSnapshots:
     """The `Snapshots` port in memory."""
 
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
 
+    @staticmethod
+    def _newest(table: dict[str, dict[str, Any]], entity_id: str, row: dict[str, Any]) -> None:
+        """Keep `row` unless a newer version is stored (equal wins), as the SQL's upserts."""
+        stored = table.get(entity_id)
+        if stored is None or stored["version"] <= row["version"]:
+            table[entity_id] = row
+
     async def save_establishment(self, data: p.Establishment) -> None:
-        stored = self._db.establishments.get(data.id)
-        if stored is None or stored["version"] <= data.version:
-            email = data.immersion_contact_email
-            self._db.establishments[data.id] = {
-                "name": data.name,
-                "commune_insee": data.commune_insee,
-                "address": data.address,
-                "tutor_email": str(email) if email else None,
-                "version": data.version,
-            }
+        email = data.immersion_contact_email
+        row = {
+            "name": data.name,
+            "commune_insee": data.commune_insee,
+            "address": data.address,
+            "tutor_email": str(email) if email else None,
+            "recruiting": recruiting_columns(data.recruiting_contact),
+            "version": data.version,
+        }
+        self._newest(self._db.establishments, data.id, row)
+
+    async def save_vacancy(self, data: p.Vacancy) -> None:
+        row = {
+            **_offer_columns(data),
+            "application_url": str(data.application_url) if data.application_url else None,
+            "recruiting": recruiting_columns(data.recruiting_contact),
+        }
+        self._newest(self._db.vacancies, data.id, row)
+
+    async def vacancy_departement(self, vacancy_id: str) -> str | None:
+        vacancy = self._db.vacancies.get(vacancy_id)
+        if vacancy is None:
+            return None
+        site = self._db.establishments.get(vacancy["establishment_id"])
+        return departement_of(site.get("commune_insee") if site else vacancy["commune_insee"])
 
     async def save_slot(self, data: p.ImmersionSlot) -> None:
-        stored = self._db.slots.get(data.id)
-        if stored is None or stored["version"] <= data.version:
-            self._db.slots[data.id] = {
-                "establishment_id": data.establishment.id,
-                "establishment_name": data.establishment.name,
-                "title": data.title,
-                "rome_code": data.rome_code,
-                "commune_insee": data.commune_insee,
-                "tutor_name": data.tutor_name,
-                "version": data.version,
-            }
+        row = {**_offer_columns(data), "rome_code": data.rome_code, "tutor_name": data.tutor_name}
+        self._newest(self._db.slots, data.id, row)
 
     async def slot_snapshot(self, slot_id: str, places_left: int | None) -> dict[str, Any] | None:
         slot = self._db.slots.get(slot_id)
@@ -368,13 +394,40 @@ class FakeOutbox:
         )[:limit]
         return [self._row(r) for r in due]
 
+    def _recruiter(self, offer_id: str) -> tuple[str | None, str | None, str | None] | None:
+        """The vacancy's recruiting contact, else its site's (as the SQL's lateral join)."""
+        vacancy = self._db.vacancies.get(offer_id)
+        if vacancy is None:
+            return None
+        site = self._db.establishments.get(vacancy["establishment_id"])
+        for columns in (vacancy["recruiting"], site.get("recruiting") if site else None):
+            if columns is not None and columns[1] is not None:
+                name, email, phone = columns
+                return name, email, phone
+        return None
+
     def _row(self, r: dict[str, Any]) -> OutboxRow:
         candidate = r["recipient_kind"] == "candidate"
-        host = None if candidate else self._db.establishments.get(r["recipient_id"])
+        host = (
+            self._db.establishments.get(r["recipient_id"]) if r["recipient_kind"] == "establishment" else None
+        )
         guest = None
-        if r["purpose"] == "immersion_booked_host":
+        if NotificationPurpose(r["purpose"]) in GUEST_PURPOSES:
             guest = self._db.contacts.get(str(r["payload"].get("candidate_id")))
         payload = r["payload"]
+        offer_id = str(payload.get("offer_id", ""))
+        vacancy = self._db.vacancies.get(offer_id)
+        if vacancy is not None:
+            shown = ("title", "establishment_name", "commune_insee", "application_url")
+            payload = {**payload, "vacancy": {k: vacancy[k] for k in shown}}
+        recruiter = self._recruiter(offer_id)
+        if recruiter is not None:
+            payload = {**payload, "recruiter": dict(zip(("name", "email", "phone"), recruiter, strict=True))}
+        if guest is not None:
+            payload = {**payload, "shared_contact": shared_contact(payload, guest)}
+        address = host["tutor_email"] if host else None
+        if r["recipient_kind"] == "recruiter":
+            address = recruiter[1] if recruiter else None
         slot_id = payload.get("slot_id")
         if (
             NotificationPurpose(r["purpose"]) in SLOT_PURPOSES
@@ -398,7 +451,7 @@ class FakeOutbox:
             attempts=r["attempts"],
             created_at=r["created_at"],
             contact=self._db.contacts.get(r["recipient_id"]) if candidate else None,
-            host_address=host["tutor_email"] if host else None,
+            host_address=address,
             attempt_id=r["attempt_id"],
             guest_first_name=guest.first_name if guest else None,
         )
@@ -455,7 +508,7 @@ class FakeOutbox:
                 and r["state"] == "pending"
                 and r["attempts"] == 0
                 and r["not_before"] > now
-                and r["purpose"] != "immersion_reminder"
+                and r["purpose"] not in ("immersion_reminder", "application_reminder")
             ):
                 r["not_before"] = now
                 woken += 1
@@ -514,13 +567,18 @@ class FakeOutbox:
         self._db.calls.append("erase")
         refs = []
         for r in self._db.outbox.values():
-            mine = r["recipient_id"] == candidate_id and r["recipient_kind"] == "candidate"
+            mine = (r["recipient_id"] == candidate_id and r["recipient_kind"] == "candidate") or (
+                r["recipient_kind"] == "recruiter" and r["payload"].get("candidate_id") == candidate_id
+            )
             if mine and r["state"] in ("pending", "held", "sending"):
                 r.update(state="suppressed", why="erased", lease_until=None)
                 refs.append(_ref(r, SuppressionReason.ERASED))
         return refs
 
     async def keep_under_pseudonym(self, candidate_id: str, pseudonyms: Pseudonymizer) -> int:
+        for r in self._db.outbox.values():
+            if r["recipient_kind"] == "recruiter" and r["payload"].get("candidate_id") == candidate_id:
+                r.update(payload={}, related_id=None)
         mine = [
             r
             for r in self._db.outbox.values()

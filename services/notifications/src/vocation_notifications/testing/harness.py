@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.codec import parse_event
 from vocation_shared.contracts.events import AnyEvent
 from vocation_shared.contracts.producers import Service
+from vocation_shared.contracts.vocabulary import ApplicationWithdrawalReason
 from vocation_shared.kafka import EventPublisher
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, Link, LinkSigner
 from vocation_shared.testing import samples
 
 from vocation_notifications.app import NotificationsService
@@ -202,6 +205,65 @@ def withdrawal(
     values.update(fields)
     data = p.MatchWithdrawn.model_validate(values)
     return ev.MatchWithdrawn.build(data, source=Service.MATCHING.source, id=event_id)
+
+
+PERSONAL_LINK = re.compile(r"https?://[^/\s\"]+/l/([A-Za-z0-9_-]+)")
+DEVELOPMENT_LINKS = LinkSigner([DEVELOPMENT_LINK_KEY])
+
+
+def personal_links(text: str) -> list[Link]:
+    """The personal links of a message (`{site}/l/{token}`), each checked valid under the development
+    link key, in order (a message's text or HTML)."""
+    found = []
+    for token in PERSONAL_LINK.findall(text):
+        checked = DEVELOPMENT_LINKS.verify(token)
+        if not checked.valid or checked.link is None:
+            raise AssertionError(f"not a valid personal link: {token} ({checked.verdict})")
+        found.append(checked.link)
+    return found
+
+
+RECRUITER = {"name": "Claire Recruteuse", "email": "recrutement@ehpad-tilleuls.fr", "phone": "+33474000000"}
+"""The sample vacancy's recruiting contact (a professional's)."""
+
+
+def vacancy(offer_id: str, **fields: Any) -> ev.VacancyPosted:
+    """The sample aide-soignant vacancy at Bourg-en-Bresse under `offer_id`, with a recruiting contact."""
+    values = samples.vacancy(id=offer_id, recruiting_contact=RECRUITER)
+    values.update(fields)
+    return ev.VacancyPosted.build(p.Vacancy.model_validate(values), source="urn:partner:test")
+
+
+def _pair(candidate_id: str, offer_id: str, sample: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A sample fact's data for this candidate and offer (their application id), then `fields`."""
+    pair = {"application_id": p.application_id_of(candidate_id, offer_id), "candidate_id": candidate_id}
+    return {**sample, **pair, "offer_id": offer_id, **fields}
+
+
+def submitted(candidate_id: str, offer_id: str, **fields: Any) -> ev.ApplicationSubmitted:
+    """The candidate applies to the offer (sharing their email, not their phone, by default)."""
+    values = _pair(candidate_id, offer_id, samples.application_submitted(match_id=None), fields)
+    data = p.ApplicationSubmitted.model_validate(values)
+    return ev.ApplicationSubmitted.build(data, source=Service.CATALOGUE.source)
+
+
+def answered(candidate_id: str, offer_id: str, answer: str, **fields: Any) -> ev.ApplicationAnswered:
+    """The employer's answer to the candidate's application."""
+    values = _pair(candidate_id, offer_id, samples.application_answered(answer=answer), fields)
+    data = p.ApplicationAnswered.model_validate(values)
+    return ev.ApplicationAnswered.build(data, source=Service.CATALOGUE.source)
+
+
+def application_withdrawn(candidate_id: str, offer_id: str, reason: str) -> ev.ApplicationWithdrawn:
+    """The application ended without an answer, for `reason`."""
+    data = p.ApplicationWithdrawn(
+        application_id=p.application_id_of(candidate_id, offer_id),
+        candidate_id=candidate_id,
+        offer_id=offer_id,
+        reason=ApplicationWithdrawalReason(reason),
+        withdrawn_at=datetime(2026, 12, 17, 10, 0, tzinfo=UTC),
+    )
+    return ev.ApplicationWithdrawn.build(data, source=Service.CATALOGUE.source)
 
 
 async def _partitions_of(bootstrap: str, topic: str) -> set[int]:

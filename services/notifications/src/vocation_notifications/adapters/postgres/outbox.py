@@ -21,7 +21,7 @@ from vocation_notifications.core.model import (
     PlannedNotification,
     RecipientKind,
 )
-from vocation_notifications.core.policy import SLOT_PURPOSES
+from vocation_notifications.core.policy import GUEST_PURPOSES, SLOT_PURPOSES
 
 FINISHED_NOTIFICATIONS = Expiry(
     "outbox", "created_at", "state IN ('sent', 'failed', 'suppressed', 'digested')"
@@ -234,7 +234,12 @@ class PostgresOutbox:
                    c.email AS c_email, c.phone AS c_phone, c.channels AS c_channels, c.digest AS c_digest,
                    c.urgent_shift_sms AS c_urgent_shift_sms, c.first_name AS c_first_name,
                    c.language AS c_language, c.version AS c_version,
-                   e.tutor_email, g.first_name AS guest_first_name,
+                   CASE WHEN o.recipient_kind = 'recruiter' THEN r.recruiting_email ELSE e.tutor_email END
+                       AS tutor_email,
+                   g.first_name AS guest_first_name, g.email AS guest_email, g.phone AS guest_phone,
+                   v.title AS v_title, v.establishment_name AS v_establishment_name,
+                   v.commune_insee AS v_commune_insee, v.application_url AS v_application_url,
+                   r.recruiting_name AS r_name, r.recruiting_email AS r_email, r.recruiting_phone AS r_phone,
                    s.title AS s_title, s.establishment_name AS s_establishment_name,
                    s.commune_insee AS s_commune_insee, s.tutor_name AS s_tutor_name,
                    s.rome_code AS s_rome_code, se.address AS s_address
@@ -242,7 +247,17 @@ class PostgresOutbox:
             LEFT JOIN contacts c ON o.recipient_kind = 'candidate' AND c.candidate_id = o.recipient_id
             LEFT JOIN establishments e ON o.recipient_kind = 'establishment' AND e.id = o.recipient_id
             LEFT JOIN contacts g
-                   ON o.purpose = 'immersion_booked_host' AND g.candidate_id = o.payload ->> 'candidate_id'
+                   ON o.purpose = ANY($4::text[]) AND g.candidate_id = o.payload ->> 'candidate_id'
+            LEFT JOIN vacancies v ON v.id = o.payload ->> 'offer_id'
+            -- The vacancy's recruiting contact overrides its site's, as a whole.
+            LEFT JOIN LATERAL (
+                SELECT x.recruiting_name, x.recruiting_email, x.recruiting_phone
+                FROM (SELECT v.recruiting_name, v.recruiting_email, v.recruiting_phone, 1 AS rank
+                      UNION ALL
+                      SELECT ve.recruiting_name, ve.recruiting_email, ve.recruiting_phone, 2
+                      FROM establishments ve WHERE ve.id = v.establishment_id) AS x
+                WHERE x.recruiting_email IS NOT NULL ORDER BY x.rank LIMIT 1
+            ) AS r ON v.id IS NOT NULL
             LEFT JOIN immersion_slots s
                    ON o.purpose = ANY($3::text[]) AND NOT (o.payload ? 'slot') AND s.id = o.payload ->> 'slot_id'
             LEFT JOIN establishments se ON se.id = s.establishment_id
@@ -254,6 +269,7 @@ class PostgresOutbox:
             now,
             limit,
             sorted(str(purpose) for purpose in SLOT_PURPOSES),
+            sorted(str(purpose) for purpose in GUEST_PURPOSES),
         )
         return [row_of(r, self._cipher) for r in records]
 
@@ -330,7 +346,7 @@ class PostgresOutbox:
             """
             UPDATE outbox SET not_before = $3
             WHERE recipient_id = ANY($1::text[]) AND recipient_kind = $2 AND state = 'pending' AND attempts = 0
-              AND not_before > $3 AND purpose <> 'immersion_reminder'
+              AND not_before > $3 AND purpose NOT IN ('immersion_reminder', 'application_reminder')
             """,
             sorted(set(recipient_ids)),
             str(kind),
@@ -420,7 +436,9 @@ class PostgresOutbox:
         records = await self._conn.fetch(
             """
             UPDATE outbox SET state = 'suppressed', why = 'erased', lease_until = NULL
-            WHERE recipient_id = $1 AND recipient_kind = 'candidate' AND state IN ('pending', 'held', 'sending')
+            WHERE state IN ('pending', 'held', 'sending')
+              AND ((recipient_id = $1 AND recipient_kind = 'candidate')
+                   OR (recipient_kind = 'recruiter' AND payload ->> 'candidate_id' = $1))
             RETURNING id, recipient_id, channel, purpose, about_id
             """,
             candidate_id,
@@ -434,6 +452,15 @@ class PostgresOutbox:
         earlier erasure already kept under the pseudonym (the same notification planned again
         since) is deleted instead.
         """
+        # The recruiters' rows about the candidate's applications: their key (vacancy, purpose,
+        # application) stays, so that a replay finds them and sends nothing; what they said goes.
+        await self._conn.execute(
+            """
+            UPDATE outbox SET payload = '{}'::jsonb, related_id = NULL
+            WHERE recipient_kind = 'recruiter' AND payload ->> 'candidate_id' = $1
+            """,
+            candidate_id,
+        )
         rows = await self._conn.fetch(
             "SELECT id, related_id FROM outbox WHERE recipient_id = $1 AND recipient_kind = 'candidate'",
             candidate_id,

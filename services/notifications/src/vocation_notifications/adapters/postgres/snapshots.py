@@ -1,4 +1,5 @@
-"""What this service keeps of establishments and immersion slots: the `establishments` and `immersion_slots` tables."""
+"""What this service keeps of establishments, vacancies and immersion slots (`establishments`,
+`vacancies`, `immersion_slots`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncpg
 from vocation_shared.contracts import payloads as p
 
 from vocation_notifications.adapters.postgres.rows import slot_snapshot as slot_snapshot_of
+from vocation_notifications.core.applications import departement_of, recruiting_columns
 
 
 class PostgresSnapshots:
@@ -17,12 +19,14 @@ class PostgresSnapshots:
         self._conn = conn
 
     async def save_establishment(self, data: p.Establishment) -> None:
-        """Keep an establishment's name and tutor address (newest version wins)."""
+        """Keep an establishment's name, tutor address and recruiting contact (newest version wins)."""
         await self._conn.execute(
             """
-            INSERT INTO establishments (id, name, commune_insee, address, tutor_email, version)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (id) DO UPDATE SET name = $2, commune_insee = $3, address = $4, tutor_email = $5, version = $6
+            INSERT INTO establishments (id, name, commune_insee, address, tutor_email, version,
+                                        recruiting_name, recruiting_email, recruiting_phone)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (id) DO UPDATE SET name = $2, commune_insee = $3, address = $4, tutor_email = $5,
+                version = $6, recruiting_name = $7, recruiting_email = $8, recruiting_phone = $9
             WHERE establishments.version <= $6
             """,
             data.id,
@@ -31,7 +35,41 @@ class PostgresSnapshots:
             data.address,
             str(data.immersion_contact_email) if data.immersion_contact_email else None,
             data.version,
+            *recruiting_columns(data.recruiting_contact),
         )
+
+    async def save_vacancy(self, data: p.Vacancy) -> None:
+        """Keep what an application's messages show of a vacancy (newest version wins)."""
+        await self._conn.execute(
+            """
+            INSERT INTO vacancies (id, establishment_id, establishment_name, title, commune_insee,
+                                   application_url, version, recruiting_name, recruiting_email, recruiting_phone)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (id) DO UPDATE SET establishment_id = $2, establishment_name = $3, title = $4,
+                commune_insee = $5, application_url = $6, version = $7, recruiting_name = $8,
+                recruiting_email = $9, recruiting_phone = $10
+            WHERE vacancies.version <= $7
+            """,
+            data.id,
+            data.establishment.id,
+            data.establishment.name,
+            data.title,
+            data.commune_insee,
+            str(data.application_url) if data.application_url else None,
+            data.version,
+            *recruiting_columns(data.recruiting_contact),
+        )
+
+    async def vacancy_departement(self, vacancy_id: str) -> str | None:
+        """The département of a vacancy's establishment (else of the vacancy's commune), if known."""
+        commune: str | None = await self._conn.fetchval(
+            """
+            SELECT coalesce(e.commune_insee, v.commune_insee)
+            FROM vacancies v LEFT JOIN establishments e ON e.id = v.establishment_id WHERE v.id = $1
+            """,
+            vacancy_id,
+        )
+        return departement_of(commune)
 
     async def save_slot(self, data: p.ImmersionSlot) -> None:
         """Keep an immersion slot's essentials (newest version wins)."""
