@@ -27,6 +27,13 @@ match-found's Kafka timestamp (written by matching), and the notification servic
 (`created_at`: stored by its consumer, `claimed_at`: taken by the delivery worker), joined with
 the email through its `X-Vocation-Notification-Id` header.
 
+« Je suis intéressé(e) », clicked under that load: a few of the matched candidates confirm their
+interest on the catalogue's page (`POST /l/{token}`, the link signed with the development key the
+platform runs on) 5 s after their offer was posted, `clicks_per_s` a second (2 in the full mode);
+each click's time runs from the request to the SMTP server's acceptance of the recruiting
+contact's email (`application_received`), joined through the same header. Bar (issue 14): p99 ≤
+2 s, next to its peer, the match emails of the same run.
+
 Per-person caps are raised for the run (matching's per-candidate daily cap, notifications' daily
 email cap): a city's candidates receive many offers in one minute. Modes: full (`make bench`,
 100,000 candidates, 60 s), `--quick` (10,000 candidates, 20 s), or `--candidates/--duration/--rate`;
@@ -75,7 +82,7 @@ from vocation_matching.core.model import Candidate, candidate_from_profile, offe
 from vocation_matching.settings import MatchingSettings
 from vocation_shared.contracts import payloads as p
 from vocation_shared.contracts.vocabulary import CandidateKind
-from vocation_shared.links import DEVELOPMENT_LINK_KEY, LinkSigner
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, Action, LinkSigner
 from vocation_shared.reference import preload
 from vocation_shared.testing import samples
 
@@ -89,11 +96,16 @@ REGISTER_CONCURRENCY = 2
 LAG_SAMPLE_S = 5.0
 BAR_P50_MS = 150.0
 BAR_P99_MS = 1000.0
+BAR_CLICK_P99_MS = 2000.0
+CLICK_AFTER_S = 5.0
+CLICK_FORM = {"message": "Disponible rapidement, je serais ravie d'en parler.", "partager_email": "oui"}
 PARIS = ZoneInfo("Europe/Paris")
 OFFER_LINK = re.compile(r"/l/([A-Za-z0-9_-]+)")
 """A match email's personal links (signed under the development link key: the services run in
 development mode); the first is « Voir l'offre », whose target is the offer."""
 LINKS = LinkSigner([DEVELOPMENT_LINK_KEY])
+EMPLOYER_PURPOSE = "application_received"
+"""The notifications outbox's purpose of the recruiting contact's email (`NotificationPurpose`)."""
 RESULTS = Path(__file__).resolve().parent.parent / ".run"
 
 
@@ -116,6 +128,8 @@ class Mode:
     drain_limit_s: float = 300.0
     smtp: str = "lean"
     """`lean`: a recording SMTP server (aiosmtpd, no parsing); `mailbox`: the development mailbox."""
+    clicks_per_s: float = 2.0
+    """« Je suis intéressé(e) » confirmed per second while posting (0: none)."""
 
 
 FULL = Mode("full", 100_000, 60.0, drain_limit_s=600.0)
@@ -209,6 +223,10 @@ def _vacancy_payload(offer: Any, offer_id: str, shift: timedelta) -> dict[str, A
         "housing_offered": offer.housing_offered,
         "posts": 1,
         "commune_insee": offer.commune_insee,
+        "recruiting_contact": {
+            "name": "Service Recrutement",
+            "email": f"recrutement.{offer_id}@employeurs.example.org",
+        },
         "status": "open",
         "version": 1,
     }
@@ -221,6 +239,8 @@ class Scenario:
     candidates: list[dict[str, Any]]
     offers: list[dict[str, Any]]
     expected_matches: list[int]
+    best_candidate: list[str]
+    """For each offer, the id of its best match (who clicks « Je suis intéressé(e) »)."""
     offers_drawn: int
     prepare_s: float
 
@@ -243,28 +263,32 @@ def prepare(mode: Mode, run: str, today: date, top: int, min_score: int) -> Scen
     needed = int(mode.duration_s * mode.offers_per_s)
     offers: list[dict[str, Any]] = []
     expected: list[int] = []
-    best: list[tuple[int, dict[str, Any]]] = []
+    first: list[str] = []
+    best: list[tuple[int, dict[str, Any], str]] = []
     tried = 0
     while len(offers) < needed and tried < needed * 40:
         for offer in population.offers(200):
             tried += 1
             data = _vacancy_payload(offer, f"{run}-o{tried:05d}", shift)
-            found = len(
-                index.match_offer(offer_from_vacancy(p.Vacancy.model_validate(data)), today, top, min_score)
+            matched = index.match_offer(
+                offer_from_vacancy(p.Vacancy.model_validate(data)), today, top, min_score
             )
+            found, who = len(matched), matched[0].candidate_id if matched else ""
             if found >= top:
                 offers.append(data)
                 expected.append(found)
+                first.append(who)
             else:
-                best.append((found, data))
+                best.append((found, data, who))
             if len(offers) >= needed:
                 break
     if len(offers) < needed:  # a small population: complete with the best of the rest
         best.sort(key=lambda item: -item[0])
-        for found, data in best[: needed - len(offers)]:
+        for found, data, who in best[: needed - len(offers)]:
             offers.append(data)
             expected.append(found)
-    return Scenario(payloads, offers, expected, tried, time.perf_counter() - started)
+            first.append(who)
+    return Scenario(payloads, offers, expected, first, tried, time.perf_counter() - started)
 
 
 # --- the SMTP server ---------------------------------------------------------------------------
@@ -494,10 +518,22 @@ class Posted:
 
 
 @dataclass
+class Click:
+    """One « Je suis intéressé(e) » confirmed: for whom, which offer, when, and the page's answer."""
+
+    candidate_id: str
+    offer_id: str
+    requested_at: float
+    answered_at: float = float("nan")
+    status: int = 0
+
+
+@dataclass
 class RunLog:
     """What the run recorded as it went."""
 
     posted: list[Posted] = field(default_factory=list)
+    clicks: list[Click] = field(default_factory=list)
     lag_samples: list[tuple[float, dict[str, dict[str, int]]]] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     machine_busy: float = float("nan")
@@ -616,6 +652,40 @@ async def post_offers(base_url: str, key: str, offers: list[dict[str, Any]], mod
         log.posting_ended = time.time()
 
 
+async def click_interested(
+    catalogue_url: str, scenario: Scenario, mode: Mode, log: RunLog, started: float
+) -> None:
+    """Confirm « Je suis intéressé(e) » for the best match of every n-th offer, `CLICK_AFTER_S` after it was posted.
+
+    `started` is the posting's start (perf_counter), the offers going out every 1/`offers_per_s`.
+    """
+    if mode.clicks_per_s <= 0:
+        return
+    every = max(1, round(mode.offers_per_s / mode.clicks_per_s))
+    chosen = [
+        (k, offer["id"], scenario.best_candidate[k])
+        for k, offer in enumerate(scenario.offers)
+        if k % every == 0 and scenario.best_candidate[k]
+    ]
+    async with httpx.AsyncClient(base_url=catalogue_url, timeout=60) as client:
+
+        async def one(candidate_id: str, offer_id: str) -> None:
+            token = LINKS.sign(Action.INTERESTED, candidate_id, offer_id)
+            click = Click(candidate_id, offer_id, time.time())
+            log.clicks.append(click)
+            response = await client.post(f"/l/{token}", data=CLICK_FORM)
+            click.answered_at = time.time()
+            click.status = response.status_code
+
+        tasks = []
+        for k, offer_id, candidate_id in chosen:
+            delay = started + k / mode.offers_per_s + CLICK_AFTER_S - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(candidate_id, offer_id)))
+        await asyncio.gather(*tasks)
+
+
 async def sample_lag(lag: LagReader, log: RunLog, stop: asyncio.Event) -> None:
     """Every `LAG_SAMPLE_S`, the lag of every group, until `stop`."""
     while not stop.is_set():
@@ -668,13 +738,15 @@ async def fetch_mailbox(mailbox_url: str) -> list[dict[str, Any]]:
                 )
 
 
-async def outbox_rows(dsn: str) -> dict[str, dict[str, Any]]:
-    """The notification service's outbox rows about matches, by notification id."""
+async def outbox_rows(dsn: str, purpose: str = "match") -> dict[str, dict[str, Any]]:
+    """The notification service's outbox rows of one purpose (matches by default), by notification id."""
     connection = await asyncpg.connect(dsn)
     try:
         rows = await connection.fetch(
-            "SELECT id::text AS id, recipient_id, about_id, state, created_at, claimed_at, sent_at"
-            " FROM outbox WHERE purpose = 'match'"
+            "SELECT id::text AS id, recipient_id, about_id, state, created_at, claimed_at, sent_at,"
+            " payload ->> 'candidate_id' AS candidate_id, payload ->> 'offer_id' AS offer_id"
+            " FROM outbox WHERE purpose = $1",
+            purpose,
         )
     finally:
         await connection.close()
@@ -842,6 +914,38 @@ def figures(
     }
 
 
+def click_figures(
+    log: RunLog, emails: list[dict[str, Any]], applications: dict[str, dict[str, Any]]
+) -> dict[str, object]:
+    """Click on « Je suis intéressé(e) » → the recruiting contact's email accepted by the SMTP server."""
+    received: dict[tuple[str, str], float] = {}
+    for e in emails:
+        row = applications.get(e["notification_id"] or "")
+        if row is not None:
+            pair = (row["candidate_id"], row["offer_id"])
+            received[pair] = min(received.get(pair, e["received_at"]), e["received_at"])
+    answered = [c for c in log.clicks if c.status == 200]
+    latencies = [
+        (received[(c.candidate_id, c.offer_id)] - c.requested_at) * 1000
+        for c in answered
+        if (c.candidate_id, c.offer_id) in received
+    ]
+    pages = [(c.answered_at - c.requested_at) * 1000 for c in answered]
+    statuses: dict[int, int] = defaultdict(int)
+    for c in log.clicks:
+        statuses[c.status] += 1
+    lat = _quantiles(latencies, missing=len(answered) - len(latencies))
+    p99 = lat.get("p99")
+    return {
+        "clicks": len(log.clicks),
+        "click_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "click_page_ms": _quantiles(pages),
+        "click_to_employer_email_ms": lat,
+        "bar_click_p99_ms": BAR_CLICK_P99_MS,
+        "click_meets_bar": p99 is not None and p99 <= BAR_CLICK_P99_MS,
+    }
+
+
 async def _run(
     infra: BenchInfra, platform: Platform, mode: Mode, scenario: Scenario, run: str
 ) -> dict[str, object]:
@@ -865,8 +969,12 @@ async def _run(
         busy_before, all_before = _machine_ticks()
         log.load_before = os.getloadavg()
         started = time.perf_counter()
+        clicking = asyncio.create_task(
+            click_interested(platform.urls["catalogue"], scenario, mode, log, started)
+        )
         await post_offers(gateway, key, scenario.offers, mode, log)
         elapsed = time.perf_counter() - started
+        await clicking
         busy_after, all_after = _machine_ticks()
         log.machine_busy = (busy_after - busy_before) / max(all_after - all_before, 1)
         log.cpu = {
@@ -878,6 +986,7 @@ async def _run(
         stop.set()
         await sampler
     outbox = await outbox_rows(platform.databases["notifications"])
+    applications = await outbox_rows(platform.databases["notifications"], EMPLOYER_PURPOSE)
     if mode.smtp == "mailbox":
         emails = await fetch_mailbox(platform.mailbox_url)
     else:
@@ -894,7 +1003,9 @@ async def _run(
         if event.get("type", "").startswith("fr.vocation.match.found"):
             data = event["data"]
             match_ts.setdefault((data["candidate_id"], data["offer_id"]), ts / 1000)
-    return figures(mode, scenario, log, emails, outbox, vacancy_ts, match_ts)
+    return figures(mode, scenario, log, emails, outbox, vacancy_ts, match_ts) | click_figures(
+        log, emails, applications
+    )
 
 
 def run(mode: Mode, keep_logs: bool = False) -> dict[str, object]:
@@ -942,6 +1053,9 @@ def end_to_end(
     duration: Annotated[float | None, typer.Option(help="seconds of posting")] = None,
     rate: Annotated[float | None, typer.Option(help="offers per second")] = None,
     drain: Annotated[float | None, typer.Option(help="longest wait for the last emails (s)")] = None,
+    clicks_per_s: Annotated[
+        float, typer.Option(help="« Je suis intéressé(e) » confirmed per second while posting (0: none)")
+    ] = 2.0,
     keep_logs: Annotated[
         bool, typer.Option("--keep-logs", help="keep the services' logs (folder printed)")
     ] = False,
@@ -962,6 +1076,7 @@ def end_to_end(
         rate or mode.offers_per_s,
         drain or mode.drain_limit_s,
         smtp,
+        clicks_per_s,
     )
     result = run(mode, keep_logs=keep_logs)
     lat = result["latency_ms"]
@@ -970,6 +1085,11 @@ def end_to_end(
     print(
         f"end_to_end ({mode.name}): {result['emails_received']} emails, latency {lat}, "
         f"{result['notifications_per_s']} notifications/s; {result['bottleneck']} (meets bar: {result['meets_bar']})",
+        flush=True,
+    )
+    print(
+        f"   « Je suis intéressé(e) » → employer email: {result['click_to_employer_email_ms']} over "
+        f"{result['clicks']} clicks {result['click_statuses']} (meets bar: {result['click_meets_bar']})",
         flush=True,
     )
     _figures.append(result)

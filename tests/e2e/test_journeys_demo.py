@@ -63,14 +63,32 @@ def test_the_demo_plays_its_scenario_and_people_are_told(platform: Platform, tmp
     assert not re.search(r"\+33\d{9}", shown), "a phone number in the narration"
 
     lea = SCENARIO.people["martin"]
-    (offer,) = [m for m in _mails_to(platform, lea.email) if "EHPAD Les Glycines" in m["text"]]
-    assert offer["subject"].startswith("Nouvelle offre pour vous")
+    (offer,) = [
+        m for m in _mails_to(platform, lea.email) if m["subject"].startswith("Nouvelle offre pour vous")
+    ]
+    assert "EHPAD Les Glycines" in offer["text"]
     assert offer["text"].startswith(f"Bonjour {lea.first_name},"), (
         "greeted by the first name the partner gave"
     )
     assert "Pourquoi nous vous la proposons" in offer["text"]
     assert "À 29 km de chez vous" in offer["text"]
     assert "Diplôme d'État d'aide-soignant" in offer["text"] or "DEAS" in offer["text"]
+
+    # The loop: Léa says yes, the EHPAD's recruiter receives her, proposes an exchange, hires her;
+    # Inès says « Pas pour moi ». The narration prints the links it clicks.
+    assert "the loop stopped" not in shown
+    assert re.search(r"opens http://127\.0\.0\.1:\d+/l/[A-Za-z0-9_-]+", shown)
+    (received,) = [
+        m
+        for m in _mails_to(platform, SCENARIO.recruiter_email)
+        if m["subject"].startswith("Nouvelle candidature")
+    ]
+    assert f"Prénom : {lea.first_name}" in received["text"]
+    assert lea.email in received["text"], "Léa chose to share her e-mail address"
+    assert lea.phone is not None and lea.phone not in received["text"], "and not her phone"
+    lea_subjects = [m["subject"] for m in _mails_to(platform, lea.email)]
+    assert any(s.startswith("L'établissement vous propose un échange") for s in lea_subjects), lea_subjects
+    assert any(s.startswith("Félicitations") for s in lea_subjects), lea_subjects
 
     sophie = SCENARIO.people["durand"]
     subjects = [m["subject"] for m in _mails_to(platform, sophie.email)]

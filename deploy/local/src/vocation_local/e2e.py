@@ -86,11 +86,22 @@ class Platform:
             "VOCATION_SMS_PROVIDER": "sink",
             "VOCATION_SMS_SINK_FILE": str(self.sms_file),
             "VOCATION_PUBLIC_BASE_URL": self.urls["notifications"],
+            **self._links_environment(),
             "VOCATION_LOG_JSON": "true",
             # Test platforms run on the public development secrets (each service logs it at start);
             # a test of the refusal passes VOCATION_DEV_MODE=false in `extra`.
             "VOCATION_DEV_MODE": "true",
             **extra,
+        }
+
+    def _links_environment(self) -> dict[str, str]:
+        """People open the links of their messages on the catalogue's pages (`/l/{token}`); an
+        expired link's page offers a fresh one from notifications (when this platform has both)."""
+        if "catalogue" not in self.urls or "notifications" not in self.urls:
+            return {}
+        return {
+            "VOCATION_SITE_BASE_URL": self.urls["catalogue"],
+            "VOCATION_LINKS_RENEWAL_URL": f"{self.urls['notifications']}/liens/nouveau",
         }
 
     def start_mailbox(self, http_port: int, folder: Path | None = None) -> None:
@@ -160,8 +171,13 @@ def platform(
     platform.start_mailbox(mailbox_port)
     for name in SERVICE_MODULES:
         # End-to-end runs may happen at night: the SMS window is tested by the service's own tests.
+        # The journeys count single people (one hire): the observatory's small-count protection is
+        # tested by the catalogue's own tests, and shows every count here.
         platform.environments[name] = platform.service_environment(
-            name, VOCATION_SMS_WINDOW_START="00:00", VOCATION_SMS_WINDOW_END="23:59"
+            name,
+            VOCATION_SMS_WINDOW_START="00:00",
+            VOCATION_SMS_WINDOW_END="23:59",
+            VOCATION_OBSERVATORY_MIN_PEOPLE="1",
         )
         platform.start(name)
     try:

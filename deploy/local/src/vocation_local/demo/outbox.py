@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from vocation_local.demo.gateway import PARIS
+from vocation_local.demo.links import signed_links
 from vocation_local.demo.narrator import Narrator
 from vocation_local.demo.scenario import Expectation, Scenario
 from vocation_local.inbox import mailbox_messages, sink_sms
@@ -107,7 +108,7 @@ def show_reasons(outbox: Outbox, address: str, run: str, narrator: Narrator) -> 
         if (
             address in mail["to"]
             and "Pourquoi nous vous la proposons" in mail["text"]
-            and run in mail["text"]
+            and any(link.target_id.startswith(run) for _, link in signed_links(mail))
         ):
             narrator.say("")
             narrator.say("One of them, in full (what Léa reads):")

@@ -23,6 +23,7 @@ from vocation_local.demo.gateway import (
     wait_for_slot,
     wait_until_not_open,
 )
+from vocation_local.demo.loop import play_loop
 from vocation_local.demo.narrator import Narrator
 from vocation_local.demo.outbox import Outbox, Shown, show_reasons, watch, within_default_sms_window
 from vocation_local.demo.partner import obtain_partner
@@ -323,6 +324,8 @@ def run_demo(args: DemoOptions) -> int:
         shown = Shown()
         all_arrived = watch(outbox, expectations(scenario), scenario, args.wait_s, narrator, shown)
         show_reasons(outbox, scenario.people["martin"].email, f"demo-{scenario.run}-", narrator)
+        if mailbox_url is not None:
+            all_arrived = play_loop(scenario, outbox, client, narrator, args.wait_s) and all_arrived
         if args.digest_now:
             narrator.step("An operator sends Thomas's daily digest now, instead of at the digest hour")
             narrator.say(

@@ -80,6 +80,7 @@ class Scenario:
     slot: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     tutor_email: str = ""
+    recruiter_email: str = ""
 
     def day(self, offset: int) -> str:
         return (self.today + timedelta(days=offset)).isoformat()
@@ -118,6 +119,7 @@ def build_scenario(run: str, today: date) -> Scenario:
         slot=data["slot"],
         training=data["training"],
         tutor_email=data["tutor_email"],
+        recruiter_email=data["recruiter_email"],
     )
 
 
