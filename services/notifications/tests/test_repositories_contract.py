@@ -282,6 +282,25 @@ async def test_processed_marks_are_new_once_and_a_failed_unit_of_work_keeps_none
         assert await uow.processed.mark_many("notif-matches", [rewritten]) == set()
 
 
+async def test_a_message_a_click_asked_for_is_due_before_the_queue_of_match_messages(
+    units: UnitsOfWork,
+) -> None:
+    backlog = [_planned("c1", f"o{n}", not_before=NOON - timedelta(minutes=10 - n)) for n in range(5)]
+    answer = _planned(
+        "c1",
+        "app-1",
+        purpose=NotificationPurpose.APPLICATION_ANSWERED,
+        payload={"candidate_id": "c1", "offer_id": "o1"},
+    )
+    async with units() as uow:
+        await uow.contacts.save_many([_contact("c1")])
+        await uow.outbox.plan_many(backlog, NOON)
+        await uow.outbox.plan([answer], NOON)  # planned last, due last
+    async with units() as uow:
+        due = await uow.outbox.due(NOON, 3)
+        assert [r.about_id for r in due] == ["app-1", "o0", "o1"]
+
+
 async def test_a_recruiter_row_reads_the_vacancy_its_contact_and_only_the_shared_candidate_contact(
     units: UnitsOfWork,
 ) -> None:

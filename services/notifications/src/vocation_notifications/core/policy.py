@@ -27,6 +27,18 @@ SLOT_PURPOSES = frozenset(
 missing contact, for a slot the service has not read yet (another topic, which may lag)."""
 
 
+PROMPT_PURPOSES = frozenset(
+    {
+        NotificationPurpose.APPLICATION_RECEIVED,
+        NotificationPurpose.APPLICATION_ANSWERED,
+        NotificationPurpose.LINK_RENEWED,
+    }
+)
+"""Purposes of a message that a person's click just asked for (« Je suis intéressé(e) », an
+employer's answer, a fresh link): the delivery worker takes them before the queue of match
+messages, so a backlog of offers (thousands of match emails after a busy hour) does not delay
+them. Stored on the row (`outbox.prompt`) when it is planned."""
+
 GUEST_PURPOSES = frozenset(
     {
         NotificationPurpose.IMMERSION_BOOKED_HOST,

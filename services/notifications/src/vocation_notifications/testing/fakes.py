@@ -36,7 +36,7 @@ from vocation_notifications.core.model import (
     PlannedNotification,
     RecipientKind,
 )
-from vocation_notifications.core.policy import GUEST_PURPOSES, SLOT_PURPOSES
+from vocation_notifications.core.policy import GUEST_PURPOSES, PROMPT_PURPOSES, SLOT_PURPOSES
 from vocation_notifications.ports import DeliveryError, EmailMessage, Receipt, SmsMessage
 
 
@@ -390,7 +390,7 @@ class FakeOutbox:
     async def due(self, now: datetime, limit: int) -> list[OutboxRow]:
         due = sorted(
             (r for r in self._db.outbox.values() if r["state"] == "pending" and r["not_before"] <= now),
-            key=lambda r: r["not_before"],
+            key=lambda r: (r["purpose"] not in PROMPT_PURPOSES, r["not_before"]),
         )[:limit]
         return [self._row(r) for r in due]
 

@@ -21,7 +21,7 @@ from vocation_notifications.core.model import (
     PlannedNotification,
     RecipientKind,
 )
-from vocation_notifications.core.policy import GUEST_PURPOSES, SLOT_PURPOSES
+from vocation_notifications.core.policy import GUEST_PURPOSES, PROMPT_PURPOSES, SLOT_PURPOSES
 
 FINISHED_NOTIFICATIONS = Expiry(
     "outbox", "created_at", "state IN ('sent', 'failed', 'suppressed', 'digested')"
@@ -34,6 +34,10 @@ def _state_of(row: PlannedNotification) -> OutboxState:
     if row.suppressed_why:
         return OutboxState.SUPPRESSED
     return OutboxState.HELD if row.held else OutboxState.PENDING
+
+
+_PROMPT = sorted(str(purpose) for purpose in PROMPT_PURPOSES)
+"""`outbox.prompt` is set on a row of these purposes when it is planned (see `PROMPT_PURPOSES`)."""
 
 
 class PostgresOutbox:
@@ -58,8 +62,8 @@ class PostgresOutbox:
             record = await self._conn.fetchrow(
                 """
                 INSERT INTO outbox (id, recipient_id, recipient_kind, channel, purpose, about_id, about_version,
-                                    related_id, payload, critical, state, not_before, why, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)
+                                    related_id, payload, critical, state, not_before, why, created_at, prompt)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $5 = ANY($15::text[]))
                 ON CONFLICT (recipient_id, channel, purpose, about_id, about_version) DO UPDATE
                     SET state = EXCLUDED.state, not_before = EXCLUDED.not_before, payload = EXCLUDED.payload,
                         related_id = EXCLUDED.related_id, why = EXCLUDED.why, created_at = EXCLUDED.created_at
@@ -80,6 +84,7 @@ class PostgresOutbox:
                 row.not_before,
                 row.suppressed_why,
                 now,
+                _PROMPT,
             )
             if record is None:
                 continue
@@ -99,9 +104,10 @@ class PostgresOutbox:
         records = await self._conn.fetch(
             """
             INSERT INTO outbox (id, recipient_id, recipient_kind, channel, purpose, about_id, about_version,
-                                related_id, payload, critical, state, not_before, why, created_at)
+                                related_id, payload, critical, state, not_before, why, created_at, prompt)
             SELECT r.id, r.recipient_id, r.recipient_kind, r.channel, r.purpose, r.about_id, r.about_version,
-                   r.related_id, r.payload::jsonb, r.critical, r.state, r.not_before, r.why, $14
+                   r.related_id, r.payload::jsonb, r.critical, r.state, r.not_before, r.why, $14,
+                   r.purpose = ANY($15::text[])
             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
                         $8::text[], $9::text[], $10::bool[], $11::text[], $12::timestamptz[], $13::text[])
                  AS r(id, recipient_id, recipient_kind, channel, purpose, about_id, about_version,
@@ -126,6 +132,7 @@ class PostgresOutbox:
             [r.not_before for r in rows],
             [r.suppressed_why for r in rows],
             now,
+            _PROMPT,
         )
         # A revived row never comes back suppressed, so `why` is set only on new suppressed rows.
         return [ref_of(r, SuppressionReason(r["why"]) if r["why"] is not None else None) for r in records]
@@ -262,7 +269,7 @@ class PostgresOutbox:
                    ON o.purpose = ANY($3::text[]) AND NOT (o.payload ? 'slot') AND s.id = o.payload ->> 'slot_id'
             LEFT JOIN establishments se ON se.id = s.establishment_id
             WHERE o.state = 'pending' AND o.not_before <= $1
-            ORDER BY o.not_before
+            ORDER BY o.prompt DESC, o.not_before
             LIMIT $2
             FOR UPDATE OF o SKIP LOCKED
             """,
