@@ -7,6 +7,7 @@ import json
 import re
 import unicodedata
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -226,3 +227,41 @@ def test_not_for_me_too_far_keeps_farther_offers_away_and_nearer_ones_coming(
         platform, "matches", "fr.vocation.match.found.v1", candidate_id=ines, offer_id=farther["id"]
     )
     assert proposed == [], "the farther offer is not proposed after « trop loin »"
+
+
+def test_a_forged_link_is_refused_and_an_expired_one_brings_a_fresh_link(
+    platform: Platform, api_key: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    nina, nina_email = _register(platform, api_key, run, "Nina", samples.AMBERIEU_EN_BUGEY)
+    offer = samples.vacancy(
+        id=f"vac-{run}", establishment=_establishment(run), title=f"Aide-soignant(e) {run}"
+    )
+    _post(platform, api_key, "fr.vocation.vacancy.posted.v1", offer["id"], offer)
+    _mail_about(platform, nina_email, offer["title"], "Nina's match email")
+    pages = f"{platform.urls['catalogue']}/l"
+
+    forged = SIGNER.sign(Action.INTERESTED, nina, offer["id"])[:-2] + "AA"
+    refused = httpx.get(f"{pages}/{forged}", timeout=30)
+    assert refused.status_code == 403 and 'lang="fr"' in refused.text
+    assert httpx.post(f"{pages}/{forged}", data={"message": "x"}, timeout=30).status_code == 403
+    other = SIGNER.sign(
+        Action.INTERESTED, f"cand-{run}-someone", offer["id"]
+    )  # a genuine link of nobody known
+    assert httpx.post(f"{pages}/{other}", data={}, timeout=30).status_code == 404
+
+    old = SIGNER.sign(Action.INTERESTED, nina, offer["id"], now=datetime.now(UTC) - timedelta(days=31))
+    expired = httpx.get(f"{pages}/{old}", timeout=30)
+    assert expired.status_code == 410, expired.text
+    renewal = re.search(r'<form[^>]*action="([^"]+/liens/nouveau)"', expired.text)
+    assert renewal is not None, expired.text
+    assert httpx.post(f"{pages}/{old}", data={}, timeout=30).status_code == 410, (
+        "an expired link acts on nothing"
+    )
+    asked = httpx.post(renewal.group(1), data={"token": old}, timeout=30)
+    assert asked.status_code == 200, asked.text
+
+    fresh = _mail_about(platform, nina_email, "nouveau lien", "the fresh link")
+    [link] = [url for action, url in _links(fresh).items() if action is Action.INTERESTED]
+    assert httpx.get(link, timeout=30).status_code == 200
+    assert _facts(platform, "applications", "fr.vocation.application.submitted.v1", candidate_id=nina) == []
