@@ -78,3 +78,27 @@ def test_the_invalid_link_page(browser_checker: PageChecker, notifications: str)
     )
     assert report.statuses == {360: 400, 1280: 400}
     report.assert_clean()
+
+
+def _ask_for_a_fresh_link(page: Any) -> None:
+    """Post an expired-looking token to `/liens/nouveau`, as the catalogue's 410 page's form does."""
+    page.evaluate(
+        """() => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = "/liens/nouveau";
+            const token = document.createElement("input");
+            token.type = "hidden"; token.name = "token"; token.value = "expired-or-not";
+            form.appendChild(token);
+            document.body.appendChild(form);
+            form.submit();
+        }"""
+    )
+    page.wait_for_url("**/liens/nouveau", timeout=10_000)
+
+
+def test_the_fresh_link_answer_page(browser_checker: PageChecker, notifications: str) -> None:
+    report = browser_checker.check(
+        f"{notifications}/desinscription?token=forged", "nouveau-lien-demande", act=_ask_for_a_fresh_link
+    )
+    report.assert_clean()
