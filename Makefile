@@ -40,10 +40,13 @@ run: install ## Run the platform: Kafka, PostgreSQL and every service; Ctrl-C st
 demo: install ## Feed a narrated scenario to the platform of `make run` (FAST=1: no pauses); mails on :8025
 	$(PY) -m vocation_local demo $(if $(FAST),--fast) $(DEMO_ARGS)
 
-test: install ## Unit, integration and end-to-end tests against a real Kafka and PostgreSQL (≈ 11 min)
-	$(PY) -m pytest -m "not faults" --ignore=tests/security
+test: install ## Unit, integration and end-to-end tests against a real Kafka and PostgreSQL (≈ 14 min)
+	$(PY) -m pytest -m "not faults and not browser" --ignore=tests/security
 
-test-all: test test-security test-faults ## Everything CI runs: make test, then the security and fault suites (≈ 21 min)
+test-browser: install ## Every page people open, in Chromium at 360 and 1280 px with axe (installs both on first use; ≈ 2 min, +3 the first time)
+	$(PY) -m pytest -m browser
+
+test-all: test test-browser test-security test-faults ## Everything CI runs: make test, then the browser, security and fault suites (≈ 25 min)
 
 test-unit: install ## Only the tests that need no infrastructure
 	$(PY) -m pytest -m unit

@@ -26,6 +26,7 @@ from vocation_shared.http.throttle import FailureThrottle
 from vocation_shared.links import Action, LinkSigner
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.timeout(900),

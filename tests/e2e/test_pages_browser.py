@@ -17,6 +17,7 @@ from vocation_notifications.core.tokens import sign_unsubscribe
 from vocation_shared.contracts.vocabulary import Channel
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.timeout(900),

@@ -13,7 +13,7 @@ import pytest
 from vocation_local import browser
 from vocation_local.browser import WIDTHS, PageChecker
 
-pytestmark = pytest.mark.timeout(900)  # the first run may install Chromium
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]  # the first run may install Chromium
 
 _HEAD = '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Essai</title></head>'
 PAGES = {
