@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,7 @@ import asyncpg
 import httpx
 from vocation_local.e2e import Platform, mails_to
 from vocation_local.partners import create_partner
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, LinkSigner
 from vocation_shared.testing import samples
 
 BISCARROSSE, CAPBRETON, SOUSTONS, VALSERHONE = "40046", "40065", "40310", "01033"
@@ -154,6 +156,20 @@ def vacancy(run: str, name: str, commune: str, rome: str, diploma: str, title: s
     )
 
 
+_SIGNED = re.compile(r"/l/([A-Za-z0-9_-]+)")
+_LINKS = LinkSigner([DEVELOPMENT_LINK_KEY])  # the test platform runs on the development link key
+
+
+def offers_named(text: str) -> set[str]:
+    """The offers a message's text names: in a public `/offres/{id}` link or a signed personal link."""
+    named = set(re.findall(r"/offres/([A-Za-z0-9][A-Za-z0-9._:\-]*)", text))
+    for token in _SIGNED.findall(text):
+        checked = _LINKS.verify(token)
+        if checked.link is not None:
+            named.add(checked.link.target_id)
+    return named
+
+
 def mails_about(platform: Platform, address: str, offer_id: str) -> list[dict[str, Any]]:
     """The emails to `address` that name this offer."""
-    return [m for m in mails_to(platform, address) if offer_id in m["text"]]
+    return [m for m in mails_to(platform, address) if offer_id in offers_named(m["text"])]

@@ -100,7 +100,8 @@ def test_a_revoked_partners_answer_is_refused(platform: Platform) -> None:
 
     def refused() -> bool:  # a looked-up key is trusted for a few seconds (`VOCATION_PARTNER_CACHE_TTL_S`)
         answer = owner.send(platform, late)
-        assert answer.status_code in (202, 401), answer.text
+        # 200: the same event, accepted before the revocation reached this process, is a duplicate.
+        assert answer.status_code in (200, 202, 401), answer.text
         return answer.status_code == 401
 
     eventually(refused, "the revocation", platform, timeout=30)

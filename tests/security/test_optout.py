@@ -17,6 +17,7 @@ from tests.security.kit import (
     candidate,
     mails_about,
     new_phone,
+    offers_named,
     vacancy,
 )
 
@@ -32,7 +33,7 @@ def _sms_consent(at: datetime) -> dict[str, object]:
 
 def _ours(messages: list[dict[str, Any]], run: str) -> list[dict[str, Any]]:
     """The SMS about this test's offers (the session's platform holds other tests' open offers)."""
-    return [sms for sms in messages if f"vac-{run}-" in sms["text"]]
+    return [sms for sms in messages if any(o.startswith(f"vac-{run}-") for o in offers_named(sms["text"]))]
 
 
 def test_a_partners_new_registration_does_not_undo_a_stop_but_the_candidates_re_consent_does(
