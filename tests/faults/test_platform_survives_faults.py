@@ -28,6 +28,7 @@ from vocation_local.kafka import KafkaBroker
 from vocation_shared.contracts import events as ev
 from vocation_shared.contracts.codec import InvalidEvent, parse_event
 from vocation_shared.contracts.topics import ENTITY_TOPICS, Topic
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, Action, LinkSigner
 
 from tests.faults.workload import Workload, build
 
@@ -50,6 +51,8 @@ FAULTS = (
 )
 REF = re.compile(r"réf\. (\S+)")
 OFFER_URL = re.compile(r"/(?:offres|immersions|formations)/([A-Za-z0-9._-]+)")
+SIGNED = re.compile(r"/l/([A-Za-z0-9_-]+)")
+LINKS = LinkSigner([DEVELOPMENT_LINK_KEY])  # the fault platform runs on the development link key
 
 Key = tuple[str, str, str]  # (address or phone, what, about)
 
@@ -142,15 +145,24 @@ def _email_key(headers: dict[str, str]) -> Key:
 
 def _sms_key(sms: dict[str, Any]) -> Key:
     text = str(sms["text"])
-    found = OFFER_URL.search(text)
-    about = found[1] if found else ""
-    if text.startswith("Vocation : offre"):
-        return (str(sms["to"]), "match", about)
     if text.startswith("Vocation : immersion confirmée"):
-        return (str(sms["to"]), "booked", about)
+        found = OFFER_URL.search(text)
+        return (str(sms["to"]), "booked", found[1] if found else "")
     if text.startswith("Vocation : votre demande d'immersion"):
         return (str(sms["to"]), "refused", "")
+    viewed = _viewed_offer(text)
+    if viewed and not text.startswith("Vocation : remplacement urgent"):
+        return (str(sms["to"]), "match", viewed)
     return (str(sms["to"]), "other", text)
+
+
+def _viewed_offer(text: str) -> str:
+    """The offer a match SMS's one short link opens: its signed personal page (development key)."""
+    for token in SIGNED.findall(text):
+        checked = LINKS.verify(token)
+        if checked.link is not None and checked.link.action is Action.VIEW_OFFER:
+            return checked.link.target_id
+    return ""
 
 
 def _expected(

@@ -15,6 +15,7 @@ from vocation_catalogue.adapters.postgres.applications import OUTBOX
 from vocation_catalogue.adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from vocation_catalogue.core import applications as apps
 from vocation_catalogue.core.applications import ApplicationState, MatchView
+from vocation_catalogue.core.pair_matches import Forget, ForgetIf, Keep
 from vocation_catalogue.core.projection import candidate_supply_row, vacancy_row
 from vocation_catalogue.handlers import Applications, application_tombstone
 from vocation_catalogue.ports import UnitsOfWork
@@ -106,19 +107,36 @@ async def test_an_application_is_held_saved_and_found_pending_then_due(units: Un
         assert await uow.applications.get(candidate, vacancy) is None
 
 
-async def test_a_pairs_match_is_replaced_dropped_only_by_its_id_and_forgotten(units: UnitsOfWork) -> None:
+async def test_a_pairs_match_is_replaced_forgotten_only_by_its_id_and_erased(units: UnitsOfWork) -> None:
     candidate = f"c-{run_id()}"
     async with units() as uow:
-        await uow.matches.put(candidate, "v1", MatchView("m1", 3.5, ("près de chez vous",)))
-        await uow.matches.put(candidate, "v1", MatchView("m2", None, ("a", "b")))
-        await uow.matches.put(candidate, "v2", MatchView("m3", 1.0, ("c",)))
+        await uow.matches.apply({(candidate, "v1"): Keep(MatchView("m1", 3.5, ("près de chez vous",)))})
+        await uow.matches.apply(
+            {
+                (candidate, "v1"): Keep(MatchView("m2", None, ("a", "b"))),
+                (candidate, "v2"): Keep(MatchView("m3", 1.0, ("c",))),
+            }
+        )
         assert await uow.matches.get(candidate, "v1") == MatchView("m2", None, ("a", "b"))
-        await uow.matches.drop(candidate, "v1", "m1")
-        assert await uow.matches.get(candidate, "v1") is not None
-        await uow.matches.drop(candidate, "v1", "m2")
+        await uow.matches.apply({(candidate, "v1"): ForgetIf(frozenset({"m1"}))})
+        assert await uow.matches.get(candidate, "v1") is not None, "another match's withdrawal"
+        await uow.matches.apply(
+            {(candidate, "v1"): ForgetIf(frozenset({"m0", "m2"})), (candidate, "v3"): Forget()}
+        )
         assert await uow.matches.get(candidate, "v1") is None
-        await uow.matches.delete_of(candidate)
+        await uow.matches.apply({(candidate, "v2"): Forget()})
         assert await uow.matches.get(candidate, "v2") is None
+        await uow.matches.apply({(candidate, "v4"): Keep(MatchView("m4", 2.0, ()))})
+        await uow.matches.delete_of(candidate)
+        assert await uow.matches.get(candidate, "v4") is None
+
+
+async def test_the_erased_among_some_pseudonyms_are_told_in_one_answer(units: UnitsOfWork) -> None:
+    erased, kept = f"ps-{run_id()}", f"ps-{run_id()}"
+    async with units() as uow:
+        await uow.erasures.remember(erased)
+        assert await uow.erasures.erased_among([erased, kept]) == frozenset({erased})
+        assert await uow.erasures.erased_among([]) == frozenset()
 
 
 async def test_platform_hires_fill_a_vacancy_at_its_posts_whatever_its_partner_states(

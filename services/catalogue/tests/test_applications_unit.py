@@ -201,7 +201,7 @@ def test_a_pair_whose_match_was_declined_may_still_apply() -> None:
 async def test_a_submit_publishes_the_candidates_summary_once_and_a_second_click_nothing() -> None:
     app = App()
     await app.given("c1")
-    await app.desk.on_match(match_event("c1", "v1"))
+    await app.desk.on_matches([match_event("c1", "v1")])
     first = await app.submit("c1")
     second = await app.submit("c1")
 
@@ -348,10 +348,10 @@ async def test_the_catalogues_own_facts_coming_back_change_nothing() -> None:
 async def test_a_match_is_kept_until_withdrawn_and_names_the_application() -> None:
     app = App()
     await app.given("c1")
-    await app.desk.on_match(match_event("c1", "v1", match_id="m1"))
-    await app.desk.on_match(match_withdrawn_event("c1", "v1", match_id="old"))
+    await app.desk.on_matches([match_event("c1", "v1", match_id="m1")])
+    await app.desk.on_matches([match_withdrawn_event("c1", "v1", match_id="old")])
     assert (await app.desk.match("c1", "v1")) is not None, "another match's withdrawal"
-    await app.desk.on_match(match_withdrawn_event("c1", "v1", match_id="m1"))
+    await app.desk.on_matches([match_withdrawn_event("c1", "v1", match_id="m1")])
     assert await app.desk.match("c1", "v1") is None
 
 
@@ -394,7 +394,7 @@ async def test_erasure_deletes_applications_and_matches_and_tombstones_each_key(
     app = App()
     await app.given("c1", "c2")
     await app.handlers.on_entity(vacancy_event("v2"))
-    await app.desk.on_match(match_event("c1", "v1"))
+    await app.desk.on_matches([match_event("c1", "v1")])
     await app.submit("c1")
     await app.desk.decline_match("c1", "v2", None)
     await app.submit("c2")
@@ -408,7 +408,7 @@ async def test_erasure_deletes_applications_and_matches_and_tombstones_each_key(
     assert app.units.db.matches == {}
     assert not [mark for mark in app.units.db.processed if "m-c1-v1" in mark[2]], "a match id names them"
     # Late facts about them: a match is not kept, a partner's answer becomes a tombstone.
-    await app.desk.on_match(match_event("c1", "v1"))
+    await app.desk.on_matches([match_event("c1", "v1")])
     assert app.units.db.matches == {}
     await app.desk.on_application(answered_event("c1", "v1", ApplicationAnswer.INTERVIEW_PROPOSED))
     assert [f.key for f in app.outbox if isinstance(f, Tombstone)].count(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from vocation_catalogue.core.applications import (
 )
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
+from vocation_catalogue.core.pair_matches import Pair, PairChange
 from vocation_catalogue.core.projection import Row
 from vocation_catalogue.core.search import SearchQuery
 
@@ -169,6 +170,10 @@ class Erasures(Protocol):
         """Whether the candidate of this pseudonym was erased."""
         ...
 
+    async def erased_among(self, pseudonyms: Collection[str]) -> frozenset[str]:
+        """Which of these pseudonyms are of erased candidates."""
+        ...
+
     async def remember(self, pseudonym: str) -> None:
         """Remember the candidate of this pseudonym as erased (again: nothing)."""
         ...
@@ -207,12 +212,8 @@ class ApplicationRecords(Protocol):
 class PairMatches(Protocol):
     """The standing match of each pair, from `matches`."""
 
-    async def put(self, candidate_id: str, offer_id: str, match: MatchView) -> None:
-        """Keep the pair's match (a newer one replaces it)."""
-        ...
-
-    async def drop(self, candidate_id: str, offer_id: str, match_id: str) -> None:
-        """Forget the pair's match if it is still `match_id`."""
+    async def apply(self, changes: Mapping[Pair, PairChange]) -> None:
+        """Apply one net change per pair (`core.pair_matches`: keep, forget, forget if still it)."""
         ...
 
     async def get(self, candidate_id: str, offer_id: str) -> MatchView | None:

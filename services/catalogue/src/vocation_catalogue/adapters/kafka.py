@@ -96,10 +96,10 @@ def register(consumer: EventConsumer, handlers: Handlers, group_id: str, applica
         handle=on_booking(handlers),
         accepts=BOOKING_TYPES,
     )
-    consumer.subscribe(
+    consumer.subscribe_batch(
         str(Topic.MATCHES),
         group_id=group_for(group_id, Topic.MATCHES),
-        handle=applications.on_match,
+        handle_batch=applications.on_matches,
         accepts=MATCH_TYPES,
         on_tombstone=applications.forget_matches,
     )

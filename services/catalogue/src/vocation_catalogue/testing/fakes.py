@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from vocation_shared.testing.transaction import FakeTransaction
 from vocation_catalogue.core.applications import PENDING, Application, ApplicationState, MatchView, Offer
 from vocation_catalogue.core.booking import DateRange
 from vocation_catalogue.core.observatory import NeedCounts, ObservatoryQuery
+from vocation_catalogue.core.pair_matches import Forget, ForgetIf, Keep, Pair, PairChange
 from vocation_catalogue.core.projection import Row
 from vocation_catalogue.core.search import SearchQuery
 from vocation_catalogue.ports import HeldBooking, SearchPage
@@ -233,6 +234,9 @@ class FakeErasures:
     async def erased(self, pseudonym: str) -> bool:
         return pseudonym in self._db.erased
 
+    async def erased_among(self, pseudonyms: Collection[str]) -> frozenset[str]:
+        return frozenset(pseudonyms) & frozenset(self._db.erased)
+
     async def remember(self, pseudonym: str) -> None:
         self._db.erased.add(pseudonym)
 
@@ -279,13 +283,16 @@ class FakePairMatches:
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
 
-    async def put(self, candidate_id: str, offer_id: str, match: MatchView) -> None:
-        self._db.matches[(candidate_id, offer_id)] = replace(match, reasons=tuple(match.reasons))
-
-    async def drop(self, candidate_id: str, offer_id: str, match_id: str) -> None:
-        standing = self._db.matches.get((candidate_id, offer_id))
-        if standing is not None and standing.match_id == match_id:
-            del self._db.matches[(candidate_id, offer_id)]
+    async def apply(self, changes: Mapping[Pair, PairChange]) -> None:
+        for pair, change in changes.items():
+            standing = self._db.matches.get(pair)
+            match change:
+                case Keep(view=view):
+                    self._db.matches[pair] = replace(view, reasons=tuple(view.reasons))
+                case Forget():
+                    self._db.matches.pop(pair, None)
+                case ForgetIf(match_ids=ids) if standing is not None and standing.match_id in ids:
+                    del self._db.matches[pair]
 
     async def get(self, candidate_id: str, offer_id: str) -> MatchView | None:
         return self._db.matches.get((candidate_id, offer_id))

@@ -3,7 +3,7 @@ standing matches and the outbox of their facts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, fields
 from datetime import date
 from typing import Any
@@ -19,6 +19,7 @@ from vocation_shared.facts import Fact, Tombstone
 from vocation_shared.postgres.outbox import TransactionalOutbox
 
 from vocation_catalogue.core.applications import Application, ApplicationState, MatchView
+from vocation_catalogue.core.pair_matches import Forget, ForgetIf, Keep, Pair, PairChange
 
 OUTBOX = "application_outbox"
 _COLUMNS = [f.name for f in fields(Application)]
@@ -127,27 +128,34 @@ class PostgresPairMatches:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def put(self, candidate_id: str, offer_id: str, match: MatchView) -> None:
-        """Keep the pair's match, replacing an earlier one."""
-        await self._conn.execute(
-            "INSERT INTO pair_matches (candidate_id, offer_id, match_id, distance_km, reasons) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (candidate_id, offer_id) DO UPDATE SET "
-            "match_id = EXCLUDED.match_id, distance_km = EXCLUDED.distance_km, reasons = EXCLUDED.reasons",
-            candidate_id,
-            offer_id,
-            match.match_id,
-            match.distance_km,
-            list(match.reasons),
-        )
-
-    async def drop(self, candidate_id: str, offer_id: str, match_id: str) -> None:
-        """Forget the pair's match if it is still `match_id`."""
-        await self._conn.execute(
-            "DELETE FROM pair_matches WHERE candidate_id = $1 AND offer_id = $2 AND match_id = $3",
-            candidate_id,
-            offer_id,
-            match_id,
-        )
+    async def apply(self, changes: Mapping[Pair, PairChange]) -> None:
+        """The run's changes in three statements at most: the kept matches upserted (pipelined),
+        the forgotten pairs deleted, the conditionally forgotten deleted if still theirs."""
+        kept = [(c, o, k.view) for (c, o), k in changes.items() if isinstance(k, Keep)]
+        if kept:
+            await self._conn.executemany(
+                "INSERT INTO pair_matches (candidate_id, offer_id, match_id, distance_km, reasons) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (candidate_id, offer_id) DO UPDATE SET "
+                "match_id = EXCLUDED.match_id, distance_km = EXCLUDED.distance_km, reasons = EXCLUDED.reasons",
+                [(c, o, v.match_id, v.distance_km, list(v.reasons)) for c, o, v in kept],
+            )
+        forgotten = [pair for pair, change in changes.items() if isinstance(change, Forget)]
+        if forgotten:
+            await self._conn.execute(
+                "DELETE FROM pair_matches p USING unnest($1::text[], $2::text[]) AS d(c, o) "
+                "WHERE p.candidate_id = d.c AND p.offer_id = d.o",
+                [c for c, _ in forgotten],
+                [o for _, o in forgotten],
+            )
+        guarded = [(c, o, m) for (c, o), k in changes.items() if isinstance(k, ForgetIf) for m in k.match_ids]
+        if guarded:
+            await self._conn.execute(
+                "DELETE FROM pair_matches p USING unnest($1::text[], $2::text[], $3::text[]) AS d(c, o, m) "
+                "WHERE p.candidate_id = d.c AND p.offer_id = d.o AND p.match_id = d.m",
+                [c for c, _, _ in guarded],
+                [o for _, o, _ in guarded],
+                [m for _, _, m in guarded],
+            )
 
     async def get(self, candidate_id: str, offer_id: str) -> MatchView | None:
         """The pair's standing match, or None."""

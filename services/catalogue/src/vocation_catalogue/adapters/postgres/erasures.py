@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import asyncpg
 from vocation_shared.logs import get_logger
 from vocation_shared.pseudonyms import PREFIX, Pseudonymizer
@@ -22,6 +24,16 @@ class PostgresErasures:
                 "SELECT true FROM erased_candidates WHERE candidate_pseudonym = $1", pseudonym
             )
         )
+
+    async def erased_among(self, pseudonyms: Collection[str]) -> frozenset[str]:
+        """Which of these pseudonyms are of erased candidates (one query)."""
+        if not pseudonyms:
+            return frozenset()
+        rows = await self._conn.fetch(
+            "SELECT candidate_pseudonym FROM erased_candidates WHERE candidate_pseudonym = ANY($1::text[])",
+            list(pseudonyms),
+        )
+        return frozenset(r[0] for r in rows)
 
     async def remember(self, pseudonym: str) -> None:
         """Remember the candidate of this pseudonym as erased."""
