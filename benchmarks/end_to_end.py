@@ -541,6 +541,7 @@ class RunLog:
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     register_s: float = 0.0
     absorb_s: float = 0.0
+    absorbed_by_group_s: dict[str, float] = field(default_factory=dict)
     drain_s: float = 0.0
     posting_started: float = 0.0
     posting_ended: float = 0.0
@@ -581,13 +582,27 @@ async def register(base_url: str, key: str, candidates: list[dict[str, Any]], ru
     return time.perf_counter() - started
 
 
-async def wait_absorbed(lag: LagReader, matching_url: str, limit_s: float = 1800) -> float:
-    """Wait until the groups reading candidates and contacts exist and every group's lag is 0 twice."""
+async def wait_absorbed(
+    lag: LagReader, matching_url: str, limit_s: float = 1800, caught_up: dict[str, float] | None = None
+) -> float:
+    """Wait until the groups reading candidates and contacts exist and every group's lag is 0 twice.
+
+    `caught_up` receives, per group, the seconds after which its lag stayed 0 (which consumer the
+    absorption waits for)."""
     started = time.perf_counter()
     calm = 0
+    behind_at: dict[str, float] = {}
     async with httpx.AsyncClient(timeout=5) as client:
         while time.perf_counter() - started < limit_s:
             lags = await lag.lags()
+            now = time.perf_counter() - started
+            for group, per_topic in lags.items():
+                behind_at.setdefault(group, 0.0)
+                if sum(per_topic.values()) > 0:
+                    behind_at[group] = now
+            if caught_up is not None:
+                caught_up.clear()
+                caught_up.update({g: round(t, 1) for g, t in sorted(behind_at.items(), key=lambda i: -i[1])})
             topics_read = {topic for per_topic in lags.values() for topic in per_topic}
             total = sum(sum(per_topic.values()) for per_topic in lags.values())
             ready = (await client.get(f"{matching_url}/health/ready")).status_code == 200
@@ -907,6 +922,7 @@ def figures(
         "prepare_s": round(scenario.prepare_s, 1),
         "register_s": round(log.register_s, 1),
         "absorb_s": round(log.absorb_s, 1),
+        "absorbed_by_group_s": log.absorbed_by_group_s,
         "drain_s": round(log.drain_s, 1),
         "bar_p50_ms": BAR_P50_MS,
         "bar_p99_ms": BAR_P99_MS,
@@ -956,7 +972,7 @@ async def _run(
     log.register_s = await register(gateway, key, scenario.candidates, run)
     async with LagReader(infra.kafka_bootstrap) as lag:
         print(f"   registered in {log.register_s:.1f} s; waiting for the services to absorb them", flush=True)
-        log.absorb_s = await wait_absorbed(lag, platform.urls["matching"])
+        log.absorb_s = await wait_absorbed(lag, platform.urls["matching"], caught_up=log.absorbed_by_group_s)
         print(
             f"   absorbed in {log.absorb_s:.1f} s; posting {len(scenario.offers)} offers "
             f"at {mode.offers_per_s}/s",
