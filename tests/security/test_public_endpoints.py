@@ -1,4 +1,4 @@
-"""The public endpoints of notifications (unsubscribe, inbound SMS) read bounded bodies and slow down guessers."""
+"""The public endpoints (unsubscribe, inbound SMS, fresh links, the link pages) read bounded bodies and slow down guessers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from vocation_local.e2e import Platform
+from vocation_shared.links import DEVELOPMENT_LINK_KEY, Action, LinkSigner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,20 +32,31 @@ def _oversized_sms() -> bytes:
     return json.dumps({"from": "+33612345678", "text": "STOP " + "x" * MIB}).encode()
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 @pytest.mark.parametrize(
-    ("path", "content_type", "body"),
+    ("service", "path", "content_type", "body"),
     [
-        ("/desinscription", "application/x-www-form-urlencoded", _oversized_form()),
-        ("/sms/inbound", "application/json", _oversized_sms()),
+        ("notifications", "/desinscription", FORM, _oversized_form()),
+        ("notifications", "/sms/inbound", "application/json", _oversized_sms()),
+        ("notifications", "/liens/nouveau", FORM, _oversized_form()),
+        # A genuine link (the test platform's development key): a forged one is refused unread (403).
+        (
+            "catalogue",
+            "/l/" + LinkSigner([DEVELOPMENT_LINK_KEY]).sign(Action.INTERESTED, "c-413", "v-413"),
+            FORM,
+            b"message=" + b"a" * MIB,
+        ),
     ],
-    ids=["unsubscribe", "inbound-sms"],
+    ids=["unsubscribe", "inbound-sms", "fresh-link", "link-page"],
 )
 @pytest.mark.parametrize("chunked", [False, True], ids=["with-length", "chunked"])
 def test_a_one_mebibyte_body_is_refused_with_413(
-    platform: Platform, path: str, content_type: str, body: bytes, chunked: bool
+    platform: Platform, service: str, path: str, content_type: str, body: bytes, chunked: bool
 ) -> None:
     answer = httpx.post(
-        f"{platform.urls['notifications']}{path}",
+        f"{platform.urls[service]}{path}",
         content=_chunks(body) if chunked else body,
         headers={"Content-Type": content_type},
         timeout=30,

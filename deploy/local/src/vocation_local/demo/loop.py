@@ -51,18 +51,21 @@ def _click(client: httpx.Client, url: str, narrator: Narrator, form: dict[str, s
     narrator.item("confirms on the page: done")
 
 
+def _offer_mail(
+    outbox: Outbox, address: str, offer_id: str, action: Action, what: str, timeout: float
+) -> dict[str, Any]:
+    """The match e-mail to `address` about `offer_id` that carries an `action` link."""
+    return _wait_mail(outbox, address, lambda m: about(m, offer_id) and action in links_of(m), what, timeout)
+
+
 def play_loop(s: Scenario, outbox: Outbox, client: httpx.Client, narrator: Narrator, timeout: float) -> bool:
     """Léa applies, the EHPAD proposes an exchange then hires her; Inès declines hers as too far."""
     lea, ines = s.people["martin"], s.people["lafitte"]
     night, apprenticeship = s.vacancies["as-nuit"], s.vacancies["as-apprenti"]
     try:
         narrator.step("Léa answers her e-mail: « Je suis intéressé(e) »")
-        match = _wait_mail(
-            outbox,
-            lea.email,
-            lambda m: about(m, night["id"]) and Action.INTERESTED in links_of(m),
-            "Léa's e-mail about the night post",
-            timeout,
+        match = _offer_mail(
+            outbox, lea.email, night["id"], Action.INTERESTED, "Léa's e-mail about the night post", timeout
         )
         links = links_of(match)
         narrator.say(f"Her personal offer page: {links.get(Action.VIEW_OFFER, '(none in the e-mail)')}")
@@ -111,10 +114,11 @@ def play_loop(s: Scenario, outbox: Outbox, client: httpx.Client, narrator: Narra
         narrator.wait()
 
         narrator.step("Inès answers hers: « Pas pour moi » — trop loin")
-        mail = _wait_mail(
+        mail = _offer_mail(
             outbox,
             ines.email,
-            lambda m: about(m, apprenticeship["id"]) and Action.NOT_FOR_ME in links_of(m),
+            apprenticeship["id"],
+            Action.NOT_FOR_ME,
             "Inès's e-mail about the apprenticeship",
             timeout,
         )
